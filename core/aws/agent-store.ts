@@ -1,0 +1,128 @@
+// Agent records and pool bounds in the agents table (pk/sk strings; GSI byType).
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand, paginateQuery, paginateScan } from '@aws-sdk/lib-dynamodb';
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { AGENT_TYPES, type AgentType, defaultPoolBounds } from '../agent-types.ts';
+import type { AgentRecord, AgentStatus, PoolBounds } from '../records.ts';
+
+const agentKey = (agentId: string) => ({ pk: `A#${agentId}`, sk: 'AGENT' });
+const poolKey = (type: AgentType) => ({ pk: `P#${type}`, sk: 'POOL' });
+
+function strip<T>(item: Record<string, unknown>): T {
+  const { pk: _pk, sk: _sk, gsi1pk: _a, gsi1sk: _b, ...rest } = item;
+  return rest as T;
+}
+
+export class AgentStore {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async put(agent: AgentRecord): Promise<void> {
+    await this.ddb.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: { ...agentKey(agent.agentId), gsi1pk: `T#${agent.agentType}`, gsi1sk: agent.agentId, ...agent },
+      }),
+    );
+  }
+
+  async get(agentId: string): Promise<AgentRecord | undefined> {
+    const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: agentKey(agentId), ConsistentRead: true }));
+    return res.Item ? strip<AgentRecord>(res.Item) : undefined;
+  }
+
+  /** A heartbeat: status, current task and metrics. Never revives a terminated agent. */
+  async heartbeat(
+    agentId: string,
+    fields: Partial<Pick<AgentRecord, 'status' | 'currentTaskId' | 'health' | 'tasksCompleted' | 'tasksFailed'>>,
+  ): Promise<boolean> {
+    const names: Record<string, string> = { '#s': 'status' };
+    const values: Record<string, unknown> = { ':now': new Date().toISOString(), ':terminated': 'terminated' };
+    const sets = ['lastHeartbeatAt = :now'];
+    const removes: string[] = [];
+    for (const [k, v] of Object.entries(fields)) {
+      names[`#${k}`] = k;
+      if (v === undefined) removes.push(`#${k}`);
+      else {
+        sets.push(`#${k} = :${k}`);
+        values[`:${k}`] = v;
+      }
+    }
+    if (!('currentTaskId' in fields)) delete names['#currentTaskId'];
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: agentKey(agentId),
+          UpdateExpression: 'SET ' + sets.join(', ') + (removes.length ? ' REMOVE ' + removes.join(', ') : ''),
+          ConditionExpression: 'attribute_exists(pk) AND #s <> :terminated',
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  async setStatus(agentId: string, status: AgentStatus, opts: { from?: AgentStatus[] } = {}): Promise<boolean> {
+    const values: Record<string, unknown> = { ':s': status };
+    opts.from?.forEach((s, i) => (values[`:f${i}`] = s));
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: agentKey(agentId),
+          UpdateExpression: 'SET #s = :s',
+          ConditionExpression: opts.from
+            ? `attribute_exists(pk) AND #s IN (${opts.from.map((_, i) => `:f${i}`).join(', ')})`
+            : 'attribute_exists(pk)',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  async list(type?: AgentType): Promise<AgentRecord[]> {
+    const out: AgentRecord[] = [];
+    if (type) {
+      const pages = paginateQuery(
+        { client: this.ddb },
+        { TableName: this.table, IndexName: 'byType', KeyConditionExpression: 'gsi1pk = :t', ExpressionAttributeValues: { ':t': `T#${type}` } },
+      );
+      for await (const page of pages) out.push(...(page.Items ?? []).map((i) => strip<AgentRecord>(i)));
+    } else {
+      const pages = paginateScan(
+        { client: this.ddb },
+        { TableName: this.table, FilterExpression: 'sk = :a', ExpressionAttributeValues: { ':a': 'AGENT' } },
+      );
+      for await (const page of pages) out.push(...(page.Items ?? []).map((i) => strip<AgentRecord>(i)));
+    }
+    return out.sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+  }
+
+  /** Pool bounds per type: stored rows over the defaults given (XL_POOL locally, env on AWS). */
+  async poolBounds(defaults: Partial<Record<AgentType, { min: number; max: number }>> = {}): Promise<PoolBounds[]> {
+    const stored = new Map<string, PoolBounds>();
+    const pages = paginateScan(
+      { client: this.ddb },
+      { TableName: this.table, FilterExpression: 'sk = :p', ExpressionAttributeValues: { ':p': 'POOL' } },
+    );
+    for await (const page of pages) for (const i of page.Items ?? []) stored.set(i.agentType, strip<PoolBounds>(i));
+    return AGENT_TYPES.map(
+      (agentType) => stored.get(agentType) ?? { agentType, ...(defaults[agentType] ?? defaultPoolBounds(agentType)) },
+    );
+  }
+
+  async setPoolBounds(bounds: PoolBounds): Promise<void> {
+    await this.ddb.send(new PutCommand({ TableName: this.table, Item: { ...poolKey(bounds.agentType), ...bounds } }));
+  }
+}

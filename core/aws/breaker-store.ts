@@ -1,0 +1,44 @@
+// BreakerStore over DynamoDB: optimistic versioning on one item per breaker key.
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { type DynamoDBDocumentClient, GetCommand, PutCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
+import type { BreakerStore } from '../breakers.ts';
+import type { BreakerRecord } from '../records.ts';
+
+export class DynamoBreakerStore implements BreakerStore {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  async get(key: string): Promise<BreakerRecord | undefined> {
+    const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk: key }, ConsistentRead: true }));
+    if (!res.Item) return undefined;
+    const { pk: _pk, ...rest } = res.Item;
+    return rest as BreakerRecord;
+  }
+
+  async list(): Promise<BreakerRecord[]> {
+    const out: BreakerRecord[] = [];
+    for await (const page of paginateScan({ client: this.ddb }, { TableName: this.table })) {
+      for (const { pk: _pk, ...rest } of page.Items ?? []) out.push(rest as BreakerRecord);
+    }
+    return out.sort((a, b) => a.key.localeCompare(b.key));
+  }
+
+  async put(next: BreakerRecord, expectedVersion: number): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: next.key, ...next },
+          ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(pk)' : 'version = :v',
+          ExpressionAttributeValues: expectedVersion === 0 ? undefined : { ':v': expectedVersion },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException') return false;
+      throw err;
+    }
+  }
+}

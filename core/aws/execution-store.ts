@@ -1,0 +1,403 @@
+// Executions and their task records in DynamoDB (item layout: docs/design.md, "Table items").
+// Every state change is one conditional write on one item, so concurrent agents, steps and API
+// calls can never move a task backwards or complete it twice.
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchWriteCommand,
+  type DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+  paginateQuery,
+} from '@aws-sdk/lib-dynamodb';
+import type { ErrorType } from '../errors.ts';
+import type { ExecutionRecord, ExecutionStatus, TaskRecord, TaskStatus } from '../records.ts';
+
+const execPk = (id: string) => `X#${id}`;
+const taskSk = (index: number) => `T#${String(index).padStart(6, '0')}`;
+const namePk = (name: string) => `N#${name}`;
+
+function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
+  if (!item) return undefined;
+  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, ...rest } = item;
+  return rest as T;
+}
+
+function isConditionFailure(err: unknown): boolean {
+  return err instanceof ConditionalCheckFailedException || (err as Error)?.name === 'ConditionalCheckFailedException';
+}
+
+/** Runs a conditional write; false when its condition did not hold. */
+async function conditional(write: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await write();
+    return true;
+  } catch (err) {
+    if (isConditionFailure(err)) return false;
+    throw err;
+  }
+}
+
+export type ClaimResult =
+  | { claimed: true; task: TaskRecord }
+  | { claimed: false; reason: 'unknown' | 'stale' | 'held' | 'finished'; task?: TaskRecord };
+
+export class ExecutionStore {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    private readonly table: string,
+  ) {}
+
+  // ---- executions -------------------------------------------------------------------------
+
+  /** Makes `name` an idempotency key. When it is taken, says by which execution and plan. */
+  async reserveName(
+    name: string,
+    executionId: string,
+    planHash: string,
+  ): Promise<{ reserved: true } | { reserved: false; executionId: string; planHash: string }> {
+    const ok = await conditional(() =>
+      this.ddb.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: namePk(name), sk: 'NAME', executionId, planHash },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      ),
+    );
+    if (ok) return { reserved: true };
+    const res = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: { pk: namePk(name), sk: 'NAME' }, ConsistentRead: true }),
+    );
+    return { reserved: false, executionId: res.Item!.executionId, planHash: res.Item!.planHash };
+  }
+
+  /** Writes the tasks first, then the execution: an execution that exists always has its tasks. */
+  async createExecution(record: ExecutionRecord, tasks: TaskRecord[]): Promise<void> {
+    const pk = execPk(record.executionId);
+    const requests = tasks.map((t) => ({ PutRequest: { Item: { pk, sk: taskSk(t.index), ...t } } }));
+    const batches: (typeof requests)[] = [];
+    for (let i = 0; i < requests.length; i += 25) batches.push(requests.slice(i, i + 25));
+    // A few batches in flight at once: large plans write thousands of items.
+    for (let i = 0; i < batches.length; i += 8) {
+      await Promise.all(batches.slice(i, i + 8).map((batch) => this.batchWrite(batch)));
+    }
+    await this.ddb.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: {
+          pk,
+          sk: 'META',
+          gsi1pk: 'EXEC',
+          gsi1sk: `${record.startedAt}#${record.executionId}`,
+          ...record,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  }
+
+  private async batchWrite(requests: Record<string, unknown>[]): Promise<void> {
+    let pending: Record<string, unknown>[] | undefined = requests;
+    for (let attempt = 0; pending && pending.length > 0; attempt++) {
+      if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+      const res = await this.ddb.send(
+        new BatchWriteCommand({ RequestItems: { [this.table]: pending as never } }),
+      );
+      pending = res.UnprocessedItems?.[this.table] as Record<string, unknown>[] | undefined;
+      if (attempt > 10 && pending?.length) throw new Error(`could not write ${pending.length} task records`);
+    }
+  }
+
+  async getExecution(executionId: string): Promise<ExecutionRecord | undefined> {
+    const res = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: { pk: execPk(executionId), sk: 'META' }, ConsistentRead: true }),
+    );
+    return strip<ExecutionRecord>(res.Item);
+  }
+
+  async listExecutions(opts: { limit: number; nextToken?: string }): Promise<{ items: ExecutionRecord[]; nextToken?: string }> {
+    let start: Record<string, unknown> | undefined;
+    if (opts.nextToken) {
+      try {
+        start = JSON.parse(Buffer.from(opts.nextToken, 'base64url').toString('utf8'));
+      } catch {
+        start = undefined;
+      }
+    }
+    const res = await this.ddb.send(
+      new QueryCommand({
+        TableName: this.table,
+        IndexName: 'byStart',
+        KeyConditionExpression: 'gsi1pk = :p',
+        ExpressionAttributeValues: { ':p': 'EXEC' },
+        ScanIndexForward: false,
+        Limit: opts.limit,
+        ExclusiveStartKey: start,
+      }),
+    );
+    return {
+      items: (res.Items ?? []).map((i) => strip<ExecutionRecord>(i)!),
+      nextToken: res.LastEvaluatedKey
+        ? Buffer.from(JSON.stringify(res.LastEvaluatedKey)).toString('base64url')
+        : undefined,
+    };
+  }
+
+  /** Executions in one of the given statuses (used at start-up and by the health monitor). */
+  async listByStatus(statuses: ExecutionStatus[]): Promise<ExecutionRecord[]> {
+    const out: ExecutionRecord[] = [];
+    const pages = paginateQuery(
+      { client: this.ddb },
+      {
+        TableName: this.table,
+        IndexName: 'byStart',
+        KeyConditionExpression: 'gsi1pk = :p',
+        FilterExpression: statuses.map((_, i) => `#s = :s${i}`).join(' OR '),
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: Object.fromEntries([[':p', 'EXEC'], ...statuses.map((s, i) => [`:s${i}`, s])]),
+      },
+    );
+    for await (const page of pages) out.push(...(page.Items ?? []).map((i) => strip<ExecutionRecord>(i)!));
+    return out;
+  }
+
+  /** Moves the execution to `status` if it is in one of `from`. */
+  async setStatus(
+    executionId: string,
+    status: ExecutionStatus,
+    opts: { from: ExecutionStatus[]; stoppedAt?: string; message?: string; result?: ExecutionRecord['result'] },
+  ): Promise<boolean> {
+    const names: Record<string, string> = { '#s': 'status' };
+    const values: Record<string, unknown> = { ':s': status };
+    const sets = ['#s = :s'];
+    for (const field of ['stoppedAt', 'message', 'result'] as const) {
+      if (opts[field] !== undefined) {
+        sets.push(`#${field} = :${field}`);
+        names[`#${field}`] = field;
+        values[`:${field}`] = opts[field];
+      }
+    }
+    opts.from.forEach((s, i) => (values[`:f${i}`] = s));
+    return conditional(() =>
+      this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: execPk(executionId), sk: 'META' },
+          UpdateExpression: 'SET ' + sets.join(', '),
+          ConditionExpression: `attribute_exists(pk) AND #s IN (${opts.from.map((_, i) => `:f${i}`).join(', ')})`,
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+      ),
+    );
+  }
+
+  /** Records the first "stop" failure; later ones keep the first. */
+  async markStopping(executionId: string, stopping: NonNullable<ExecutionRecord['stopping']>): Promise<void> {
+    await conditional(() =>
+      this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: execPk(executionId), sk: 'META' },
+          UpdateExpression: 'SET stopping = :v',
+          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(stopping)',
+          ExpressionAttributeValues: { ':v': stopping },
+        }),
+      ),
+    );
+  }
+
+  // ---- tasks --------------------------------------------------------------------------------
+
+  async getTask(executionId: string, index: number): Promise<TaskRecord | undefined> {
+    const res = await this.ddb.send(
+      new GetCommand({ TableName: this.table, Key: { pk: execPk(executionId), sk: taskSk(index) }, ConsistentRead: true }),
+    );
+    return strip<TaskRecord>(res.Item);
+  }
+
+  async listTasks(executionId: string): Promise<TaskRecord[]> {
+    const out: TaskRecord[] = [];
+    const pages = paginateQuery(
+      { client: this.ddb },
+      {
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :p AND begins_with(sk, :t)',
+        ExpressionAttributeValues: { ':p': execPk(executionId), ':t': 'T#' },
+        ConsistentRead: true,
+      },
+    );
+    for await (const page of pages) out.push(...(page.Items ?? []).map((i) => strip<TaskRecord>(i)!));
+    return out;
+  }
+
+  private async update(
+    executionId: string,
+    index: number,
+    update: { set: string; condition: string; names?: Record<string, string>; values: Record<string, unknown> },
+    returnNew = false,
+  ): Promise<TaskRecord | undefined> {
+    try {
+      const res = await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: execPk(executionId), sk: taskSk(index) },
+          UpdateExpression: update.set,
+          ConditionExpression: `attribute_exists(pk) AND (${update.condition})`,
+          ExpressionAttributeNames: { '#s': 'status', ...update.names },
+          ExpressionAttributeValues: update.values,
+          ReturnValues: returnNew ? 'ALL_NEW' : 'NONE',
+        }),
+      );
+      return returnNew ? strip<TaskRecord>(res.Attributes) : ({} as TaskRecord);
+    } catch (err) {
+      if (isConditionFailure(err)) return undefined;
+      throw err;
+    }
+  }
+
+  /** A new dispatch of the task: a fresh dispatchSeq makes every older message stale. */
+  async prepareDispatch(executionId: string, index: number): Promise<TaskRecord | undefined> {
+    return this.update(
+      executionId,
+      index,
+      {
+        set: 'SET #s = :queued, dispatchSeq = dispatchSeq + :one REMOVE claimId, leaseExpiresAt',
+        condition: '#s IN (:pending, :queued, :failed)',
+        values: { ':queued': 'queued', ':one': 1, ':pending': 'pending', ':failed': 'failed' },
+      },
+      true,
+    );
+  }
+
+  /** Skips a task no agent has claimed. */
+  async skipTask(executionId: string, index: number, reason: string): Promise<boolean> {
+    const done = await this.update(executionId, index, {
+      set: 'SET #s = :skipped, finishedAt = :now, skipReason = :r',
+      condition: '#s IN (:pending, :queued)',
+      values: { ':skipped': 'skipped', ':now': new Date().toISOString(), ':r': reason, ':pending': 'pending', ':queued': 'queued' },
+    });
+    return done !== undefined;
+  }
+
+  /**
+   * Claims (execution, task, dispatch) for an agent with a lease. A claim succeeds on a queued task
+   * of the same dispatch, or on a running one whose lease ran out (its agent died).
+   */
+  async claimTask(opts: {
+    executionId: string;
+    index: number;
+    dispatchSeq: number;
+    agentId: string;
+    claimId: string;
+    leaseMs: number;
+    now?: number;
+  }): Promise<ClaimResult> {
+    const now = opts.now ?? Date.now();
+    const task = await this.update(
+      opts.executionId,
+      opts.index,
+      {
+        set: 'SET #s = :running, attempts = attempts + :one, agentId = :agent, claimId = :claim, leaseExpiresAt = :lease, startedAt = :started',
+        condition: 'dispatchSeq = :seq AND (#s = :queued OR (#s = :running AND leaseExpiresAt < :now))',
+        values: {
+          ':running': 'running',
+          ':queued': 'queued',
+          ':one': 1,
+          ':agent': opts.agentId,
+          ':claim': opts.claimId,
+          ':lease': now + opts.leaseMs,
+          ':started': new Date(now).toISOString(),
+          ':seq': opts.dispatchSeq,
+          ':now': now,
+        },
+      },
+      true,
+    );
+    if (task) return { claimed: true, task };
+    const current = await this.getTask(opts.executionId, opts.index);
+    if (!current) return { claimed: false, reason: 'unknown' };
+    if (current.dispatchSeq !== opts.dispatchSeq) return { claimed: false, reason: 'stale', task: current };
+    if (current.status === 'running') return { claimed: false, reason: 'held', task: current };
+    return { claimed: false, reason: 'finished', task: current };
+  }
+
+  /** Extends the lease while the claim is still ours; false means the claim is lost. */
+  async renewLease(executionId: string, index: number, claimId: string, leaseExpiresAt: number): Promise<boolean> {
+    const done = await this.update(executionId, index, {
+      set: 'SET leaseExpiresAt = :lease',
+      condition: 'claimId = :claim AND #s = :running',
+      values: { ':lease': leaseExpiresAt, ':claim': claimId, ':running': 'running' },
+    });
+    return done !== undefined;
+  }
+
+  /** Records an agent's end of a claimed run: completed, failed (maybe retried later) or skipped. */
+  async finishClaim(
+    executionId: string,
+    index: number,
+    claimId: string,
+    result: Pick<TaskRecord, 'output' | 'error' | 'cost' | 'artifacts' | 'finishedAt' | 'durationMs'> & {
+      status: Extract<TaskStatus, 'completed' | 'failed' | 'skipped'>;
+    },
+  ): Promise<boolean> {
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ':claim': claimId, ':running': 'running', ':st': result.status };
+    const sets = ['#s = :st'];
+    for (const [field, value] of Object.entries(result)) {
+      if (field === 'status' || value === undefined) continue;
+      sets.push(`#${field} = :${field}`);
+      names[`#${field}`] = field;
+      values[`:${field}`] = value;
+    }
+    const removes = result.status === 'completed' ? ' REMOVE #err, leaseExpiresAt' : ' REMOVE leaseExpiresAt';
+    if (result.status === 'completed') names['#err'] = 'error';
+    const done = await this.update(executionId, index, {
+      set: 'SET ' + sets.join(', ') + removes,
+      condition: 'claimId = :claim AND #s = :running',
+      names,
+      values,
+    });
+    return done !== undefined;
+  }
+
+  /** Counts a retry of the given error type and puts the task back to pending. */
+  async recordRetry(executionId: string, index: number, errorType: ErrorType, error: TaskRecord['error']): Promise<boolean> {
+    const done = await this.update(executionId, index, {
+      set: 'SET #s = :pending, retries.#t = if_not_exists(retries.#t, :zero) + :one, #err = :e',
+      condition: '#s IN (:queued, :failed, :running)',
+      names: { '#t': errorType, '#err': 'error' },
+      values: { ':pending': 'pending', ':zero': 0, ':one': 1, ':e': error, ':queued': 'queued', ':failed': 'failed', ':running': 'running' },
+    });
+    return done !== undefined;
+  }
+
+  /** The task's final failure, when no retry is left. */
+  async failTask(executionId: string, index: number, error: NonNullable<TaskRecord['error']>): Promise<boolean> {
+    const done = await this.update(executionId, index, {
+      set: 'SET #s = :failed, #err = :e, finishedAt = if_not_exists(finishedAt, :now) REMOVE claimId, leaseExpiresAt',
+      condition: '#s IN (:queued, :failed, :running, :pending)',
+      names: { '#err': 'error' },
+      values: { ':failed': 'failed', ':e': error, ':now': new Date().toISOString(), ':queued': 'queued', ':running': 'running', ':pending': 'pending' },
+    });
+    return done !== undefined;
+  }
+
+  /** Cancels running and waiting tasks of an aborted execution: their agents lose the claim. */
+  async cancelTasks(executionId: string): Promise<number> {
+    const tasks = await this.listTasks(executionId);
+    let cancelled = 0;
+    for (const t of tasks) {
+      if (t.status === 'completed' || t.status === 'failed' || t.status === 'skipped') continue;
+      const done = await this.update(executionId, t.index, {
+        set: 'SET #s = :skipped, finishedAt = :now, skipReason = :r REMOVE claimId, leaseExpiresAt',
+        condition: '#s IN (:pending, :queued, :running)',
+        values: { ':skipped': 'skipped', ':now': new Date().toISOString(), ':r': 'execution aborted', ':pending': 'pending', ':queued': 'queued', ':running': 'running' },
+      });
+      if (done) cancelled++;
+    }
+    return cancelled;
+  }
+}

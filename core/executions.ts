@@ -1,0 +1,214 @@
+// Submitting, reading and cancelling executions: what the API does, free of HTTP.
+import { randomBytes } from 'node:crypto';
+import { ConflictError, NotFoundError, XlError } from './errors.ts';
+import type { ExecutionStore } from './aws/execution-store.ts';
+import type { PayloadStore } from './aws/payload-store.ts';
+import { mergeOutputs, stageLayout, stagesInData } from './patterns.ts';
+import { type Pattern, type Plan, parsePlan, planHash, planTasks } from './plan.ts';
+import type { ExecutionRecord, TaskRecord } from './records.ts';
+
+/** Starts and stops workflow executions (Step Functions in AWS and locally). */
+export interface Workflows {
+  /** Idempotent: starting an execution that already exists is not an error. */
+  start(pattern: Pattern, executionId: string): Promise<void>;
+  stop(pattern: Pattern, executionId: string, cause: string): Promise<void>;
+}
+
+export interface ExecutionDeps {
+  executions: ExecutionStore;
+  payloads: PayloadStore;
+  workflows: Workflows;
+}
+
+export interface TaskResult {
+  taskId: string;
+  status: 'pending' | 'running' | 'completed' | 'failed' | 'skipped';
+  output?: Record<string, unknown>;
+  error?: { type: string; message: string };
+  agentId?: string;
+  attempts: number;
+  startedAt?: string;
+  finishedAt?: string;
+  durationMs?: number;
+  cost?: TaskRecord['cost'];
+  artifacts?: TaskRecord['artifacts'];
+}
+
+export interface ExecutionView {
+  executionId: string;
+  name: string;
+  pattern: Pattern;
+  status: string;
+  startedAt: string;
+  stoppedAt?: string;
+  message?: string;
+  tasks: TaskResult[];
+  result?: { status: 'completed' | 'failed'; stage?: string; data: Record<string, unknown> };
+}
+
+const newExecutionId = () => `ex-${Date.now().toString(36)}-${randomBytes(6).toString('base64url')}`;
+
+/** The status users see: RUNNING until the workflow ends (PENDING is an internal step). */
+const visibleStatus = (s: ExecutionRecord['status']) => (s === 'PENDING' ? 'RUNNING' : s);
+
+export class ExecutionService {
+  constructor(private readonly deps: ExecutionDeps) {}
+
+  /**
+   * Validates and records the plan, then starts its workflow. The plan's name is the idempotency
+   * key: the same plan again returns the same execution (created: false), another plan is a 409.
+   */
+  async submit(body: unknown): Promise<{ created: boolean; executionId: string; name: string; status: string }> {
+    const plan = parsePlan(body);
+    const hash = planHash(plan);
+    let executionId = newExecutionId();
+    const name = plan.name ?? executionId;
+
+    if (plan.name) {
+      const reservation = await this.deps.executions.reserveName(plan.name, executionId, hash);
+      if (!reservation.reserved) {
+        if (reservation.planHash !== hash) {
+          throw new ConflictError(`an execution named "${plan.name}" exists with a different plan`);
+        }
+        const existing = await this.deps.executions.getExecution(reservation.executionId);
+        if (existing) {
+          // A submit that died between recording and starting is finished by its retry.
+          if (existing.status === 'PENDING') await this.start(existing.pattern, existing.executionId);
+          return { created: false, executionId: existing.executionId, name, status: visibleStatus(existing.status) };
+        }
+        executionId = reservation.executionId; // recorded name, no execution yet: finish creating it
+      }
+    }
+
+    await this.record(plan, executionId, name, hash);
+    await this.start(plan.pattern, executionId);
+    return { created: true, executionId, name, status: 'RUNNING' };
+  }
+
+  private async start(pattern: Pattern, executionId: string): Promise<void> {
+    try {
+      await this.deps.workflows.start(pattern, executionId);
+    } catch (err) {
+      await this.deps.executions.setStatus(executionId, 'FAILED', {
+        from: ['PENDING'],
+        stoppedAt: new Date().toISOString(),
+        message: `the workflow could not be started: ${(err as Error).message}`,
+      });
+      throw new XlError('transient', `the workflow could not be started: ${(err as Error).message}`, 503);
+    }
+  }
+
+  private async record(plan: Plan, executionId: string, name: string, hash: string): Promise<void> {
+    const planKey = `plans/${executionId}.json`;
+    await this.deps.payloads.putJson(planKey, plan);
+    const entries = planTasks(plan);
+    const tasks: TaskRecord[] = await Promise.all(
+      entries.map(async ({ task, stage }, index) => ({
+        executionId,
+        index,
+        taskId: task.id,
+        stage,
+        agentType: task.agentType,
+        priority: task.priority,
+        timeoutSeconds: task.timeoutSeconds,
+        failureStrategy: task.failureStrategy,
+        definition: await this.deps.payloads.store(`tasks/${executionId}/${index}.json`, task),
+        status: 'pending' as const,
+        attempts: 0,
+        dispatchSeq: 0,
+        retries: {},
+      })),
+    );
+    const stages =
+      plan.pattern === 'pipeline'
+        ? stageLayout('pipeline', plan.stages.map((s) => ({ name: s.name, count: s.tasks.length })))
+        : stageLayout(plan.pattern, [{ name: '', count: plan.tasks.length }]);
+    await this.deps.executions.createExecution(
+      {
+        executionId,
+        name,
+        pattern: plan.pattern,
+        status: 'PENDING',
+        planHash: hash,
+        planKey,
+        input: await this.deps.payloads.store(`inputs/${executionId}.json`, plan.input),
+        maxConcurrency: plan.pattern === 'parallel' ? plan.maxConcurrency : 1,
+        stages,
+        taskCount: tasks.length,
+        startedAt: new Date().toISOString(),
+      },
+      tasks,
+    );
+  }
+
+  async list(opts: { limit: number; nextToken?: string }) {
+    const page = await this.deps.executions.listExecutions(opts);
+    return {
+      items: page.items.map((e) => ({
+        executionId: e.executionId,
+        name: e.name,
+        pattern: e.pattern,
+        status: visibleStatus(e.status),
+        startedAt: e.startedAt,
+        ...(e.stoppedAt ? { stoppedAt: e.stoppedAt } : {}),
+      })),
+      ...(page.nextToken ? { nextToken: page.nextToken } : {}),
+    };
+  }
+
+  async describe(executionId: string): Promise<ExecutionView> {
+    const execution = await this.deps.executions.getExecution(executionId);
+    if (!execution) throw new NotFoundError(`no execution ${executionId}`);
+    const records = (await this.deps.executions.listTasks(executionId)).sort((a, b) => a.index - b.index);
+    const outputs = await Promise.all(records.map((t) => (t.output ? this.deps.payloads.load(t.output) : undefined)));
+    const tasks = records.map((t, i) => taskResult(t, outputs[i]));
+    const view: ExecutionView = {
+      executionId,
+      name: execution.name,
+      pattern: execution.pattern,
+      status: visibleStatus(execution.status),
+      startedAt: execution.startedAt,
+      ...(execution.stoppedAt ? { stoppedAt: execution.stoppedAt } : {}),
+      ...(execution.message ? { message: execution.message } : {}),
+      tasks,
+    };
+    if (execution.pattern === 'pipeline' && execution.result) {
+      const input = await this.deps.payloads.load(execution.input);
+      const lastStage = stagesInData(execution);
+      const merged = records
+        .map((t, i) => (t.stage < lastStage && t.status === 'completed' ? outputs[i] : undefined));
+      view.result = { ...execution.result, data: mergeOutputs(input, merged) };
+    }
+    return view;
+  }
+
+  /** DELETE /executions/{id}: the workflow is stopped and its running agent tasks lose their claims. */
+  async cancel(executionId: string): Promise<void> {
+    const execution = await this.deps.executions.getExecution(executionId);
+    if (!execution) throw new NotFoundError(`no execution ${executionId}`);
+    if (execution.status !== 'PENDING' && execution.status !== 'RUNNING') return;
+    await this.deps.executions.setStatus(executionId, 'ABORTED', {
+      from: ['PENDING', 'RUNNING'],
+      stoppedAt: new Date().toISOString(),
+      message: 'cancelled by request',
+    });
+    await this.deps.workflows.stop(execution.pattern, executionId, 'cancelled by request');
+    await this.deps.executions.cancelTasks(executionId);
+  }
+}
+
+function taskResult(t: TaskRecord, output: Record<string, unknown> | undefined): TaskResult {
+  return {
+    taskId: t.taskId,
+    status: t.status === 'queued' ? 'pending' : t.status,
+    ...(output !== undefined && t.status === 'completed' ? { output } : {}),
+    ...(t.error && t.status !== 'completed' ? { error: t.error } : {}),
+    ...(t.agentId ? { agentId: t.agentId } : {}),
+    attempts: t.attempts,
+    ...(t.startedAt ? { startedAt: t.startedAt } : {}),
+    ...(t.finishedAt ? { finishedAt: t.finishedAt } : {}),
+    ...(t.durationMs !== undefined ? { durationMs: t.durationMs } : {}),
+    ...(t.cost ? { cost: t.cost } : {}),
+    ...(t.artifacts ? { artifacts: t.artifacts } : {}),
+  };
+}

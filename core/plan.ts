@@ -1,0 +1,180 @@
+// The plan format of CONTRACT.md as zod schemas: what a user submits, and the same plan with
+// every default applied (the form that is stored, hashed for idempotency and run).
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { AGENT_TYPES, CAPABILITIES, PRIORITIES } from './agent-types.ts';
+import { ERROR_TYPES, type ErrorDetail, ValidationError } from './errors.ts';
+
+const NAME = /^[A-Za-z0-9_-]{1,80}$/;
+const TASK_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
+export const DEFAULT_TIMEOUT_SECONDS = 1800;
+export const DEFAULT_MAX_CONCURRENCY = 10;
+
+const recoveryOverride = z
+  .object({
+    maxRetries: z.number().int().min(0).max(20).optional(),
+    baseDelaySeconds: z.number().min(0).max(3600).optional(),
+    maxDelaySeconds: z.number().min(0).max(86400).optional(),
+  })
+  .strict();
+
+export const TaskSchema = z
+  .object({
+    id: z.string().regex(TASK_ID, 'must match [A-Za-z0-9_-]{1,64}'),
+    agentType: z.enum(AGENT_TYPES),
+    capability: z.string().min(1).optional(),
+    instructions: z.string().min(1).optional(),
+    command: z.string().min(1).optional(),
+    timeoutSeconds: z.number().int().min(1).max(86400).default(DEFAULT_TIMEOUT_SECONDS),
+    failureStrategy: z.enum(['stop', 'continue']).default('stop'),
+    priority: z.enum(PRIORITIES).default('normal'),
+    recovery: z.partialRecord(z.enum(ERROR_TYPES), recoveryOverride).optional(),
+    workspace: z
+      .object({
+        repository: z.string().min(1),
+        ref: z.string().min(1).optional(),
+        pushBranch: z.string().min(1).optional(),
+        credentialsSecret: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
+    limits: z
+      .object({
+        maxTurns: z.number().int().min(1).optional(),
+        maxBudgetUsd: z.number().positive().optional(),
+      })
+      .strict()
+      .optional(),
+    coverageTargets: z
+      .object({
+        lines: z.number().min(0).max(100).optional(),
+        branches: z.number().min(0).max(100).optional(),
+        functions: z.number().min(0).max(100).optional(),
+      })
+      .strict()
+      .optional(),
+    review: z
+      .object({
+        criteria: z.array(z.string()).optional(),
+        qualityGates: z.array(z.record(z.string(), z.unknown())).optional(),
+      })
+      .strict()
+      .optional(),
+  })
+  .strict()
+  .superRefine((task, ctx) => {
+    if ((task.instructions === undefined) === (task.command === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'exactly one of instructions or command is required', path: [] });
+    }
+    if (task.capability !== undefined && !CAPABILITIES[task.agentType].includes(task.capability)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['capability'],
+        message: `${task.agentType} has no capability "${task.capability}" (it has ${CAPABILITIES[task.agentType].join(', ')})`,
+      });
+    }
+  });
+
+export const StageSchema = z
+  .object({
+    name: z.string().min(1).max(80),
+    tasks: z.array(TaskSchema).min(1),
+  })
+  .strict();
+
+const input = z.record(z.string(), z.unknown());
+
+export const PlanSchema = z
+  .discriminatedUnion('pattern', [
+    z
+      .object({
+        name: z.string().regex(NAME, 'must match [A-Za-z0-9_-]{1,80}').optional(),
+        pattern: z.literal('sequential'),
+        tasks: z.array(TaskSchema).min(1),
+        input: input.default({}),
+      })
+      .strict(),
+    z
+      .object({
+        name: z.string().regex(NAME, 'must match [A-Za-z0-9_-]{1,80}').optional(),
+        pattern: z.literal('parallel'),
+        tasks: z.array(TaskSchema).min(1),
+        maxConcurrency: z.number().int().min(1).default(DEFAULT_MAX_CONCURRENCY),
+        input: input.default({}),
+      })
+      .strict(),
+    z
+      .object({
+        name: z.string().regex(NAME, 'must match [A-Za-z0-9_-]{1,80}').optional(),
+        pattern: z.literal('pipeline'),
+        stages: z.array(StageSchema).min(1),
+        input: input.default({}),
+      })
+      .strict(),
+  ])
+  .superRefine((plan, ctx) => {
+    // Task ids are unique within the plan, across stages too.
+    const seen = new Map<string, string>();
+    const check = (id: string, path: (string | number)[]) => {
+      const where = '/' + path.join('/');
+      const first = seen.get(id);
+      if (first) ctx.addIssue({ code: 'custom', path: [...path, 'id'], message: `duplicate task id "${id}" (first at ${first})` });
+      else seen.set(id, where);
+    };
+    if (plan.pattern === 'pipeline') {
+      plan.stages.forEach((s, si) => s.tasks.forEach((t, ti) => check(t.id, ['stages', si, 'tasks', ti])));
+      const names = new Set<string>();
+      plan.stages.forEach((s, si) => {
+        if (names.has(s.name)) ctx.addIssue({ code: 'custom', path: ['stages', si, 'name'], message: `duplicate stage name "${s.name}"` });
+        names.add(s.name);
+      });
+    } else {
+      plan.tasks.forEach((t, i) => check(t.id, ['tasks', i]));
+    }
+  });
+
+export type Task = z.output<typeof TaskSchema>;
+export type Stage = z.output<typeof StageSchema>;
+export type Plan = z.output<typeof PlanSchema>;
+export type PlanInput = z.input<typeof PlanSchema>;
+export type Pattern = Plan['pattern'];
+
+/** JSON Pointer (RFC 6901) for a zod issue path. */
+export function toJsonPointer(path: readonly PropertyKey[]): string {
+  return path.map((p) => '/' + String(p).replaceAll('~', '~0').replaceAll('/', '~1')).join('');
+}
+
+/** Parses a submitted plan, applying defaults. Throws ValidationError with a JSON Pointer per problem. */
+export function parsePlan(body: unknown): Plan {
+  const result = PlanSchema.safeParse(body);
+  if (result.success) return result.data;
+  const details: ErrorDetail[] = result.error.issues.map((issue) => ({
+    path: toJsonPointer(issue.path),
+    message: issue.message,
+  }));
+  throw new ValidationError(`invalid plan: ${details.map((d) => `${d.path || '/'}: ${d.message}`).join('; ')}`, details);
+}
+
+/** Every task of the plan in run order, with its stage index (0 for non-pipeline plans). */
+export function planTasks(plan: Plan): { task: Task; stage: number }[] {
+  if (plan.pattern === 'pipeline') return plan.stages.flatMap((s, stage) => s.tasks.map((task) => ({ task, stage })));
+  return plan.tasks.map((task) => ({ task, stage: 0 }));
+}
+
+/** Stable JSON (sorted keys) so that deep-equal plans hash alike. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return '[' + value.map(canonicalJson).join(',') + ']';
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return '{' + entries.map(([k, v]) => JSON.stringify(k) + ':' + canonicalJson(v)).join(',') + '}';
+  }
+  return JSON.stringify(value);
+}
+
+/** The idempotency fingerprint of a plan once its defaults are applied. */
+export function planHash(plan: Plan): string {
+  return createHash('sha256').update(canonicalJson(plan)).digest('hex');
+}

@@ -1,0 +1,141 @@
+// The agent pool manager and health monitor of the design document. Both run on a schedule
+// (Lambda on AWS, a timer locally) and act on agents only through the AgentRuntime port.
+import { randomUUID } from 'node:crypto';
+import { AGENT_TYPES, type AgentType } from './agent-types.ts';
+import type { AgentStore } from './aws/agent-store.ts';
+import type { AgentRecord, PoolBounds } from './records.ts';
+import type { AgentRuntime } from './runtime.ts';
+
+const LIVE: AgentRecord['status'][] = ['starting', 'idle', 'busy'];
+
+export interface PoolDeps {
+  agents: AgentStore;
+  runtime: AgentRuntime;
+  heartbeatSeconds: number;
+  /** How long a started agent may take to send its first heartbeat (Fargate: about a minute). */
+  startAllowanceSeconds: number;
+  defaults?: Partial<Record<AgentType, { min: number; max: number }>>;
+  now?: () => number;
+}
+
+/** XL_POOL: `tester=2..8,coder=0..4`; unknown types and malformed entries are errors. */
+export function parsePoolSpec(spec: string | undefined): Partial<Record<AgentType, { min: number; max: number }>> {
+  const out: Partial<Record<AgentType, { min: number; max: number }>> = {};
+  if (!spec?.trim()) return out;
+  for (const part of spec.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([a-z]+)=(\d+)\.\.(\d+)$/.exec(part);
+    if (!m) throw new Error(`XL_POOL: "${part}" is not <agentType>=<min>..<max>`);
+    const [, type, min, max] = m as unknown as [string, string, string, string];
+    if (!(AGENT_TYPES as readonly string[]).includes(type)) throw new Error(`XL_POOL: unknown agent type "${type}"`);
+    if (Number(min) > Number(max)) throw new Error(`XL_POOL: ${type} min ${min} is above max ${max}`);
+    out[type as AgentType] = { min: Number(min), max: Number(max) };
+  }
+  return out;
+}
+
+export class HealthMonitor {
+  constructor(private readonly deps: PoolDeps) {}
+
+  /**
+   * The heartbeat check: an agent silent for a whole heartbeat span is unhealthy (dead); the
+   * resource and performance checks grade the live ones from the metrics they report.
+   */
+  async check(): Promise<{ unhealthy: string[] }> {
+    const now = (this.deps.now ?? Date.now)();
+    const unhealthy: string[] = [];
+    for (const agent of await this.deps.agents.list()) {
+      if (!LIVE.includes(agent.status) && agent.status !== 'draining') continue;
+      const silentMs = now - Date.parse(agent.lastHeartbeatAt);
+      const allowance = (agent.status === 'starting' ? this.deps.startAllowanceSeconds : this.deps.heartbeatSeconds) * 1000;
+      if (silentMs > allowance) {
+        if (await this.deps.agents.setStatus(agent.agentId, 'unhealthy', { from: [agent.status] })) unhealthy.push(agent.agentId);
+      }
+    }
+    return { unhealthy };
+  }
+}
+
+/** Grades an agent's reported metrics (the design's HealthStatus.overall). */
+export function gradeHealth(m: AgentRecord['health']['metrics']): AgentRecord['health']['overall'] {
+  if (m.errorRate >= 0.5 || m.memory >= 95) return 'unhealthy';
+  if (m.errorRate >= 0.2 || m.cpu >= 90 || m.memory >= 85) return 'degraded';
+  return 'healthy';
+}
+
+export interface PoolRow extends PoolBounds {
+  desired: number;
+  running: number;
+  backlog: number;
+}
+
+export class PoolManager {
+  constructor(private readonly deps: PoolDeps) {}
+
+  bounds(): Promise<PoolBounds[]> {
+    return this.deps.agents.poolBounds(this.deps.defaults);
+  }
+
+  /**
+   * Replaces dead agents and keeps each type between its bounds: below min, start agents; above
+   * max, drain idle ones. (Sizing from the queue backlog comes on top of this.)
+   */
+  async reconcile(): Promise<{ started: string[]; replaced: string[]; drained: string[] }> {
+    const started: string[] = [];
+    const replaced: string[] = [];
+    const drained: string[] = [];
+    const agents = await this.deps.agents.list();
+    for (const agent of agents.filter((a) => a.status === 'unhealthy')) {
+      await this.deps.runtime.stop(agent, false).catch(() => undefined);
+      if (await this.deps.agents.setStatus(agent.agentId, 'terminated', { from: ['unhealthy'] })) replaced.push(agent.agentId);
+    }
+    for (const bounds of await this.bounds()) {
+      const live = agents.filter((a) => a.agentType === bounds.agentType && LIVE.includes(a.status));
+      if (live.length < bounds.min) {
+        started.push(...(await this.startAgents(bounds.agentType, bounds.min - live.length)));
+      } else if (live.length > bounds.max) {
+        const idle = live.filter((a) => a.status === 'idle').slice(0, live.length - bounds.max);
+        for (const agent of idle) {
+          await this.stopAgent(agent, true);
+          drained.push(agent.agentId);
+        }
+      }
+    }
+    return { started, replaced, drained };
+  }
+
+  /** Starts agents and records them as starting, so the next round counts them. */
+  async startAgents(agentType: AgentType, count: number): Promise<string[]> {
+    const refs = await this.deps.runtime.start(agentType, count);
+    const now = new Date((this.deps.now ?? Date.now)()).toISOString();
+    for (const ref of refs) {
+      // The worker overwrites this record when it registers; until then it is "starting".
+      await this.deps.agents.put({
+        agentId: ref.agentId,
+        agentType,
+        status: 'starting',
+        startedAt: now,
+        lastHeartbeatAt: now,
+        runtime: ref.runtime,
+        health: { overall: 'unknown', metrics: { cpu: 0, memory: 0, responseTime: 0, errorRate: 0, taskSuccessRate: 1 }, lastCheck: now },
+      });
+    }
+    return refs.map((r) => r.agentId);
+  }
+
+  async stopAgent(agent: AgentRecord, graceful: boolean): Promise<void> {
+    await this.deps.agents.setStatus(agent.agentId, graceful ? 'draining' : 'terminated');
+    await this.deps.runtime.stop(agent, graceful);
+  }
+
+  async rows(backlog: (type: AgentType) => Promise<number>): Promise<PoolRow[]> {
+    const agents = await this.deps.agents.list();
+    return Promise.all(
+      (await this.bounds()).map(async (b) => {
+        const running = agents.filter((a) => a.agentType === b.agentType && LIVE.includes(a.status)).length;
+        return { ...b, desired: Math.min(b.max, Math.max(b.min, running)), running, backlog: await backlog(b.agentType) };
+      }),
+    );
+  }
+}
+
+export const newAgentId = (type: AgentType) => `${type}-${randomUUID().slice(0, 8)}`;

@@ -1,0 +1,140 @@
+// What the layer keeps in its tables. Every write is a single-item conditional write: no
+// transactions (dynalite has none, and the protocol does not need them).
+import type { AgentType, Priority } from './agent-types.ts';
+import type { ErrorType } from './errors.ts';
+import type { Pattern, Task } from './plan.ts';
+
+export type ExecutionStatus = 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED' | 'TIMED_OUT';
+export type TaskStatus = 'pending' | 'queued' | 'running' | 'completed' | 'failed' | 'skipped';
+export type AgentStatus = 'starting' | 'idle' | 'busy' | 'draining' | 'unhealthy' | 'terminated';
+
+/** A value kept inline when small, or in the bucket (claim-check) when not. */
+export type Stored<T> = { inline: T } | { key: string; bytes: number };
+
+export interface StageLayout {
+  name: string;
+  /** Task indexes [from, to) of this stage; non-pipeline plans have one unnamed stage. */
+  from: number;
+  to: number;
+}
+
+export interface ExecutionRecord {
+  executionId: string;
+  name: string;
+  pattern: Pattern;
+  status: ExecutionStatus;
+  planHash: string;
+  /** The whole plan, as submitted with defaults applied, lives in the bucket. */
+  planKey: string;
+  input: Stored<Record<string, unknown>>;
+  maxConcurrency: number;
+  stages: StageLayout[];
+  taskCount: number;
+  /** Set when a "stop" task failed: tasks not yet claimed are skipped. */
+  stopping?: { taskId: string; stage: string };
+  startedAt: string;
+  stoppedAt?: string;
+  /** Why the execution ended other than by its tasks (aborted, layer stopped, workflow error). */
+  message?: string;
+  result?: { status: 'completed' | 'failed'; stage?: string };
+}
+
+export interface TaskCost {
+  usd: number;
+  inputTokens: number;
+  outputTokens: number;
+  turns: number;
+}
+export interface Artifact {
+  name: string;
+  uri: string;
+  bytes: number;
+}
+
+export interface TaskRecord {
+  executionId: string;
+  index: number;
+  taskId: string;
+  stage: number;
+  agentType: AgentType;
+  priority: Priority;
+  timeoutSeconds: number;
+  failureStrategy: 'stop' | 'continue';
+  definition: Stored<Task>;
+  status: TaskStatus;
+  /** How many times an agent started the task (claims), retries and re-deliveries included. */
+  attempts: number;
+  /** Bumped by each dispatch; a message carrying another value is stale or forged and is dropped. */
+  dispatchSeq: number;
+  /** Retries taken so far, per error type. */
+  retries: Partial<Record<ErrorType, number>>;
+  agentId?: string;
+  claimId?: string;
+  leaseExpiresAt?: number;
+  startedAt?: string;
+  finishedAt?: string;
+  durationMs?: number;
+  output?: Stored<Record<string, unknown>>;
+  error?: { type: ErrorType; message: string };
+  cost?: TaskCost;
+  artifacts?: Artifact[];
+}
+
+export interface HealthMetrics {
+  cpu: number;
+  memory: number;
+  responseTime: number;
+  errorRate: number;
+  taskSuccessRate: number;
+}
+
+export type AgentRuntimeRef = { kind: 'process'; pid: number } | { kind: 'ecs'; taskArn: string };
+
+export interface AgentRecord {
+  agentId: string;
+  agentType: AgentType;
+  status: AgentStatus;
+  currentTaskId?: string;
+  startedAt: string;
+  lastHeartbeatAt: string;
+  runtime: AgentRuntimeRef;
+  health: {
+    overall: 'healthy' | 'degraded' | 'unhealthy' | 'unknown';
+    metrics: HealthMetrics;
+    lastCheck: string;
+  };
+  tasksCompleted?: number;
+  tasksFailed?: number;
+}
+
+export interface PoolBounds {
+  agentType: AgentType;
+  min: number;
+  max: number;
+}
+
+export type BreakerState = 'closed' | 'open' | 'half-open';
+export interface BreakerRecord {
+  key: string;
+  state: BreakerState;
+  failures: number;
+  openedAt?: string;
+  /** Holder of the single half-open probe, won by a conditional write. */
+  probeId?: string;
+  version: number;
+}
+
+/** The queue message of a dispatch: ids and the token only (the task itself is in the table). */
+export interface DispatchMessage {
+  executionId: string;
+  taskIndex: number;
+  dispatchSeq: number;
+  dispatchTimeoutSeconds: number;
+  taskToken: string;
+}
+
+/** What an agent reports with SendTaskSuccess: small, the output itself is in the table. */
+export interface TaskOutcome {
+  status: 'completed' | 'skipped';
+  attempts: number;
+}

@@ -1,0 +1,160 @@
+// The steps the state machines call (docs/design.md, "State machines"): prepare a run, gate and
+// dispatch each task, recover from its failures, and finalize the execution.
+import { randomUUID } from 'node:crypto';
+import { queueKey } from './agent-types.ts';
+import { agentTypeBreakerKey, type CircuitBreaker } from './breakers.ts';
+import { classifyErrorName, type ErrorType } from './errors.ts';
+import type { ExecutionStore } from './aws/execution-store.ts';
+import type { PayloadStore } from './aws/payload-store.ts';
+import { deriveOutcome, prepareBatches, type PreparedExecution } from './patterns.ts';
+import type { Task } from './plan.ts';
+import { decideRecovery, recoveryStrategy } from './recovery.ts';
+
+export interface StepDeps {
+  executions: ExecutionStore;
+  payloads: PayloadStore;
+  breaker: CircuitBreaker;
+  queueUrlPrefix: string;
+  dispatchAllowanceSeconds: number;
+}
+
+export interface TaskRef {
+  executionId: string;
+  taskIndex: number;
+}
+
+export interface Dispatch {
+  QueueUrl: string;
+  MessageBody: {
+    executionId: string;
+    taskIndex: number;
+    dispatchSeq: number;
+    dispatchTimeoutSeconds: number;
+    probe: boolean;
+  };
+}
+
+export type GateResult =
+  | { action: 'dispatch'; dispatch: Dispatch }
+  | { action: 'skip' }
+  | { action: 'blocked'; failure: { Error: ErrorType; Cause: string } };
+
+export interface Failure {
+  Error?: string;
+  Cause?: string;
+}
+
+export type RecoverResult = TaskRef & { action: 'retry' | 'done'; delaySeconds: number };
+
+export class ExecutionSteps {
+  constructor(private readonly deps: StepDeps) {}
+
+  async prepare({ executionId }: { executionId: string }): Promise<PreparedExecution> {
+    const execution = await this.deps.executions.getExecution(executionId);
+    if (!execution) throw Object.assign(new Error(`execution ${executionId} has no record`), { name: 'permanent' });
+    await this.deps.executions.setStatus(executionId, 'RUNNING', { from: ['PENDING'] });
+    return prepareBatches(execution);
+  }
+
+  /** Before each dispatch: skip when the run is stopping, wait when the breaker is open. */
+  async gate({ executionId, taskIndex }: TaskRef): Promise<GateResult> {
+    const [execution, current] = await Promise.all([
+      this.deps.executions.getExecution(executionId),
+      this.deps.executions.getTask(executionId, taskIndex),
+    ]);
+    if (!execution || !current) throw Object.assign(new Error(`task ${executionId}/${taskIndex} has no record`), { name: 'permanent' });
+    if (current.status === 'completed' || current.status === 'skipped') return { action: 'skip' };
+    const ending = execution.stopping !== undefined || !['PENDING', 'RUNNING'].includes(execution.status);
+    if (ending) {
+      const reason = execution.stopping ? `task ${execution.stopping.taskId} failed with failureStrategy "stop"` : `execution ${execution.status}`;
+      await this.deps.executions.skipTask(executionId, taskIndex, reason);
+      return { action: 'skip' };
+    }
+    const admission = await this.deps.breaker.admit(agentTypeBreakerKey(current.agentType), randomUUID());
+    if (!admission.allowed) return { action: 'blocked', failure: { Error: 'dependency', Cause: admission.reason } };
+    const task = await this.deps.executions.prepareDispatch(executionId, taskIndex);
+    if (!task) return { action: 'skip' }; // finished meanwhile (a late success, or a cancel)
+    return {
+      action: 'dispatch',
+      dispatch: {
+        QueueUrl: this.deps.queueUrlPrefix + queueKey(task.agentType, task.priority),
+        MessageBody: {
+          executionId,
+          taskIndex,
+          dispatchSeq: task.dispatchSeq,
+          dispatchTimeoutSeconds: this.deps.dispatchAllowanceSeconds + task.timeoutSeconds,
+          probe: admission.probe,
+        },
+      },
+    };
+  }
+
+  /**
+   * After a failed dispatch: classify, then retry with backoff, re-dispatch a task that timed out
+   * while still waiting in its queue (that wait never counts against it), or record the failure.
+   */
+  async recover(state: TaskRef & { failure?: Failure; gate?: GateResult }): Promise<RecoverResult> {
+    const { executionId, taskIndex } = state;
+    const failure = state.gate?.action === 'blocked' ? state.gate.failure : (state.failure ?? {});
+    const [execution, task] = await Promise.all([
+      this.deps.executions.getExecution(executionId),
+      this.deps.executions.getTask(executionId, taskIndex),
+    ]);
+    const done = { executionId, taskIndex, action: 'done' as const, delaySeconds: 0 };
+    if (!execution || !task) return done;
+    // The agent completed it but its callback came late (TaskTimedOut): the result stands.
+    if (task.status === 'completed' || task.status === 'skipped') return done;
+
+    const errorType = classifyErrorName(failure.Error);
+    const message = causeMessage(failure);
+    if (errorType === 'timeout' && task.status === 'queued' && failure.Error === 'States.Timeout') {
+      return { executionId, taskIndex, action: 'retry', delaySeconds: 0 }; // never claimed: dispatch again
+    }
+    if (errorType === 'dependency') await this.deps.breaker.recordFailure(agentTypeBreakerKey(task.agentType));
+
+    const error = { type: errorType, message };
+    const stopping = execution.stopping !== undefined || !['PENDING', 'RUNNING'].includes(execution.status);
+    if (!stopping) {
+      const definition = await this.deps.payloads.load<Task>(task.definition);
+      const decision = decideRecovery(recoveryStrategy(definition, errorType), task.retries?.[errorType] ?? 0);
+      if (decision.retry && (await this.deps.executions.recordRetry(executionId, taskIndex, errorType, error))) {
+        return { executionId, taskIndex, action: 'retry', delaySeconds: decision.delaySeconds };
+      }
+    }
+    await this.deps.executions.failTask(executionId, taskIndex, error);
+    if (task.failureStrategy === 'stop') {
+      await this.deps.executions.markStopping(executionId, {
+        taskId: task.taskId,
+        stage: execution.stages[task.stage]?.name ?? '',
+      });
+    }
+    return done;
+  }
+
+  async finalize({ executionId }: { executionId: string }): Promise<{ status: string }> {
+    const execution = await this.deps.executions.getExecution(executionId);
+    if (!execution) throw Object.assign(new Error(`execution ${executionId} has no record`), { name: 'permanent' });
+    const tasks = await this.deps.executions.listTasks(executionId);
+    const outcome = deriveOutcome(execution, tasks);
+    await this.deps.executions.setStatus(executionId, outcome.status, {
+      from: ['PENDING', 'RUNNING'],
+      stoppedAt: new Date().toISOString(),
+      result: outcome.result,
+    });
+    return { status: outcome.status };
+  }
+}
+
+/** The human message in a Catch's Cause: agents send plain text, Lambda sends JSON. */
+export function causeMessage(failure: Failure): string {
+  const cause = failure.Cause ?? '';
+  try {
+    const parsed = JSON.parse(cause) as { errorMessage?: string };
+    if (parsed && typeof parsed.errorMessage === 'string') return parsed.errorMessage;
+  } catch {
+    // plain text
+  }
+  if (cause) return cause.slice(0, 4096);
+  if (failure.Error === 'States.Timeout') return 'the task did not finish within its timeout';
+  return failure.Error ?? 'unknown error';
+}

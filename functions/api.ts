@@ -1,0 +1,128 @@
+// The API Lambda: the contract's HTTP routes, each a few lines over the domain core.
+import middy from '@middy/core';
+import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { z } from 'zod';
+import { AGENT_TYPES, type AgentType, PRIORITIES, queueKey } from '#core/agent-types.ts';
+import { awsClients } from '#core/aws/clients.ts';
+import { NotFoundError, ValidationError } from '#core/errors.ts';
+import { toJsonPointer } from '#core/plan.ts';
+import { getLayer } from './lib/deps.ts';
+import { bearerToken, dispatch, errorBody, route } from './lib/http.ts';
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const result = schema.safeParse(body ?? {});
+  if (result.success) return result.data;
+  const details = result.error.issues.map((i) => ({ path: toJsonPointer(i.path), message: i.message }));
+  throw new ValidationError(details.map((d) => `${d.path || '/'}: ${d.message}`).join('; '), details);
+}
+
+const agentTypeParam = (value: string): AgentType => {
+  if (!(AGENT_TYPES as readonly string[]).includes(value)) throw new NotFoundError(`no agent type ${value}`);
+  return value as AgentType;
+};
+
+/** Messages waiting per agent type, over its three priority queues. */
+async function backlog(type: AgentType): Promise<{ visible: number; inFlight: number }> {
+  const { sqs } = awsClients();
+  const prefix = getLayer().config.queueUrlPrefix;
+  const counts = await Promise.all(
+    PRIORITIES.map(async (p) => {
+      const res = await sqs.send(
+        new GetQueueAttributesCommand({
+          QueueUrl: prefix + queueKey(type, p),
+          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+        }),
+      );
+      return {
+        visible: Number(res.Attributes?.ApproximateNumberOfMessages ?? 0),
+        inFlight: Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
+      };
+    }),
+  );
+  return counts.reduce((a, b) => ({ visible: a.visible + b.visible, inFlight: a.inFlight + b.inFlight }));
+}
+
+const routes = [
+  route('POST', '/executions', async ({ body }) => {
+    const res = await getLayer().service.submit(body);
+    return { status: res.created ? 202 : 200, body: { executionId: res.executionId, name: res.name, status: res.status } };
+  }),
+  route('GET', '/executions', async ({ query }) => {
+    const limit = Math.min(100, Math.max(1, Number(query.limit ?? 50) || 50));
+    return { status: 200, body: await getLayer().service.list({ limit, nextToken: query.nextToken }) };
+  }),
+  route('GET', '/executions/{executionId}', async ({ params }) => ({
+    status: 200,
+    body: await getLayer().service.describe(params.executionId!),
+  })),
+  route('DELETE', '/executions/{executionId}', async ({ params }) => {
+    await getLayer().service.cancel(params.executionId!);
+    return { status: 202, body: { executionId: params.executionId, status: 'ABORTED' } };
+  }),
+  route('GET', '/agents', async () => ({ status: 200, body: { items: await getLayer().agents.list() } })),
+  route('POST', '/agents', async ({ body }) => {
+    const req = parse(z.object({ agentType: z.enum(AGENT_TYPES), count: z.number().int().min(1).max(50).default(1) }).strict(), body);
+    const agentIds = await getLayer().pool.startAgents(req.agentType, req.count);
+    return { status: 202, body: { agentIds } };
+  }),
+  route('DELETE', '/agents/{agentId}', async ({ params, query }) => {
+    const agent = await getLayer().agents.get(params.agentId!);
+    if (!agent) throw new NotFoundError(`no agent ${params.agentId}`);
+    await getLayer().pool.stopAgent(agent, query.graceful !== 'false');
+    return { status: 202, body: { agentId: agent.agentId } };
+  }),
+  route('GET', '/pool', async () => ({
+    status: 200,
+    body: { items: await getLayer().pool.rows(async (t) => (await backlog(t)).visible) },
+  })),
+  route('PUT', '/pool/{agentType}', async ({ params, body }) => {
+    const agentType = agentTypeParam(params.agentType!);
+    const { pool, agents } = getLayer();
+    const current = (await pool.bounds()).find((b) => b.agentType === agentType)!;
+    const req = parse(z.object({ min: z.number().int().min(0).max(100).optional(), max: z.number().int().min(0).max(100).optional() }).strict(), body);
+    const next = { agentType, min: req.min ?? current.min, max: req.max ?? current.max };
+    if (next.min > next.max) throw new ValidationError(`min ${next.min} is above max ${next.max}`, [{ path: '/min', message: 'above max' }]);
+    await agents.setPoolBounds(next);
+    const row = (await pool.rows(async (t) => (await backlog(t)).visible)).find((r) => r.agentType === agentType);
+    return { status: 200, body: row };
+  }),
+  route('GET', '/health', async () => {
+    const { agents, breakers } = getLayer();
+    const [agentList, breakerList, queues] = await Promise.all([
+      agents.list(),
+      breakers.list(),
+      Promise.all(AGENT_TYPES.map(async (t) => ({ agentType: t, ...(await backlog(t)) }))),
+    ]);
+    const live = agentList.filter((a) => a.status !== 'terminated');
+    const byStatus: Record<string, number> = {};
+    for (const a of live) byStatus[a.status] = (byStatus[a.status] ?? 0) + 1;
+    const open = breakerList.filter((b) => b.state !== 'closed');
+    const overall = open.length || byStatus.unhealthy ? 'degraded' : 'healthy';
+    return {
+      status: 200,
+      body: {
+        overall,
+        agents: { total: live.length, byStatus },
+        queues: queues.filter((q) => q.visible || q.inFlight),
+        breakers: { open: open.map((b) => b.key), total: breakerList.length },
+      },
+    };
+  }),
+  route('GET', '/breakers', async () => ({
+    status: 200,
+    body: {
+      items: (await getLayer().breakers.list()).map((b) => ({
+        key: b.key,
+        state: b.state,
+        failures: b.failures,
+        ...(b.openedAt ? { openedAt: b.openedAt } : {}),
+      })),
+    },
+  })),
+  route('POST', '/breakers/{key}/reset', async ({ params }) => {
+    await getLayer().breaker.reset(params.key!);
+    return { status: 200, body: { key: params.key, state: 'closed' } };
+  }),
+];
+
+export const handler = middy(dispatch(routes)).use(bearerToken()).use(errorBody());

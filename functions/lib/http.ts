@@ -1,0 +1,94 @@
+// HTTP plumbing for the API Lambda (REST API proxy events): routing, JSON bodies, the contract's
+// error body, and the local bearer token.
+import { timingSafeEqual } from 'node:crypto';
+import type middy from '@middy/core';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { PayloadTooLargeError, UnauthorizedError, ValidationError, XlError } from '#core/errors.ts';
+import { logger } from './deps.ts';
+
+export const MAX_BODY_BYTES = 1024 * 1024;
+
+export interface Request {
+  method: string;
+  path: string;
+  params: Record<string, string>;
+  query: Record<string, string>;
+  body: unknown;
+}
+export type Route = {
+  method: string;
+  pattern: RegExp;
+  keys: string[];
+  handle: (req: Request) => Promise<{ status: number; body: unknown }>;
+};
+
+/** `/executions/{executionId}` → a route matching that path, capturing executionId. */
+export function route(method: string, template: string, handle: Route['handle']): Route {
+  const keys: string[] = [];
+  const source = template.replace(/\{(\w+)\}/g, (_, key: string) => {
+    keys.push(key);
+    return '([^/]+)';
+  });
+  return { method, pattern: new RegExp(`^${source}/?$`), keys, handle };
+}
+
+export function json(status: number, body: unknown): APIGatewayProxyResult {
+  return { statusCode: status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+}
+
+function parseBody(event: APIGatewayProxyEvent): unknown {
+  if (!event.body) return undefined;
+  const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  if (Buffer.byteLength(text) > MAX_BODY_BYTES) throw new PayloadTooLargeError(`request body is over ${MAX_BODY_BYTES} bytes`);
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ValidationError(`request body is not JSON: ${(err as Error).message}`, [{ path: '', message: 'not JSON' }]);
+  }
+}
+
+export function dispatch(routes: Route[]) {
+  return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
+    const path = event.path.replace(/^\/v1(?=\/)/, '');
+    const candidates = routes.filter((r) => r.pattern.test(path));
+    const match = candidates.find((r) => r.method === event.httpMethod);
+    if (!match) {
+      if (candidates.length) return json(405, { error: { type: 'validation', message: `${event.httpMethod} is not allowed on ${path}` } });
+      return json(404, { error: { type: 'permanent', message: `no route ${event.httpMethod} ${path}` } });
+    }
+    const values = match.pattern.exec(path)!.slice(1);
+    const params = Object.fromEntries(match.keys.map((k, i) => [k, decodeURIComponent(values[i]!)]));
+    const query = Object.fromEntries(Object.entries(event.queryStringParameters ?? {}).filter(([, v]) => v !== undefined)) as Record<string, string>;
+    const { status, body } = await match.handle({ method: event.httpMethod, path, params, query, body: parseBody(event) });
+    return json(status, body);
+  };
+}
+
+/** Maps thrown errors to the contract's error body; anything unexpected is a 500 without internals. */
+export const errorBody = (): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> => ({
+  onError: async (request) => {
+    const err = request.error;
+    if (err instanceof XlError) {
+      request.response = json(err.status, {
+        error: { type: err.type, message: err.message, ...(err.details ? { details: err.details } : {}) },
+      });
+      return;
+    }
+    logger.error('unhandled API error', { error: err as Error });
+    request.response = json(500, { error: { type: 'transient', message: 'internal error; try again' } });
+  },
+});
+
+/** Locally, XL_API_TOKEN guards every route but GET /health. On AWS, IAM does. */
+export const bearerToken = (): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> => ({
+  before: async (request) => {
+    const token = process.env.XL_API_TOKEN;
+    if (!token) return;
+    const { httpMethod, path } = request.event;
+    if (httpMethod === 'GET' && /^(\/v1)?\/health\/?$/.test(path)) return;
+    const header = request.event.headers?.authorization ?? request.event.headers?.Authorization ?? '';
+    const given = Buffer.from(header.replace(/^Bearer\s+/i, ''));
+    const expected = Buffer.from(token);
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new UnauthorizedError();
+  },
+});

@@ -1,0 +1,33 @@
+// The Lambda behind the state machines' Prepare, Gate, Recover and Finalize states.
+import middy from '@middy/core';
+import type { RecoverResult, TaskRef } from '#core/steps.ts';
+import { getLayer, logger } from './lib/deps.ts';
+
+export type StepEvent =
+  | { step: 'prepare'; executionId: string }
+  | ({ step: 'gate' } & TaskRef)
+  | ({ step: 'recover'; state?: Record<string, unknown> } & TaskRef)
+  | { step: 'finalize'; executionId: string };
+
+async function run(event: StepEvent): Promise<unknown> {
+  const { steps } = getLayer();
+  switch (event.step) {
+    case 'prepare':
+      return steps.prepare(event);
+    case 'gate':
+      return steps.gate(event);
+    case 'recover': {
+      // The state machine passes its whole iteration state (ids, gate result, caught failure).
+      const state = { ...(event.state as object | undefined), executionId: event.executionId, taskIndex: event.taskIndex };
+      const result: RecoverResult = await steps.recover(state);
+      if (result.action === 'done') logger.debug('task finished after recovery', { ...result });
+      return result;
+    }
+    case 'finalize':
+      return steps.finalize(event);
+    default:
+      throw Object.assign(new Error(`unknown step ${(event as { step?: string }).step}`), { name: 'permanent' });
+  }
+}
+
+export const handler = middy(run);

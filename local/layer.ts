@@ -1,0 +1,314 @@
+// The embedded local layer: the synthesized template brought up on one machine with no AWS account,
+// no Docker and no network. dynalite and fauxqs stand in for DynamoDB, SQS and S3; the local Step
+// Functions service runs the template's own ASL; the template's Lambda handler modules run in this
+// process; agents are worker processes with their task definition's environment.
+import { execFile } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { AgentType } from '#core/agent-types.ts';
+import { registerRuntime } from '#core/runtime.ts';
+import { resolveDefinition } from '../infra/asl.ts';
+import { startDynalite } from './services/dynalite.ts';
+import { startFauxqs127 } from './services/fauxqs.ts';
+import { LocalStepFunctions, type ExecutionStatusChangeEvent } from './stepfunctions/service.ts';
+import { ProcessRuntime } from './process-runtime.ts';
+import { provisionBuckets, provisionQueues, provisionTables } from './provision.ts';
+import { type CfnTemplate, LOCAL_REGION, localNames, resolveValue, resourcesOfType } from './template.ts';
+
+export const PROJECT_ROOT = resolve(import.meta.dirname, '..');
+const STACK_NAME = 'xl';
+const MAX_REQUEST_BYTES = 2 * 1024 * 1024; // the API itself answers 413 above 1 MiB
+
+export interface LayerOptions {
+  port: number;
+  stateDir: string;
+  heartbeatSeconds: number;
+  pool?: string;
+  apiToken?: string;
+  /** Quieter logs for tests and benchmarks. */
+  quiet?: boolean;
+}
+
+type Handler = (event: unknown, context?: unknown) => Promise<unknown>;
+
+const lambdaContext = (name: string) => ({
+  functionName: name,
+  functionVersion: '$LATEST',
+  invokedFunctionArn: `arn:aws:lambda:${LOCAL_REGION}:000000000000:function:${name}`,
+  memoryLimitInMB: '1024',
+  awsRequestId: crypto.randomUUID(),
+  logGroupName: `/aws/lambda/${name}`,
+  logStreamName: 'local',
+  callbackWaitsForEmptyEventLoop: false,
+  getRemainingTimeInMillis: () => 60_000,
+});
+
+export class LocalLayer {
+  private closers: (() => Promise<void>)[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private server?: Server;
+  runtime?: ProcessRuntime;
+  sfn?: LocalStepFunctions;
+  url = '';
+
+  constructor(private readonly opts: LayerOptions) {}
+
+  private log(message: string): void {
+    if (!this.opts.quiet) process.stderr.write(`xl: ${message}\n`);
+  }
+
+  async start(): Promise<void> {
+    const { stateDir } = this.opts;
+    await mkdir(stateDir, { recursive: true });
+    await this.refuseSecondInstance();
+
+    const template = await this.synthesize();
+    const dynamo = await startDynalite({ path: join(stateDir, 'dynamodb') });
+    this.closers.push(() => dynamo.close());
+    const fauxqs = await startFauxqs127({ dataDir: join(stateDir, 'sqs') });
+    this.closers.push(() => fauxqs.close());
+
+    // The real SDK clients everywhere, pointed at the emulators through the standard variables.
+    Object.assign(process.env, {
+      AWS_REGION: LOCAL_REGION,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      AWS_ENDPOINT_URL_SQS: fauxqs.endpoint,
+      AWS_ENDPOINT_URL_S3: fauxqs.endpoint,
+    });
+    const names = localNames(template, STACK_NAME, fauxqs.endpoint);
+    await provisionTables(new DynamoDBClient({}), template, names);
+    const sqs = new SQSClient({});
+    await provisionQueues(sqs, template, names);
+    await provisionBuckets(new S3Client({ forcePathStyle: true }), template, names);
+
+    // Lambda functions: the module each one bundles, with the environment the template gives it.
+    const lambdas: Record<string, Handler> = {};
+    const byEntry = new Map<string, Handler>();
+    for (const [id, fn] of resourcesOfType(template, 'AWS::Lambda::Function')) {
+      const entry = fn.Metadata?.['xl:entry'] as string | undefined;
+      if (!entry) continue; // CDK's own helper functions (log retention, custom resources)
+      const env = resolveValue((fn.Properties?.Environment as { Variables?: object })?.Variables ?? {}, names) as Record<string, string>;
+      Object.assign(process.env, env);
+      const module = (await import(join(PROJECT_ROOT, entry))) as { handler: (e: unknown, c: unknown) => Promise<unknown> };
+      const handler: Handler = (event) => module.handler(event, lambdaContext(id));
+      lambdas[names.attrs.get(id)!.Arn!] = handler;
+      byEntry.set(entry, handler);
+    }
+    if (this.opts.pool !== undefined) process.env.XL_POOL = this.opts.pool;
+    if (this.opts.apiToken) process.env.XL_API_TOKEN = this.opts.apiToken;
+    process.env.XL_START_ALLOWANCE_SECONDS = String(Math.max(30, this.opts.heartbeatSeconds));
+
+    // EventBridge rules on Step Functions status changes, routed to their target functions.
+    const statusTargets = resourcesOfType(template, 'AWS::Events::Rule')
+      .filter(([, r]) => JSON.stringify(r.Properties?.EventPattern ?? {}).includes('aws.states'))
+      .flatMap(([, r]) => ((r.Properties?.Targets as { Arn: unknown }[]) ?? []).map((t) => lambdas[resolveValue(t.Arn, names) as string]))
+      .filter((h): h is Handler => h !== undefined);
+
+    const stateMachines = resourcesOfType(template, 'AWS::StepFunctions::StateMachine').map(([id]) => ({
+      arn: names.ref.get(id)!,
+      name: names.attrs.get(id)!.Name!,
+      definition: resolveDefinition(template as never, id, (token) => String(resolveValue(token, names))) as object,
+    }));
+    this.sfn = new LocalStepFunctions({
+      stateMachines,
+      lambdas,
+      sqs,
+      stateDir: join(stateDir, 'stepfunctions'),
+      onStatusChange: async (event: ExecutionStatusChangeEvent) => {
+        for (const target of statusTargets) await target(event).catch((err) => this.log(`status event failed: ${(err as Error).message}`));
+      },
+    });
+    const sfn = await this.sfn.start();
+    process.env.AWS_ENDPOINT_URL_SFN = sfn.endpoint;
+    this.closers.push(() => this.sfn!.close());
+
+    // Agents: worker processes with the environment of their type's task definition.
+    const agentEnv = this.agentEnvironments(template, names);
+    const runDir = join(stateDir, 'run');
+    await mkdir(runDir, { recursive: true });
+    const workerLog = this.opts.quiet ? createWriteStream(join(stateDir, 'agents.log'), { flags: 'a' }) : undefined;
+    this.runtime = new ProcessRuntime({
+      projectRoot: PROJECT_ROOT,
+      runDir,
+      logStream: workerLog,
+      envFor: (type, agentId) => ({
+        ...pick(process.env, ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'USER', 'SHELL', 'NODE_OPTIONS']),
+        ...(agentEnv.get(type) ?? {}),
+        ...pick(process.env, ['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_SFN']),
+        XL_HEARTBEAT_SECONDS: String(this.opts.heartbeatSeconds),
+        XL_GRACE_SECONDS: '10',
+        XL_WORKSPACE_ROOT: join(stateDir, 'workspaces'),
+        XL_AGENT_ID: agentId,
+      }),
+      onExit: (agentId) => {
+        this.log(`agent ${agentId} exited`);
+        void this.reconcileSoon();
+      },
+    });
+    registerRuntime(this.runtime);
+    process.env.XL_HEARTBEAT_SECONDS = String(this.opts.heartbeatSeconds);
+
+    const pool = byEntry.get('functions/pool-manager.ts');
+    const health = byEntry.get('functions/health-monitor.ts');
+    const api = byEntry.get('functions/api.ts');
+    if (!pool || !health || !api) throw new Error('the template lacks the api, pool-manager or health-monitor function');
+    this.reconcile = async () => {
+      await health({ source: 'aws.scheduler' });
+      await pool({ source: 'aws.scheduler' });
+    };
+
+    await this.recoverFromEarlierRun();
+    await this.reconcile();
+    // The schedules: each heartbeat interval locally (a minute on AWS).
+    const every = (this.opts.heartbeatSeconds * 1000) / 3;
+    this.timers.push(setInterval(() => void this.reconcile().catch((e) => this.log(`pool: ${(e as Error).message}`)), every));
+
+    this.server = createServer((req, res) => void this.serve(api, req, res));
+    await new Promise<void>((ok, fail) => {
+      this.server!.once('error', fail);
+      this.server!.listen(this.opts.port, '127.0.0.1', () => ok());
+    });
+    const address = this.server.address();
+    const port = typeof address === 'object' && address ? address.port : this.opts.port;
+    this.url = `http://127.0.0.1:${port}`;
+    await writeFile(join(stateDir, 'endpoint.json'), JSON.stringify({ url: this.url, pid: process.pid }) + '\n');
+  }
+
+  private reconcile: () => Promise<void> = async () => undefined;
+  private reconcileTimer?: NodeJS.Timeout;
+  private reconcileSoon(): void {
+    if (this.reconcileTimer) return;
+    this.reconcileTimer = setTimeout(() => {
+      this.reconcileTimer = undefined;
+      void this.reconcile().catch((e) => this.log(`pool: ${(e as Error).message}`));
+    }, 200);
+  }
+
+  private async refuseSecondInstance(): Promise<void> {
+    const file = join(this.opts.stateDir, 'endpoint.json');
+    const text = await readFile(file, 'utf8').catch(() => undefined);
+    if (!text) return;
+    const { pid } = JSON.parse(text) as { pid: number };
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return; // a leftover of a layer that died
+    }
+    if (pid !== process.pid) throw new Error(`a local layer (pid ${pid}) already runs on ${this.opts.stateDir}`);
+  }
+
+  private async synthesize(): Promise<CfnTemplate> {
+    const outdir = join(this.opts.stateDir, 'cdk.out');
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'local/synth.ts'), outdir], {
+      cwd: PROJECT_ROOT,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    return JSON.parse(await readFile(stdout.trim(), 'utf8')) as CfnTemplate;
+  }
+
+  /** The container environment of each agent type's task definition, resolved locally. */
+  private agentEnvironments(template: CfnTemplate, names: ReturnType<typeof localNames>): Map<AgentType, Record<string, string>> {
+    const out = new Map<AgentType, Record<string, string>>();
+    for (const [, td] of resourcesOfType(template, 'AWS::ECS::TaskDefinition')) {
+      const type = td.Metadata?.['xl:agentType'] as AgentType | undefined;
+      if (!type) continue;
+      const containers = (td.Properties?.ContainerDefinitions as { Environment?: { Name: string; Value: unknown }[] }[]) ?? [];
+      const env: Record<string, string> = {};
+      for (const c of containers) for (const e of c.Environment ?? []) env[e.Name] = String(resolveValue(e.Value, names));
+      out.set(type, env);
+    }
+    return out;
+  }
+
+  /**
+   * Executions that were running when the layer last stopped: the local Step Functions service ends
+   * its own as FAILED (and tells the execution-events handler); records whose workflow never started
+   * are ended here. Agents of the earlier run are gone.
+   */
+  private async recoverFromEarlierRun(): Promise<void> {
+    const { getLayer } = await import('../functions/lib/deps.ts');
+    const { executions, agents } = getLayer();
+    for (const agent of await agents.list()) {
+      if (agent.status !== 'terminated' && !(await this.runtime!.isAlive(agent.runtime))) {
+        await agents.setStatus(agent.agentId, 'terminated');
+      }
+    }
+    await this.sfn!.flushRecovered?.();
+    for (const execution of await executions.listByStatus(['PENDING', 'RUNNING'])) {
+      const running = await this.sfn!.isRunning(execution.executionId);
+      if (running) continue;
+      await executions.setStatus(execution.executionId, 'FAILED', {
+        from: ['PENDING', 'RUNNING'],
+        stoppedAt: new Date().toISOString(),
+        message: 'the local layer stopped while this execution was running',
+      });
+      await executions.cancelTasks(execution.executionId);
+    }
+  }
+
+  private async serve(api: Handler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > MAX_REQUEST_BYTES) tooLarge = true;
+      else chunks.push(chunk as Buffer);
+    }
+    const reply = (r: APIGatewayProxyResult) => {
+      res.writeHead(r.statusCode, { 'content-type': 'application/json', ...(r.headers as Record<string, string>) });
+      res.end(r.body);
+    };
+    if (tooLarge) {
+      return reply({ statusCode: 413, body: JSON.stringify({ error: { type: 'validation', message: `request body is over ${MAX_REQUEST_BYTES} bytes` } }) });
+    }
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    const event = {
+      httpMethod: req.method ?? 'GET',
+      path: url.pathname,
+      resource: '/{proxy+}',
+      headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : (v ?? '')])),
+      multiValueHeaders: {},
+      queryStringParameters: url.searchParams.size ? Object.fromEntries(url.searchParams) : null,
+      multiValueQueryStringParameters: null,
+      pathParameters: { proxy: url.pathname.slice(1) },
+      stageVariables: null,
+      body: chunks.length ? Buffer.concat(chunks).toString('utf8') : null,
+      isBase64Encoded: false,
+      requestContext: { requestId: crypto.randomUUID(), stage: 'local' },
+    } as unknown as APIGatewayProxyEvent;
+    try {
+      reply((await api(event)) as APIGatewayProxyResult);
+    } catch (err) {
+      this.log(`api: ${(err as Error).stack}`);
+      reply({ statusCode: 500, body: JSON.stringify({ error: { type: 'transient', message: 'internal error' } }) });
+    }
+  }
+
+  /** Drains agents (they finish or hand back their tasks), then closes everything within the budget. */
+  async stop(): Promise<void> {
+    for (const t of this.timers) clearInterval(t);
+    if (this.reconcileTimer) clearTimeout(this.reconcileTimer);
+    this.server?.closeAllConnections?.();
+    await new Promise<void>((ok) => (this.server ? this.server.close(() => ok()) : ok()));
+    await this.runtime?.stopAll(11_000);
+    registerRuntime(undefined);
+    for (const close of this.closers.reverse()) await close().catch(() => undefined);
+    await rm(join(this.opts.stateDir, 'endpoint.json'), { force: true });
+  }
+}
+
+function pick(env: NodeJS.ProcessEnv, keys: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of keys) if (env[k] !== undefined) out[k] = env[k]!;
+  return out;
+}

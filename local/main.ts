@@ -1,0 +1,40 @@
+// `npm start` / `xl up`: the embedded local layer, until SIGINT or SIGTERM.
+import { join } from 'node:path';
+import { LocalLayer, PROJECT_ROOT } from './layer.ts';
+
+const env = process.env;
+const port = Number(env.XL_PORT ?? 7700);
+const heartbeatSeconds = Number(env.XL_HEARTBEAT_SECONDS ?? 60);
+if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`XL_PORT must be a port number, got "${env.XL_PORT}"`);
+if (!(heartbeatSeconds > 0)) throw new Error(`XL_HEARTBEAT_SECONDS must be a positive number, got "${env.XL_HEARTBEAT_SECONDS}"`);
+
+const layer = new LocalLayer({
+  port,
+  stateDir: env.XL_STATE_DIR ?? join(PROJECT_ROOT, '.local'),
+  heartbeatSeconds,
+  pool: env.XL_POOL,
+  apiToken: env.XL_API_TOKEN,
+  quiet: env.XL_QUIET === '1',
+});
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  process.stderr.write(`xl: ${signal}: draining agents and stopping\n`);
+  // The contract promises an exit within 15 s whatever happens.
+  setTimeout(() => process.exit(1), 14_500).unref();
+  await layer.stop();
+  process.exit(0);
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+try {
+  await layer.start();
+  process.stdout.write(`xl: ready at ${layer.url}\n`);
+} catch (err) {
+  process.stderr.write(`xl: could not start: ${(err as Error).message}\n`);
+  await layer.stop().catch(() => undefined);
+  process.exit(1);
+}

@@ -1,0 +1,111 @@
+// AgentRuntime for the embedded local layer: each agent is a worker process running agent/main.ts
+// with the environment of its type's ECS task definition (resolved locally).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { AgentType } from '#core/agent-types.ts';
+import { newAgentId } from '#core/pool.ts';
+import type { AgentRecord, AgentRuntimeRef } from '#core/records.ts';
+import type { AgentRuntime } from '#core/runtime.ts';
+
+export interface ProcessRuntimeOptions {
+  projectRoot: string;
+  /** Where workers list the process groups of their running commands (`<agentId>.pgids`). */
+  runDir: string;
+  /** Environment per agent type: the task definition's, plus local endpoints and credentials. */
+  envFor: (type: AgentType, agentId: string) => Record<string, string>;
+  /** Called when a worker exits by itself (crash, kill), after its leftovers are reaped. */
+  onExit?: (agentId: string, code: number | null, signal: NodeJS.Signals | null) => void;
+  logStream?: NodeJS.WritableStream;
+}
+
+export class ProcessRuntime implements AgentRuntime {
+  private readonly children = new Map<string, ChildProcess>();
+  private stopping = false;
+
+  constructor(private readonly opts: ProcessRuntimeOptions) {}
+
+  async start(agentType: AgentType, count: number): Promise<{ agentId: string; runtime: AgentRuntimeRef }[]> {
+    const started: { agentId: string; runtime: AgentRuntimeRef }[] = [];
+    for (let i = 0; i < count; i++) {
+      const agentId = newAgentId(agentType);
+      const child = spawn(process.execPath, ['--import', 'tsx', join(this.opts.projectRoot, 'agent/main.ts')], {
+        cwd: this.opts.projectRoot,
+        env: { ...this.opts.envFor(agentType, agentId), XL_AGENT_ID: agentId, XL_AGENT_TYPE: agentType, XL_RUN_DIR: this.opts.runDir },
+        stdio: ['ignore', 'inherit', this.opts.logStream ? 'pipe' : 'inherit'],
+      });
+      if (this.opts.logStream && child.stderr) child.stderr.pipe(this.opts.logStream, { end: false });
+      this.children.set(agentId, child);
+      child.once('exit', (code, signal) => {
+        this.children.delete(agentId);
+        void this.reap(agentId).then(() => {
+          if (!this.stopping) this.opts.onExit?.(agentId, code, signal);
+        });
+      });
+      started.push({ agentId, runtime: { kind: 'process', pid: child.pid! } });
+    }
+    return started;
+  }
+
+  async stop(agent: Pick<AgentRecord, 'agentId' | 'runtime'>, graceful: boolean): Promise<void> {
+    const child = this.children.get(agent.agentId);
+    if (child) child.kill(graceful ? 'SIGTERM' : 'SIGKILL');
+    else if (agent.runtime.kind === 'process') {
+      try {
+        process.kill(agent.runtime.pid, graceful ? 'SIGTERM' : 'SIGKILL');
+      } catch {
+        // already gone
+      }
+      await this.reap(agent.agentId);
+    }
+  }
+
+  async isAlive(runtime: AgentRuntimeRef): Promise<boolean> {
+    if (runtime.kind !== 'process') return false;
+    for (const child of this.children.values()) if (child.pid === runtime.pid) return child.exitCode === null;
+    return false; // not one of ours: a worker of an earlier run of the layer
+  }
+
+  /** Kills what a dead worker's commands left running: a command never outlives its claim. */
+  async reap(agentId: string): Promise<void> {
+    const file = join(this.opts.runDir, `${agentId}.pgids`);
+    const text = await readFile(file, 'utf8').catch(() => '');
+    for (const line of text.split('\n')) {
+      const pgid = Number(line.trim());
+      if (pgid > 1) {
+        try {
+          process.kill(-pgid, 'SIGKILL');
+        } catch {
+          // the group is gone
+        }
+      }
+    }
+    await rm(file, { force: true });
+  }
+
+  /** Stops every worker: SIGTERM (they hand back or finish their tasks), SIGKILL after `graceMs`. */
+  async stopAll(graceMs: number): Promise<void> {
+    this.stopping = true;
+    const exits = [...this.children.entries()].map(
+      ([agentId, child]) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null) return resolve();
+          const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            void this.reap(agentId).then(resolve);
+          });
+          child.kill('SIGTERM');
+        }),
+    );
+    await Promise.all(exits);
+  }
+
+  get size(): number {
+    return this.children.size;
+  }
+
+  pidOf(agentId: string): number | undefined {
+    return this.children.get(agentId)?.pid;
+  }
+}
