@@ -131,6 +131,8 @@ export interface DispatchMessage {
   dispatchSeq: number;
   dispatchTimeoutSeconds: number;
   taskToken: string;
+  /** This run is the agent type's half-open breaker probe: its outcome closes or reopens the breaker. */
+  probe?: boolean;
 }
 
 /** What an agent reports with SendTaskSuccess: small, the output itself is in the table. */

@@ -10,9 +10,9 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
-import { SQSClient } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { AgentType } from '#core/agent-types.ts';
+import { sqsClient } from '#core/aws/clients.ts';
 import { registerRuntime } from '#core/runtime.ts';
 import { resolveDefinition } from '../infra/asl.ts';
 import { startDynalite } from './services/dynalite.ts';
@@ -86,7 +86,7 @@ export class LocalLayer {
     });
     const names = localNames(template, STACK_NAME, fauxqs.endpoint);
     await provisionTables(new DynamoDBClient({}), template, names);
-    const sqs = new SQSClient({});
+    const sqs = sqsClient();
     await provisionQueues(sqs, template, names);
     await provisionBuckets(new S3Client({ forcePathStyle: true }), template, names);
 
@@ -180,7 +180,9 @@ export class LocalLayer {
     const address = this.server.address();
     const port = typeof address === 'object' && address ? address.port : this.opts.port;
     this.url = `http://127.0.0.1:${port}`;
-    await writeFile(join(stateDir, 'endpoint.json'), JSON.stringify({ url: this.url, pid: process.pid }) + '\n');
+    // The contract's { url, pid }, plus the emulators' endpoints for the AWS CLI and SDKs.
+    const services = { dynamodb: dynamo.endpoint, sqs: fauxqs.endpoint, s3: fauxqs.endpoint, stepfunctions: sfn.endpoint };
+    await writeFile(join(stateDir, 'endpoint.json'), JSON.stringify({ url: this.url, pid: process.pid, services }) + '\n');
   }
 
   private reconcile: () => Promise<void> = async () => undefined;

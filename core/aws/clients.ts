@@ -24,6 +24,15 @@ export function awsClients(): AwsClients {
   });
   // Path-style addressing works with every S3 emulator and with AWS.
   const s3 = new S3Client({ forcePathStyle: process.env.AWS_ENDPOINT_URL_S3 !== undefined });
-  shared = { ddb, s3, sfn: new SFNClient({}), sqs: new SQSClient({}), ecs: new ECSClient({}) };
+  shared = { ddb, s3, sfn: new SFNClient({}), sqs: sqsClient(), ecs: new ECSClient({}) };
   return shared;
+}
+
+/**
+ * Queue URLs name AWS's host even locally (they are built from the stack's pseudo parameters), so
+ * with an endpoint override the client must send to the endpoint, not to the URL's host; emulators
+ * find the queue by the name at the end of the URL.
+ */
+export function sqsClient(): SQSClient {
+  return new SQSClient({ useQueueUrlAsEndpoint: process.env.AWS_ENDPOINT_URL_SQS === undefined });
 }

@@ -1,0 +1,200 @@
+// The `command` driver (CONTRACT.md, "Command tasks"): `/bin/sh -c <command>` in the task's
+// workspace, in a process group of its own so that everything it starts can be killed at once.
+import { spawn } from 'node:child_process';
+import type { Task } from '../../core/plan.ts';
+import type { Driver, DriverContext, DriverResult } from './types.ts';
+
+/** The only variables of the worker's environment a command sees (no AWS credentials, no token). */
+export const ENV_ALLOWLIST = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'USER', 'SHELL', 'TERM'] as const;
+
+/** XL_INPUT is set only up to this size: the kernel caps one environment string at 128 KiB. */
+export const XL_INPUT_MAX_BYTES = 64 * 1024;
+/** stdout kept (its tail): enough for a 1 MiB JSON last line with room to spare. */
+export const STDOUT_CAP_BYTES = 8 * 1024 * 1024;
+/** The tail of stdout (fallback output) and of stderr (failure message). */
+export const TAIL_BYTES = 4 * 1024;
+/** After the command exits (and its group is killed), how long to wait for its pipes to close. */
+const CLOSE_GRACE_MS = 2000;
+
+export const EXIT_TRANSIENT = 75; // EX_TEMPFAIL
+
+export interface CommandDriverOptions {
+  /** Where the allowlisted variables come from (default: process.env). */
+  baseEnv?: NodeJS.ProcessEnv;
+  stdoutCapBytes?: number;
+}
+
+export class CommandDriver implements Driver {
+  readonly name = 'command';
+  private readonly baseEnv: Record<string, string>;
+  private readonly stdoutCap: number;
+
+  constructor(opts: CommandDriverOptions = {}) {
+    const source = opts.baseEnv ?? process.env;
+    this.baseEnv = {};
+    for (const name of ENV_ALLOWLIST) {
+      const value = source[name];
+      if (value !== undefined) this.baseEnv[name] = value;
+    }
+    this.stdoutCap = opts.stdoutCapBytes ?? STDOUT_CAP_BYTES;
+  }
+
+  run(task: Task, ctx: DriverContext): Promise<DriverResult> {
+    if (!task.command) {
+      return Promise.resolve({ status: 'failed', error: { type: 'validation', message: 'the task has no command' } });
+    }
+    if (ctx.signal.aborted) {
+      return Promise.resolve({ status: 'failed', error: { type: 'transient', message: 'aborted before start' } });
+    }
+    const inputJson = JSON.stringify(ctx.input);
+    const env: Record<string, string> = { ...this.baseEnv, ...ctx.env };
+    if (Buffer.byteLength(inputJson) <= XL_INPUT_MAX_BYTES) env.XL_INPUT = inputJson;
+    const timeoutSeconds = task.timeoutSeconds;
+
+    return new Promise<DriverResult>((resolve) => {
+      const stdout = new TailBuffer(this.stdoutCap);
+      const stderr = new TailBuffer(TAIL_BYTES);
+      let timedOut = false;
+      let aborted = false;
+      let settled = false;
+      let closeTimer: NodeJS.Timeout | undefined;
+
+      const child = spawn('/bin/sh', ['-c', task.command!], {
+        cwd: ctx.workspace,
+        env,
+        detached: true, // setsid: the shell leads a new process group whose id is its pid
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      const pgid = child.pid;
+
+      const killGroup = () => {
+        if (pgid === undefined) return;
+        try {
+          process.kill(-pgid, 'SIGKILL');
+        } catch {
+          // ESRCH: the group is gone already
+        }
+      };
+      const finish = (result: DriverResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        clearTimeout(closeTimer);
+        ctx.signal.removeEventListener('abort', onAbort);
+        resolve(result);
+      };
+      const onAbort = () => {
+        aborted = true;
+        killGroup();
+      };
+
+      const timer = setTimeout(() => {
+        timedOut = true;
+        killGroup();
+      }, timeoutSeconds * 1000);
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+
+      child.on('error', (err: NodeJS.ErrnoException) => {
+        killGroup();
+        const type = err.code === 'EAGAIN' || err.code === 'ENOMEM' || err.code === 'EMFILE' ? 'resource' : 'transient';
+        finish({ status: 'failed', error: { type, message: `could not start the command: ${err.message}` } });
+      });
+      if (pgid === undefined) return; // 'error' follows
+
+      ctx.onSpawn(pgid);
+      child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
+      child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
+      child.stdin!.on('error', () => {}); // EPIPE when the command does not read its input
+      child.stdin!.end(inputJson);
+
+      // On exit, whatever the command left running in its group dies too; that also closes the
+      // pipes such leftovers hold, so 'close' (all output read) follows promptly.
+      child.on('exit', () => {
+        killGroup();
+        closeTimer = setTimeout(() => {
+          // Something outside the group (a setsid daemon) holds a pipe: stop reading.
+          child.stdout?.destroy();
+          child.stderr?.destroy();
+          conclude(child.exitCode, child.signalCode);
+        }, CLOSE_GRACE_MS);
+      });
+      child.on('close', (code: number | null, signal: NodeJS.Signals | null) => conclude(code, signal));
+
+      const conclude = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (settled) return;
+        if (timedOut) {
+          finish({ status: 'failed', error: { type: 'timeout', message: `timed out after ${timeoutSeconds} s` } });
+        } else if (aborted) {
+          const reason = ctx.signal.reason instanceof Error ? ctx.signal.reason.message : String(ctx.signal.reason ?? 'aborted');
+          finish({ status: 'failed', error: { type: 'transient', message: `stopped: ${reason}` } });
+        } else if (signal !== null) {
+          finish({ status: 'failed', error: { type: 'transient', message: `killed by signal ${signal}` } });
+        } else if (code === 0) {
+          finish({ status: 'completed', output: commandOutput(stdout.toBuffer()) });
+        } else {
+          const message = stderr.toBuffer().toString('utf8').trim() || `exit code ${code}`;
+          finish({ status: 'failed', error: { type: code === EXIT_TRANSIENT ? 'transient' : 'permanent', message } });
+        }
+      };
+    });
+  }
+}
+
+/**
+ * A command's output: its last non-empty stdout line when that is a JSON object, else
+ * `{ stdout: <last 4 KiB of stdout> }`.
+ */
+export function commandOutput(out: Buffer): Record<string, unknown> {
+  const line = lastNonEmptyLine(out);
+  if (line.length > 1 && line[0] === 0x7b /* { */) {
+    try {
+      const parsed: unknown = JSON.parse(line.toString('utf8'));
+      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Record<string, unknown>;
+    } catch {
+      // not JSON: fall back to the text
+    }
+  }
+  return { stdout: utf8Tail(out, TAIL_BYTES) };
+}
+
+const isSpace = (b: number) => b === 0x0a || b === 0x0d || b === 0x20 || b === 0x09;
+
+function lastNonEmptyLine(buf: Buffer): Buffer {
+  let end = buf.length;
+  while (end > 0 && isSpace(buf[end - 1]!)) end--;
+  if (end === 0) return buf.subarray(0, 0);
+  const start = buf.lastIndexOf(0x0a, end - 1) + 1;
+  let s = start;
+  while (s < end && isSpace(buf[s]!)) s++;
+  return buf.subarray(s, end);
+}
+
+/** The last `bytes` bytes as text, not starting in the middle of a UTF-8 character. */
+export function utf8Tail(buf: Buffer, bytes: number): string {
+  let start = Math.max(0, buf.length - bytes);
+  while (start < buf.length && start > 0 && (buf[start]! & 0xc0) === 0x80) start++;
+  return buf.subarray(start).toString('utf8');
+}
+
+/** Keeps the last `cap` bytes written (at least; trimmed exactly on read). */
+class TailBuffer {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  constructor(private readonly cap: number) {}
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+    while (this.chunks.length > 1 && this.bytes - this.chunks[0]!.length >= this.cap) {
+      this.bytes -= this.chunks.shift()!.length;
+    }
+  }
+
+  toBuffer(): Buffer {
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bytes);
+    if (all.length <= this.cap) return all;
+    let start = all.length - this.cap;
+    while (start < all.length && (all[start]! & 0xc0) === 0x80) start++;
+    return all.subarray(start);
+  }
+}

@@ -1,0 +1,126 @@
+// The agent worker process: `node --import tsx agent/main.ts` locally, the same in the container.
+//
+// Environment: XL_AGENT_TYPE (required), XL_AGENT_ID (else `<type>-<random>`), XL_AGENT_SLOTS
+// (task slots, default 1), XL_GRACE_SECONDS (default 10), XL_WORKSPACE_ROOT (default
+// <tmpdir>/xl-workspaces), XL_RUN_DIR (optional: where `<agentId>.pgids` lists the process groups
+// of running commands, for a supervisor to reap), XL_LOG_LEVEL (debug|info|warn|error, default
+// info), plus the layer's settings (core/config.ts) and AWS_ENDPOINT_URL_* for emulators.
+// Logs are JSON lines on stderr; stdout stays unused.
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { AGENT_TYPES, type AgentType } from '../core/agent-types.ts';
+import { AgentStore } from '../core/aws/agent-store.ts';
+import { DynamoBreakerStore } from '../core/aws/breaker-store.ts';
+import { awsClients } from '../core/aws/clients.ts';
+import { ExecutionStore } from '../core/aws/execution-store.ts';
+import { PayloadStore } from '../core/aws/payload-store.ts';
+import { CircuitBreaker } from '../core/breakers.ts';
+import { heartbeatIntervalMs, loadConfig } from '../core/config.ts';
+import type { AgentRuntimeRef } from '../core/records.ts';
+import { CommandDriver } from './drivers/command.ts';
+import { type Logger, Worker } from './worker.ts';
+import { Workspaces } from './workspace.ts';
+
+const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
+type Level = keyof typeof LEVELS;
+
+/** JSON lines on stderr, one per event, with the agent's id on each. */
+function jsonLogger(base: Record<string, unknown>, level: Level = 'info', out: NodeJS.WritableStream = process.stderr): Logger {
+  const min = LEVELS[level];
+  const write = (lvl: Level, msg: string, fields?: Record<string, unknown>) => {
+    if (LEVELS[lvl] < min) return;
+    out.write(JSON.stringify({ time: new Date().toISOString(), level: lvl, msg, ...base, ...fields }) + '\n');
+  };
+  return {
+    debug: (m, f) => write('debug', m, f),
+    info: (m, f) => write('info', m, f),
+    warn: (m, f) => write('warn', m, f),
+    error: (m, f) => write('error', m, f),
+  };
+}
+
+function positive(name: string, fallback: number, integer = false): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0 || (integer && (!Number.isInteger(value) || value < 1))) {
+    throw new Error(`${name} must be a ${integer ? 'positive integer' : 'non-negative number'}, got "${raw}"`);
+  }
+  return value;
+}
+
+/** ECS tasks say who they are through the task metadata endpoint; anything else is a process. */
+async function runtimeRef(): Promise<AgentRuntimeRef> {
+  const uri = process.env.ECS_CONTAINER_METADATA_URI_V4;
+  if (uri) {
+    try {
+      const res = await fetch(`${uri}/task`, { signal: AbortSignal.timeout(3000) });
+      const body = (await res.json()) as { TaskARN?: string };
+      if (body.TaskARN) return { kind: 'ecs', taskArn: body.TaskARN };
+    } catch {
+      // fall through: still a process
+    }
+  }
+  return { kind: 'process', pid: process.pid };
+}
+
+async function main(): Promise<void> {
+  const type = process.env.XL_AGENT_TYPE as AgentType | undefined;
+  if (!type || !AGENT_TYPES.includes(type)) {
+    throw new Error(`XL_AGENT_TYPE must be one of ${AGENT_TYPES.join(', ')}, got "${type ?? ''}"`);
+  }
+  const agentId = process.env.XL_AGENT_ID || `${type}-${randomBytes(4).toString('hex')}`;
+  const level = (process.env.XL_LOG_LEVEL ?? 'info') as Level;
+  const log = jsonLogger({ agentId }, level in LEVELS ? level : 'info');
+
+  const config = loadConfig();
+  const clients = awsClients();
+  const runDir = process.env.XL_RUN_DIR;
+  const worker = new Worker(
+    {
+      agentId,
+      agentType: type,
+      slots: positive('XL_AGENT_SLOTS', 1, true),
+      queueUrlPrefix: config.queueUrlPrefix,
+      heartbeatIntervalMs: heartbeatIntervalMs(config),
+      graceMs: positive('XL_GRACE_SECONDS', 10) * 1000,
+      runtime: await runtimeRef(),
+      pgidFile: runDir ? join(runDir, `${agentId}.pgids`) : undefined,
+    },
+    {
+      executions: new ExecutionStore(clients.ddb, config.tables.executions),
+      payloads: new PayloadStore(clients.s3, config.bucket),
+      agents: new AgentStore(clients.ddb, config.tables.agents),
+      breaker: new CircuitBreaker(new DynamoBreakerStore(clients.ddb, config.tables.breakers)),
+      sqs: clients.sqs,
+      sfn: clients.sfn,
+      drivers: { command: new CommandDriver() },
+      workspaces: new Workspaces(process.env.XL_WORKSPACE_ROOT || join(tmpdir(), 'xl-workspaces')),
+      log,
+    },
+  );
+
+  // First SIGTERM/SIGINT: drain (finish within the grace period, then hand back). Second: hand
+  // back at once. Either way the process exits 0 once the agent is marked terminated.
+  let signals = 0;
+  const onSignal = (signal: NodeJS.Signals) => {
+    signals++;
+    log.info('signal received', { signal, graceful: signals === 1 });
+    void worker.stop({ graceful: signals === 1 });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  // Nothing may crash the loop: an unexpected error is logged, the worker carries on.
+  process.on('uncaughtException', (err) => log.error('uncaught exception', { error: err.stack ?? String(err) }));
+  process.on('unhandledRejection', (err) => log.error('unhandled rejection', { error: (err as Error)?.stack ?? String(err) }));
+
+  await worker.start();
+  await worker.done;
+  process.exit(0);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(JSON.stringify({ time: new Date().toISOString(), level: 'error', msg: 'agent failed to start', error: String((err as Error)?.message ?? err) }) + '\n');
+  process.exit(1);
+});

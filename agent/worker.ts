@@ -1,0 +1,987 @@
+// The agent worker: polls its agent type's queues, claims dispatched tasks with a lease, runs
+// them through a driver in a fresh workspace, and reports to Step Functions (docs/design.md,
+// "An agent's protocol"). Everything it talks to is injected, so tests hand in emulator-backed
+// stores or fakes and the same class runs in the container and as a local worker process.
+//
+// Per task, on the happy path, the AWS calls are: ReceiveMessage (shared by up to `slots`
+// messages), claim (UpdateItem), GetItem of the execution, finishClaim (UpdateItem),
+// SendTaskSuccess/Failure and DeleteMessage. Long tasks add one lease renewal and one
+// ChangeMessageVisibility per heartbeat interval. The agent record is written on a timer, never
+// per task.
+import { randomUUID } from 'node:crypto';
+import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { totalmem } from 'node:os';
+import { dirname } from 'node:path';
+import {
+  ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
+  type Message,
+  ReceiveMessageCommand,
+  type SQSClient,
+} from '@aws-sdk/client-sqs';
+import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { z } from 'zod';
+import { PRIORITIES, type AgentType, type Priority, queueKey } from '../core/agent-types.ts';
+import type { AgentStore } from '../core/aws/agent-store.ts';
+import type { ClaimResult, ExecutionStore } from '../core/aws/execution-store.ts';
+import type { PayloadStore } from '../core/aws/payload-store.ts';
+import { agentTypeBreakerKey, type CircuitBreaker } from '../core/breakers.ts';
+import { mergeOutputs } from '../core/patterns.ts';
+import type { Task } from '../core/plan.ts';
+import type {
+  AgentRecord,
+  AgentRuntimeRef,
+  AgentStatus,
+  DispatchMessage,
+  ExecutionRecord,
+  HealthMetrics,
+  Stored,
+  TaskOutcome,
+  TaskRecord,
+} from '../core/records.ts';
+import { type DriverRegistry, type DriverResult, driverNameFor } from './drivers/types.ts';
+import type { Workspaces } from './workspace.ts';
+
+// ---- small ports ------------------------------------------------------------------------------
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+}
+
+export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+export interface Clock {
+  now(): number;
+}
+
+export interface WorkerConfig {
+  agentId: string;
+  agentType: AgentType;
+  /** Task slots in this process: never more messages in flight than this. */
+  slots: number;
+  /** Queue URL up to and including `<stack>-`; the key (`<type>-<priority>`) completes it. */
+  queueUrlPrefix: string;
+  /** XL_HEARTBEAT_SECONDS / 3, in ms. Lease and message visibility last two of these. */
+  heartbeatIntervalMs: number;
+  /** How long a graceful stop lets running tasks finish before handing them back. */
+  graceMs: number;
+  runtime: AgentRuntimeRef;
+  /**
+   * When set, the ids of the process groups the worker's tasks run in are kept in this file, one
+   * decimal id per line ("<XL_RUN_DIR>/<agentId>.pgids"): appended when a group is spawned,
+   * rewritten without it when it ends, removed when the worker stops. A supervisor that finds the
+   * worker dead (SIGKILL, crash) kills each listed group (`kill -KILL -<pgid>`) so nothing a
+   * command started outlives its agent. A line may name a group that has ended already.
+   */
+  pgidFile?: string;
+}
+
+export interface WorkerDeps {
+  executions: Pick<ExecutionStore, 'claimTask' | 'renewLease' | 'finishClaim' | 'getExecution' | 'getTask' | 'listTasks'>;
+  payloads: Pick<PayloadStore, 'load' | 'store'>;
+  agents: Pick<AgentStore, 'put' | 'get' | 'heartbeat' | 'setStatus'>;
+  breaker: Pick<CircuitBreaker, 'recordSuccess' | 'recordFailure'>;
+  sqs: SQSClient;
+  sfn: SFNClient;
+  drivers: DriverRegistry;
+  workspaces: Pick<Workspaces, 'create' | 'remove'>;
+  clock?: Clock;
+  log?: Logger;
+}
+
+// ---- the dispatch message -----------------------------------------------------------------------
+
+/** What the state machine puts on a queue (ids, the token, and whether it is a breaker probe). */
+export const DispatchMessageSchema = z.object({
+  executionId: z.string().min(1).max(256),
+  taskIndex: z.number().int().min(0),
+  dispatchSeq: z.number().int().min(0),
+  dispatchTimeoutSeconds: z.number().positive(),
+  taskToken: z.string().min(1),
+  probe: z.boolean().optional(),
+});
+export type Dispatch = DispatchMessage;
+
+export function parseDispatch(body: string | undefined): Dispatch | undefined {
+  if (!body) return undefined;
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return undefined;
+  }
+  const parsed = DispatchMessageSchema.safeParse(json);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** SendTaskFailure caps `cause` at 32,768 characters and `error` at 256. */
+const CAUSE_MAX = 32768;
+/** Task runs whose outcomes feed the health metrics. */
+const METRICS_WINDOW = 50;
+/** Inputs (and pipeline `data` per stage) kept in memory. */
+const INPUT_CACHE_SIZE = 64;
+const LONG_POLL_SECONDS = 20;
+
+// ---- the worker ---------------------------------------------------------------------------------
+
+type RunEnd = 'lost' | 'handback';
+
+interface Run {
+  msg: Dispatch;
+  queueUrl: string;
+  receipt: string;
+  claimId: string;
+  task: TaskRecord;
+  claimedAt: number;
+  phase: 'preparing' | 'running' | 'reporting';
+  end?: RunEnd;
+  abort: AbortController;
+  pgids: Set<number>;
+  timer?: NodeJS.Timeout;
+  ticking: boolean;
+}
+
+interface QueueRef {
+  url: string;
+  priority: Priority;
+}
+
+export class Worker {
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly queues: QueueRef[];
+  private readonly leaseMs: number;
+  private readonly visibilitySeconds: number;
+
+  private inFlight = 0;
+  private readonly runs = new Set<Run>();
+  private readonly longPolls = new Map<string, Promise<number>>();
+  private readonly pollAbort = new AbortController();
+  private slotWaiter: (() => void) | undefined;
+  private idleWaiters: (() => void)[] = [];
+
+  private started = false;
+  private stopping = false;
+  private handingBack = false;
+  private stopPromise: Promise<void> | undefined;
+  private forceStop: (() => void) | undefined;
+  private wakeLoop: (() => void) | undefined;
+  private readonly stopSignal: Promise<void>;
+  private signalStop!: () => void;
+  private loopDone: Promise<void> = Promise.resolve();
+  private resolveDone!: () => void;
+  /** Resolves when the worker has stopped (asked to, or because its record was terminated). */
+  readonly done: Promise<void>;
+
+  private heartbeatTimer: NodeJS.Timeout | undefined;
+  private heartbeating = false;
+  private readonly cleanups = new Set<Promise<void>>();
+  private readonly inputs = new Lru<Record<string, unknown>>(INPUT_CACHE_SIZE);
+  private readonly metrics = new Metrics();
+  private readonly pgids: PgidFile | undefined;
+  private readonly startedAt: string;
+  private readonly lastWarned = new Map<string, number>();
+
+  constructor(
+    readonly config: WorkerConfig,
+    private readonly deps: WorkerDeps,
+  ) {
+    if (!Number.isInteger(config.slots) || config.slots < 1) throw new Error(`slots must be a positive integer, got ${config.slots}`);
+    this.log = deps.log ?? silentLogger;
+    this.clock = deps.clock ?? { now: Date.now };
+    this.queues = PRIORITIES.map((priority) => ({ url: config.queueUrlPrefix + queueKey(config.agentType, priority), priority }));
+    this.leaseMs = 2 * config.heartbeatIntervalMs;
+    this.visibilitySeconds = Math.max(1, Math.ceil(this.leaseMs / 1000));
+    this.pgids = config.pgidFile ? new PgidFile(config.pgidFile, (err) => this.warnSparse('pgid-file', 'could not write the pgid file', err)) : undefined;
+    this.startedAt = new Date(this.clock.now()).toISOString();
+    this.stopSignal = new Promise((resolve) => (this.signalStop = resolve));
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+  }
+
+  /** Registers the agent (status idle) and starts polling. Retries the registration until it works. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    this.started = true;
+    for (let attempt = 0; !this.stopping; attempt++) {
+      try {
+        await this.deps.agents.put(this.agentRecord());
+        break;
+      } catch (err) {
+        this.warnSparse('register', 'could not register the agent; retrying', err);
+        await this.pause(Math.min(5000, 200 * 2 ** attempt));
+      }
+    }
+    if (this.stopping) return;
+    await this.pgids?.reset();
+    this.heartbeatTimer = setInterval(() => void this.heartbeat(), this.config.heartbeatIntervalMs);
+    this.heartbeatTimer.unref();
+    this.loopDone = this.pollLoop();
+    this.log.info('agent started', {
+      agentType: this.config.agentType,
+      slots: this.config.slots,
+      heartbeatIntervalMs: this.config.heartbeatIntervalMs,
+    });
+  }
+
+  /**
+   * Stops taking work. Graceful: running tasks get `graceMs` to finish; then (or at once when not
+   * graceful, or when stop is called again with graceful false) the remaining ones are handed back:
+   * their process groups are killed, their lease is expired and their message made visible, so
+   * another agent claims them at once. Then the agent record is marked terminated.
+   */
+  stop(opts: { graceful?: boolean } = {}): Promise<void> {
+    const graceful = opts.graceful ?? true;
+    if (!graceful) this.forceStop?.();
+    this.stopPromise ??= this.shutdown(graceful);
+    return this.stopPromise;
+  }
+
+  /** The ids of the tasks running now (for tests and the agent record). */
+  runningTasks(): { executionId: string; taskId: string; index: number }[] {
+    return [...this.runs].map((r) => ({ executionId: r.msg.executionId, taskId: r.task.taskId, index: r.msg.taskIndex }));
+  }
+
+  // ---- polling --------------------------------------------------------------------------------
+
+  private get free(): number {
+    return this.config.slots - this.inFlight;
+  }
+
+  /**
+   * High before normal before low: short polls in priority order while they find messages; when
+   * all are empty, one long poll per queue at once, taking what comes. A queue with a long poll
+   * outstanding is not short-polled (a message arriving there goes to that poll).
+   */
+  private async pollLoop(): Promise<void> {
+    let shortPoll = true;
+    let failures = 0;
+    while (!this.stopping) {
+      try {
+        if (this.free <= 0) {
+          await this.waitForSlot();
+          shortPoll = true;
+          continue;
+        }
+        if (shortPoll) {
+          let got = 0;
+          for (const q of this.queues) {
+            if (this.stopping || this.free <= 0) break;
+            if (this.longPolls.has(q.url)) continue;
+            const messages = await this.receive(q.url, 0, this.free);
+            got += messages.length;
+            this.accept(q.url, messages);
+          }
+          failures = 0;
+          if (got > 0) continue;
+        }
+        for (const q of this.queues) if (!this.longPolls.has(q.url)) this.startLongPoll(q.url);
+        const received = await Promise.race([...this.longPolls.values(), this.stopSignal.then(() => 0)]);
+        shortPoll = received > 0;
+      } catch (err) {
+        if (this.stopping) break;
+        failures++;
+        this.warnSparse('receive', 'receiving messages failed; retrying', err);
+        await this.pause(Math.min(5000, 250 * 2 ** Math.min(failures, 5)));
+      }
+    }
+  }
+
+  private startLongPoll(url: string): void {
+    const poll = this.receive(url, LONG_POLL_SECONDS, Math.max(1, this.free), this.pollAbort.signal).then(
+      (messages) => {
+        this.longPolls.delete(url);
+        this.accept(url, messages);
+        return messages.length;
+      },
+      async (err) => {
+        if (!this.stopping) {
+          this.warnSparse('receive', 'long poll failed; retrying', err);
+          await this.pause(1000);
+        }
+        this.longPolls.delete(url);
+        return 0;
+      },
+    );
+    this.longPolls.set(url, poll);
+  }
+
+  private async receive(url: string, waitSeconds: number, max: number, abortSignal?: AbortSignal): Promise<Message[]> {
+    const res = await this.deps.sqs.send(
+      new ReceiveMessageCommand({
+        QueueUrl: url,
+        MaxNumberOfMessages: Math.min(10, Math.max(1, max)),
+        WaitTimeSeconds: waitSeconds,
+        VisibilityTimeout: this.visibilitySeconds,
+      }),
+      abortSignal ? { abortSignal } : undefined,
+    );
+    return res.Messages ?? [];
+  }
+
+  /** Takes each message into a free slot; one that finds no free slot goes back at once. */
+  private accept(url: string, messages: Message[]): void {
+    for (const m of messages) {
+      if (!m.ReceiptHandle) continue;
+      if (this.stopping || this.inFlight >= this.config.slots) {
+        void this.changeVisibility(url, m.ReceiptHandle, 0);
+        continue;
+      }
+      this.inFlight++;
+      void this.handle(url, m).finally(() => {
+        this.inFlight--;
+        this.slotWaiter?.();
+        if (this.inFlight === 0) for (const w of this.idleWaiters.splice(0)) w();
+      });
+    }
+  }
+
+  private waitForSlot(): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        this.slotWaiter = undefined;
+        this.wakeLoop = undefined;
+        resolve();
+      };
+      this.slotWaiter = wake;
+      this.wakeLoop = wake;
+    });
+  }
+
+  // ---- one message ----------------------------------------------------------------------------
+
+  private async handle(queueUrl: string, m: Message): Promise<void> {
+    const receipt = m.ReceiptHandle!;
+    try {
+      const msg = parseDispatch(m.Body);
+      if (!msg) {
+        this.log.warn('dropped a message that is not a dispatch', { queueUrl, messageId: m.MessageId });
+        await this.deleteMessage(queueUrl, receipt);
+        return;
+      }
+      const claimId = randomUUID();
+      const claimedAt = this.clock.now();
+      let claim = await this.deps.executions.claimTask({
+        executionId: msg.executionId,
+        index: msg.taskIndex,
+        dispatchSeq: msg.dispatchSeq,
+        agentId: this.config.agentId,
+        claimId,
+        leaseMs: this.leaseMs,
+        now: claimedAt,
+      });
+      if (!claim.claimed && claim.reason === 'held' && claim.task?.claimId === claimId) {
+        // Our own write landed but its answer was lost (the SDK retried it and the retry found the
+        // condition false): the claim is ours.
+        claim = { claimed: true, task: claim.task };
+      }
+      if (!claim.claimed) {
+        await this.notClaimed(queueUrl, receipt, msg, claim);
+        return;
+      }
+      const run: Run = {
+        msg,
+        queueUrl,
+        receipt,
+        claimId,
+        task: claim.task,
+        claimedAt,
+        phase: 'preparing',
+        abort: new AbortController(),
+        pgids: new Set(),
+        ticking: false,
+      };
+      this.runs.add(run);
+      run.timer = setInterval(() => void this.keepAlive(run), this.config.heartbeatIntervalMs);
+      try {
+        if (this.handingBack) {
+          run.end = 'handback';
+          await this.endWithoutReport(run);
+        } else {
+          await this.execute(run);
+        }
+      } finally {
+        clearInterval(run.timer);
+        this.runs.delete(run);
+      }
+    } catch (err) {
+      // An AWS error outside the report path: the message comes back after its visibility timeout
+      // and a held claim after its lease; nothing is lost, so log and carry on.
+      this.warnSparse('handle', 'a message could not be handled; it will be delivered again', err);
+    }
+  }
+
+  /** A message whose task this agent cannot claim. */
+  private async notClaimed(queueUrl: string, receipt: string, msg: Dispatch, claim: Extract<ClaimResult, { claimed: false }>) {
+    const ref = { executionId: msg.executionId, index: msg.taskIndex, dispatchSeq: msg.dispatchSeq };
+    switch (claim.reason) {
+      case 'unknown':
+        // Not dispatched by the layer (put on the queue by hand): dropped, never run.
+        this.log.warn('dropped a message for a task that does not exist', ref);
+        await this.deleteMessage(queueUrl, receipt);
+        return;
+      case 'stale':
+        this.log.info('dropped a stale dispatch', { ...ref, current: claim.task?.dispatchSeq });
+        await this.deleteMessage(queueUrl, receipt);
+        return;
+      case 'held':
+        // Another agent's live lease (a second delivery): it will report. Leave the message be.
+        this.log.debug('task is held by another agent', { ...ref, holder: claim.task?.agentId });
+        return;
+      case 'finished': {
+        // Reported before, perhaps without the report reaching Step Functions: say it again (a
+        // closed token answers TaskTimedOut or InvalidToken, which is fine), then drop.
+        const task = claim.task!;
+        const attempts = task.attempts;
+        if (task.status === 'completed' || task.status === 'skipped') {
+          await this.sendSuccess(msg.taskToken, { status: task.status, attempts }, ref);
+        } else if (task.status === 'failed' && task.error) {
+          await this.sendFailure(msg.taskToken, task.error, ref);
+        }
+        this.log.debug('dropped a dispatch of a finished task', { ...ref, status: task.status });
+        await this.deleteMessage(queueUrl, receipt);
+        return;
+      }
+    }
+  }
+
+  private async execute(run: Run): Promise<void> {
+    const { msg, task } = run;
+    let result: DriverResult | undefined;
+    let definition: Task | undefined;
+    let skipping = false;
+    try {
+      // Read after the claim, never cached: a "stop" failure or a cancel set just before it counts.
+      const execution = await this.deps.executions.getExecution(msg.executionId);
+      if (!execution || execution.stopping || (execution.status !== 'PENDING' && execution.status !== 'RUNNING')) {
+        skipping = true;
+        await this.skip(run, execution);
+        return;
+      }
+      definition = await this.deps.payloads.load(task.definition);
+      const input = await this.inputFor(execution, task);
+      if (run.end) return await this.endWithoutReport(run);
+      const driver = this.deps.drivers[driverNameFor(definition)];
+      if (!driver) {
+        result = {
+          status: 'failed',
+          error: { type: 'permanent', message: `this agent has no ${driverNameFor(definition)} driver` },
+        };
+      } else {
+        run.phase = 'running';
+        const workspace = await this.deps.workspaces.create(task.taskId);
+        try {
+          result = await driver.run(definition, {
+            workspace,
+            input,
+            signal: run.abort.signal,
+            env: {
+              XL_TASK_ID: task.taskId,
+              XL_EXECUTION_ID: msg.executionId,
+              XL_ATTEMPT: String(task.attempts),
+              XL_WORKSPACE: workspace,
+            },
+            onSpawn: (pgid) => {
+              run.pgids.add(pgid);
+              this.pgids?.add(pgid);
+              if (run.end) killGroup(pgid); // lost or handed back while it was starting
+            },
+          });
+        } finally {
+          for (const pgid of run.pgids) {
+            killGroup(pgid); // leftovers of a driver that did not clean up (the command driver does)
+            this.pgids?.remove(pgid);
+          }
+          this.removeLater(workspace);
+        }
+      }
+    } catch (err) {
+      if (skipping) throw err;
+      if (run.end) return await this.endWithoutReport(run);
+      // The agent itself failed around the task (an AWS or disk error): a transient failure,
+      // which the task's recovery strategy retries.
+      result = { status: 'failed', error: { type: 'transient', message: `the agent could not run the task: ${errorMessage(err)}` } };
+    }
+    if (run.end) return await this.endWithoutReport(run);
+    run.phase = 'reporting';
+    await this.report(run, result!, definition);
+  }
+
+  /** The execution is stopping or over: the task is skipped, not run. */
+  private async skip(run: Run, execution: ExecutionRecord | undefined): Promise<void> {
+    const { msg } = run;
+    const ref = { executionId: msg.executionId, index: msg.taskIndex };
+    run.phase = 'reporting';
+    const finished = await this.finish(run, { status: 'skipped', finishedAt: new Date(this.clock.now()).toISOString() });
+    if (!finished) return;
+    await this.sendSuccess(msg.taskToken, { status: 'skipped', attempts: run.task.attempts }, ref);
+    await this.deleteMessage(run.queueUrl, run.receipt);
+    this.log.info('task skipped', { ...ref, taskId: run.task.taskId, reason: execution?.stopping ? 'stopping' : (execution?.status ?? 'no execution') });
+  }
+
+  private async report(run: Run, result: DriverResult, definition: Task | undefined): Promise<void> {
+    const { msg, task } = run;
+    const ref = { executionId: msg.executionId, index: msg.taskIndex };
+    const now = this.clock.now();
+    const finishedAt = new Date(now).toISOString();
+    const durationMs = now - run.claimedAt;
+    const attempts = task.attempts;
+
+    let outcome = result;
+    let output: Stored<Record<string, unknown>> | undefined;
+    if (outcome.status === 'completed') {
+      const value = outcome.output;
+      try {
+        output = await retry(() => this.deps.payloads.store(`outputs/${msg.executionId}/${msg.taskIndex}-${attempts}.json`, value));
+      } catch (err) {
+        outcome = { status: 'failed', error: { type: 'transient', message: `the output could not be stored: ${errorMessage(err)}` } };
+      }
+    }
+    const finished = await this.finish(
+      run,
+      outcome.status === 'completed'
+        ? { status: 'completed', output, cost: outcome.cost, artifacts: outcome.artifacts, finishedAt, durationMs }
+        : { status: 'failed', error: outcome.error, cost: outcome.cost, finishedAt, durationMs },
+    );
+    if (!finished) {
+      // Another agent holds the task now (our lease ran out): its report counts, not ours.
+      this.metrics.record(false, durationMs);
+      this.log.warn('claim lost before the result was recorded', { ...ref, taskId: task.taskId, attempt: attempts });
+      return;
+    }
+
+    this.metrics.record(outcome.status === 'completed', durationMs);
+    if (outcome.status === 'completed') await this.sendSuccess(msg.taskToken, { status: 'completed', attempts }, ref);
+    else await this.sendFailure(msg.taskToken, outcome.error, ref);
+    await this.deleteMessage(run.queueUrl, run.receipt);
+
+    if (msg.probe) await this.recordProbe(outcome);
+    this.log.info('task finished', {
+      ...ref,
+      taskId: task.taskId,
+      attempt: attempts,
+      status: outcome.status,
+      durationMs,
+      ...(outcome.status === 'failed' ? { errorType: outcome.error.type, error: outcome.error.message.slice(0, 200) } : {}),
+      ...(definition && !definition.command ? { driver: driverNameFor(definition) } : {}),
+    });
+  }
+
+  /**
+   * finishClaim, retried. A retried conditional write whose first try did land fails its
+   * condition, so a false answer is checked against the record before it counts as a lost claim.
+   */
+  private async finish(run: Run, result: Parameters<WorkerDeps['executions']['finishClaim']>[3]): Promise<boolean> {
+    const { executionId, taskIndex } = run.msg;
+    const done = await retry(() => this.deps.executions.finishClaim(executionId, taskIndex, run.claimId, result));
+    if (done) return true;
+    const current = await retry(() => this.deps.executions.getTask(executionId, taskIndex));
+    return current?.claimId === run.claimId && current.status === result.status;
+  }
+
+  /** This dispatch was the breaker's half-open probe: its outcome closes or reopens the breaker. */
+  private async recordProbe(outcome: DriverResult): Promise<void> {
+    const key = agentTypeBreakerKey(this.config.agentType);
+    try {
+      if (outcome.status === 'completed' || outcome.error.type === 'permanent' || outcome.error.type === 'validation') {
+        // The agent type works (a task's own permanent error says nothing against it).
+        await this.deps.breaker.recordSuccess(key);
+      } else if (outcome.error.type === 'dependency') {
+        await this.deps.breaker.recordFailure(key);
+      }
+    } catch (err) {
+      this.warnSparse('breaker', 'could not record the probe outcome', err);
+    }
+  }
+
+  /** The run ended without a result of ours: the claim was lost, or the task is handed back. */
+  private async endWithoutReport(run: Run): Promise<void> {
+    clearInterval(run.timer);
+    const ref = { executionId: run.msg.executionId, index: run.msg.taskIndex, taskId: run.task.taskId, attempt: run.task.attempts };
+    if (run.end === 'lost') {
+      // The receipt handle may be another agent's now: leave the message alone.
+      this.metrics.record(false, this.clock.now() - run.claimedAt);
+      this.log.warn('claim lost; the command was killed', ref);
+      return;
+    }
+    try {
+      await this.deps.executions.renewLease(run.msg.executionId, run.msg.taskIndex, run.claimId, 0);
+      await this.changeVisibility(run.queueUrl, run.receipt, 0);
+      this.log.info('task handed back', ref);
+    } catch (err) {
+      this.warnSparse('handback', 'could not hand a task back; its lease will run out', err);
+    }
+  }
+
+  /** Every heartbeat interval while a task runs: renew the lease, then the message's visibility. */
+  private async keepAlive(run: Run): Promise<void> {
+    if (run.ticking || run.end) return;
+    run.ticking = true;
+    try {
+      if (run.phase !== 'reporting') {
+        const renewed = await this.deps.executions.renewLease(
+          run.msg.executionId,
+          run.msg.taskIndex,
+          run.claimId,
+          this.clock.now() + this.leaseMs,
+        );
+        // The phase may have moved on while the call was out (finishClaim ends the lease too).
+        if (!renewed && (run.phase as Run['phase']) !== 'reporting' && !run.end) {
+          this.claimLost(run);
+          return;
+        }
+      }
+      if (!run.end) await this.changeVisibility(run.queueUrl, run.receipt, this.visibilitySeconds);
+    } catch (err) {
+      this.warnSparse('lease', 'could not renew a lease; trying again next interval', err);
+    } finally {
+      run.ticking = false;
+    }
+  }
+
+  private claimLost(run: Run): void {
+    run.end = 'lost';
+    clearInterval(run.timer);
+    for (const pgid of run.pgids) killGroup(pgid);
+    run.abort.abort(new Error('claim lost'));
+  }
+
+  private handBack(run: Run): void {
+    if (run.end || run.phase === 'reporting') return;
+    run.end = 'handback';
+    clearInterval(run.timer);
+    for (const pgid of run.pgids) killGroup(pgid);
+    run.abort.abort(new Error('agent stopping'));
+  }
+
+  // ---- inputs ---------------------------------------------------------------------------------
+
+  /** The plan's input; for a pipeline stage after the first, `data`: input + earlier stages' outputs. */
+  private async inputFor(execution: ExecutionRecord, task: TaskRecord): Promise<Record<string, unknown>> {
+    let input = this.inputs.get(execution.executionId);
+    if (!input) {
+      input = await this.deps.payloads.load(execution.input);
+      this.inputs.set(execution.executionId, input);
+    }
+    if (execution.pattern !== 'pipeline' || task.stage === 0) return input;
+    // Earlier stages have ended before a later stage is dispatched, so their data is fixed.
+    const key = `${execution.executionId}#${task.stage}`;
+    let data = this.inputs.get(key);
+    if (!data) {
+      const earlier = (await this.deps.executions.listTasks(execution.executionId))
+        .filter((t) => t.stage < task.stage && t.status === 'completed')
+        .sort((a, b) => a.index - b.index);
+      const outputs = await Promise.all(earlier.map((t) => (t.output ? this.deps.payloads.load(t.output) : undefined)));
+      data = mergeOutputs(input, outputs);
+      this.inputs.set(key, data);
+    }
+    return data;
+  }
+
+  // ---- AWS calls that must not throw ----------------------------------------------------------
+
+  private async sendSuccess(token: string, outcome: TaskOutcome, ref: Record<string, unknown>): Promise<void> {
+    await this.callback(() => this.deps.sfn.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(outcome) })), ref);
+  }
+
+  private async sendFailure(token: string, error: { type: string; message: string }, ref: Record<string, unknown>): Promise<void> {
+    await this.callback(
+      () =>
+        this.deps.sfn.send(
+          new SendTaskFailureCommand({ taskToken: token, error: error.type.slice(0, 256), cause: error.message.slice(0, CAUSE_MAX) }),
+        ),
+      ref,
+    );
+  }
+
+  private async callback(send: () => Promise<unknown>, ref: Record<string, unknown>): Promise<void> {
+    try {
+      await retry(send, (err) => !CLOSED_TOKEN_ERRORS.has(errorName(err)));
+    } catch (err) {
+      const name = errorName(err);
+      if (CLOSED_TOKEN_ERRORS.has(name)) {
+        // The workflow stopped waiting (timeout, abort) or heard from us already.
+        this.log.info('the workflow no longer waits for this task', { ...ref, error: name });
+      } else {
+        // Left undeleted, the message comes back and the 'finished' path reports again.
+        this.warnSparse('callback', 'could not report to Step Functions', err);
+        throw err;
+      }
+    }
+  }
+
+  private async deleteMessage(url: string, receipt: string): Promise<void> {
+    try {
+      await retry(() => this.deps.sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: receipt })));
+    } catch (err) {
+      this.warnSparse('delete', 'could not delete a message; it will be delivered again and dropped then', err);
+    }
+  }
+
+  private async changeVisibility(url: string, receipt: string, seconds: number): Promise<void> {
+    try {
+      await this.deps.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: receipt, VisibilityTimeout: seconds }));
+    } catch (err) {
+      // A receipt handle goes stale when the message was received again; harmless.
+      this.log.debug('could not change a message visibility', { error: errorMessage(err) });
+    }
+  }
+
+  // ---- the agent record -----------------------------------------------------------------------
+
+  private status(): AgentStatus {
+    if (this.stopping) return 'draining';
+    return this.runs.size > 0 ? 'busy' : 'idle';
+  }
+
+  private health(): AgentRecord['health'] {
+    const metrics = this.metrics.snapshot();
+    const recentTrouble = [...this.lastWarned.values()].some((t) => Date.now() - t < 3 * this.config.heartbeatIntervalMs);
+    const overall = metrics.errorRate > 0.5 && this.metrics.count >= 4 ? 'degraded' : recentTrouble ? 'degraded' : 'healthy';
+    return { overall, metrics, lastCheck: new Date(this.clock.now()).toISOString() };
+  }
+
+  private agentRecord(): AgentRecord {
+    const now = new Date(this.clock.now()).toISOString();
+    return {
+      agentId: this.config.agentId,
+      agentType: this.config.agentType,
+      status: 'idle',
+      startedAt: this.startedAt,
+      lastHeartbeatAt: now,
+      runtime: this.config.runtime,
+      health: this.health(),
+      tasksCompleted: this.metrics.completed,
+      tasksFailed: this.metrics.failed,
+    };
+  }
+
+  private async heartbeat(): Promise<void> {
+    if (this.heartbeating) return;
+    this.heartbeating = true;
+    try {
+      const first = [...this.runs][0];
+      const ok = await this.deps.agents.heartbeat(this.config.agentId, {
+        status: this.status(),
+        // `<executionId>/<taskId>`: task ids are unique only within their execution.
+        currentTaskId: first ? `${first.msg.executionId}/${first.task.taskId}` : undefined,
+        health: this.health(),
+        tasksCompleted: this.metrics.completed,
+        tasksFailed: this.metrics.failed,
+      });
+      if (!ok && !this.stopping) {
+        const record = await this.deps.agents.get(this.config.agentId);
+        if (!record) {
+          await this.deps.agents.put({ ...this.agentRecord(), status: this.status() });
+        } else if (record.status === 'terminated') {
+          // The layer has written this agent off (and may have replaced it): stop, handing work back.
+          this.log.warn('the agent record says terminated; stopping');
+          void this.stop({ graceful: true });
+        }
+      }
+    } catch (err) {
+      this.warnSparse('heartbeat', 'heartbeat failed', err);
+    } finally {
+      this.heartbeating = false;
+    }
+  }
+
+  // ---- stopping -------------------------------------------------------------------------------
+
+  private async shutdown(graceful: boolean): Promise<void> {
+    this.stopping = true;
+    this.signalStop();
+    this.wakeLoop?.();
+    const forced = new Promise<void>((resolve) => (this.forceStop = resolve));
+    await this.loopDone;
+    this.log.info('agent stopping', { graceful, running: this.runs.size });
+    if (this.started) {
+      void this.deps.agents.heartbeat(this.config.agentId, { status: 'draining' }).catch(() => {});
+    }
+    if (graceful && this.inFlight > 0) {
+      await Promise.race([this.idle(), this.sleep(this.config.graceMs), forced]);
+    }
+    this.handingBack = true;
+    for (const run of this.runs) this.handBack(run);
+    // Reports already under way finish; handed-back runs expire their lease and release their message.
+    await Promise.race([this.idle(), this.sleep(15_000)]);
+    this.pollAbort.abort();
+    clearInterval(this.heartbeatTimer);
+    await Promise.race([Promise.allSettled([...this.cleanups]), this.sleep(5000)]);
+    if (this.started) {
+      try {
+        await this.deps.agents.setStatus(this.config.agentId, 'terminated');
+      } catch (err) {
+        this.warnSparse('terminate', 'could not mark the agent terminated', err);
+      }
+    }
+    await this.pgids?.close();
+    this.log.info('agent stopped', { tasksCompleted: this.metrics.completed, tasksFailed: this.metrics.failed });
+    this.resolveDone();
+  }
+
+  private idle(): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  // ---- helpers --------------------------------------------------------------------------------
+
+  private removeLater(dir: string): void {
+    const p = this.deps.workspaces
+      .remove(dir)
+      .catch((err) => this.warnSparse('workspace', 'could not remove a workspace', err))
+      .finally(() => this.cleanups.delete(p));
+    this.cleanups.add(p);
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => setTimeout(resolve, ms).unref());
+  }
+
+  /** A sleep that a stop cuts short. */
+  private pause(ms: number): Promise<void> {
+    return Promise.race([this.sleep(ms), this.stopSignal]);
+  }
+
+  /** At most one line per kind of trouble every 30 s: an outage must not flood the log. */
+  private warnSparse(kind: string, msg: string, err: unknown): void {
+    const now = Date.now();
+    const last = this.lastWarned.get(kind);
+    this.lastWarned.set(kind, now);
+    if (last !== undefined && now - last < 30_000) return;
+    this.log.warn(msg, { error: errorMessage(err), errorName: errorName(err) });
+  }
+}
+
+// ---- pieces -------------------------------------------------------------------------------------
+
+const CLOSED_TOKEN_ERRORS = new Set(['TaskTimedOut', 'InvalidToken', 'TaskDoesNotExist']);
+
+function errorName(err: unknown): string {
+  return (err as Error | undefined)?.name ?? 'Error';
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+function killGroup(pgid: number): void {
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // ESRCH: gone already
+  }
+}
+
+/** A few tries with a short backoff, on top of the SDK's own retries. */
+async function retry<T>(fn: () => Promise<T>, retryable: (err: unknown) => boolean = () => true, tries = 3): Promise<T> {
+  for (let i = 0; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i + 1 >= tries || !retryable(err)) throw err;
+      await new Promise((r) => setTimeout(r, 200 * 2 ** i));
+    }
+  }
+}
+
+/** A tiny LRU: a Map iterates in insertion order, so the first key is the least recent. */
+class Lru<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly max: number) {}
+  get(key: string): V | undefined {
+    const v = this.map.get(key);
+    if (v !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, v);
+    }
+    return v;
+  }
+  set(key: string, value: V): void {
+    this.map.delete(key);
+    this.map.set(key, value);
+    if (this.map.size > this.max) this.map.delete(this.map.keys().next().value!);
+  }
+}
+
+/** Health metrics over the last task runs, and the process's CPU and memory. */
+class Metrics {
+  completed = 0;
+  failed = 0;
+  private readonly window: { ok: boolean; ms: number }[] = [];
+  private lastCpu = process.cpuUsage();
+  private lastAt = process.hrtime.bigint();
+
+  get count(): number {
+    return this.window.length;
+  }
+
+  record(ok: boolean, ms: number): void {
+    if (ok) this.completed++;
+    else this.failed++;
+    this.window.push({ ok, ms });
+    if (this.window.length > METRICS_WINDOW) this.window.shift();
+  }
+
+  snapshot(): HealthMetrics {
+    const cpu = process.cpuUsage(this.lastCpu);
+    const now = process.hrtime.bigint();
+    const wallUs = Number(now - this.lastAt) / 1000;
+    this.lastCpu = process.cpuUsage();
+    this.lastAt = now;
+    const n = this.window.length;
+    const ok = this.window.filter((w) => w.ok).length;
+    return {
+      cpu: round(wallUs > 0 ? ((cpu.user + cpu.system) / wallUs) * 100 : 0),
+      memory: round((process.memoryUsage.rss() / totalmem()) * 100),
+      responseTime: n ? Math.round(this.window.reduce((s, w) => s + w.ms, 0) / n) : 0,
+      errorRate: n ? round((n - ok) / n, 3) : 0,
+      taskSuccessRate: n ? round(ok / n, 3) : 1,
+    };
+  }
+}
+
+const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
+
+/** The pgid file (format: WorkerConfig.pgidFile). Writes are serialised and asynchronous. */
+class PgidFile {
+  private readonly live = new Set<number>();
+  private chain: Promise<void> = Promise.resolve();
+  constructor(
+    private readonly path: string,
+    private readonly onError: (err: unknown) => void,
+  ) {}
+
+  private enqueue(op: () => Promise<unknown>): Promise<void> {
+    this.chain = this.chain.then(op).then(
+      () => undefined,
+      (err) => this.onError(err),
+    );
+    return this.chain;
+  }
+
+  reset(): Promise<void> {
+    return this.enqueue(async () => {
+      await mkdir(dirname(this.path), { recursive: true });
+      await writeFile(this.path, '');
+    });
+  }
+
+  add(pgid: number): void {
+    this.live.add(pgid);
+    void this.enqueue(() => appendFile(this.path, `${pgid}\n`));
+  }
+
+  remove(pgid: number): void {
+    if (!this.live.delete(pgid)) return;
+    const text = [...this.live].map((p) => `${p}\n`).join('');
+    void this.enqueue(() => writeFile(this.path, text));
+  }
+
+  close(): Promise<void> {
+    return this.enqueue(() => rm(this.path, { force: true }));
+  }
+}

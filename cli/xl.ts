@@ -1,0 +1,144 @@
+// The xl command (CONTRACT.md, "Command-line tool"): a thin client of the HTTP API.
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import YAML from 'yaml';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'ABORTED', 'TIMED_OUT']);
+
+const USAGE = `usage: xl <command> [options]
+  up                               start the embedded local layer (same as npm start)
+  run <plan.json|plan.yaml> [--watch]   submit a plan and wait; --watch shows live per-task progress
+  status <executionId>             show an execution and its tasks
+  cancel <executionId>             abort an execution
+  agents | pool | health | breakers
+options: --endpoint URL (or XL_ENDPOINT); default: the local layer's endpoint.json, else the deployed stack`;
+
+interface Client {
+  call<T = any>(method: string, path: string, body?: unknown): Promise<T>;
+}
+
+async function endpoint(flag: string | undefined): Promise<string> {
+  if (flag) return flag;
+  if (process.env.XL_ENDPOINT) return process.env.XL_ENDPOINT;
+  const stateDir = process.env.XL_STATE_DIR ?? join(ROOT, '.local');
+  try {
+    const { url } = JSON.parse(await readFile(join(stateDir, 'endpoint.json'), 'utf8')) as { url: string };
+    return url;
+  } catch {
+    const { deployedEndpoint } = await import('./aws.ts');
+    return deployedEndpoint();
+  }
+}
+
+function client(base: string): Client {
+  return {
+    async call(method, path, body) {
+      const url = base.replace(/\/$/, '') + path;
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      let headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (process.env.XL_API_TOKEN) headers.authorization = `Bearer ${process.env.XL_API_TOKEN}`;
+      if (/\.execute-api\.[a-z0-9-]+\.amazonaws\.com/.test(url)) {
+        const { signedHeaders } = await import('./aws.ts');
+        headers = await signedHeaders(method, url, payload, headers);
+      }
+      const res = await fetch(url, { method, headers, body: payload });
+      const text = await res.text();
+      const data = text ? JSON.parse(text) : {};
+      if (!res.ok) {
+        const err = data.error ?? { message: text };
+        const details = (err.details ?? []).map((d: { path: string; message: string }) => `\n  ${d.path || '/'}: ${d.message}`).join('');
+        throw new Error(`${res.status} ${err.type ?? ''}: ${err.message}${details}`);
+      }
+      return data;
+    },
+  };
+}
+
+async function readPlan(file: string): Promise<unknown> {
+  const text = await readFile(file, 'utf8');
+  return /\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text);
+}
+
+function printExecution(ex: any): void {
+  console.log(`${ex.executionId}  ${ex.pattern}  ${ex.status}${ex.message ? `  (${ex.message})` : ''}`);
+  for (const t of ex.tasks ?? []) {
+    const took = t.durationMs !== undefined ? ` ${(t.durationMs / 1000).toFixed(1)}s` : '';
+    const err = t.error ? `  ${t.error.type}: ${t.error.message.split('\n')[0]}` : '';
+    console.log(`  ${t.status.padEnd(9)} ${t.taskId}${took}  attempts=${t.attempts}${err}`);
+  }
+  if (ex.result) console.log(`result: ${JSON.stringify(ex.result).slice(0, 2000)}`);
+}
+
+async function watch(api: Client, executionId: string, verbose: boolean): Promise<any> {
+  const seen = new Map<string, string>();
+  for (;;) {
+    const ex = await api.call('GET', `/executions/${executionId}`);
+    for (const t of ex.tasks) {
+      if (seen.get(t.taskId) !== t.status) {
+        seen.set(t.taskId, t.status);
+        if (!verbose) continue;
+        console.log(`${new Date().toISOString().slice(11, 19)}  ${t.taskId}: ${t.status}${t.error ? ` (${t.error.type})` : ''}`);
+      }
+    }
+    if (TERMINAL.has(ex.status)) return ex;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { endpoint: { type: 'string' }, watch: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+  });
+  const [command, arg] = positionals;
+  if (!command || values.help) {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  if (command === 'up') {
+    await import('../local/main.ts');
+    return new Promise<number>(() => undefined); // runs until a signal
+  }
+  const api = client(await endpoint(values.endpoint));
+  switch (command) {
+    case 'run': {
+      if (!arg) throw new Error('xl run needs a plan file');
+      const res = await api.call('POST', '/executions', await readPlan(arg));
+      console.log(`${res.executionId}  ${res.status}`);
+      // Waits for the end either way; --watch also prints each task's status changes as they happen.
+      const ex = await watch(api, res.executionId, values.watch);
+      printExecution(ex);
+      return ex.status === 'SUCCEEDED' ? 0 : 1;
+    }
+    case 'status': {
+      if (!arg) throw new Error('xl status needs an execution id');
+      printExecution(await api.call('GET', `/executions/${encodeURIComponent(arg)}`));
+      return 0;
+    }
+    case 'cancel':
+      if (!arg) throw new Error('xl cancel needs an execution id');
+      await api.call('DELETE', `/executions/${encodeURIComponent(arg)}`);
+      console.log(`${arg}  ABORTED`);
+      return 0;
+    case 'agents':
+    case 'pool':
+    case 'health':
+    case 'breakers':
+      console.log(JSON.stringify(await api.call('GET', `/${command}`), null, 2));
+      return 0;
+    default:
+      console.error(`xl: unknown command "${command}"\n${USAGE}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: Error) => {
+    console.error(`xl: ${err.message}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,12 @@
+// `cdk synth` / `cdk deploy` entry (cdk.json: `npx tsx infra/app.ts`). The stack name comes from the
+// context (`-c stackName=...`) or XL_STACK_NAME, default `xl`. No account or region: the stack stays
+// environment-agnostic, so synth needs no credentials.
+import { App } from 'aws-cdk-lib';
+import { applyNag } from './nag.ts';
+import { DEFAULT_STACK_NAME, ExecutionLayerStack } from './stack.ts';
+
+const app = new App();
+const stackName: string = app.node.tryGetContext('stackName') ?? process.env.XL_STACK_NAME ?? DEFAULT_STACK_NAME;
+const stack = new ExecutionLayerStack(app, stackName, { stackName });
+applyNag(app, stack);
+app.synth();

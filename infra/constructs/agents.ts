@@ -1,0 +1,290 @@
+// The agent fleet on ECS Fargate: a VPC with private subnets, a cluster, and per agent type a task
+// definition (the agent image, its own least-privilege task role) and a service the pool manager sizes.
+import { ArnFormat, CfnResource, Duration, Fn, IgnoreMode, Stack } from 'aws-cdk-lib';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { AGENT_TYPES, type AgentType } from '../../core/agent-types.ts';
+import { PROJECT_ROOT } from './functions.ts';
+import type { TaskQueues } from './queues.ts';
+import type { PayloadStorage } from './storage.ts';
+import type { Tables } from './tables.ts';
+
+/** Fargate size per agent type (ARM64). Coders and testers build and run code: twice the rest. */
+export const AGENT_SIZES: Record<AgentType, { cpu: number; memoryLimitMiB: number }> = Object.fromEntries(
+  AGENT_TYPES.map((t) => [
+    t,
+    t === 'coder' || t === 'tester' ? { cpu: 2048, memoryLimitMiB: 4096 } : { cpu: 1024, memoryLimitMiB: 2048 },
+  ]),
+) as Record<AgentType, { cpu: number; memoryLimitMiB: number }>;
+
+/** Fargate's maximum: the worker hands its task back (or finishes) after SIGTERM within this. */
+export const AGENT_STOP_TIMEOUT = Duration.seconds(120);
+export const AGENT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
+/** The writable places of an otherwise read-only root filesystem. */
+export const AGENT_WORKSPACE = '/workspace';
+export const AGENT_UID = '1000:1000';
+
+/**
+ * What is staged of the image's build context (the project root), in .dockerignore syntax: everything
+ * is left out but what agent/Dockerfile copies, so that unrelated edits do not change the image.
+ */
+export const AGENT_IMAGE_EXCLUDES = [
+  '*',
+  '!package.json',
+  '!package-lock.json',
+  '!tsconfig.json',
+  '!agent',
+  '!core',
+  '**/*.test.ts',
+  '**/node_modules',
+];
+
+const pascal = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+export interface AgentsProps {
+  readonly tables: Tables;
+  readonly storage: PayloadStorage;
+  readonly queues: TaskQueues;
+  readonly heartbeatSeconds: number;
+  /** NAT gateways for the agents' egress; 1 (default) is cheaper, 2 survives an AZ outage. */
+  readonly natGateways?: number;
+}
+
+export class Agents extends Construct {
+  readonly vpc: ec2.Vpc;
+  readonly cluster: ecs.Cluster;
+  readonly securityGroup: ec2.SecurityGroup;
+  readonly logGroup: logs.LogGroup;
+  readonly image: DockerImageAsset;
+  /** Shared by every task definition: pulls the image and writes the logs. */
+  readonly executionRole: iam.Role;
+  readonly taskRoles: Readonly<Record<AgentType, iam.Role>>;
+  readonly taskDefinitions: Readonly<Record<AgentType, ecs.FargateTaskDefinition>>;
+  readonly services: Readonly<Record<AgentType, ecs.FargateService>>;
+  /** `<stack>-`: service names and task definition families are `<prefix><agentType>`. */
+  readonly namePrefix: string;
+
+  constructor(scope: Construct, id: string, props: AgentsProps) {
+    super(scope, id);
+    const { tables, storage, queues } = props;
+    const stack = Stack.of(this);
+    this.namePrefix = `${stack.stackName}-`;
+
+    this.vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs: 2,
+      natGateways: props.natGateways ?? 1,
+      subnetConfiguration: [
+        { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
+        { name: 'agents', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 20 },
+      ],
+      // S3 and DynamoDB traffic stays off the NAT gateway (and costs nothing).
+      gatewayEndpoints: {
+        S3: { service: ec2.GatewayVpcEndpointAwsService.S3 },
+        DynamoDB: { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB },
+      },
+    });
+    this.vpc.addFlowLog('FlowLog', {
+      destination: ec2.FlowLogDestination.toCloudWatchLogs(
+        new logs.LogGroup(this, 'FlowLogs', { retention: logs.RetentionDays.TWO_WEEKS }),
+      ),
+      trafficType: ec2.FlowLogTrafficType.ALL,
+    });
+
+    this.cluster = new ecs.Cluster(this, 'Cluster', {
+      vpc: this.vpc,
+      containerInsightsV2: ecs.ContainerInsights.ENABLED,
+    });
+
+    this.securityGroup = new ec2.SecurityGroup(this, 'AgentSecurityGroup', {
+      vpc: this.vpc,
+      description: 'Agents: no inbound; outbound HTTPS only (AWS APIs, model API, git over HTTPS)',
+      allowAllOutbound: false,
+    });
+    this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS');
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: AGENT_LOG_RETENTION });
+
+    this.image = new DockerImageAsset(this, 'Image', {
+      directory: PROJECT_ROOT,
+      file: 'agent/Dockerfile',
+      platform: Platform.LINUX_ARM64,
+      exclude: AGENT_IMAGE_EXCLUDES,
+      ignoreMode: IgnoreMode.DOCKER,
+    });
+    const image = ecs.ContainerImage.fromDockerImageAsset(this.image);
+
+    this.executionRole = new iam.Role(this, 'ExecutionRole', {
+      assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+      description: 'Agent tasks: pull the agent image, write container logs',
+    });
+
+    const taskRoles = {} as Record<AgentType, iam.Role>;
+    const taskDefinitions = {} as Record<AgentType, ecs.FargateTaskDefinition>;
+    const services = {} as Record<AgentType, ecs.FargateService>;
+    for (const type of AGENT_TYPES) {
+      const P = pascal(type);
+      const role = new iam.Role(this, `${P}TaskRole`, {
+        assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
+        description: `${type} agents: their queues, the tables, the bucket, task tokens`,
+      });
+      for (const q of queues.queuesOf(type)) {
+        q.grant(role, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes');
+      }
+      tables.grantReadWriteAll(role);
+      storage.grantReadWrite(role);
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'ReportTaskOutcome',
+          actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
+          // These actions take no resource: a task token is the only scope there is.
+          resources: ['*'],
+        }),
+      );
+
+      const { cpu, memoryLimitMiB } = AGENT_SIZES[type];
+      const td = new ecs.FargateTaskDefinition(this, `${P}TaskDefinition`, {
+        family: `${this.namePrefix}${type}`,
+        cpu,
+        memoryLimitMiB,
+        runtimePlatform: {
+          cpuArchitecture: ecs.CpuArchitecture.ARM64,
+          operatingSystemFamily: ecs.OperatingSystemFamily.LINUX,
+        },
+        taskRole: role,
+        executionRole: this.executionRole,
+        volumes: [{ name: 'workspace' }, { name: 'tmp' }],
+      });
+      const container = td.addContainer('agent', {
+        containerName: 'agent',
+        image,
+        essential: true,
+        readonlyRootFilesystem: true,
+        user: AGENT_UID,
+        stopTimeout: AGENT_STOP_TIMEOUT,
+        // An init process reaps the process groups that drivers start.
+        linuxParameters: new ecs.LinuxParameters(this, `${P}LinuxParameters`, { initProcessEnabled: true }),
+        logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: type }),
+        environment: {
+          XL_AGENT_TYPE: type,
+          ...tables.environment,
+          ...storage.environment,
+          ...queues.environment,
+          XL_HEARTBEAT_SECONDS: String(props.heartbeatSeconds),
+          POWERTOOLS_SERVICE_NAME: `xl-agent-${type}`,
+          // HOME and XL_WORKSPACE_ROOT come from the image (agent/Dockerfile): the local layer starts
+          // workers with this environment, and they must keep the host's.
+        },
+      });
+      container.addMountPoints(
+        { sourceVolume: 'workspace', containerPath: AGENT_WORKSPACE, readOnly: false },
+        { sourceVolume: 'tmp', containerPath: '/tmp', readOnly: false },
+      );
+      const cfnTd = td.node.defaultChild as CfnResource;
+      cfnTd.overrideLogicalId(`${P}TaskDefinition`);
+      cfnTd.addMetadata('xl:agentType', type);
+
+      const service = new ecs.FargateService(this, `${P}Service`, {
+        cluster: this.cluster,
+        taskDefinition: td,
+        serviceName: `${this.namePrefix}${type}`,
+        // Zero: the pool manager starts and stops agents itself (RunTask/StopTask, core/aws/ecs-runtime.ts);
+        // a non-zero count here would race it. A deployment may raise it to use the service instead.
+        desiredCount: 0,
+        minHealthyPercent: 0,
+        maxHealthyPercent: 200,
+        assignPublicIp: false,
+        vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+        securityGroups: [this.securityGroup],
+        circuitBreaker: { enable: true, rollback: true },
+        enableECSManagedTags: true,
+        propagateTags: ecs.PropagatedTagSource.SERVICE,
+      });
+      taskRoles[type] = role;
+      taskDefinitions[type] = td;
+      services[type] = service;
+    }
+    this.taskRoles = taskRoles;
+    this.taskDefinitions = taskDefinitions;
+    this.services = services;
+  }
+
+  /**
+   * What the ECS runtime port (core/aws/ecs-runtime.ts) reads: the cluster, the task definition ARN per
+   * agent type (JSON), the private subnets and the agents' security group.
+   */
+  get environment(): Record<string, string> {
+    const stack = Stack.of(this);
+    return {
+      XL_CLUSTER: this.cluster.clusterName,
+      XL_TASK_DEFINITIONS: stack.toJsonString(
+        Object.fromEntries(Object.entries(this.taskDefinitions).map(([t, td]) => [t, td.taskDefinitionArn])),
+      ),
+      XL_SUBNETS: Fn.join(',', this.vpc.selectSubnets({ subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS }).subnetIds),
+      XL_SECURITY_GROUPS: this.securityGroup.securityGroupId,
+    };
+  }
+
+  /** ARN pattern of this cluster's tasks (task ids are made at run time). */
+  get clusterTasksArn(): string {
+    return Stack.of(this).formatArn({
+      service: 'ecs',
+      resource: 'task',
+      resourceName: `${this.cluster.clusterName}/*`,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
+    });
+  }
+
+  /** Stop (and describe) this cluster's tasks: the health monitor replaces dead agents. */
+  grantStopTasks(grantee: iam.IGrantable): void {
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['ecs:StopTask', 'ecs:DescribeTasks'],
+      resourceArns: [this.clusterTasksArn],
+    });
+  }
+
+  /** Size the services, start and stop agent tasks, list them: the pool manager's runtime port. */
+  grantPoolControl(grantee: iam.IGrantable): void {
+    const services = Object.values(this.services);
+    const taskDefinitions = Object.values(this.taskDefinitions);
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['ecs:UpdateService', 'ecs:DescribeServices'],
+      resourceArns: services.map((s) => s.serviceArn),
+    });
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:RunTask'],
+        resources: taskDefinitions.map((td) => td.taskDefinitionArn),
+        conditions: { ArnEquals: { 'ecs:cluster': this.cluster.clusterArn } },
+      }),
+    );
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:TagResource'],
+        resources: [this.clusterTasksArn],
+        conditions: { StringEquals: { 'ecs:CreateAction': 'RunTask' } },
+      }),
+    );
+    this.grantStopTasks(grantee);
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['ecs:ListTasks'],
+        // ListTasks has no task resource; the condition keeps it to this cluster.
+        resources: ['*'],
+        conditions: { ArnEquals: { 'ecs:cluster': this.cluster.clusterArn } },
+      }),
+    );
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        actions: ['iam:PassRole'],
+        resources: [this.executionRole.roleArn, ...Object.values(this.taskRoles).map((r) => r.roleArn)],
+        conditions: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      }),
+    );
+  }
+}

@@ -1,0 +1,118 @@
+// The one place that fixes how every Lambda function of the layer is built and run.
+import { existsSync } from 'node:fs';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CfnResource, Duration } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import { LogLevel, NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+
+/** The project root (where package.json and the lock file are). */
+export const PROJECT_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Contract defaults every function and agent sees (CONTRACT.md, docs/design.md). */
+export const HEARTBEAT_SECONDS = 60;
+export const DISPATCH_ALLOWANCE_SECONDS = 86_400;
+
+export const FUNCTION_RUNTIME = lambda.Runtime.NODEJS_22_X;
+export const FUNCTION_ARCHITECTURE = lambda.Architecture.ARM_64;
+export const FUNCTION_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
+
+/**
+ * ESM bundles have no `require`; some CommonJS dependencies call it for Node built-ins. The alias keeps
+ * the banner from clashing with a bundled `createRequire` import.
+ */
+const REQUIRE_BANNER =
+  "import { createRequire as __xlCreateRequire } from 'node:module'; const require = __xlCreateRequire(import.meta.url);";
+
+export interface XlFunctionProps {
+  /** Handler module, relative to the project root, e.g. `functions/steps.ts`; exports `handler`. */
+  readonly entry: string;
+  /** The template's logical id for the function, e.g. `StepsFunction`. */
+  readonly logicalId: string;
+  /** POWERTOOLS_SERVICE_NAME. */
+  readonly serviceName: string;
+  readonly description?: string;
+  readonly environment?: Record<string, string>;
+  /** Default 30 s. */
+  readonly timeout?: Duration;
+  /** Default 512 MiB. */
+  readonly memorySize?: number;
+}
+
+/**
+ * A NodejsFunction with the layer's fixed settings: nodejs22.x on ARM64, its own log group with
+ * retention, its own role (no managed policies), a minified ESM bundle with source maps and the AWS SDK
+ * bundled, and `xl:entry` / `xl:handler` metadata so the local layer runs the same module in process.
+ */
+export class XlFunction extends Construct {
+  readonly function: NodejsFunction;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+  /** Entry module relative to the project root. */
+  readonly entry: string;
+
+  constructor(scope: Construct, id: string, props: XlFunctionProps) {
+    super(scope, id);
+    this.entry = props.entry;
+    const entryPath = path.join(PROJECT_ROOT, props.entry);
+    if (!existsSync(entryPath)) throw new Error(`function entry ${props.entry} does not exist (${entryPath})`);
+
+    this.logGroup = new logs.LogGroup(this, 'Logs', { retention: FUNCTION_LOG_RETENTION });
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `${props.serviceName}: ${props.entry}`,
+    });
+    // Instead of AWSLambdaBasicExecutionRole (logs:* on every log group): this function's group only.
+    this.logGroup.grantWrite(this.role);
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: entryPath,
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+      runtime: FUNCTION_RUNTIME,
+      architecture: FUNCTION_ARCHITECTURE,
+      description: props.description,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(30),
+      role: this.role,
+      logGroup: this.logGroup,
+      loggingFormat: lambda.LoggingFormat.JSON,
+      environment: {
+        ...props.environment,
+        POWERTOOLS_SERVICE_NAME: props.serviceName,
+        NODE_OPTIONS: '--enable-source-maps',
+      },
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        mainFields: ['module', 'main'],
+        minify: true,
+        sourceMap: true,
+        sourceMapMode: SourceMapMode.DEFAULT,
+        sourcesContent: false,
+        bundleAwsSDK: true,
+        externalModules: [],
+        banner: REQUIRE_BANNER,
+        logLevel: LogLevel.WARNING,
+      },
+    });
+    const cfn = this.function.node.defaultChild as lambda.CfnFunction;
+    cfn.overrideLogicalId(props.logicalId);
+    cfn.addMetadata('xl:entry', props.entry);
+    cfn.addMetadata('xl:handler', 'handler');
+  }
+
+  /** The function's ARN. */
+  get functionArn(): string {
+    return this.function.functionArn;
+  }
+
+  /** The L1 resource (for metadata and nag suppressions). */
+  get cfnFunction(): CfnResource {
+    return this.function.node.defaultChild as CfnResource;
+  }
+}

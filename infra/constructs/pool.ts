@@ -1,0 +1,72 @@
+// The pool manager and the health monitor, each a Lambda function on a one-minute schedule.
+import { Duration } from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as targets from 'aws-cdk-lib/aws-events-targets';
+import { Construct } from 'constructs';
+import type { Agents } from './agents.ts';
+import { XlFunction } from './functions.ts';
+import type { TaskQueues } from './queues.ts';
+import type { Tables } from './tables.ts';
+
+export const POOL_MANAGER_RATE = Duration.minutes(1);
+export const HEALTH_MONITOR_RATE = Duration.minutes(1);
+
+export interface PoolProps {
+  readonly tables: Tables;
+  readonly queues: TaskQueues;
+  readonly agents: Agents;
+  /** Shared function environment plus the agents' ECS environment. */
+  readonly environment: Record<string, string>;
+}
+
+export class Pool extends Construct {
+  /** functions/pool-manager.ts: desired agents per type from the backlog; sizes the ECS services. */
+  readonly poolManager: XlFunction;
+  /** functions/health-monitor.ts: agent health, escalation, breakers. */
+  readonly healthMonitor: XlFunction;
+  readonly poolManagerSchedule: events.Rule;
+  readonly healthMonitorSchedule: events.Rule;
+
+  constructor(scope: Construct, id: string, props: PoolProps) {
+    super(scope, id);
+    const { tables, queues, agents } = props;
+
+    this.poolManager = new XlFunction(this, 'PoolManager', {
+      entry: 'functions/pool-manager.ts',
+      logicalId: 'PoolManagerFunction',
+      serviceName: 'xl-pool-manager',
+      description: 'Sizes the agent pool per type from the backlog (every minute)',
+      environment: props.environment,
+      timeout: Duration.seconds(55),
+      memorySize: 256,
+    });
+    tables.agents.grantReadWriteData(this.poolManager.role);
+    queues.grantReadAttributes(this.poolManager.role);
+    agents.grantPoolControl(this.poolManager.role);
+
+    this.healthMonitor = new XlFunction(this, 'HealthMonitor', {
+      entry: 'functions/health-monitor.ts',
+      logicalId: 'HealthMonitorFunction',
+      serviceName: 'xl-health-monitor',
+      description: 'Checks agent health, replaces dead agents, opens breakers (every minute)',
+      environment: props.environment,
+      timeout: Duration.seconds(55),
+      memorySize: 256,
+    });
+    tables.agents.grantReadWriteData(this.healthMonitor.role);
+    tables.breakers.grantReadWriteData(this.healthMonitor.role);
+    agents.grantStopTasks(this.healthMonitor.role);
+
+    // No retries: the next run is a minute away.
+    this.poolManagerSchedule = new events.Rule(this, 'PoolManagerSchedule', {
+      description: 'Runs the pool manager',
+      schedule: events.Schedule.rate(POOL_MANAGER_RATE),
+      targets: [new targets.LambdaFunction(this.poolManager.function, { retryAttempts: 0 })],
+    });
+    this.healthMonitorSchedule = new events.Rule(this, 'HealthMonitorSchedule', {
+      description: 'Runs the health monitor',
+      schedule: events.Schedule.rate(HEALTH_MONITOR_RATE),
+      targets: [new targets.LambdaFunction(this.healthMonitor.function, { retryAttempts: 0 })],
+    });
+  }
+}

@@ -1,0 +1,101 @@
+// The execution layer: one stack, one construct per concern. Environment-agnostic (no lookups), so
+// `cdk synth` works offline and without credentials; the local layer reads the same template.
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { Agents } from './constructs/agents.ts';
+import { Api } from './constructs/api.ts';
+import { DISPATCH_ALLOWANCE_SECONDS, HEARTBEAT_SECONDS } from './constructs/functions.ts';
+import { Patterns } from './constructs/patterns.ts';
+import { Pool } from './constructs/pool.ts';
+import { TaskQueues } from './constructs/queues.ts';
+import { PayloadStorage } from './constructs/storage.ts';
+import { Tables } from './constructs/tables.ts';
+
+export const DEFAULT_STACK_NAME = 'xl';
+
+export interface ExecutionLayerStackProps extends StackProps {
+  /** XL_HEARTBEAT_SECONDS for functions and agents (default 60). */
+  readonly heartbeatSeconds?: number;
+  /** XL_DISPATCH_ALLOWANCE_SECONDS: queue wait before a task's own timeout counts (default 86400). */
+  readonly dispatchAllowanceSeconds?: number;
+  /** NAT gateways of the agents' VPC (default 1). */
+  readonly natGateways?: number;
+}
+
+export class ExecutionLayerStack extends Stack {
+  readonly tables: Tables;
+  readonly storage: PayloadStorage;
+  readonly queues: TaskQueues;
+  readonly patterns: Patterns;
+  readonly agents: Agents;
+  readonly pool: Pool;
+  readonly api: Api;
+  /** The environment every function gets (tables, bucket, queue prefix, contract defaults). */
+  readonly functionEnvironment: Readonly<Record<string, string>>;
+
+  constructor(scope: Construct, id: string, props: ExecutionLayerStackProps = {}) {
+    super(scope, id, {
+      description: 'Execution layer for fleets of AI coding agents (Step Functions, SQS, DynamoDB, ECS Fargate)',
+      ...props,
+    });
+    const heartbeatSeconds = props.heartbeatSeconds ?? HEARTBEAT_SECONDS;
+
+    this.tables = new Tables(this, 'Tables');
+    this.storage = new PayloadStorage(this, 'Storage');
+    this.queues = new TaskQueues(this, 'Queues');
+    this.functionEnvironment = {
+      ...this.tables.environment,
+      ...this.storage.environment,
+      ...this.queues.environment,
+      XL_HEARTBEAT_SECONDS: String(heartbeatSeconds),
+      XL_DISPATCH_ALLOWANCE_SECONDS: String(props.dispatchAllowanceSeconds ?? DISPATCH_ALLOWANCE_SECONDS),
+    };
+
+    this.patterns = new Patterns(this, 'Patterns', {
+      tables: this.tables,
+      storage: this.storage,
+      queues: this.queues,
+      environment: this.functionEnvironment,
+    });
+    this.agents = new Agents(this, 'Agents', {
+      tables: this.tables,
+      storage: this.storage,
+      queues: this.queues,
+      heartbeatSeconds,
+      natGateways: props.natGateways,
+    });
+    this.pool = new Pool(this, 'Pool', {
+      tables: this.tables,
+      queues: this.queues,
+      agents: this.agents,
+      environment: { ...this.functionEnvironment, ...this.agents.environment },
+    });
+    this.api = new Api(this, 'Api', {
+      environment: { ...this.functionEnvironment, ...this.patterns.environment, ...this.agents.environment },
+    });
+
+    // API: start and stop pattern executions, read and write records, queue depths for GET /pool and
+    // GET /health, and the pool's runtime port for its agent routes (POST/DELETE /agents).
+    const apiRole = this.api.handler.role;
+    this.patterns.grantStartAndStop(apiRole);
+    this.tables.grantReadWriteAll(apiRole);
+    this.storage.grantReadWrite(apiRole);
+    this.queues.grantReadAttributes(apiRole);
+    this.agents.grantPoolControl(apiRole);
+
+    const outputs: Record<string, string> = {
+      ApiUrl: this.api.url,
+      ExecutionsTableName: this.tables.executions.tableName,
+      AgentsTableName: this.tables.agents.tableName,
+      BreakersTableName: this.tables.breakers.tableName,
+      PayloadBucketName: this.storage.bucket.bucketName,
+      QueueUrlPrefix: this.queues.urlPrefix,
+      SequentialExecutionArn: this.patterns.sequential.stateMachineArn,
+      ParallelExecutionArn: this.patterns.parallel.stateMachineArn,
+      PipelineExecutionArn: this.patterns.pipeline.stateMachineArn,
+      TaskBatchArn: this.patterns.taskBatch.stateMachineArn,
+      ClusterName: this.agents.cluster.clusterName,
+    };
+    for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
+  }
+}

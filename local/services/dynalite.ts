@@ -1,0 +1,48 @@
+// dynalite.d.ts shares this file's base name, so TypeScript only reads it when referenced.
+// eslint-disable-next-line @typescript-eslint/triple-slash-reference -- no import form reaches an ambient module file
+/// <reference path="./dynalite.d.ts" />
+// DynamoDB for the embedded local layer: dynalite in this process, on 127.0.0.1 only.
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import dynalite from 'dynalite';
+
+export interface StartDynaliteOptions {
+  /** LevelDB directory (created if missing); in memory when absent. */
+  path?: string;
+  /** 0 or absent: any free port. */
+  port?: number;
+}
+
+export interface RunningDynalite {
+  endpoint: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+export async function startDynalite(opts: StartDynaliteOptions = {}): Promise<RunningDynalite> {
+  if (opts.path) await mkdir(opts.path, { recursive: true });
+  // Tables are ACTIVE at once: the layer creates them at start and uses them immediately.
+  const server = dynalite({ path: opts.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  let closing: Promise<void> | undefined;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    close() {
+      closing ??= new Promise<void>((resolve, reject) => {
+        // dynalite's close waits for the HTTP server, then closes LevelDB; idle keep-alive
+        // sockets of SDK clients would otherwise hold the HTTP server open.
+        server.close((err?: Error) => (err ? reject(err) : resolve()));
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}

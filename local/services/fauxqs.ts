@@ -1,0 +1,125 @@
+// SQS (and S3) for the embedded local layer: fauxqs in this process, on 127.0.0.1 only.
+//
+// fauxqs' own startFauxqs() binds 0.0.0.0, so this builds the app with its exported buildApp()
+// and repeats the store and persistence wiring startFauxqs() does (node_modules/fauxqs/dist/app.js,
+// version 2.4.1). The stores and the persistence manager are internal modules, outside the
+// package's exports: they are imported by file path next to the resolved entry point. That
+// knowledge stays in this file; re-check it when fauxqs is upgraded.
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { buildApp } from 'fauxqs';
+
+export interface StartFauxqsOptions {
+  /** Directory for fauxqs' SQLite file (queues, messages, buckets, objects); memory when absent. */
+  dataDir?: string;
+  /** 0 or absent: any free port. */
+  port?: number;
+}
+
+export interface RunningFauxqs {
+  endpoint: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+// The internal surface used here (fauxqs/dist/*.d.ts, 2.4.1).
+interface Persistence {
+  load(sqs: unknown, sns: unknown, s3: unknown): void;
+  close(): void;
+}
+interface SqsStoreLike {
+  persistence?: Persistence;
+  allQueues(): Iterable<{ persistence?: Persistence }>;
+}
+interface Internals {
+  SqsStore: new () => SqsStoreLike;
+  SnsStore: new () => { persistence?: Persistence };
+  S3Store: new () => { persistence?: Persistence };
+  PersistenceManager: new (dataDir: string) => Persistence;
+}
+
+let internals: Promise<Internals> | undefined;
+
+/** The file URL of fauxqs' entry point (dist/app.js). */
+function fauxqsEntry(): string {
+  try {
+    return import.meta.resolve('fauxqs');
+  } catch {
+    // Runners without import.meta.resolve: find the package directory on the module paths.
+    const dirs = createRequire(import.meta.url).resolve.paths('fauxqs') ?? [];
+    for (const dir of dirs) {
+      const entry = join(dir, 'fauxqs', 'dist', 'app.js');
+      if (existsSync(entry)) return pathToFileURL(entry).href;
+    }
+    throw new Error('fauxqs is not installed');
+  }
+}
+
+function loadInternals(): Promise<Internals> {
+  internals ??= (async () => {
+    const entry = fauxqsEntry();
+    const load = (rel: string) => import(new URL(rel, entry).href) as Promise<Record<string, unknown>>;
+    const [sqs, sns, s3, persistence] = await Promise.all([
+      load('./sqs/sqsStore.js'),
+      load('./sns/snsStore.js'),
+      load('./s3/s3Store.js'),
+      load('./persistence.js'),
+    ]);
+    return {
+      SqsStore: sqs.SqsStore,
+      SnsStore: sns.SnsStore,
+      S3Store: s3.S3Store,
+      PersistenceManager: persistence.PersistenceManager,
+    } as Internals;
+  })();
+  return internals;
+}
+
+export async function startFauxqs127(opts: StartFauxqsOptions = {}): Promise<RunningFauxqs> {
+  const { SqsStore, SnsStore, S3Store, PersistenceManager } = await loadInternals();
+  const sqsStore = new SqsStore();
+  const snsStore = new SnsStore();
+  const s3Store = new S3Store();
+
+  let persistence: Persistence | undefined;
+  if (opts.dataDir) {
+    await mkdir(opts.dataDir, { recursive: true });
+    persistence = new PersistenceManager(opts.dataDir);
+    // As startFauxqs does: load before the stores get the manager, so that loading does not
+    // write back (INSERT OR REPLACE would cascade-delete the loaded messages).
+    persistence.load(sqsStore, snsStore, s3Store);
+    sqsStore.persistence = persistence;
+    snsStore.persistence = persistence;
+    s3Store.persistence = persistence;
+    for (const queue of sqsStore.allQueues()) queue.persistence = persistence;
+  }
+
+  const app = buildApp({
+    logger: false,
+    stores: { sqsStore, snsStore, s3Store } as unknown as NonNullable<Parameters<typeof buildApp>[0]>['stores'],
+  });
+  if (persistence) {
+    const p = persistence;
+    app.addHook('preClose', () => p.close());
+  }
+  try {
+    await app.listen({ port: opts.port ?? 0, host: '127.0.0.1' });
+  } catch (err) {
+    persistence?.close();
+    throw err;
+  }
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : Number(opts.port);
+  let closing: Promise<void> | undefined;
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    port,
+    close() {
+      closing ??= app.close().then(() => undefined);
+      return closing;
+    },
+  };
+}

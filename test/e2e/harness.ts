@@ -1,0 +1,117 @@
+// Starts the embedded local layer as `npm start` does (a child process) and talks to it over HTTP.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+
+export interface Endpoint {
+  url: string;
+  pid: number;
+  services?: Record<string, string>;
+}
+
+export interface Layer {
+  url: string;
+  stateDir: string;
+  endpoint: Endpoint;
+  process: ChildProcess;
+  output: () => string;
+  request: <T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<{ status: number; body: T }>;
+  /** SIGTERM and wait for the exit; resolves with the exit code and how long it took. */
+  stop: () => Promise<{ code: number | null; ms: number }>;
+}
+
+export async function startLayer(opts: { env?: Record<string, string>; stateDir?: string } = {}): Promise<Layer> {
+  const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'xl-e2e-'));
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'local/main.ts')], {
+    cwd: ROOT,
+    env: { ...process.env, XL_PORT: '0', XL_STATE_DIR: stateDir, XL_QUIET: '1', ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout!.on('data', (d) => (output += d));
+  child.stderr!.on('data', (d) => (output += d));
+  await new Promise<void>((ok, fail) => {
+    const timer = setTimeout(() => fail(new Error(`layer did not start in 90 s:\n${output}`)), 90_000);
+    const check = () => {
+      if (/xl: ready at/.test(output)) {
+        clearTimeout(timer);
+        ok();
+      }
+    };
+    child.stdout!.on('data', check);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      fail(new Error(`layer exited with ${code}:\n${output}`));
+    });
+  });
+  const endpoint = JSON.parse(await readFile(join(stateDir, 'endpoint.json'), 'utf8')) as Endpoint;
+  const request = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+    const res = await fetch(endpoint.url + path, {
+      method,
+      headers: { 'content-type': 'application/json', ...headers },
+      body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined };
+  };
+  const stop = async () => {
+    const started = Date.now();
+    if (child.exitCode !== null) return { code: child.exitCode, ms: 0 };
+    const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
+    child.kill('SIGTERM');
+    const code = await exited;
+    return { code, ms: Date.now() - started };
+  };
+  return { url: endpoint.url, stateDir, endpoint, process: child, output: () => output, request, stop };
+}
+
+export async function removeStateDir(dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true });
+}
+
+/** Polls GET /executions/{id} until its status is not RUNNING. */
+export async function waitForEnd(layer: Layer, executionId: string, timeoutMs = 60_000): Promise<any> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await layer.request('GET', `/executions/${executionId}`);
+    if (res.status === 200 && res.body.status !== 'RUNNING') return res.body;
+    if (Date.now() > deadline) throw new Error(`execution ${executionId} still ${res.body?.status} after ${timeoutMs} ms: ${JSON.stringify(res.body)}\n${layer.output().slice(-4000)}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 150));
+  }
+}
+
+/** Largest number of [start, end) intervals that overlap at one moment. */
+export function peakOverlap(intervals: { start: number; end: number }[]): number {
+  const events = intervals.flatMap((i) => [
+    { t: i.start, d: 1 },
+    { t: i.end, d: -1 },
+  ]);
+  events.sort((a, b) => a.t - b.t || a.d - b.d);
+  let now = 0;
+  let peak = 0;
+  for (const e of events) peak = Math.max(peak, (now += e.d));
+  return peak;
+}
+
+export const isAlive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};

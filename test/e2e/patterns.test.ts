@@ -1,0 +1,189 @@
+// End-to-end: the contract's pattern semantics, payload limits and API errors, through the HTTP API
+// of a real embedded local layer (`npm start`) with worker processes running command tasks.
+import { GetQueueAttributesCommand, SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Layer, peakOverlap, removeStateDir, startLayer, waitFor, waitForEnd } from './harness.ts';
+
+let layer: Layer;
+
+beforeAll(async () => {
+  layer = await startLayer({ env: { XL_POOL: 'coder=6..6,tester=1..1,reviewer=1..1', XL_HEARTBEAT_SECONDS: '6' } });
+});
+afterAll(async () => {
+  await layer?.stop();
+  if (layer) await removeStateDir(layer.stateDir);
+});
+
+const cmd = (id: string, command: string, extra: object = {}) => ({ id, agentType: 'coder', command, ...extra });
+
+async function run(plan: object): Promise<any> {
+  const res = await layer.request('POST', '/executions', plan);
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+  expect(res.body).toMatchObject({ status: 'RUNNING' });
+  expect(res.body.executionId).toMatch(/^[A-Za-z0-9_-]+$/);
+  return waitForEnd(layer, res.body.executionId);
+}
+
+describe('sequential', () => {
+  it('stops at a failed "stop" task: later tasks are skipped and the execution FAILED', async () => {
+    const ex = await run({
+      pattern: 'sequential',
+      tasks: [cmd('one', `echo '{"n":1}'`), cmd('two', 'echo broken >&2; exit 3'), cmd('three', 'echo never')],
+    });
+    expect(ex.status).toBe('FAILED');
+    expect(ex.tasks.map((t: any) => [t.taskId, t.status])).toEqual([['one', 'completed'], ['two', 'failed'], ['three', 'skipped']]);
+    expect(ex.tasks[0].output).toEqual({ n: 1 });
+    expect(ex.tasks[1].error).toEqual({ type: 'permanent', message: expect.stringContaining('broken') });
+    expect(ex.tasks[1].attempts).toBe(1);
+  });
+
+  it('goes on past a failed "continue" task and SUCCEEDS', async () => {
+    const ex = await run({
+      pattern: 'sequential',
+      tasks: [cmd('a', 'exit 1', { failureStrategy: 'continue' }), cmd('b', `echo '{"ok":true}'`)],
+    });
+    expect(ex.status).toBe('SUCCEEDED');
+    expect(ex.tasks.map((t: any) => t.status)).toEqual(['failed', 'completed']);
+  });
+});
+
+describe('parallel', () => {
+  it('runs exactly maxConcurrency tasks at once with more agents free, and answers in plan order', async () => {
+    const durations = [1.4, 1.2, 1.0, 0.8, 0.6, 0.4];
+    const ex = await run({
+      pattern: 'parallel',
+      maxConcurrency: 2,
+      tasks: durations.map((d, i) => cmd(`t${i}`, `sleep ${d}; echo '{"i":${i}}'`)),
+    });
+    expect(ex.status).toBe('SUCCEEDED');
+    expect(ex.tasks.map((t: any) => t.taskId)).toEqual(durations.map((_, i) => `t${i}`));
+    expect(ex.tasks.map((t: any) => t.output.i)).toEqual([0, 1, 2, 3, 4, 5]);
+    const intervals = ex.tasks.map((t: any) => ({ start: Date.parse(t.startedAt), end: Date.parse(t.finishedAt) }));
+    expect(peakOverlap(intervals)).toBe(2);
+    expect(new Set(ex.tasks.map((t: any) => t.agentId)).size).toBeGreaterThan(1);
+  });
+});
+
+describe('pipeline', () => {
+  it('gives each stage the plan input merged with earlier outputs', async () => {
+    const ex = await run({
+      pattern: 'pipeline',
+      input: { base: 1, x: 0 },
+      stages: [
+        { name: 'first', tasks: [cmd('a', `echo '{"x":1}'`), cmd('b', `echo '{"y":2}'`)] },
+        { name: 'second', tasks: [cmd('c', `printf '{"seen":%s}\\n' "$XL_INPUT"`)] },
+      ],
+    });
+    expect(ex.status).toBe('SUCCEEDED');
+    expect(ex.tasks.find((t: any) => t.taskId === 'c').output).toEqual({ seen: { base: 1, x: 1, y: 2 } });
+    expect(ex.result).toEqual({ status: 'completed', data: { base: 1, x: 1, y: 2, seen: { base: 1, x: 1, y: 2 } } });
+  });
+
+  it('reports a failed stage as {status: "failed", stage, data}', async () => {
+    const ex = await run({
+      pattern: 'pipeline',
+      input: { start: true },
+      stages: [
+        { name: 'build', tasks: [cmd('build', `echo '{"built":true}'`)] },
+        { name: 'test', tasks: [cmd('test', 'exit 2'), cmd('lint', `echo '{"lint":"ok"}'`, { failureStrategy: 'continue' })] },
+        { name: 'deploy', tasks: [cmd('deploy', 'echo deployed')] },
+      ],
+    });
+    expect(ex.status).toBe('FAILED');
+    expect(ex.result).toEqual({ status: 'failed', stage: 'test', data: { start: true, built: true, lint: 'ok' } });
+    expect(ex.tasks.find((t: any) => t.taskId === 'deploy').status).toBe('skipped');
+  });
+});
+
+describe('big payloads', () => {
+  it('runs a 900 KiB plan', async () => {
+    const blob = 'x'.repeat(900 * 1024);
+    const ex = await run({ pattern: 'sequential', input: { blob }, tasks: [cmd('count', 'wc -c')] });
+    expect(ex.status).toBe('SUCCEEDED');
+    expect(Number(ex.tasks[0].output.stdout.trim())).toBeGreaterThan(900 * 1024);
+  });
+
+  it('runs a pipeline whose three tasks each output 150 KiB', async () => {
+    const out = (key: string) => cmd(key, `printf '{"${key}":"'; head -c 153600 /dev/zero | tr '\\0' ${key}; printf '"}\\n'`);
+    const ex = await run({
+      pattern: 'pipeline',
+      stages: [{ name: 's1', tasks: [out('a')] }, { name: 's2', tasks: [out('b')] }, { name: 's3', tasks: [out('c')] }],
+    });
+    expect(ex.status).toBe('SUCCEEDED');
+    expect(Object.keys(ex.result.data)).toEqual(['a', 'b', 'c']);
+    expect(ex.result.data.c).toHaveLength(153600);
+  });
+});
+
+describe('idempotent names', () => {
+  it('returns the same execution for the same plan and 409 for another plan', async () => {
+    const plan = { name: `same-${Date.now()}`, pattern: 'sequential', tasks: [cmd('a', 'true')] };
+    const first = await layer.request('POST', '/executions', plan);
+    expect(first.status).toBe(202);
+    const again = await layer.request('POST', '/executions', { ...plan, tasks: [{ ...plan.tasks[0], priority: 'normal' }] });
+    expect(again.status).toBe(200);
+    expect(again.body.executionId).toBe(first.body.executionId);
+    await waitForEnd(layer, first.body.executionId);
+    const ended = await layer.request('POST', '/executions', plan);
+    expect(ended).toMatchObject({ status: 200, body: { executionId: first.body.executionId, status: 'SUCCEEDED' } });
+    const other = await layer.request('POST', '/executions', { ...plan, tasks: [cmd('a', 'false')] });
+    expect(other.status).toBe(409);
+    expect(other.body.error.type).toBe('validation');
+  });
+});
+
+describe('bad requests', () => {
+  it('rejects an invalid plan with JSON Pointer paths and starts nothing', async () => {
+    const before = (await layer.request('GET', '/executions?limit=100')).body.items.length;
+    const res = await layer.request('POST', '/executions', { pattern: 'parallel', maxConcurrency: 0, tasks: [{ id: 'a', agentType: 'wizard', command: 'true' }] });
+    expect(res.status).toBe(400);
+    expect(res.body.error.type).toBe('validation');
+    expect(res.body.error.details.map((d: any) => d.path)).toEqual(expect.arrayContaining(['/maxConcurrency', '/tasks/0/agentType']));
+    const bad = await layer.request('POST', '/executions', '{not json');
+    expect(bad.status).toBe(400);
+    const after = (await layer.request('GET', '/executions?limit=100')).body.items.length;
+    expect(after).toBe(before);
+  });
+
+  it('answers 413 over 1 MiB and 404 for an unknown execution', async () => {
+    const huge = await layer.request('POST', '/executions', { pattern: 'sequential', input: { b: 'x'.repeat(1100 * 1024) }, tasks: [cmd('a', 'true')] });
+    expect(huge.status).toBe(413);
+    expect(huge.body.error.type).toBe('validation');
+    const missing = await layer.request('GET', '/executions/ex-does-not-exist');
+    expect(missing.status).toBe(404);
+    expect(missing.body.error.type).toBe('permanent');
+  });
+});
+
+describe('stray messages', () => {
+  it('drops a message put on a queue by hand', async () => {
+    const services = layer.endpoint.services!;
+    const sqs = new SQSClient({ endpoint: services.sqs, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    const queue = `${services.sqs}/000000000000/xl-reviewer-normal`;
+    const forged = { executionId: 'ex-forged', taskIndex: 0, dispatchSeq: 1, dispatchTimeoutSeconds: 60, taskToken: 'forged' };
+    await sqs.send(new SendMessageCommand({ QueueUrl: queue, MessageBody: JSON.stringify(forged) }));
+    await sqs.send(new SendMessageCommand({ QueueUrl: queue, MessageBody: 'rm -rf /' }));
+    await waitFor('the queue to be empty', async () => {
+      const res = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queue, AttributeNames: ['All'] }));
+      const a = res.Attributes ?? {};
+      return Number(a.ApproximateNumberOfMessages) + Number(a.ApproximateNumberOfMessagesNotVisible) === 0;
+    });
+    const dlq = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: `${queue}-dlq`, AttributeNames: ['ApproximateNumberOfMessages'] }));
+    expect(Number(dlq.Attributes?.ApproximateNumberOfMessages)).toBe(0);
+    const list = await layer.request('GET', '/executions?limit=100');
+    expect(list.body.items.find((e: any) => e.executionId === 'ex-forged')).toBeUndefined();
+  });
+});
+
+describe('reads', () => {
+  it('lists executions, agents and health', async () => {
+    const list = await layer.request('GET', '/executions');
+    expect(list.status).toBe(200);
+    expect(list.body.items[0]).toMatchObject({ executionId: expect.any(String), pattern: expect.any(String), startedAt: expect.any(String) });
+    const agents = await layer.request('GET', '/agents');
+    expect(agents.body.items.filter((a: any) => a.agentType === 'coder' && a.status !== 'terminated')).toHaveLength(6);
+    expect(agents.body.items[0]).toMatchObject({ runtime: { kind: 'process', pid: expect.any(Number) }, health: { overall: expect.any(String) } });
+    const health = await layer.request('GET', '/health');
+    expect(health).toMatchObject({ status: 200, body: { overall: expect.any(String), agents: expect.any(Object), queues: expect.any(Array), breakers: expect.any(Object) } });
+  });
+});

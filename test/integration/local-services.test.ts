@@ -1,0 +1,162 @@
+// The two emulator launchers of the local layer, through the real AWS SDK clients.
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateQueueCommand, ListQueuesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { startDynalite } from '../../local/services/dynalite.ts';
+import { startFauxqs127 } from '../../local/services/fauxqs.ts';
+
+const client = { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+const dirs: string[] = [];
+
+async function tempDir(): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'xl-services-'));
+  dirs.push(dir);
+  return dir;
+}
+
+afterAll(async () => {
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+/** Local addresses (ip:port) listening on a TCP port, from /proc/net/tcp and tcp6. */
+function listeners(port: number): string[] {
+  const found: string[] = [];
+  for (const file of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.trim().split('\n').slice(1)) {
+      const [, local, , state] = line.trim().split(/\s+/);
+      if (state !== '0A' || !local) continue; // 0A: LISTEN
+      const [hexIp, hexPort] = local.split(':');
+      if (parseInt(hexPort!, 16) !== port) continue;
+      const ip =
+        hexIp!.length === 8
+          ? hexIp!.match(/../g)!.reverse().map((b) => parseInt(b, 16)).join('.')
+          : hexIp === '00000000000000000000000000000000'
+            ? '::'
+            : `ipv6:${hexIp}`;
+      found.push(`${ip}:${port}`);
+    }
+  }
+  return found;
+}
+
+describe('startDynalite', () => {
+  it('listens on 127.0.0.1 only and creates tables that are ACTIVE at once', async () => {
+    const db = await startDynalite();
+    try {
+      expect(db.endpoint).toBe(`http://127.0.0.1:${db.port}`);
+      expect(listeners(db.port)).toEqual([`127.0.0.1:${db.port}`]);
+      const ddb = new DynamoDBClient({ ...client, endpoint: db.endpoint });
+      await ddb.send(
+        new CreateTableCommand({
+          TableName: 'items',
+          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+          BillingMode: 'PAY_PER_REQUEST',
+        }),
+      );
+      // The CreateTable response says CREATING, as on AWS; the table is ACTIVE right after.
+      const described = await ddb.send(new DescribeTableCommand({ TableName: 'items' }));
+      expect(described.Table?.TableStatus).toBe('ACTIVE');
+      await ddb.send(new PutItemCommand({ TableName: 'items', Item: { pk: { S: 'a' }, n: { N: '1' } } }));
+      const got = await ddb.send(new GetItemCommand({ TableName: 'items', Key: { pk: { S: 'a' } } }));
+      expect(got.Item).toEqual({ pk: { S: 'a' }, n: { N: '1' } });
+      ddb.destroy();
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('keeps items across a restart on the same path', async () => {
+    const path = join(await tempDir(), 'dynamo');
+    const first = await startDynalite({ path });
+    const ddb1 = new DynamoDBClient({ ...client, endpoint: first.endpoint });
+    await ddb1.send(
+      new CreateTableCommand({
+        TableName: 'items',
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        BillingMode: 'PAY_PER_REQUEST',
+      }),
+    );
+    await ddb1.send(new PutItemCommand({ TableName: 'items', Item: { pk: { S: 'kept' } } }));
+    ddb1.destroy();
+    await first.close();
+
+    const second = await startDynalite({ path });
+    try {
+      const ddb2 = new DynamoDBClient({ ...client, endpoint: second.endpoint });
+      const got = await ddb2.send(new GetItemCommand({ TableName: 'items', Key: { pk: { S: 'kept' } } }));
+      expect(got.Item).toEqual({ pk: { S: 'kept' } });
+      ddb2.destroy();
+    } finally {
+      await second.close();
+    }
+  });
+});
+
+describe('startFauxqs127', () => {
+  it('listens on 127.0.0.1 only and serves SQS and path-style S3', async () => {
+    const fq = await startFauxqs127();
+    try {
+      expect(fq.endpoint).toBe(`http://127.0.0.1:${fq.port}`);
+      expect(listeners(fq.port)).toEqual([`127.0.0.1:${fq.port}`]);
+      const sqs = new SQSClient({ ...client, endpoint: fq.endpoint });
+      const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'jobs' }));
+      await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'one' }));
+      const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 1 }));
+      expect(got.Messages?.map((m) => m.Body)).toEqual(['one']);
+
+      const s3 = new S3Client({ ...client, endpoint: fq.endpoint, forcePathStyle: true });
+      await s3.send(new CreateBucketCommand({ Bucket: 'payloads' }));
+      await s3.send(new PutObjectCommand({ Bucket: 'payloads', Key: 'plans/p1.json', Body: '{"plan":1}' }));
+      const object = await s3.send(new GetObjectCommand({ Bucket: 'payloads', Key: 'plans/p1.json' }));
+      expect(await object.Body!.transformToString()).toBe('{"plan":1}');
+      sqs.destroy();
+      s3.destroy();
+    } finally {
+      await fq.close();
+    }
+  });
+
+  it('keeps queues, messages and objects across a restart on the same dataDir', async () => {
+    const dataDir = await tempDir();
+    const first = await startFauxqs127({ dataDir });
+    const sqs1 = new SQSClient({ ...client, endpoint: first.endpoint });
+    const { QueueUrl } = await sqs1.send(new CreateQueueCommand({ QueueName: 'durable' }));
+    await sqs1.send(new SendMessageCommand({ QueueUrl, MessageBody: 'survives' }));
+    const s3a = new S3Client({ ...client, endpoint: first.endpoint, forcePathStyle: true });
+    await s3a.send(new CreateBucketCommand({ Bucket: 'durable-bucket' }));
+    await s3a.send(new PutObjectCommand({ Bucket: 'durable-bucket', Key: 'k', Body: 'v' }));
+    sqs1.destroy();
+    s3a.destroy();
+    await first.close();
+
+    const second = await startFauxqs127({ dataDir });
+    try {
+      const sqs2 = new SQSClient({ ...client, endpoint: second.endpoint });
+      const queues = await sqs2.send(new ListQueuesCommand({}));
+      expect(queues.QueueUrls?.some((u) => u.endsWith('/durable'))).toBe(true);
+      // The URL from before the restart names the old port; fauxqs resolves queues by name.
+      const got = await sqs2.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 1 }));
+      expect(got.Messages?.map((m) => m.Body)).toEqual(['survives']);
+      const s3b = new S3Client({ ...client, endpoint: second.endpoint, forcePathStyle: true });
+      const object = await s3b.send(new GetObjectCommand({ Bucket: 'durable-bucket', Key: 'k' }));
+      expect(await object.Body!.transformToString()).toBe('v');
+      sqs2.destroy();
+      s3b.destroy();
+    } finally {
+      await second.close();
+    }
+  });
+});

@@ -1,0 +1,658 @@
+// The agent worker against real emulators: dynalite (tables), fauxqs (queues, bucket) and the
+// local Step Functions service (task tokens: a one-state machine dispatches as TaskBatch does,
+// with sqs:sendMessage.waitForTaskToken). Workers run in this process, and as agent/main.ts child
+// processes where a test kills one.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import {
+  ChangeMessageVisibilityCommand,
+  CreateQueueCommand,
+  GetQueueAttributesCommand,
+  type Message,
+  ReceiveMessageCommand,
+  SendMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CommandDriver } from '../../agent/drivers/command.ts';
+import { type Logger, Worker } from '../../agent/worker.ts';
+import { Workspaces } from '../../agent/workspace.ts';
+import type { AgentType } from '../../core/agent-types.ts';
+import { AgentStore } from '../../core/aws/agent-store.ts';
+import { DynamoBreakerStore } from '../../core/aws/breaker-store.ts';
+import { ExecutionStore } from '../../core/aws/execution-store.ts';
+import { PayloadStore } from '../../core/aws/payload-store.ts';
+import { CircuitBreaker } from '../../core/breakers.ts';
+import type { Task } from '../../core/plan.ts';
+import type { ExecutionRecord, TaskRecord, TaskStatus } from '../../core/records.ts';
+import { startDynalite, type RunningDynalite } from '../../local/services/dynalite.ts';
+import { startFauxqs127, type RunningFauxqs } from '../../local/services/fauxqs.ts';
+import { LocalStepFunctions } from '../../local/stepfunctions/index.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+const REGION = 'us-east-1';
+const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
+const HEARTBEAT_SECONDS = 1.5; // interval 500 ms; lease and visibility 1 s
+const INTERVAL_MS = (HEARTBEAT_SECONDS * 1000) / 3;
+const TABLES = { executions: 'xlt-executions', agents: 'xlt-agents', breakers: 'xlt-breakers' };
+const BUCKET = 'xlt-payloads';
+const STACK = 'xlt-';
+const DISPATCH_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:Dispatch';
+
+let dynamo: RunningDynalite;
+let fauxqs: RunningFauxqs;
+let sfnService: LocalStepFunctions;
+let sfnEndpoint: string;
+let ddb: DynamoDBDocumentClient;
+let sqs: SQSClient;
+let s3: S3Client;
+let sfn: SFNClient;
+let executions: ExecutionStore;
+let agents: AgentStore;
+let breakers: DynamoBreakerStore;
+let queuePrefix: string;
+let scratch: string;
+const workers: Worker[] = [];
+const children: ChildProcess[] = [];
+
+// ---- fixtures ---------------------------------------------------------------------------------
+
+beforeAll(async () => {
+  [dynamo, fauxqs] = await Promise.all([startDynalite(), startFauxqs127()]);
+  scratch = await mkdtemp(join(tmpdir(), 'xl-worker-test-'));
+  ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: dynamo.endpoint, region: REGION, credentials: CREDENTIALS }), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  sqs = new SQSClient({ endpoint: fauxqs.endpoint, region: REGION, credentials: CREDENTIALS });
+  s3 = new S3Client({ endpoint: fauxqs.endpoint, region: REGION, credentials: CREDENTIALS, forcePathStyle: true });
+
+  const key = (...names: string[]) => names.map((AttributeName) => ({ AttributeName, AttributeType: 'S' as const }));
+  const gsi = (IndexName: string) => ({
+    IndexName,
+    KeySchema: [
+      { AttributeName: 'gsi1pk', KeyType: 'HASH' as const },
+      { AttributeName: 'gsi1sk', KeyType: 'RANGE' as const },
+    ],
+    Projection: { ProjectionType: 'ALL' as const },
+  });
+  const pkSk = [
+    { AttributeName: 'pk', KeyType: 'HASH' as const },
+    { AttributeName: 'sk', KeyType: 'RANGE' as const },
+  ];
+  await Promise.all([
+    ddb.send(new CreateTableCommand({ TableName: TABLES.executions, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: key('pk', 'sk', 'gsi1pk', 'gsi1sk'), KeySchema: pkSk, GlobalSecondaryIndexes: [gsi('byStart')] })),
+    ddb.send(new CreateTableCommand({ TableName: TABLES.agents, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: key('pk', 'sk', 'gsi1pk', 'gsi1sk'), KeySchema: pkSk, GlobalSecondaryIndexes: [gsi('byType')] })),
+    ddb.send(new CreateTableCommand({ TableName: TABLES.breakers, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: key('pk'), KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }] })),
+    s3.send(new CreateBucketCommand({ Bucket: BUCKET })),
+  ]);
+  for (const type of ['tester', 'coder', 'reviewer', 'documenter', 'architect'] as const) {
+    for (const priority of ['high', 'normal', 'low']) {
+      await sqs.send(new CreateQueueCommand({ QueueName: `${STACK}${type}-${priority}` }));
+    }
+  }
+  // Queue URLs on the emulator's own address, as the local layer writes them: the SDK sends each
+  // call to its QueueUrl's host (fauxqs names `sqs.<region>.localhost`, which does not resolve here).
+  queuePrefix = `${fauxqs.endpoint}/000000000000/${STACK}`;
+  executions = new ExecutionStore(ddb, TABLES.executions);
+  agents = new AgentStore(ddb, TABLES.agents);
+  breakers = new DynamoBreakerStore(ddb, TABLES.breakers);
+
+  // The dispatch as the TaskBatch fragment does it: ids and the token in the message, then wait.
+  sfnService = new LocalStepFunctions({
+    stateMachines: [
+      {
+        arn: DISPATCH_ARN,
+        name: 'Dispatch',
+        definition: {
+          StartAt: 'Dispatch',
+          States: {
+            Dispatch: {
+              Type: 'Task',
+              Resource: 'arn:aws:states:::sqs:sendMessage.waitForTaskToken',
+              Parameters: {
+                'QueueUrl.$': '$.queueUrl',
+                MessageBody: {
+                  'executionId.$': '$.executionId',
+                  'taskIndex.$': '$.taskIndex',
+                  'dispatchSeq.$': '$.dispatchSeq',
+                  'dispatchTimeoutSeconds.$': '$.dispatchTimeoutSeconds',
+                  'probe.$': '$.probe',
+                  'taskToken.$': '$$.Task.Token',
+                },
+              },
+              TimeoutSeconds: 120,
+              End: true,
+            },
+          },
+        },
+      },
+    ],
+    lambdas: {},
+    sqs,
+  });
+  sfnEndpoint = (await sfnService.start()).endpoint;
+  sfn = new SFNClient({ endpoint: sfnEndpoint, region: REGION, credentials: CREDENTIALS });
+});
+
+afterAll(async () => {
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  await Promise.all(workers.map((w) => w.stop({ graceful: false })));
+  await sfnService?.close();
+  await Promise.all([dynamo?.close(), fauxqs?.close()]);
+  if (scratch) await rm(scratch, { recursive: true, force: true });
+});
+
+// ---- helpers ----------------------------------------------------------------------------------
+
+interface LogLine {
+  level: string;
+  msg: string;
+  fields?: Record<string, unknown>;
+}
+
+function collectingLogger(lines: LogLine[]): Logger {
+  const at = (level: string) => (msg: string, fields?: Record<string, unknown>) => void lines.push({ level, msg, fields });
+  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+/** An SQS client that remembers what its worker received (body and receipt handle). */
+function spyingSqs(received: Message[]): SQSClient {
+  const client = new SQSClient({ endpoint: fauxqs.endpoint, region: REGION, credentials: CREDENTIALS });
+  const send = client.send.bind(client) as (cmd: unknown, opts?: unknown) => Promise<{ Messages?: Message[] }>;
+  client.send = (async (cmd: unknown, opts?: unknown) => {
+    const out = await send(cmd, opts);
+    if (cmd instanceof ReceiveMessageCommand) received.push(...(out.Messages ?? []));
+    return out;
+  }) as SQSClient['send'];
+  return client;
+}
+
+interface TestWorker {
+  worker: Worker;
+  agentId: string;
+  logs: LogLine[];
+  received: Message[];
+}
+
+async function startWorker(agentType: AgentType, opts: { slots?: number; graceMs?: number } = {}): Promise<TestWorker> {
+  const agentId = `${agentType}-inproc-${randomUUID().slice(0, 6)}`;
+  const logs: LogLine[] = [];
+  const received: Message[] = [];
+  const worker = new Worker(
+    {
+      agentId,
+      agentType,
+      slots: opts.slots ?? 1,
+      queueUrlPrefix: queuePrefix,
+      heartbeatIntervalMs: INTERVAL_MS,
+      graceMs: opts.graceMs ?? 1000,
+      runtime: { kind: 'process', pid: process.pid },
+    },
+    {
+      executions,
+      payloads: new PayloadStore(s3, BUCKET),
+      agents,
+      breaker: new CircuitBreaker(breakers),
+      sqs: spyingSqs(received),
+      sfn: new SFNClient({ endpoint: sfnEndpoint, region: REGION, credentials: CREDENTIALS }),
+      drivers: { command: new CommandDriver() },
+      workspaces: new Workspaces(join(scratch, 'workspaces')),
+      log: collectingLogger(logs),
+    },
+  );
+  workers.push(worker);
+  await worker.start();
+  return { worker, agentId, logs, received };
+}
+
+/** A worker process (agent/main.ts), as the local layer starts one. */
+function startWorkerProcess(agentType: AgentType, extraEnv: Record<string, string> = {}): { child: ChildProcess; agentId: string; runDir: string; stderr: () => string } {
+  const agentId = `${agentType}-proc-${randomUUID().slice(0, 6)}`;
+  const runDir = join(scratch, 'run');
+  let err = '';
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'agent/main.ts')], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH ?? '/usr/bin:/bin',
+      HOME: process.env.HOME ?? '/tmp',
+      AWS_REGION: REGION,
+      AWS_ACCESS_KEY_ID: 'local',
+      AWS_SECRET_ACCESS_KEY: 'local',
+      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
+      AWS_ENDPOINT_URL_SQS: fauxqs.endpoint,
+      AWS_ENDPOINT_URL_S3: fauxqs.endpoint,
+      AWS_ENDPOINT_URL_SFN: sfnEndpoint,
+      XL_TABLE_EXECUTIONS: TABLES.executions,
+      XL_TABLE_AGENTS: TABLES.agents,
+      XL_TABLE_BREAKERS: TABLES.breakers,
+      XL_BUCKET: BUCKET,
+      XL_QUEUE_URL_PREFIX: queuePrefix,
+      XL_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS),
+      XL_AGENT_TYPE: agentType,
+      XL_AGENT_ID: agentId,
+      XL_RUN_DIR: runDir,
+      XL_WORKSPACE_ROOT: join(scratch, 'workspaces'),
+      ...extraEnv,
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  children.push(child);
+  return { child, agentId, runDir, stderr: () => err };
+}
+
+interface TaskSpec {
+  command: string;
+  agentType?: AgentType;
+  stage?: number;
+  status?: TaskStatus;
+  dispatchSeq?: number;
+  attempts?: number;
+  output?: Record<string, unknown>;
+  timeoutSeconds?: number;
+}
+
+/** Records an execution and its tasks as POST /executions would (the tasks queued, ready for dispatch). */
+async function createExecution(
+  specs: TaskSpec[],
+  opts: { pattern?: ExecutionRecord['pattern']; input?: Record<string, unknown>; stages?: ExecutionRecord['stages']; stopping?: ExecutionRecord['stopping'] } = {},
+): Promise<string> {
+  const executionId = `ex-${randomUUID().slice(0, 12)}`;
+  const tasks: TaskRecord[] = specs.map((s, index) => {
+    const definition = {
+      id: `t${index}`,
+      agentType: s.agentType ?? 'tester',
+      command: s.command,
+      timeoutSeconds: s.timeoutSeconds ?? 60,
+      failureStrategy: 'stop',
+      priority: 'normal',
+    } as Task;
+    return {
+      executionId,
+      index,
+      taskId: definition.id,
+      stage: s.stage ?? 0,
+      agentType: definition.agentType,
+      priority: 'normal',
+      timeoutSeconds: definition.timeoutSeconds,
+      failureStrategy: 'stop',
+      definition: { inline: definition },
+      status: s.status ?? 'queued',
+      attempts: s.attempts ?? 0,
+      dispatchSeq: s.dispatchSeq ?? 1,
+      retries: {},
+      ...(s.output ? { output: { inline: s.output } } : {}),
+    };
+  });
+  await executions.createExecution(
+    {
+      executionId,
+      name: executionId,
+      pattern: opts.pattern ?? 'sequential',
+      status: 'RUNNING',
+      planHash: 'test',
+      planKey: `plans/${executionId}.json`,
+      input: { inline: opts.input ?? {} },
+      maxConcurrency: 1,
+      stages: opts.stages ?? [{ name: '', from: 0, to: specs.length }],
+      taskCount: specs.length,
+      startedAt: new Date().toISOString(),
+      ...(opts.stopping ? { stopping: opts.stopping } : {}),
+    },
+    tasks,
+  );
+  return executionId;
+}
+
+const queueUrl = (type: AgentType = 'tester') => `${queuePrefix}${type}-normal`;
+
+/** Dispatches a task through the local Step Functions service; returns the workflow execution. */
+async function dispatch(executionId: string, taskIndex: number, opts: { type?: AgentType; seq?: number; probe?: boolean } = {}): Promise<string> {
+  const res = await sfn.send(
+    new StartExecutionCommand({
+      stateMachineArn: DISPATCH_ARN,
+      name: `${executionId}-${taskIndex}-${randomUUID().slice(0, 4)}`,
+      input: JSON.stringify({
+        queueUrl: queueUrl(opts.type),
+        executionId,
+        taskIndex,
+        dispatchSeq: opts.seq ?? 1,
+        dispatchTimeoutSeconds: 120,
+        probe: opts.probe ?? false,
+      }),
+    }),
+  );
+  return res.executionArn!;
+}
+
+/** How the dispatch ended: the SendTaskSuccess output, or the SendTaskFailure error and cause. */
+async function dispatchOutcome(executionArn: string, ms = 10_000): Promise<{ status: string; output?: unknown; error?: string; cause?: string }> {
+  let last: string | undefined;
+  await waitFor(async () => {
+    const d = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    last = d.status;
+    return d.status !== 'RUNNING';
+  }, ms).catch((err) => {
+    throw new Error(`dispatch still ${last}: ${(err as Error).message}`);
+  });
+  const d = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+  return { status: d.status!, output: d.output ? JSON.parse(d.output) : undefined, error: d.error, cause: d.cause };
+}
+
+async function sendRaw(body: string, type: AgentType = 'tester'): Promise<void> {
+  await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl(type), MessageBody: body }));
+}
+
+/** Messages on the queue, visible or in flight. */
+async function queueDepth(type: AgentType = 'tester'): Promise<number> {
+  const res = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl(type),
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return Number(res.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+}
+
+async function waitFor(check: () => boolean | Promise<boolean>, ms = 10_000, stepMs = 25): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((r) => setTimeout(r, stepMs));
+  }
+}
+
+const task = (executionId: string, index = 0) => executions.getTask(executionId, index) as Promise<TaskRecord>;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'; // a zombie is dead, only not reaped
+  } catch {
+    return false;
+  }
+}
+
+const pidIn = async (file: string) => Number((await readFile(file, 'utf8').catch(() => '')).trim());
+
+// ---- the tests --------------------------------------------------------------------------------
+
+describe('agent worker', () => {
+  let a: TestWorker;
+  let b: TestWorker;
+
+  beforeAll(async () => {
+    // Two single-slot agents of one type, as a small pool would be.
+    [a, b] = await Promise.all([startWorker('tester'), startWorker('tester')]);
+  });
+
+  it('registers itself as an idle agent with its runtime', async () => {
+    const record = await agents.get(a.agentId);
+    expect(record).toMatchObject({ agentType: 'tester', status: 'idle', runtime: { kind: 'process', pid: process.pid } });
+    expect(record?.health.metrics).toEqual(expect.objectContaining({ cpu: expect.any(Number), memory: expect.any(Number) }));
+  });
+
+  it('completes a task: output recorded, attempts 1, SendTaskSuccess, message deleted', async () => {
+    const id = await createExecution([{ command: `echo working; echo '{"answer":42,"attempt":'$XL_ATTEMPT'}'` }]);
+    const arn = await dispatch(id, 0);
+    expect(await dispatchOutcome(arn)).toMatchObject({ status: 'SUCCEEDED', output: { status: 'completed', attempts: 1 } });
+    const t = await task(id);
+    expect(t).toMatchObject({ status: 'completed', attempts: 1, output: { inline: { answer: 42, attempt: 1 } } });
+    expect(t.durationMs).toBeGreaterThanOrEqual(0);
+    expect(t.finishedAt).toBeTruthy();
+    expect([a.agentId, b.agentId]).toContain(t.agentId);
+    await waitFor(async () => (await queueDepth()) === 0);
+  });
+
+  it('a failing command fails the dispatch with error "permanent" and the stderr message', async () => {
+    const id = await createExecution([{ command: 'echo "cannot open config.yml" >&2; exit 2' }]);
+    const arn = await dispatch(id, 0);
+    expect(await dispatchOutcome(arn)).toMatchObject({ status: 'FAILED', error: 'permanent', cause: 'cannot open config.yml' });
+    expect(await task(id)).toMatchObject({ status: 'failed', attempts: 1, error: { type: 'permanent', message: 'cannot open config.yml' } });
+    await waitFor(async () => (await queueDepth()) === 0);
+  });
+
+  it('a command past its timeoutSeconds fails the dispatch with error "timeout"', async () => {
+    const id = await createExecution([{ command: 'sleep 10', timeoutSeconds: 1 }]);
+    const arn = await dispatch(id, 0);
+    expect(await dispatchOutcome(arn)).toMatchObject({ status: 'FAILED', error: 'timeout', cause: 'timed out after 1 s' });
+    expect(await task(id)).toMatchObject({ status: 'failed', error: { type: 'timeout' } });
+  });
+
+  it('drops a hand-made message for a task that does not exist, and a message that is not a dispatch', async () => {
+    const marker = join(scratch, 'forged-ran');
+    await sendRaw(JSON.stringify({ executionId: 'ex-forged', taskIndex: 0, dispatchSeq: 1, dispatchTimeoutSeconds: 60, taskToken: 'forged' }));
+    await sendRaw(`{"command":"touch ${marker}"}`);
+    await sendRaw('not json at all');
+    await waitFor(async () => (await queueDepth()) === 0);
+    const logs = [...a.logs, ...b.logs].map((l) => l.msg);
+    expect(logs.filter((m) => m === 'dropped a message for a task that does not exist')).toHaveLength(1);
+    expect(logs.filter((m) => m === 'dropped a message that is not a dispatch')).toHaveLength(2);
+    await expect(readFile(marker)).rejects.toThrow();
+  });
+
+  it('drops a stale dispatch (another dispatchSeq) without running it', async () => {
+    const marker = join(scratch, 'stale-ran');
+    const id = await createExecution([{ command: `touch ${marker}`, dispatchSeq: 3 }]);
+    await sendRaw(JSON.stringify({ executionId: id, taskIndex: 0, dispatchSeq: 2, dispatchTimeoutSeconds: 60, taskToken: 'old-token' }));
+    await waitFor(async () => (await queueDepth()) === 0);
+    await expect(readFile(marker)).rejects.toThrow();
+    expect(await task(id)).toMatchObject({ status: 'queued', attempts: 0, dispatchSeq: 3 });
+  });
+
+  it('skips a task of an execution that is stopping, without running it', async () => {
+    const marker = join(scratch, 'skipped-ran');
+    const id = await createExecution([{ command: `touch ${marker}` }], { stopping: { taskId: 'other', stage: '' } });
+    const arn = await dispatch(id, 0);
+    expect(await dispatchOutcome(arn)).toMatchObject({ status: 'SUCCEEDED', output: { status: 'skipped', attempts: 1 } });
+    expect(await task(id)).toMatchObject({ status: 'skipped' });
+    await expect(readFile(marker)).rejects.toThrow();
+  });
+
+  it('gives a later pipeline stage the plan input merged with earlier stages’ outputs', async () => {
+    const id = await createExecution(
+      [
+        { command: 'true', stage: 0, status: 'completed', output: { a: 1, shared: 'first' } },
+        { command: 'true', stage: 0, status: 'completed', output: { b: 2, shared: 'second' } },
+        { command: 'cat', stage: 1 },
+      ],
+      {
+        pattern: 'pipeline',
+        input: { seed: true, shared: 'input' },
+        stages: [
+          { name: 'one', from: 0, to: 2 },
+          { name: 'two', from: 2, to: 3 },
+        ],
+      },
+    );
+    const arn = await dispatch(id, 2);
+    expect((await dispatchOutcome(arn)).status).toBe('SUCCEEDED');
+    expect((await task(id, 2)).output).toEqual({ inline: { seed: true, a: 1, b: 2, shared: 'second' } });
+  });
+
+  it('a probe dispatch that completes closes the agent type’s half-open breaker', async () => {
+    await breakers.put({ key: 'agent:tester', state: 'half-open', failures: 5, openedAt: new Date().toISOString(), probeId: 'p', version: 1 }, 0);
+    const id = await createExecution([{ command: `echo '{}'` }]);
+    const arn = await dispatch(id, 0, { probe: true });
+    expect((await dispatchOutcome(arn)).status).toBe('SUCCEEDED');
+    await waitFor(async () => (await breakers.get('agent:tester'))?.state === 'closed', 3000);
+    expect(await breakers.get('agent:tester')).toMatchObject({ state: 'closed', failures: 0 });
+  });
+
+  it('runs a message delivered twice only once: the second delivery finds the task held', async () => {
+    const counter = join(scratch, 'twice-count');
+    const id = await createExecution([{ command: `echo run >> ${counter}; sleep 1.2; echo '{"ok":true}'` }]);
+    const arn = await dispatch(id, 0);
+    await waitFor(async () => (await task(id)).status === 'running');
+    const holder = (await task(id)).agentId === a.agentId ? a : b;
+    const other = holder === a ? b : a;
+    const delivery = holder.received.find((m) => m.Body?.includes(id))!;
+    expect(delivery).toBeDefined();
+    // At-least-once delivery: the message becomes visible again while the first agent runs it.
+    await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl(), ReceiptHandle: delivery.ReceiptHandle!, VisibilityTimeout: 0 }));
+    await waitFor(() => other.received.some((m) => m.Body === delivery.Body), 3000);
+    expect(await dispatchOutcome(arn)).toMatchObject({ status: 'SUCCEEDED', output: { status: 'completed', attempts: 1 } });
+    await waitFor(async () => (await queueDepth()) === 0, 5000);
+    expect((await readFile(counter, 'utf8')).trim().split('\n')).toEqual(['run']);
+    expect(other.logs.some((l) => l.msg === 'task is held by another agent' && l.fields?.executionId === id)).toBe(true);
+    expect(await task(id)).toMatchObject({ status: 'completed', attempts: 1, agentId: holder.agentId });
+  });
+
+  it('losing the claim kills the command’s process group and reports nothing', async () => {
+    const pidFile = join(scratch, 'lost-pid');
+    const id = await createExecution([{ command: `sleep 30 & echo $! > ${pidFile}; wait` }]);
+    const arn = await dispatch(id, 0);
+    await waitFor(async () => (await pidIn(pidFile)) > 0);
+    const grandchild = await pidIn(pidFile);
+    expect(alive(grandchild)).toBe(true);
+    // Another agent takes the task over (as after a lease that ran out while this one stalled).
+    await ddb.send(
+      new UpdateCommand({
+        TableName: TABLES.executions,
+        Key: { pk: `X#${id}`, sk: 'T#000000' },
+        UpdateExpression: 'SET claimId = :c, agentId = :a, leaseExpiresAt = :l',
+        ExpressionAttributeValues: { ':c': 'someone-else', ':a': 'tester-other', ':l': Date.now() + 60_000 },
+      }),
+    );
+    const lostAt = Date.now();
+    await waitFor(() => !alive(grandchild), 3 * INTERVAL_MS + 1000);
+    expect(Date.now() - lostAt).toBeLessThan(2 * INTERVAL_MS + 500);
+    await new Promise((r) => setTimeout(r, 300));
+    // Nothing was reported, and the message was left for the holder.
+    expect((await sfn.send(new DescribeExecutionCommand({ executionArn: arn }))).status).toBe('RUNNING');
+    expect(await queueDepth()).toBe(1);
+    expect(await task(id)).toMatchObject({ status: 'running', claimId: 'someone-else' });
+    expect([...a.logs, ...b.logs].some((l) => l.msg === 'claim lost; the command was killed' && l.fields?.executionId === id)).toBe(true);
+
+    // The other agent finishes: the message, delivered again, is found finished and dropped.
+    await ddb.send(
+      new UpdateCommand({
+        TableName: TABLES.executions,
+        Key: { pk: `X#${id}`, sk: 'T#000000' },
+        UpdateExpression: 'SET #s = :s REMOVE leaseExpiresAt',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':s': 'completed' },
+      }),
+    );
+    expect(await dispatchOutcome(arn, 5000)).toMatchObject({ status: 'SUCCEEDED', output: { status: 'completed', attempts: 1 } });
+    await waitFor(async () => (await queueDepth()) === 0, 5000);
+  });
+});
+
+describe('stopping an agent', () => {
+  it('a graceful stop lets a running task finish and report, then marks the agent terminated', async () => {
+    const w = await startWorker('documenter', { graceMs: 5000 });
+    const id = await createExecution([{ agentType: 'documenter', command: `sleep 0.6; echo '{"finished":true}'` }]);
+    const arn = await dispatch(id, 0, { type: 'documenter' });
+    await waitFor(async () => (await task(id)).status === 'running');
+    const stoppedAt = Date.now();
+    await w.worker.stop();
+    expect(Date.now() - stoppedAt).toBeLessThan(3000);
+    expect(await dispatchOutcome(arn, 1000)).toMatchObject({ status: 'SUCCEEDED', output: { status: 'completed', attempts: 1 } });
+    expect(await agents.get(w.agentId)).toMatchObject({ status: 'terminated' });
+  });
+
+  it('a forced stop during the grace period hands the task back at once', async () => {
+    const command = `if [ "$XL_ATTEMPT" = 1 ]; then sleep 30; fi; echo '{"attempt":'$XL_ATTEMPT'}'`;
+    const w = await startWorker('architect', { graceMs: 30_000 });
+    const id = await createExecution([{ agentType: 'architect', command }]);
+    const arn = await dispatch(id, 0, { type: 'architect' });
+    await waitFor(async () => (await task(id)).status === 'running');
+    const draining = w.worker.stop(); // graceful: would wait up to 30 s
+    await waitFor(async () => (await agents.get(w.agentId))?.status === 'draining', 2000);
+    const forcedAt = Date.now();
+    await w.worker.stop({ graceful: false });
+    await draining;
+    expect(Date.now() - forcedAt).toBeLessThan(2000);
+    expect(await task(id)).toMatchObject({ status: 'running', attempts: 1, leaseExpiresAt: 0 });
+    expect(await agents.get(w.agentId)).toMatchObject({ status: 'terminated' });
+
+    const rescuer = await startWorker('architect');
+    expect(await dispatchOutcome(arn, 5000)).toMatchObject({ status: 'SUCCEEDED', output: { status: 'completed', attempts: 2 } });
+    await rescuer.worker.stop();
+  });
+});
+
+describe('agent worker process', () => {
+  it('killed with SIGKILL mid-task: the message comes back and another agent completes it with attempts 2', async () => {
+    const attemptsFile = join(scratch, 'killed-attempts');
+    const pidFile = join(scratch, 'killed-pid');
+    const id = await createExecution([
+      {
+        agentType: 'coder',
+        command: `echo $XL_ATTEMPT >> ${attemptsFile}; if [ "$XL_ATTEMPT" = 1 ]; then sleep 30 & echo $! > ${pidFile}; wait; fi; echo '{"attempt":'$XL_ATTEMPT'}'`,
+      },
+    ]);
+    const proc = startWorkerProcess('coder');
+    const arn = await dispatch(id, 0, { type: 'coder' });
+    await waitFor(async () => (await pidIn(pidFile)) > 0, 15_000).catch((err) => {
+      throw new Error(`${err.message}; worker stderr: ${proc.stderr()}`);
+    });
+    expect(await task(id)).toMatchObject({ status: 'running', attempts: 1, agentId: proc.agentId });
+    expect(await agents.get(proc.agentId)).toMatchObject({ agentType: 'coder', runtime: { kind: 'process', pid: proc.child.pid } });
+
+    // The pgid file names the command's process group, for the supervisor to reap.
+    const pgidsFile = join(proc.runDir, `${proc.agentId}.pgids`);
+    const pgids = (await readFile(pgidsFile, 'utf8')).trim().split('\n').map(Number);
+    expect(pgids).toHaveLength(1);
+    proc.child.kill('SIGKILL');
+    await new Promise((r) => proc.child.once('exit', r));
+    const killedAt = Date.now();
+    for (const pgid of pgids) process.kill(-pgid, 'SIGKILL'); // what local/process-runtime.ts reap() does
+    await waitFor(() => !alive(Number(readFileSync(pidFile, 'utf8'))), 2000);
+
+    const rescuer = await startWorker('coder');
+    expect(await dispatchOutcome(arn, 10_000)).toMatchObject({ status: 'SUCCEEDED', output: { status: 'completed', attempts: 2 } });
+    // Visible again within two intervals of the death, claimable once the lease has run out.
+    expect(Date.now() - killedAt).toBeLessThan(4 * INTERVAL_MS + 2000);
+    expect(await task(id)).toMatchObject({ status: 'completed', attempts: 2, agentId: rescuer.agentId, output: { inline: { attempt: 2 } } });
+    expect((await readFile(attemptsFile, 'utf8')).trim().split('\n')).toEqual(['1', '2']);
+    await rescuer.worker.stop();
+    expect(await agents.get(rescuer.agentId)).toMatchObject({ status: 'terminated' });
+  });
+
+  it('SIGTERM hands a long task back at once after the grace period; another agent runs it with attempts 2', async () => {
+    const pidFile = join(scratch, 'term-pid');
+    const id = await createExecution([
+      {
+        agentType: 'reviewer',
+        command: `if [ "$XL_ATTEMPT" = 1 ]; then sleep 30 & echo $! > ${pidFile}; wait; fi; echo '{"attempt":'$XL_ATTEMPT'}'`,
+      },
+    ]);
+    const proc = startWorkerProcess('reviewer', { XL_GRACE_SECONDS: '0.5' });
+    const arn = await dispatch(id, 0, { type: 'reviewer' });
+    await waitFor(async () => (await pidIn(pidFile)) > 0, 15_000);
+    const grandchild = await pidIn(pidFile);
+    await waitFor(async () => (await agents.get(proc.agentId))?.status === 'busy', 3000);
+
+    proc.child.kill('SIGTERM');
+    const code = await new Promise<number | null>((r) => proc.child.once('exit', (c) => r(c)));
+    expect(code).toBe(0);
+    expect(alive(grandchild)).toBe(false);
+    expect(await agents.get(proc.agentId)).toMatchObject({ status: 'terminated' });
+    await expect(readFile(join(proc.runDir, `${proc.agentId}.pgids`))).rejects.toThrow(); // removed on a clean exit
+    const handedBack = await task(id);
+    expect(handedBack).toMatchObject({ status: 'running', attempts: 1, leaseExpiresAt: 0 });
+    expect(proc.stderr()).toContain('"msg":"task handed back"');
+
+    const startedAt = Date.now();
+    const rescuer = await startWorker('reviewer');
+    expect(await dispatchOutcome(arn, 5000)).toMatchObject({ status: 'SUCCEEDED', output: { status: 'completed', attempts: 2 } });
+    expect(Date.now() - startedAt).toBeLessThan(2000); // visible and claimable at once: no lease to wait out
+    expect(await task(id)).toMatchObject({ status: 'completed', attempts: 2, agentId: rescuer.agentId });
+    await rescuer.worker.stop();
+  });
+});
