@@ -70,7 +70,11 @@ async function main(): Promise<void> {
   if (!type || !AGENT_TYPES.includes(type)) {
     throw new Error(`XL_AGENT_TYPE must be one of ${AGENT_TYPES.join(', ')}, got "${type ?? ''}"`);
   }
-  const agentId = process.env.XL_AGENT_ID || `${type}-${randomBytes(4).toString('hex')}`;
+  const runtime = await runtimeRef();
+  // On ECS the pool manager knows an agent by its task id (RunTask's answer), so the agent takes it.
+  const agentId =
+    process.env.XL_AGENT_ID ||
+    (runtime.kind === 'ecs' ? runtime.taskArn.split('/').pop()! : `${type}-${randomBytes(4).toString('hex')}`);
   const level = (process.env.XL_LOG_LEVEL ?? 'info') as Level;
   const log = jsonLogger({ agentId }, level in LEVELS ? level : 'info');
 
@@ -85,7 +89,7 @@ async function main(): Promise<void> {
       queueUrlPrefix: config.queueUrlPrefix,
       heartbeatIntervalMs: heartbeatIntervalMs(config),
       graceMs: positive('XL_GRACE_SECONDS', 10) * 1000,
-      runtime: await runtimeRef(),
+      runtime,
       pgidFile: runDir ? join(runDir, `${agentId}.pgids`) : undefined,
     },
     {

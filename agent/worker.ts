@@ -83,7 +83,7 @@ export interface WorkerDeps {
   executions: Pick<ExecutionStore, 'claimTask' | 'renewLease' | 'finishClaim' | 'getExecution' | 'getTask' | 'listTasks'>;
   payloads: Pick<PayloadStore, 'load' | 'store'>;
   agents: Pick<AgentStore, 'put' | 'get' | 'heartbeat' | 'setStatus'>;
-  breaker: Pick<CircuitBreaker, 'recordSuccess' | 'recordFailure'>;
+  breaker: Pick<CircuitBreaker, 'recordSuccess'>;
   sqs: SQSClient;
   sfn: SFNClient;
   drivers: DriverRegistry;
@@ -585,11 +585,11 @@ export class Worker {
   private async recordProbe(outcome: DriverResult): Promise<void> {
     const key = agentTypeBreakerKey(this.config.agentType);
     try {
+      // The agent type works (a task's own permanent error says nothing against it). A dependency
+      // failure is recorded by the state machine's Recover step, which sees every failure, not
+      // only probes: recording it here too would count it twice.
       if (outcome.status === 'completed' || outcome.error.type === 'permanent' || outcome.error.type === 'validation') {
-        // The agent type works (a task's own permanent error says nothing against it).
         await this.deps.breaker.recordSuccess(key);
-      } else if (outcome.error.type === 'dependency') {
-        await this.deps.breaker.recordFailure(key);
       }
     } catch (err) {
       this.warnSparse('breaker', 'could not record the probe outcome', err);

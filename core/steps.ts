@@ -110,7 +110,9 @@ export class ExecutionSteps {
     if (errorType === 'timeout' && task.status === 'queued' && failure.Error === 'States.Timeout') {
       return { executionId, taskIndex, action: 'retry', delaySeconds: 0 }; // never claimed: dispatch again
     }
-    if (errorType === 'dependency') await this.deps.breaker.recordFailure(agentTypeBreakerKey(task.agentType));
+    // A refusal by the open breaker is not a new failure of the dependency.
+    const refused = state.gate?.action === 'blocked';
+    if (errorType === 'dependency' && !refused) await this.deps.breaker.recordFailure(agentTypeBreakerKey(task.agentType));
 
     const error = { type: errorType, message };
     const stopping = execution.stopping !== undefined || !['PENDING', 'RUNNING'].includes(execution.status);

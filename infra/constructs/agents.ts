@@ -174,6 +174,8 @@ export class Agents extends Construct {
           ...storage.environment,
           ...queues.environment,
           XL_HEARTBEAT_SECONDS: String(props.heartbeatSeconds),
+          // Finish the current task within this on SIGTERM, leaving 10 s of stopTimeout to hand it back.
+          XL_GRACE_SECONDS: String(AGENT_STOP_TIMEOUT.toSeconds() - 10),
           POWERTOOLS_SERVICE_NAME: `xl-agent-${type}`,
           // HOME and XL_WORKSPACE_ROOT come from the image (agent/Dockerfile): the local layer starts
           // workers with this environment, and they must keep the host's.

@@ -19,6 +19,8 @@ const OPERATIONS: Record<string, Operation> = {
   SendTaskHeartbeat: (svc, body) => svc.sendTaskHeartbeat(body),
   GetExecutionHistory: (svc, body) => svc.getExecutionHistory(body),
   ListExecutions: (svc, body) => svc.listExecutions(body),
+  ListStateMachines: (svc) => svc.listStateMachines(),
+  DescribeStateMachine: (svc, body) => svc.describeStateMachine(body),
 };
 
 export function createSfnHttpServer(svc: LocalStepFunctions): Server {

@@ -48,6 +48,9 @@ import {
   type StartExecutionOutput,
   type StopExecutionInput,
   type StopExecutionOutput,
+  type DescribeStateMachineInput,
+  type DescribeStateMachineOutput,
+  type ListStateMachinesOutput,
 } from '@aws-sdk/client-sfn';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { ExecutionAbortedError, ExecutionError, ExecutionTimeoutError } from 'aws-local-stepfunctions';
@@ -127,6 +130,7 @@ export class LocalStepFunctions {
   private recoveredNotices: ExecutionRecord[] = [];
   private server?: Server;
   private closed = false;
+  private readonly createdAt = new Date();
 
   constructor(opts: LocalStepFunctionsOptions) {
     this.region = opts.region ?? 'us-east-1';
@@ -277,6 +281,32 @@ export class LocalStepFunctions {
     return {
       events: toHistoryEvents(page, input.includeExecutionData !== false),
       ...(offset + max < ordered.length && { nextToken: pageToken(offset + max, cursor) }),
+    };
+  }
+
+  async listStateMachines(): Promise<ListStateMachinesOutput> {
+    return {
+      stateMachines: [...this.machines.values()].map((m) => ({
+        stateMachineArn: m.arn,
+        name: m.name,
+        type: 'STANDARD' as const,
+        creationDate: this.createdAt,
+      })),
+    };
+  }
+
+  /** The definition as given, before this service adapts it for aws-local-stepfunctions. */
+  async describeStateMachine(input: DescribeStateMachineInput): Promise<DescribeStateMachineOutput> {
+    const m = input.stateMachineArn ? this.machines.get(input.stateMachineArn) : undefined;
+    if (!m) throw apiError(StateMachineDoesNotExist, `State Machine Does Not Exist: '${input.stateMachineArn}'`);
+    return {
+      stateMachineArn: m.arn,
+      name: m.name,
+      status: 'ACTIVE',
+      definition: JSON.stringify(m.definition),
+      roleArn: `arn:aws:iam::${this.accountId}:role/local`,
+      type: 'STANDARD',
+      creationDate: this.createdAt,
     };
   }
 

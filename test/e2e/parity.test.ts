@@ -1,0 +1,63 @@
+// Parity: the ASL the local layer runs is the synthesized DefinitionString with only ARNs and URLs
+// substituted. Asked of the running layer through its Step Functions API (DescribeStateMachine).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DescribeStateMachineCommand, ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { App, Stack } from 'aws-cdk-lib';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { stateMachineDefinitions } from '../../infra/asl.ts';
+import { ExecutionLayerStack } from '../../infra/stack.ts';
+import { type Layer, ROOT, removeStateDir, startLayer } from './harness.ts';
+
+let layer: Layer;
+beforeAll(async () => {
+  layer = await startLayer({ env: { XL_POOL: 'coder=0..1,tester=0..1,reviewer=0..1' } });
+});
+afterAll(async () => {
+  await layer?.stop();
+  if (layer) await removeStateDir(layer.stateDir);
+});
+
+const MARK = '@@XL_TOKEN@@';
+
+/** Compares the two trees; where the synthesized text had a token, the local value must be an ARN or URL. */
+function compare(expected: unknown, actual: unknown, path: string, substituted: string[]): void {
+  if (typeof expected === 'string' && expected.includes(MARK)) {
+    expect(typeof actual, path).toBe('string');
+    const pattern = new RegExp('^' + expected.split(MARK).map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')).join('(.+?)') + '$');
+    expect(actual, path).toMatch(pattern);
+    expect(actual, `${path} is an ARN or a URL`).toMatch(/^(arn:aws:|https?:\/\/)/);
+    substituted.push(path);
+    return;
+  }
+  if (expected && typeof expected === 'object') {
+    expect(actual && typeof actual === 'object', path).toBe(true);
+    expect(Object.keys(actual as object).sort(), path).toEqual(Object.keys(expected).sort());
+    for (const [k, v] of Object.entries(expected)) compare(v, (actual as Record<string, unknown>)[k], `${path}/${k}`, substituted);
+    return;
+  }
+  expect(actual, path).toEqual(expected);
+}
+
+it('runs the synthesized ASL with only ARNs and URLs substituted', async () => {
+  const context = JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')).context;
+  const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+  const stack: Stack = new ExecutionLayerStack(app, 'xl', { stackName: 'xl' });
+  const template = app.synth().getStackByName(stack.stackName).template;
+  const definitions = stateMachineDefinitions(template);
+  expect(Object.keys(definitions)).toHaveLength(4);
+
+  const sfn = new SFNClient({ endpoint: layer.endpoint.services!.stepfunctions, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+  const machines = (await sfn.send(new ListStateMachinesCommand({}))).stateMachines ?? [];
+  expect(machines).toHaveLength(4);
+  const substituted: string[] = [];
+  for (const [logicalId, parts] of Object.entries(definitions)) {
+    const name = (template.Resources[logicalId].Properties.StateMachineName as string | undefined) ?? logicalId;
+    const machine = machines.find((m) => m.name === name || m.stateMachineArn!.endsWith(`:${logicalId}`));
+    expect(machine, logicalId).toBeDefined();
+    const running = await sfn.send(new DescribeStateMachineCommand({ stateMachineArn: machine!.stateMachineArn }));
+    const expected = JSON.parse(parts.map((p) => (typeof p === 'string' ? p : MARK)).join(''));
+    compare(expected, JSON.parse(running.definition!), logicalId, substituted);
+  }
+  expect(substituted.length).toBeGreaterThan(0);
+});
