@@ -11,7 +11,7 @@ import { type Layer, ROOT, removeStateDir, startLayer } from './harness.ts';
 
 let layer: Layer;
 beforeAll(async () => {
-  layer = await startLayer({ env: { XL_POOL: 'coder=0..1,tester=0..1,reviewer=0..1' } });
+  layer = await startLayer({ env: { XL_POOL: 'coder=0..1,tester=0..1,reviewer=0..1', XL_API_TOKEN: 'secret-token' } });
 });
 afterAll(async () => {
   await layer?.stop();
@@ -60,4 +60,13 @@ it('runs the synthesized ASL with only ARNs and URLs substituted', async () => {
     compare(expected, JSON.parse(running.definition!), logicalId, substituted);
   }
   expect(substituted.length).toBeGreaterThan(0);
+});
+
+it('asks for the bearer token on every route but GET /health when XL_API_TOKEN is set', async () => {
+  expect((await layer.request('GET', '/health')).status).toBe(200);
+  const denied = await layer.request('GET', '/executions');
+  expect(denied.status).toBe(401);
+  expect(denied.body.error.type).toBe('permanent');
+  expect((await layer.request('GET', '/executions', undefined, { authorization: 'Bearer wrong-token!' })).status).toBe(401);
+  expect((await layer.request('GET', '/executions', undefined, { authorization: 'Bearer secret-token' })).status).toBe(200);
 });

@@ -1,8 +1,11 @@
 // End-to-end: the contract's pattern semantics, payload limits and API errors, through the HTTP API
 // of a real embedded local layer (`npm start`) with worker processes running command tasks.
 import { GetQueueAttributesCommand, SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Layer, peakOverlap, removeStateDir, startLayer, waitFor, waitForEnd } from './harness.ts';
+import { type Layer, isAlive, peakOverlap, removeStateDir, startLayer, waitFor, waitForEnd } from './harness.ts';
 
 let layer: Layer;
 
@@ -185,5 +188,59 @@ describe('reads', () => {
     expect(agents.body.items[0]).toMatchObject({ runtime: { kind: 'process', pid: expect.any(Number) }, health: { overall: expect.any(String) } });
     const health = await layer.request('GET', '/health');
     expect(health).toMatchObject({ status: 200, body: { overall: expect.any(String), agents: expect.any(Object), queues: expect.any(Array), breakers: expect.any(Object) } });
+  });
+});
+
+describe('large plans', () => {
+  it('runs a plan bigger than one batch as child executions, each far from the history limit', async () => {
+    const tasks = Array.from({ length: 520 }, (_, i) => cmd(`n${i}`, 'true'));
+    const ex = await run({ pattern: 'parallel', maxConcurrency: 8, tasks });
+    expect(ex.status).toBe('SUCCEEDED');
+    expect(ex.tasks.every((t: any) => t.status === 'completed' && t.attempts === 1)).toBe(true);
+
+    const { ListExecutionsCommand, ListStateMachinesCommand, GetExecutionHistoryCommand, SFNClient } = await import('@aws-sdk/client-sfn');
+    const sfn = new SFNClient({ endpoint: layer.endpoint.services!.stepfunctions, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    const batchMachine = (await sfn.send(new ListStateMachinesCommand({}))).stateMachines!.find((m) => /TaskBatch/.test(m.name!))!;
+    const children = (await sfn.send(new ListExecutionsCommand({ stateMachineArn: batchMachine.stateMachineArn, maxResults: 1000 }))).executions!
+      .filter((e) => e.name!.startsWith(ex.executionId));
+    expect(children.map((c) => c.name).sort()).toEqual([`${ex.executionId}-0`, `${ex.executionId}-250`, `${ex.executionId}-500`]);
+    for (const child of children) {
+      let events = 0;
+      let nextToken: string | undefined;
+      do {
+        const page = await sfn.send(new GetExecutionHistoryCommand({ executionArn: child.executionArn, maxResults: 1000, nextToken }));
+        events += page.events!.length;
+        nextToken = page.nextToken;
+      } while (nextToken);
+      expect(events).toBeGreaterThan(250);
+      expect(events).toBeLessThan(25_000);
+    }
+  });
+});
+
+describe('cancel', () => {
+  it('ends an execution ABORTED and kills its running command', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'xl-cancel-'));
+    const res = await layer.request('POST', '/executions', {
+      pattern: 'parallel',
+      tasks: [cmd('long', `sleep 60 & echo $! > ${dir}/pid; wait`), cmd('later', 'sleep 60')],
+      maxConcurrency: 1,
+    });
+    const pid = await waitFor('the command to run', async () => {
+      try {
+        return Number(readFileSync(join(dir, 'pid'), 'utf8').trim()) || undefined;
+      } catch {
+        return undefined;
+      }
+    });
+    const del = await layer.request('DELETE', `/executions/${res.body.executionId}`);
+    expect(del.status).toBe(202);
+    const ex = await waitForEnd(layer, res.body.executionId);
+    expect(ex.status).toBe('ABORTED');
+    expect(ex.tasks.map((t: any) => t.status)).not.toContain('running');
+    await waitFor('the cancelled command to be killed', async () => !isAlive(pid), 15_000);
+    // The agent lost its claim and is free again: a new task runs at once.
+    const next = await run({ pattern: 'sequential', tasks: [cmd('after', `echo '{"ok":1}'`)] });
+    expect(next.status).toBe('SUCCEEDED');
   });
 });
