@@ -1,6 +1,8 @@
 // Parity: the ASL the local layer runs is the synthesized DefinitionString with only ARNs and URLs
 // substituted. Asked of the running layer through its Step Functions API (DescribeStateMachine).
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { DescribeStateMachineCommand, ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { App, Stack } from 'aws-cdk-lib';
@@ -11,7 +13,7 @@ import { type Layer, ROOT, removeStateDir, startLayer } from './harness.ts';
 
 let layer: Layer;
 beforeAll(async () => {
-  layer = await startLayer({ env: { XL_POOL: 'coder=0..1,tester=0..1,reviewer=0..1', XL_API_TOKEN: 'secret-token' } });
+  layer = await startLayer({ env: { XL_POOL: 'coder=1..1,tester=1..1,reviewer=1..1', XL_API_TOKEN: 'secret-token' } });
 });
 afterAll(async () => {
   await layer?.stop();
@@ -69,4 +71,25 @@ it('asks for the bearer token on every route but GET /health when XL_API_TOKEN i
   expect(denied.body.error.type).toBe('permanent');
   expect((await layer.request('GET', '/executions', undefined, { authorization: 'Bearer wrong-token!' })).status).toBe(401);
   expect((await layer.request('GET', '/executions', undefined, { authorization: 'Bearer secret-token' })).status).toBe(200);
+});
+
+it('xl run submits a plan, shows progress, and exits 0 only when it SUCCEEDED', async () => {
+  const xl = (args: string[]) =>
+    promisify(execFile)(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/xl.ts'), ...args, '--endpoint', layer.url], {
+      cwd: ROOT,
+      env: { ...process.env, XL_API_TOKEN: 'secret-token' },
+    }).then(
+      (r) => ({ code: 0, out: r.stdout }),
+      (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
+    );
+  const ok = await xl(['run', join(ROOT, 'examples/sequential.json'), '--watch']);
+  expect(ok.code, ok.out).toBe(0);
+  expect(ok.out).toMatch(/design: completed/);
+  expect(ok.out).toMatch(/SUCCEEDED/);
+  const bad = await xl(['run', join(ROOT, 'test/e2e/fixtures/failing.yaml')]);
+  expect(bad.code, bad.out).toBe(1);
+  expect(bad.out).toMatch(/FAILED/);
+  const invalid = await xl(['status', 'ex-unknown']);
+  expect(invalid.code).toBe(1);
+  expect(invalid.out).toMatch(/404/);
 });
