@@ -315,6 +315,8 @@ export class Worker {
         MaxNumberOfMessages: Math.min(10, Math.max(1, max)),
         WaitTimeSeconds: waitSeconds,
         VisibilityTimeout: this.visibilitySeconds,
+        // When the state machine sent it: the task record keeps it, for dispatch latency.
+        MessageSystemAttributeNames: ['SentTimestamp'],
       }),
       abortSignal ? { abortSignal } : undefined,
     );
@@ -371,6 +373,7 @@ export class Worker {
         claimId,
         leaseMs: this.leaseMs,
         now: claimedAt,
+        dispatchedAt: Number(m.Attributes?.SentTimestamp) || undefined,
       });
       if (!claim.claimed && claim.reason === 'held' && claim.task?.claimId === claimId) {
         // Our own write landed but its answer was lost (the SDK retried it and the retry found the

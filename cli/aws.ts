@@ -16,6 +16,7 @@ export async function deployedEndpoint(): Promise<string> {
   } catch (err) {
     throw new Error(
       `no endpoint: no local layer is running (npm start) and the deployed stack ${stackName} could not be read (${(err as Error).message}); pass --endpoint or set XL_ENDPOINT`,
+      { cause: err },
     );
   }
 }

@@ -72,6 +72,8 @@ export interface TaskRecord {
   claimId?: string;
   leaseExpiresAt?: number;
   startedAt?: string;
+  /** Epoch ms when the current dispatch's message was sent (startedAt - dispatchedAt: queue time). */
+  dispatchedAt?: number;
   finishedAt?: string;
   durationMs?: number;
   output?: Stored<Record<string, unknown>>;

@@ -294,13 +294,17 @@ export class ExecutionStore {
     claimId: string;
     leaseMs: number;
     now?: number;
+    /** When the dispatch message was sent (SQS SentTimestamp), if known. */
+    dispatchedAt?: number;
   }): Promise<ClaimResult> {
     const now = opts.now ?? Date.now();
     const task = await this.update(
       opts.executionId,
       opts.index,
       {
-        set: 'SET #s = :running, attempts = attempts + :one, agentId = :agent, claimId = :claim, leaseExpiresAt = :lease, startedAt = :started',
+        set:
+          'SET #s = :running, attempts = attempts + :one, agentId = :agent, claimId = :claim, leaseExpiresAt = :lease, startedAt = :started' +
+          (opts.dispatchedAt ? ', dispatchedAt = :dispatched' : ''),
         condition: 'dispatchSeq = :seq AND (#s = :queued OR (#s = :running AND leaseExpiresAt < :now))',
         values: {
           ':running': 'running',
@@ -312,6 +316,7 @@ export class ExecutionStore {
           ':started': new Date(now).toISOString(),
           ':seq': opts.dispatchSeq,
           ':now': now,
+          ...(opts.dispatchedAt ? { ':dispatched': opts.dispatchedAt } : {}),
         },
       },
       true,

@@ -16,6 +16,8 @@ export interface StartDynaliteOptions {
 export interface RunningDynalite {
   endpoint: string;
   port: number;
+  /** The HTTP server, for request counters (benchmarks). */
+  server: import('node:http').Server;
   close(): Promise<void>;
 }
 
@@ -35,6 +37,7 @@ export async function startDynalite(opts: StartDynaliteOptions = {}): Promise<Ru
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,
+    server,
     close() {
       closing ??= new Promise<void>((resolve, reject) => {
         // dynalite's close waits for the HTTP server, then closes LevelDB; idle keep-alive

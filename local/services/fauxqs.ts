@@ -22,6 +22,8 @@ export interface StartFauxqsOptions {
 export interface RunningFauxqs {
   endpoint: string;
   port: number;
+  /** The HTTP server, for request counters (benchmarks). */
+  server: import('node:http').Server;
   close(): Promise<void>;
 }
 
@@ -117,6 +119,7 @@ export async function startFauxqs127(opts: StartFauxqsOptions = {}): Promise<Run
   return {
     endpoint: `http://127.0.0.1:${port}`,
     port,
+    server: app.server,
     close() {
       closing ??= app.close().then(() => undefined);
       return closing;

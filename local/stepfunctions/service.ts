@@ -284,6 +284,11 @@ export class LocalStepFunctions {
     };
   }
 
+  /** The HTTP server once started (benchmarks count its requests). */
+  get httpServer(): Server | undefined {
+    return this.server;
+  }
+
   async listStateMachines(): Promise<ListStateMachinesOutput> {
     return {
       stateMachines: [...this.machines.values()].map((m) => ({
