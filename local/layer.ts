@@ -57,6 +57,10 @@ export class LocalLayer {
   runtime?: ProcessRuntime;
   sfn?: LocalStepFunctions;
   url = '';
+  /** Requests served per `service:Operation` (DynamoDB, SQS, S3, Step Functions over HTTP). */
+  readonly requests = new Map<string, number>();
+  /** How long start() took, in ms. */
+  bootMs = 0;
 
   constructor(private readonly opts: LayerOptions) {}
 
@@ -65,6 +69,7 @@ export class LocalLayer {
   }
 
   async start(): Promise<void> {
+    const began = performance.now();
     const { stateDir } = this.opts;
     await mkdir(stateDir, { recursive: true });
     await this.refuseSecondInstance();
@@ -74,6 +79,8 @@ export class LocalLayer {
     this.closers.push(() => dynamo.close());
     const fauxqs = await startFauxqs127({ dataDir: join(stateDir, 'sqs') });
     this.closers.push(() => fauxqs.close());
+    this.countRequests(dynamo.server, () => 'dynamodb');
+    this.countRequests(fauxqs.server, (target) => (target.startsWith('AmazonSQS') ? 'sqs' : 's3'));
 
     // The real SDK clients everywhere, pointed at the emulators through the standard variables.
     Object.assign(process.env, {
@@ -128,6 +135,7 @@ export class LocalLayer {
       },
     });
     const sfn = await this.sfn.start();
+    this.countRequests(this.sfn.httpServer, () => 'states');
     process.env.AWS_ENDPOINT_URL_SFN = sfn.endpoint;
     this.closers.push(() => this.sfn!.close());
 
@@ -141,7 +149,7 @@ export class LocalLayer {
       runDir,
       logStream: workerLog,
       envFor: (type, agentId) => ({
-        ...pick(process.env, ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'USER', 'SHELL', 'NODE_OPTIONS']),
+        ...pick(process.env, ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'USER', 'SHELL', 'NODE_OPTIONS', 'XL_AGENT_SLOTS', 'XL_LOG_LEVEL']),
         ...(agentEnv.get(type) ?? {}),
         ...pick(process.env, ['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_SFN']),
         XL_HEARTBEAT_SECONDS: String(this.opts.heartbeatSeconds),
@@ -183,6 +191,16 @@ export class LocalLayer {
     // The contract's { url, pid }, plus the emulators' endpoints for the AWS CLI and SDKs.
     const services = { dynamodb: dynamo.endpoint, sqs: fauxqs.endpoint, s3: fauxqs.endpoint, stepfunctions: sfn.endpoint };
     await writeFile(join(stateDir, 'endpoint.json'), JSON.stringify({ url: this.url, pid: process.pid, services }) + '\n');
+    this.bootMs = performance.now() - began;
+  }
+
+  private countRequests(server: Server | undefined, service: (target: string) => string): void {
+    server?.on('request', (req: IncomingMessage) => {
+      const target = String(req.headers['x-amz-target'] ?? '');
+      const op = target ? target.slice(target.lastIndexOf('.') + 1) : (req.method ?? '?');
+      const key = `${service(target)}:${op}`;
+      this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+    });
   }
 
   private reconcile: () => Promise<void> = async () => undefined;

@@ -1,0 +1,327 @@
+// `npm run bench [-- --quick]`: measures the embedded local layer (issue 4) and writes
+// bench/results/latest.json. Figures are reported, never asserted.
+//
+// The layer runs in this process (as `npm start` does), with only coder agents: 2 worker
+// processes of 4 task slots each, so 8 tasks can run at once. The layer's boot is measured on its
+// own and counted in no other figure.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { build } from 'esbuild';
+import { AGENT_TYPES } from '#core/agent-types.ts';
+import type { ExecutionRecord, TaskRecord } from '#core/records.ts';
+import { LocalLayer } from '../local/layer.ts';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const quick = process.argv.includes('--quick');
+const run = promisify(execFile);
+
+const SIZES = quick
+  ? { overhead: 60, realistic: 32, sequential: 30, scale: 1000, coldImports: 3 }
+  : { overhead: 200, realistic: 200, sequential: 100, scale: 10_000, coldImports: 7 };
+const CONCURRENCY = 8;
+
+// Published us-east-1 prices (November 2026), orchestration only: no agent compute.
+const PRICES = {
+  stateTransition: 0.025 / 1000, // Step Functions Standard
+  lambdaRequest: 0.2 / 1e6,
+  lambdaGbSecondArm: 0.0000133334,
+  sqsRequest: 0.4 / 1e6, // standard queue, per 64 KiB chunk
+  dynamoWrite: 0.625 / 1e6, // on-demand WRU
+  dynamoRead: 0.125 / 1e6, // on-demand RRU
+  s3Put: 0.005 / 1000,
+  s3Get: 0.0004 / 1000,
+};
+const LAMBDA_MEMORY_GB = 0.5; // infra/constructs/functions.ts default
+const LAMBDA_BILLED_MS = 50; // assumed per step invocation (a few DynamoDB calls), not measured on AWS
+
+const stateDir = mkdtempSync(join(tmpdir(), 'xl-bench-'));
+const pool = AGENT_TYPES.map((t) => `${t}=${t === 'coder' ? '2..2' : '0..0'}`).join(',');
+process.env.XL_AGENT_SLOTS = '4';
+process.env.XL_LOG_LEVEL = 'warn';
+const layer = new LocalLayer({ port: 0, stateDir, heartbeatSeconds: 60, pool, quiet: true });
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const percentile = (values: number[], p: number) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+};
+const round = (n: number, digits = 2) => Math.round(n * 10 ** digits) / 10 ** digits;
+
+async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(layer.url + path, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+async function stores() {
+  const { getLayer } = await import('../functions/lib/deps.ts');
+  return getLayer().executions;
+}
+
+async function waitForAgents(count: number): Promise<void> {
+  for (;;) {
+    const { items } = await api<{ items: { status: string }[] }>('GET', '/agents');
+    if (items.filter((a) => a.status === 'idle').length >= count) return;
+    await sleep(100);
+  }
+}
+
+interface Measured {
+  executionId: string;
+  wallMs: number;
+  execution: ExecutionRecord;
+  tasks: TaskRecord[];
+  requests: Map<string, number>;
+}
+
+/** Submits a plan, waits for its end; wall time is from just before the POST to the recorded end. */
+async function measure(plan: object): Promise<Measured> {
+  const executions = await stores();
+  const before = new Map(layer.requests);
+  const t0 = Date.now();
+  const { executionId } = await api<{ executionId: string }>('POST', '/executions', plan);
+  let execution: ExecutionRecord | undefined;
+  for (;;) {
+    execution = await executions.getExecution(executionId);
+    if (execution && execution.status !== 'RUNNING' && execution.status !== 'PENDING') break;
+    await sleep(20);
+  }
+  if (execution.status !== 'SUCCEEDED') throw new Error(`benchmark execution ${executionId} ended ${execution.status}: ${execution.message ?? ''}`);
+  const requests = new Map<string, number>();
+  for (const [k, v] of layer.requests) requests.set(k, v - (before.get(k) ?? 0));
+  return { executionId, wallMs: Date.parse(execution.stoppedAt!) - t0, execution, tasks: await executions.listTasks(executionId), requests };
+}
+
+async function direct(command: string, count: number, concurrency: number): Promise<number> {
+  const { stdout } = await run(process.execPath, [join(ROOT, 'bench/direct.mjs'), command, String(count), String(concurrency)]);
+  return (JSON.parse(stdout) as { ms: number }).ms;
+}
+
+const tasksOf = (n: number, command: string) => Array.from({ length: n }, (_, i) => ({ id: `t${i}`, agentType: 'coder', command }));
+
+/** Every execution of the run (the pattern machine's and its TaskBatch children) with its history. */
+async function histories(executionId: string): Promise<{ name: string; events: { type?: string }[] }[]> {
+  const sfn = layer.sfn!;
+  const out: { name: string; events: { type?: string }[] }[] = [];
+  for (const machine of (await sfn.listStateMachines()).stateMachines ?? []) {
+    let nextToken: string | undefined;
+    do {
+      const page = await sfn.listExecutions({ stateMachineArn: machine.stateMachineArn, maxResults: 1000, nextToken });
+      for (const e of page.executions ?? []) {
+        if (e.name !== executionId && !e.name!.startsWith(`${executionId}-`)) continue;
+        const events: { type?: string }[] = [];
+        let token: string | undefined;
+        do {
+          const h = await sfn.getExecutionHistory({ executionArn: e.executionArn, maxResults: 1000, nextToken: token });
+          events.push(...(h.events ?? []));
+          token = h.nextToken;
+        } while (token);
+        out.push({ name: e.name!, events });
+      }
+      nextToken = page.nextToken;
+    } while (nextToken);
+  }
+  return out;
+}
+
+/** AWS bills a transition per state entered. */
+const transitions = (hs: { events: { type?: string }[] }[]) =>
+  hs.reduce((n, h) => n + h.events.filter((e) => e.type?.endsWith('StateEntered')).length, 0);
+
+function costPer1000(m: Measured, hs: { events: { type?: string }[] }[]): { usd: number; perTask: Record<string, number> } {
+  const n = m.tasks.length;
+  const count = (prefix: string, ops: string[]) => ops.reduce((s, op) => s + (m.requests.get(`${prefix}:${op}`) ?? 0), 0);
+  // Lambda steps (Resource = the function's ARN) show as LambdaFunctionScheduled events.
+  const lambdaSteps = hs.reduce((s, h) => s + h.events.filter((e) => e.type === 'LambdaFunctionScheduled').length, 0);
+  const perTask = {
+    transitions: transitions(hs) / n,
+    lambdaInvocations: lambdaSteps / n,
+    // Agents' calls over HTTP; the state machine's own SendMessage goes over HTTP too.
+    sqsRequests: [...m.requests].filter(([k]) => k.startsWith('sqs:')).reduce((s, [, v]) => s + v, 0) / n,
+    dynamoWrites: count('dynamodb', ['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem']) / n,
+    dynamoReads: count('dynamodb', ['GetItem', 'Query', 'Scan', 'BatchGetItem']) / n,
+    s3Puts: count('s3', ['PUT']) / n,
+    s3Gets: count('s3', ['GET']) / n,
+  };
+  const usd =
+    perTask.transitions * PRICES.stateTransition +
+    perTask.lambdaInvocations * (PRICES.lambdaRequest + (LAMBDA_BILLED_MS / 1000) * LAMBDA_MEMORY_GB * PRICES.lambdaGbSecondArm) +
+    perTask.sqsRequests * PRICES.sqsRequest +
+    perTask.dynamoWrites * PRICES.dynamoWrite +
+    perTask.dynamoReads * PRICES.dynamoRead +
+    perTask.s3Puts * PRICES.s3Put +
+    perTask.s3Gets * PRICES.s3Get;
+  return { usd: round(usd * 1000, 4), perTask: Object.fromEntries(Object.entries(perTask).map(([k, v]) => [k, round(v, 2)])) };
+}
+
+/** Each handler bundled as deployed (minified ESM, AWS SDK inside) and its cold import time. */
+async function bundles(): Promise<{ bundleKb: Record<string, number>; coldImportMs: Record<string, number> }> {
+  const dir = join(stateDir, 'bundles');
+  await mkdir(dir, { recursive: true });
+  const entries = (await readdir(join(ROOT, 'functions'))).filter((f) => f.endsWith('.ts')).map((f) => join(ROOT, 'functions', f));
+  await writeFile(join(dir, 'empty.mjs'), 'export const handler = async () => ({});\n');
+  const bundleKb: Record<string, number> = {};
+  const coldImportMs: Record<string, number> = {};
+  const importMs = async (file: string) => {
+    const times: number[] = [];
+    for (let i = 0; i < SIZES.coldImports; i++) {
+      const { stdout } = await run(process.execPath, [
+        '--input-type=module',
+        '-e',
+        `const t = performance.now(); await import(${JSON.stringify(file)}); console.log(performance.now() - t);`,
+      ]);
+      times.push(Number(stdout.trim()));
+    }
+    return percentile(times, 50);
+  };
+  const empty = await importMs(join(dir, 'empty.mjs'));
+  for (const entry of entries) {
+    const name = basename(entry, '.ts');
+    const outfile = join(dir, `${name}.mjs`);
+    await build({
+      entryPoints: [entry],
+      outfile,
+      bundle: true,
+      minify: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node22',
+      banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+      logLevel: 'error',
+    });
+    bundleKb[name] = round((await stat(outfile)).size / 1024, 1);
+    coldImportMs[name] = round((await importMs(outfile)) - empty, 1);
+  }
+  return { bundleKb, coldImportMs };
+}
+
+/** Resident memory of this process and its worker processes, sampled until stopped. */
+function memorySampler() {
+  let peakTotal = 0;
+  let peakMain = 0;
+  const rss = (pid: number) => {
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      return m ? Number(m[1]) * 1024 : 0;
+    } catch {
+      return 0;
+    }
+  };
+  const timer = setInterval(() => {
+    const main = process.memoryUsage.rss();
+    const children = (readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)).map(Number);
+    const total = main + children.reduce((s, pid) => s + rss(pid), 0);
+    peakMain = Math.max(peakMain, main);
+    peakTotal = Math.max(peakTotal, total);
+  }, 250);
+  return () => {
+    clearInterval(timer);
+    return { peakMainMb: round(peakMain / 2 ** 20, 0), peakTotalMb: round(peakTotal / 2 ** 20, 0) };
+  };
+}
+
+async function main(): Promise<void> {
+  await layer.start();
+  const bootMs = round(layer.bootMs, 0);
+  await waitForAgents(2);
+  // Warm-up: the first tasks pay for lazy imports and JIT in every process.
+  await measure({ pattern: 'parallel', maxConcurrency: CONCURRENCY, tasks: tasksOf(40, 'true') });
+
+  const overhead = await measure({ pattern: 'parallel', maxConcurrency: CONCURRENCY, tasks: tasksOf(SIZES.overhead, 'true') });
+  const overheadDirect = await direct('true', SIZES.overhead, CONCURRENCY);
+  const realistic = await measure({ pattern: 'parallel', maxConcurrency: CONCURRENCY, tasks: tasksOf(SIZES.realistic, 'sleep 0.5') });
+  const realisticDirect = await direct('sleep 0.5', SIZES.realistic, CONCURRENCY);
+  const sequential = await measure({ pattern: 'sequential', tasks: tasksOf(SIZES.sequential, 'true') });
+  const sequentialDirect = await direct('true', SIZES.sequential, 1);
+  const pipeline = await measure({
+    pattern: 'pipeline',
+    stages: Array.from({ length: 5 }, (_, s) => ({ name: `s${s}`, tasks: tasksOf(SIZES.sequential / 5, 'true').map((t) => ({ ...t, id: `s${s}${t.id}` })) })),
+  });
+
+  const latencies = overhead.tasks.map((t) => Date.parse(t.startedAt!) - t.dispatchedAt!).filter((n) => Number.isFinite(n));
+  const patterns = { parallel: overhead, sequential, pipeline };
+  const transitionsPerTask: Record<string, number> = {};
+  const costPer1000TasksUsd: Record<string, number> = {};
+  const callsPerTask: Record<string, Record<string, number>> = {};
+  for (const [pattern, m] of Object.entries(patterns)) {
+    const hs = await histories(m.executionId);
+    transitionsPerTask[pattern] = round(transitions(hs) / m.tasks.length, 2);
+    const cost = costPer1000(m, hs);
+    costPer1000TasksUsd[pattern] = cost.usd;
+    callsPerTask[pattern] = cost.perTask;
+  }
+
+  const stopSampling = memorySampler();
+  const scaleStart = Date.now();
+  const scale = await measure({ pattern: 'parallel', maxConcurrency: CONCURRENCY, tasks: tasksOf(SIZES.scale, 'true') });
+  const memory = stopSampling();
+  const scaleHistories = await histories(scale.executionId);
+  const maxEvents = Math.max(...scaleHistories.map((h) => h.events.length));
+
+  const { bundleKb, coldImportMs } = await bundles();
+
+  const results = {
+    generatedAt: new Date().toISOString(),
+    mode: quick ? 'quick' : 'full',
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+    bootMs,
+    overheadMsPerTask: round((overhead.wallMs - overheadDirect) / SIZES.overhead),
+    overheadRatio: round(overhead.wallMs / overheadDirect),
+    realisticRatio: round(realistic.wallMs / realisticDirect, 3),
+    sequentialOverheadMsPerTask: round((sequential.wallMs - sequentialDirect) / SIZES.sequential),
+    dispatchLatencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
+    bundleKb,
+    coldImportMs,
+    transitionsPerTask,
+    costPer1000TasksUsd,
+    callsPerTask,
+    scale: {
+      tasks: SIZES.scale,
+      wallMs: Date.parse(scale.execution.stoppedAt!) - scaleStart,
+      ...memory,
+      executions: scaleHistories.length,
+      maxEventsPerExecution: maxEvents,
+    },
+    raw: {
+      tasks: { overhead: SIZES.overhead, realistic: SIZES.realistic, sequential: SIZES.sequential },
+      layerMs: { overhead: overhead.wallMs, realistic: realistic.wallMs, sequential: sequential.wallMs },
+      directMs: { overhead: round(overheadDirect, 0), realistic: round(realisticDirect, 0), sequential: round(sequentialDirect, 0) },
+    },
+  };
+  await mkdir(join(ROOT, 'bench/results'), { recursive: true });
+  await writeFile(join(ROOT, 'bench/results/latest.json'), JSON.stringify(results, null, 2) + '\n');
+  printTable(results);
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the results object printed as written
+function printTable(r: Record<string, any>): void {
+  const rows: [string, string, string][] = [
+    ['boot (not in other figures)', `${r.bootMs} ms`, ''],
+    ['overhead per task (200 × true, 8 at once)', `${r.overheadMsPerTask} ms`, '≤ 3.5 ms'],
+    ['overhead ratio', `${r.overheadRatio}x`, '≤ 5x'],
+    ['realistic ratio (sleep 0.5)', `${r.realisticRatio}x`, '≤ 1.05x'],
+    ['sequential overhead per task', `${r.sequentialOverheadMsPerTask} ms`, '≤ 8 ms'],
+    ['dispatch latency p50 / p95 / p99', `${r.dispatchLatencyMs.p50} / ${r.dispatchLatencyMs.p95} / ${r.dispatchLatencyMs.p99} ms`, 'p50 < 20 ms'],
+    ...Object.entries(r.bundleKb).map(([k, v]) => [`bundle ${k}`, `${v} KB, +${r.coldImportMs[k]} ms cold import`, '< 300 KB, < 100 ms'] as [string, string, string]),
+    ...Object.entries(r.transitionsPerTask).map(([k, v]) => [`transitions per task (${k})`, String(v), ''] as [string, string, string]),
+    ...Object.entries(r.costPer1000TasksUsd).map(([k, v]) => [`AWS cost per 1,000 tasks (${k})`, `$${v}`, ''] as [string, string, string]),
+    [`scale: ${r.scale.tasks} tasks`, `${(r.scale.wallMs / 1000).toFixed(1)} s, peak ${r.scale.peakTotalMb} MB (main ${r.scale.peakMainMb} MB)`, ''],
+    ['scale: most history events in one execution', `${r.scale.maxEventsPerExecution} of 25,000 (${r.scale.executions} executions)`, '< 25,000'],
+  ];
+  const w0 = Math.max(...rows.map((x) => x[0].length));
+  const w1 = Math.max(...rows.map((x) => x[1].length));
+  console.log(`\nbenchmarks (${r.mode}) → bench/results/latest.json`);
+  for (const [a, b, c] of rows) console.log(`${a.padEnd(w0)}  ${b.padEnd(w1)}  ${c}`);
+}
+
+try {
+  await main();
+} finally {
+  await layer.stop().catch(() => undefined);
+  await rm(stateDir, { recursive: true, force: true });
+}
+process.exit(0);
