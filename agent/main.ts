@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { AGENT_TYPES, type AgentType } from '../core/agent-types.ts';
 import { AgentStore } from '../core/aws/agent-store.ts';
 import { DynamoBreakerStore } from '../core/aws/breaker-store.ts';
-import { awsClients } from '../core/aws/clients.ts';
+import { ddbClient, s3Client, sfnClient, sharedSqsClient } from '../core/aws/clients.ts';
 import { ExecutionStore } from '../core/aws/execution-store.ts';
 import { PayloadStore } from '../core/aws/payload-store.ts';
 import { CircuitBreaker } from '../core/breakers.ts';
@@ -79,7 +79,7 @@ async function main(): Promise<void> {
   const log = jsonLogger({ agentId }, level in LEVELS ? level : 'info');
 
   const config = loadConfig();
-  const clients = awsClients();
+  const clients = { ddb: ddbClient(), s3: s3Client(), sqs: sharedSqsClient(), sfn: sfnClient() };
   const runDir = process.env.XL_RUN_DIR;
   const worker = new Worker(
     {

@@ -180,6 +180,7 @@ export class Worker {
   private heartbeating = false;
   private readonly cleanups = new Set<Promise<void>>();
   private readonly inputs = new Lru<Record<string, unknown>>(INPUT_CACHE_SIZE);
+  private readonly metas = new Lru<ExecutionRecord>(INPUT_CACHE_SIZE);
   private readonly metrics = new Metrics();
   private readonly pgids: PgidFile | undefined;
   private readonly startedAt: string;
@@ -456,9 +457,11 @@ export class Worker {
     let definition: Task | undefined;
     let skipping = false;
     try {
-      // Read after the claim, never cached: a "stop" failure or a cancel set just before it counts.
-      const execution = await this.deps.executions.getExecution(msg.executionId);
-      if (!execution || execution.stopping || (execution.status !== 'PENDING' && execution.status !== 'RUNNING')) {
+      // Only the execution's fixed parts are read here (its input, pattern, stages), so they are
+      // cached. A stop or a cancel needs no check: it skips unclaimed tasks itself, so a claim
+      // made after it fails (core/steps.ts Recover, ExecutionService.cancel).
+      const execution = await this.executionMeta(msg.executionId);
+      if (!execution) {
         skipping = true;
         await this.skip(run, execution);
         return;
@@ -662,6 +665,15 @@ export class Worker {
   // ---- inputs ---------------------------------------------------------------------------------
 
   /** The plan's input; for a pipeline stage after the first, `data`: input + earlier stages' outputs. */
+  private async executionMeta(executionId: string): Promise<ExecutionRecord | undefined> {
+    let meta = this.metas.get(executionId);
+    if (!meta) {
+      meta = await this.deps.executions.getExecution(executionId);
+      if (meta) this.metas.set(executionId, meta);
+    }
+    return meta;
+  }
+
   private async inputFor(execution: ExecutionRecord, task: TaskRecord): Promise<Record<string, unknown>> {
     let input = this.inputs.get(execution.executionId);
     if (!input) {

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { AGENT_TYPES } from '#core/agent-types.ts';
 import type { ExecutionRecord, TaskRecord } from '#core/records.ts';
+import { BUNDLE_MAIN_FIELDS, BUNDLE_TARGET, REQUIRE_BANNER } from '../infra/constructs/functions.ts';
 import { LocalLayer } from '../local/layer.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
@@ -58,8 +59,8 @@ async function api<T>(method: string, path: string, body?: unknown): Promise<T> 
 }
 
 async function stores() {
-  const { getLayer } = await import('../functions/lib/deps.ts');
-  return getLayer().executions;
+  const { executionStore } = await import('../functions/lib/deps.ts');
+  return executionStore();
 }
 
 async function waitForAgents(count: number): Promise<void> {
@@ -189,8 +190,9 @@ async function bundles(): Promise<{ bundleKb: Record<string, number>; coldImport
       minify: true,
       format: 'esm',
       platform: 'node',
-      target: 'node22',
-      banner: { js: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);" },
+      target: BUNDLE_TARGET,
+      mainFields: BUNDLE_MAIN_FIELDS,
+      banner: { js: REQUIRE_BANNER },
       logLevel: 'error',
     });
     bundleKb[name] = round((await stat(outfile)).size / 1024, 1);

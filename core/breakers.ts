@@ -21,17 +21,27 @@ export interface BreakerStore {
 export type Admission = { allowed: true; probe: boolean } | { allowed: false; reason: string };
 
 export class CircuitBreaker {
+  /** Keys seen closed, until when: a closed breaker is not read again for `closedCacheMs`. */
+  private readonly closedUntil = new Map<string, number>();
+
   constructor(
     private readonly store: BreakerStore,
     private readonly policy: BreakerPolicy = DEFAULT_BREAKER_POLICY,
     private readonly now: () => number = Date.now,
+    /** Every dispatch asks; an opened breaker is seen by this process at most this much later. */
+    private readonly closedCacheMs = 1000,
   ) {}
 
   /** Whether a call may go through now; when half-open, only the single probe may. */
   async admit(key: string, probeId: string): Promise<Admission> {
+    if ((this.closedUntil.get(key) ?? 0) > this.now()) return { allowed: true, probe: false };
     for (let i = 0; i < 5; i++) {
       const current = await this.store.get(key);
-      if (!current || current.state === 'closed') return { allowed: true, probe: false };
+      if (!current || current.state === 'closed') {
+        this.closedUntil.set(key, this.now() + this.closedCacheMs);
+        return { allowed: true, probe: false };
+      }
+      this.closedUntil.delete(key);
       if (current.state === 'open') {
         const openedAt = Date.parse(current.openedAt ?? new Date(0).toISOString());
         if (this.now() - openedAt < this.policy.openSeconds * 1000) {
@@ -63,6 +73,7 @@ export class CircuitBreaker {
   }
 
   async recordFailure(key: string): Promise<void> {
+    this.closedUntil.delete(key);
     for (let i = 0; i < 5; i++) {
       const current = await this.store.get(key);
       const version = current?.version ?? 0;
@@ -76,6 +87,7 @@ export class CircuitBreaker {
   }
 
   async reset(key: string): Promise<void> {
+    this.closedUntil.delete(key);
     const current = await this.store.get(key);
     await this.store.put({ key, state: 'closed', failures: 0, version: (current?.version ?? 0) + 1 }, current?.version ?? 0);
   }

@@ -112,6 +112,7 @@ export class ExecutionService {
         priority: task.priority,
         timeoutSeconds: task.timeoutSeconds,
         failureStrategy: task.failureStrategy,
+        ...(task.recovery ? { recovery: task.recovery } : {}),
         definition: await this.deps.payloads.store(`tasks/${executionId}/${index}.json`, task),
         status: 'pending' as const,
         attempts: 0,

@@ -34,7 +34,7 @@ export function parsePoolSpec(spec: string | undefined): Partial<Record<AgentTyp
 }
 
 export class HealthMonitor {
-  constructor(private readonly deps: PoolDeps) {}
+  constructor(private readonly deps: Omit<PoolDeps, 'runtime' | 'defaults'>) {}
 
   /**
    * The heartbeat check: an agent silent for a whole heartbeat span is unhealthy (dead); the

@@ -60,6 +60,8 @@ export interface TaskRecord {
   priority: Priority;
   timeoutSeconds: number;
   failureStrategy: 'stop' | 'continue';
+  /** The task's recovery overrides, kept beside the definition so Recover needs no bucket read. */
+  recovery?: Task['recovery'];
   definition: Stored<Task>;
   status: TaskStatus;
   /** How many times an agent started the task (claims), retries and re-deliveries included. */

@@ -5,14 +5,11 @@ import { queueKey } from './agent-types.ts';
 import { agentTypeBreakerKey, type CircuitBreaker } from './breakers.ts';
 import { classifyErrorName, type ErrorType } from './errors.ts';
 import type { ExecutionStore } from './aws/execution-store.ts';
-import type { PayloadStore } from './aws/payload-store.ts';
 import { deriveOutcome, prepareBatches, type PreparedExecution } from './patterns.ts';
-import type { Task } from './plan.ts';
 import { decideRecovery, recoveryStrategy } from './recovery.ts';
 
 export interface StepDeps {
   executions: ExecutionStore;
-  payloads: PayloadStore;
   breaker: CircuitBreaker;
   queueUrlPrefix: string;
   dispatchAllowanceSeconds: number;
@@ -56,24 +53,23 @@ export class ExecutionSteps {
     return prepareBatches(execution);
   }
 
-  /** Before each dispatch: skip when the run is stopping, wait when the breaker is open. */
+  /**
+   * Before each dispatch: skip when the run is stopping, wait when the breaker is open. The task is
+   * marked queued before the execution is read, and Recover marks the execution stopping before it
+   * skips queued tasks: whichever comes second sees the other, so no task is dispatched after a stop.
+   */
   async gate({ executionId, taskIndex }: TaskRef): Promise<GateResult> {
-    const [execution, current] = await Promise.all([
-      this.deps.executions.getExecution(executionId),
-      this.deps.executions.getTask(executionId, taskIndex),
-    ]);
-    if (!execution || !current) throw Object.assign(new Error(`task ${executionId}/${taskIndex} has no record`), { name: 'permanent' });
-    if (current.status === 'completed' || current.status === 'skipped') return { action: 'skip' };
-    const ending = execution.stopping !== undefined || !['PENDING', 'RUNNING'].includes(execution.status);
-    if (ending) {
+    const task = await this.deps.executions.prepareDispatch(executionId, taskIndex);
+    if (!task) return { action: 'skip' }; // completed, skipped or cancelled meanwhile
+    const execution = await this.deps.executions.getExecution(executionId);
+    if (!execution) throw Object.assign(new Error(`execution ${executionId} has no record`), { name: 'permanent' });
+    if (execution.stopping !== undefined || !['PENDING', 'RUNNING'].includes(execution.status)) {
       const reason = execution.stopping ? `task ${execution.stopping.taskId} failed with failureStrategy "stop"` : `execution ${execution.status}`;
       await this.deps.executions.skipTask(executionId, taskIndex, reason);
       return { action: 'skip' };
     }
-    const admission = await this.deps.breaker.admit(agentTypeBreakerKey(current.agentType), randomUUID());
+    const admission = await this.deps.breaker.admit(agentTypeBreakerKey(task.agentType), randomUUID());
     if (!admission.allowed) return { action: 'blocked', failure: { Error: 'dependency', Cause: admission.reason } };
-    const task = await this.deps.executions.prepareDispatch(executionId, taskIndex);
-    if (!task) return { action: 'skip' }; // finished meanwhile (a late success, or a cancel)
     return {
       action: 'dispatch',
       dispatch: {
@@ -117,8 +113,7 @@ export class ExecutionSteps {
     const error = { type: errorType, message };
     const stopping = execution.stopping !== undefined || !['PENDING', 'RUNNING'].includes(execution.status);
     if (!stopping) {
-      const definition = await this.deps.payloads.load<Task>(task.definition);
-      const decision = decideRecovery(recoveryStrategy(definition, errorType), task.retries?.[errorType] ?? 0);
+      const decision = decideRecovery(recoveryStrategy(task, errorType), task.retries?.[errorType] ?? 0);
       if (decision.retry && (await this.deps.executions.recordRetry(executionId, taskIndex, errorType, error))) {
         return { executionId, taskIndex, action: 'retry', delaySeconds: decision.delaySeconds };
       }
@@ -129,6 +124,8 @@ export class ExecutionSteps {
         taskId: task.taskId,
         stage: execution.stages[task.stage]?.name ?? '',
       });
+      // Tasks no agent has claimed yet are skipped; an agent whose claim then fails reports the skip.
+      await this.deps.executions.skipWaitingTasks(executionId, `task ${task.taskId} failed with failureStrategy "stop"`);
     }
     return done;
   }

@@ -3,10 +3,9 @@ import middy from '@middy/core';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { AGENT_TYPES, type AgentType, PRIORITIES, queueKey } from '#core/agent-types.ts';
-import { awsClients } from '#core/aws/clients.ts';
 import { NotFoundError, ValidationError } from '#core/errors.ts';
 import { toJsonPointer } from '#core/plan.ts';
-import { getLayer } from './lib/deps.ts';
+import { agentStore, breakerStore, circuitBreaker, config, executionService, poolManager, sqs } from './lib/deps.ts';
 import { bearerToken, dispatch, errorBody, route } from './lib/http.ts';
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -23,11 +22,10 @@ const agentTypeParam = (value: string): AgentType => {
 
 /** Messages waiting per agent type, over its three priority queues. */
 async function backlog(type: AgentType): Promise<{ visible: number; inFlight: number }> {
-  const { sqs } = awsClients();
-  const prefix = getLayer().config.queueUrlPrefix;
+  const prefix = config().queueUrlPrefix;
   const counts = await Promise.all(
     PRIORITIES.map(async (p) => {
-      const res = await sqs.send(
+      const res = await sqs().send(
         new GetQueueAttributesCommand({
           QueueUrl: prefix + queueKey(type, p),
           AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
@@ -44,40 +42,41 @@ async function backlog(type: AgentType): Promise<{ visible: number; inFlight: nu
 
 const routes = [
   route('POST', '/executions', async ({ body }) => {
-    const res = await getLayer().service.submit(body);
+    const res = await executionService().submit(body);
     return { status: res.created ? 202 : 200, body: { executionId: res.executionId, name: res.name, status: res.status } };
   }),
   route('GET', '/executions', async ({ query }) => {
     const limit = Math.min(100, Math.max(1, Number(query.limit ?? 50) || 50));
-    return { status: 200, body: await getLayer().service.list({ limit, nextToken: query.nextToken }) };
+    return { status: 200, body: await executionService().list({ limit, nextToken: query.nextToken }) };
   }),
   route('GET', '/executions/{executionId}', async ({ params }) => ({
     status: 200,
-    body: await getLayer().service.describe(params.executionId!),
+    body: await executionService().describe(params.executionId!),
   })),
   route('DELETE', '/executions/{executionId}', async ({ params }) => {
-    await getLayer().service.cancel(params.executionId!);
+    await executionService().cancel(params.executionId!);
     return { status: 202, body: { executionId: params.executionId, status: 'ABORTED' } };
   }),
-  route('GET', '/agents', async () => ({ status: 200, body: { items: await getLayer().agents.list() } })),
+  route('GET', '/agents', async () => ({ status: 200, body: { items: await agentStore().list() } })),
   route('POST', '/agents', async ({ body }) => {
     const req = parse(z.object({ agentType: z.enum(AGENT_TYPES), count: z.number().int().min(1).max(50).default(1) }).strict(), body);
-    const agentIds = await getLayer().pool.startAgents(req.agentType, req.count);
+    const agentIds = await poolManager().startAgents(req.agentType, req.count);
     return { status: 202, body: { agentIds } };
   }),
   route('DELETE', '/agents/{agentId}', async ({ params, query }) => {
-    const agent = await getLayer().agents.get(params.agentId!);
+    const agent = await agentStore().get(params.agentId!);
     if (!agent) throw new NotFoundError(`no agent ${params.agentId}`);
-    await getLayer().pool.stopAgent(agent, query.graceful !== 'false');
+    await poolManager().stopAgent(agent, query.graceful !== 'false');
     return { status: 202, body: { agentId: agent.agentId } };
   }),
   route('GET', '/pool', async () => ({
     status: 200,
-    body: { items: await getLayer().pool.rows(async (t) => (await backlog(t)).visible) },
+    body: { items: await poolManager().rows(async (t) => (await backlog(t)).visible) },
   })),
   route('PUT', '/pool/{agentType}', async ({ params, body }) => {
     const agentType = agentTypeParam(params.agentType!);
-    const { pool, agents } = getLayer();
+    const pool = poolManager();
+    const agents = agentStore();
     const current = (await pool.bounds()).find((b) => b.agentType === agentType)!;
     const req = parse(z.object({ min: z.number().int().min(0).max(100).optional(), max: z.number().int().min(0).max(100).optional() }).strict(), body);
     const next = { agentType, min: req.min ?? current.min, max: req.max ?? current.max };
@@ -87,10 +86,9 @@ const routes = [
     return { status: 200, body: row };
   }),
   route('GET', '/health', async () => {
-    const { agents, breakers } = getLayer();
     const [agentList, breakerList, queues] = await Promise.all([
-      agents.list(),
-      breakers.list(),
+      agentStore().list(),
+      breakerStore().list(),
       Promise.all(AGENT_TYPES.map(async (t) => ({ agentType: t, ...(await backlog(t)) }))),
     ]);
     const live = agentList.filter((a) => a.status !== 'terminated');
@@ -111,7 +109,7 @@ const routes = [
   route('GET', '/breakers', async () => ({
     status: 200,
     body: {
-      items: (await getLayer().breakers.list()).map((b) => ({
+      items: (await breakerStore().list()).map((b) => ({
         key: b.key,
         state: b.state,
         failures: b.failures,
@@ -120,7 +118,7 @@ const routes = [
     },
   })),
   route('POST', '/breakers/{key}/reset', async ({ params }) => {
-    await getLayer().breaker.reset(params.key!);
+    await circuitBreaker().reset(params.key!);
     return { status: 200, body: { key: params.key, state: 'closed' } };
   }),
 ];

@@ -4,7 +4,7 @@ import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
 import type { ExecutionStatus } from '#core/records.ts';
 import { causeMessage } from '#core/steps.ts';
-import { getLayer, logger } from './lib/deps.ts';
+import { executionStore, logger } from './lib/deps.ts';
 
 export interface StatusChange {
   executionArn: string;
@@ -18,7 +18,7 @@ export interface StatusChange {
 async function run(event: EventBridgeEvent<'Step Functions Execution Status Change', StatusChange>): Promise<void> {
   const { status, name, error, cause, stopDate } = event.detail;
   if (status === 'RUNNING' || status === 'SUCCEEDED') return; // Prepare and Finalize record those
-  const { executions } = getLayer();
+  const executions = executionStore();
   // Only pattern executions are named after an execution id; batch children end through their parent.
   const execution = await executions.getExecution(name);
   if (!execution) return;
@@ -32,7 +32,7 @@ async function run(event: EventBridgeEvent<'Step Functions Execution Status Chan
     message,
   });
   if (changed || status === 'ABORTED') await executions.cancelTasks(name);
-  if (changed) logger.warn('execution ended by its workflow', { executionId: name, status, message });
+  if (changed) logger.warn('execution ended by its workflow', { executionId: name, status, reason: message });
 }
 
 export const handler = middy(run);

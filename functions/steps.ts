@@ -1,7 +1,7 @@
 // The Lambda behind the state machines' Prepare, Gate, Recover and Finalize states.
 import middy from '@middy/core';
 import type { RecoverResult, TaskRef } from '#core/steps.ts';
-import { getLayer, logger } from './lib/deps.ts';
+import { executionSteps, logger } from './lib/deps.ts';
 
 export type StepEvent =
   | { step: 'prepare'; executionId: string }
@@ -10,7 +10,7 @@ export type StepEvent =
   | { step: 'finalize'; executionId: string };
 
 async function run(event: StepEvent): Promise<unknown> {
-  const { steps } = getLayer();
+  const steps = executionSteps();
   switch (event.step) {
     case 'prepare':
       return steps.prepare(event);

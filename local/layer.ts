@@ -255,8 +255,9 @@ export class LocalLayer {
    * are ended here. Agents of the earlier run are gone.
    */
   private async recoverFromEarlierRun(): Promise<void> {
-    const { getLayer } = await import('../functions/lib/deps.ts');
-    const { executions, agents } = getLayer();
+    const { agentStore, executionStore } = await import('../functions/lib/deps.ts');
+    const executions = executionStore();
+    const agents = agentStore();
     for (const agent of await agents.list()) {
       if (agent.status !== 'terminated' && !(await this.runtime!.isAlive(agent.runtime))) {
         await agents.setStatus(agent.agentId, 'terminated');

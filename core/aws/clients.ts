@@ -1,32 +1,30 @@
-// The one place that builds AWS clients. Endpoints come from the environment (AWS_ENDPOINT_URL_*),
-// so the same code talks to AWS, LocalStack or the embedded local layer.
+// The one place that builds AWS clients, each once per process and only when first used, so that a
+// Lambda bundle carries only the clients its handler calls. Endpoints come from the environment
+// (AWS_ENDPOINT_URL_*), so the same code talks to AWS, LocalStack or the embedded local layer.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import { ECSClient } from '@aws-sdk/client-ecs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
-export interface AwsClients {
-  ddb: DynamoDBDocumentClient;
-  s3: S3Client;
-  sfn: SFNClient;
-  sqs: SQSClient;
-  ecs: ECSClient;
+function once<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= make());
 }
 
-let shared: AwsClients | undefined;
-
-export function awsClients(): AwsClients {
-  if (shared) return shared;
-  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+export const ddbClient = once(() =>
+  DynamoDBDocumentClient.from(new DynamoDBClient({}), {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
-  });
-  // Path-style addressing works with every S3 emulator and with AWS.
-  const s3 = new S3Client({ forcePathStyle: process.env.AWS_ENDPOINT_URL_S3 !== undefined });
-  shared = { ddb, s3, sfn: new SFNClient({}), sqs: sqsClient(), ecs: new ECSClient({}) };
-  return shared;
-}
+  }),
+);
+
+// Path-style addressing works with every S3 emulator and with AWS.
+export const s3Client = once(() => new S3Client({ forcePathStyle: process.env.AWS_ENDPOINT_URL_S3 !== undefined }));
+
+export const sfnClient = once(() => new SFNClient({}));
+
+export const ecsClient = once(() => new ECSClient({}));
 
 /**
  * Queue URLs name AWS's host even locally (they are built from the stack's pseudo parameters), so
@@ -36,3 +34,4 @@ export function awsClients(): AwsClients {
 export function sqsClient(): SQSClient {
   return new SQSClient({ useQueueUrlAsEndpoint: process.env.AWS_ENDPOINT_URL_SQS === undefined });
 }
+export const sharedSqsClient = once(sqsClient);

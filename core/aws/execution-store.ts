@@ -282,6 +282,15 @@ export class ExecutionStore {
     return done !== undefined;
   }
 
+  /** Skips every task of the execution that no agent has claimed (pending or queued). */
+  async skipWaitingTasks(executionId: string, reason: string): Promise<number> {
+    let skipped = 0;
+    for (const t of await this.listTasks(executionId)) {
+      if ((t.status === 'pending' || t.status === 'queued') && (await this.skipTask(executionId, t.index, reason))) skipped++;
+    }
+    return skipped;
+  }
+
   /**
    * Claims (execution, task, dispatch) for an agent with a lease. A claim succeeds on a queued task
    * of the same dispatch, or on a running one whose lease ran out (its agent died).

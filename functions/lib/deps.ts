@@ -1,14 +1,15 @@
-// Builds the domain services once per process from the environment; every handler imports this.
+// The domain services each handler needs, built once per process from the environment. Each is its
+// own getter so that a handler's bundle holds only the AWS clients it uses (esbuild drops the rest).
 import { Logger } from '@aws-lambda-powertools/logger';
-import { awsClients } from '#core/aws/clients.ts';
 import { AgentStore } from '#core/aws/agent-store.ts';
 import { DynamoBreakerStore } from '#core/aws/breaker-store.ts';
+import { ddbClient, ecsClient, s3Client, sfnClient, sharedSqsClient } from '#core/aws/clients.ts';
 import { EcsRuntime } from '#core/aws/ecs-runtime.ts';
 import { ExecutionStore } from '#core/aws/execution-store.ts';
 import { PayloadStore } from '#core/aws/payload-store.ts';
 import { StepFunctionsWorkflows } from '#core/aws/workflows.ts';
 import { CircuitBreaker } from '#core/breakers.ts';
-import { type LayerConfig, loadConfig } from '#core/config.ts';
+import { loadConfig } from '#core/config.ts';
 import { ExecutionService } from '#core/executions.ts';
 import { HealthMonitor, PoolManager, parsePoolSpec } from '#core/pool.ts';
 import { registeredRuntime } from '#core/runtime.ts';
@@ -16,62 +17,52 @@ import { ExecutionSteps } from '#core/steps.ts';
 
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'xl' });
 
-export interface Layer {
-  config: LayerConfig;
-  executions: ExecutionStore;
-  agents: AgentStore;
-  payloads: PayloadStore;
-  breaker: CircuitBreaker;
-  breakers: DynamoBreakerStore;
-  steps: ExecutionSteps;
-  service: ExecutionService;
-  pool: PoolManager;
-  health: HealthMonitor;
+function once<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= make());
 }
 
-let layer: Layer | undefined;
+export const config = once(loadConfig);
+export const executionStore = once(() => new ExecutionStore(ddbClient(), config().tables.executions));
+export const agentStore = once(() => new AgentStore(ddbClient(), config().tables.agents));
+export const breakerStore = once(() => new DynamoBreakerStore(ddbClient(), config().tables.breakers));
+export const circuitBreaker = once(() => new CircuitBreaker(breakerStore()));
+export const sqs = sharedSqsClient;
 
-export function getLayer(): Layer {
-  if (layer) return layer;
-  const config = loadConfig();
-  const clients = awsClients();
-  const executions = new ExecutionStore(clients.ddb, config.tables.executions);
-  const agents = new AgentStore(clients.ddb, config.tables.agents);
-  const payloads = new PayloadStore(clients.s3, config.bucket);
-  const breakers = new DynamoBreakerStore(clients.ddb, config.tables.breakers);
-  const breaker = new CircuitBreaker(breakers);
-  const poolDeps = {
-    agents,
-    // Locally the embedded layer registers its process runtime; on AWS agents are ECS tasks.
-    get runtime() {
-      return registeredRuntime() ?? EcsRuntime.fromEnv(clients.ecs);
-    },
-    heartbeatSeconds: config.heartbeatSeconds,
-    startAllowanceSeconds: Number(process.env.XL_START_ALLOWANCE_SECONDS ?? 300),
-    defaults: parsePoolSpec(process.env.XL_POOL),
-  };
-  layer = {
-    config,
-    executions,
-    agents,
-    payloads,
-    breaker,
-    breakers,
-    steps: new ExecutionSteps({
-      executions,
-      payloads,
-      breaker,
-      queueUrlPrefix: config.queueUrlPrefix,
-      dispatchAllowanceSeconds: config.dispatchAllowanceSeconds,
+export const executionSteps = once(
+  () =>
+    new ExecutionSteps({
+      executions: executionStore(),
+      breaker: circuitBreaker(),
+      queueUrlPrefix: config().queueUrlPrefix,
+      dispatchAllowanceSeconds: config().dispatchAllowanceSeconds,
     }),
-    get service() {
-      // Only the API needs state machine ARNs (the steps function must not: it would be circular).
-      const service = new ExecutionService({ executions, payloads, workflows: StepFunctionsWorkflows.fromEnv(clients.sfn) });
-      Object.defineProperty(this, 'service', { value: service });
-      return service;
-    },
-    pool: new PoolManager(poolDeps),
-    health: new HealthMonitor(poolDeps),
-  };
-  return layer;
-}
+);
+
+// Only the API needs state machine ARNs (the steps function must not: it would be circular).
+export const executionService = once(
+  () =>
+    new ExecutionService({
+      executions: executionStore(),
+      payloads: new PayloadStore(s3Client(), config().bucket),
+      workflows: StepFunctionsWorkflows.fromEnv(sfnClient()),
+    }),
+);
+
+const monitorDeps = () => ({
+  agents: agentStore(),
+  heartbeatSeconds: config().heartbeatSeconds,
+  startAllowanceSeconds: Number(process.env.XL_START_ALLOWANCE_SECONDS ?? 300),
+});
+
+export const healthMonitor = once(() => new HealthMonitor(monitorDeps()));
+
+// Locally the embedded layer registers its process runtime; on AWS agents are ECS tasks.
+export const poolManager = once(
+  () =>
+    new PoolManager({
+      ...monitorDeps(),
+      runtime: registeredRuntime() ?? EcsRuntime.fromEnv(ecsClient()),
+      defaults: parsePoolSpec(process.env.XL_POOL),
+    }),
+);

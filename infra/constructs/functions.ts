@@ -24,8 +24,12 @@ export const FUNCTION_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
  * ESM bundles have no `require`; some CommonJS dependencies call it for Node built-ins. The alias keeps
  * the banner from clashing with a bundled `createRequire` import.
  */
-const REQUIRE_BANNER =
+export const REQUIRE_BANNER =
   "import { createRequire as __xlCreateRequire } from 'node:module'; const require = __xlCreateRequire(import.meta.url);";
+
+/** How every handler is bundled (the benchmarks bundle the same way to report deployed sizes). */
+export const BUNDLE_TARGET = 'node22';
+export const BUNDLE_MAIN_FIELDS = ['module', 'main'];
 
 export interface XlFunctionProps {
   /** Handler module, relative to the project root, e.g. `functions/steps.ts`; exports `handler`. */
@@ -88,8 +92,8 @@ export class XlFunction extends Construct {
       },
       bundling: {
         format: OutputFormat.ESM,
-        target: 'node22',
-        mainFields: ['module', 'main'],
+        target: BUNDLE_TARGET,
+        mainFields: BUNDLE_MAIN_FIELDS,
         minify: true,
         sourceMap: true,
         sourceMapMode: SourceMapMode.DEFAULT,

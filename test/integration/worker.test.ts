@@ -453,11 +453,13 @@ describe('agent worker', () => {
     expect(await task(id)).toMatchObject({ status: 'queued', attempts: 0, dispatchSeq: 3 });
   });
 
-  it('skips a task of an execution that is stopping, without running it', async () => {
+  it('reports a dispatched task that a stop skipped before any agent claimed it, without running it', async () => {
     const marker = join(scratch, 'skipped-ran');
     const id = await createExecution([{ command: `touch ${marker}` }], { stopping: { taskId: 'other', stage: '' } });
+    // What Recover does after marking the execution stopping: unclaimed tasks are skipped.
+    expect(await executions.skipWaitingTasks(id, 'task other failed with failureStrategy "stop"')).toBe(1);
     const arn = await dispatch(id, 0);
-    expect(await dispatchOutcome(arn)).toMatchObject({ status: 'SUCCEEDED', output: { status: 'skipped', attempts: 1 } });
+    expect(await dispatchOutcome(arn)).toMatchObject({ status: 'SUCCEEDED', output: { status: 'skipped', attempts: 0 } });
     expect(await task(id)).toMatchObject({ status: 'skipped' });
     await expect(readFile(marker)).rejects.toThrow();
   });
