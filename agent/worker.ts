@@ -20,7 +20,7 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import { z } from 'zod';
+import * as z from 'zod';
 import { PRIORITIES, type AgentType, type Priority, queueKey } from '../core/agent-types.ts';
 import type { AgentStore } from '../core/aws/agent-store.ts';
 import type { ClaimResult, ExecutionStore } from '../core/aws/execution-store.ts';

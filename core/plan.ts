@@ -1,7 +1,7 @@
 // The plan format of CONTRACT.md as zod schemas: what a user submits, and the same plan with
 // every default applied (the form that is stored, hashed for idempotency and run).
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { AGENT_TYPES, CAPABILITIES, PRIORITIES } from './agent-types.ts';
 import { ERROR_TYPES, type ErrorDetail, ValidationError } from './errors.ts';
 

@@ -1,7 +1,7 @@
 // The API Lambda: the contract's HTTP routes, each a few lines over the domain core.
 import middy from '@middy/core';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
-import { z } from 'zod';
+import * as z from 'zod';
 import { AGENT_TYPES, type AgentType, PRIORITIES, queueKey } from '#core/agent-types.ts';
 import { NotFoundError, ValidationError } from '#core/errors.ts';
 import { toJsonPointer } from '#core/plan.ts';

@@ -13,18 +13,18 @@ function once<T>(make: () => T): () => T {
   return () => (value ??= make());
 }
 
-export const ddbClient = once(() =>
+export const ddbClient = /* @__PURE__ */ once(() =>
   DynamoDBDocumentClient.from(new DynamoDBClient({}), {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   }),
 );
 
 // Path-style addressing works with every S3 emulator and with AWS.
-export const s3Client = once(() => new S3Client({ forcePathStyle: process.env.AWS_ENDPOINT_URL_S3 !== undefined }));
+export const s3Client = /* @__PURE__ */ once(() => new S3Client({ forcePathStyle: process.env.AWS_ENDPOINT_URL_S3 !== undefined }));
 
-export const sfnClient = once(() => new SFNClient({}));
+export const sfnClient = /* @__PURE__ */ once(() => new SFNClient({}));
 
-export const ecsClient = once(() => new ECSClient({}));
+export const ecsClient = /* @__PURE__ */ once(() => new ECSClient({}));
 
 /**
  * Queue URLs name AWS's host even locally (they are built from the stack's pseudo parameters), so
@@ -34,4 +34,4 @@ export const ecsClient = once(() => new ECSClient({}));
 export function sqsClient(): SQSClient {
   return new SQSClient({ useQueueUrlAsEndpoint: process.env.AWS_ENDPOINT_URL_SQS === undefined });
 }
-export const sharedSqsClient = once(sqsClient);
+export const sharedSqsClient = /* @__PURE__ */ once(sqsClient);

@@ -22,14 +22,14 @@ function once<T>(make: () => T): () => T {
   return () => (value ??= make());
 }
 
-export const config = once(loadConfig);
-export const executionStore = once(() => new ExecutionStore(ddbClient(), config().tables.executions));
-export const agentStore = once(() => new AgentStore(ddbClient(), config().tables.agents));
-export const breakerStore = once(() => new DynamoBreakerStore(ddbClient(), config().tables.breakers));
-export const circuitBreaker = once(() => new CircuitBreaker(breakerStore()));
+export const config = /* @__PURE__ */ once(loadConfig);
+export const executionStore = /* @__PURE__ */ once(() => new ExecutionStore(ddbClient(), config().tables.executions));
+export const agentStore = /* @__PURE__ */ once(() => new AgentStore(ddbClient(), config().tables.agents));
+export const breakerStore = /* @__PURE__ */ once(() => new DynamoBreakerStore(ddbClient(), config().tables.breakers));
+export const circuitBreaker = /* @__PURE__ */ once(() => new CircuitBreaker(breakerStore()));
 export const sqs = sharedSqsClient;
 
-export const executionSteps = once(
+export const executionSteps = /* @__PURE__ */ once(
   () =>
     new ExecutionSteps({
       executions: executionStore(),
@@ -40,7 +40,7 @@ export const executionSteps = once(
 );
 
 // Only the API needs state machine ARNs (the steps function must not: it would be circular).
-export const executionService = once(
+export const executionService = /* @__PURE__ */ once(
   () =>
     new ExecutionService({
       executions: executionStore(),
@@ -55,10 +55,10 @@ const monitorDeps = () => ({
   startAllowanceSeconds: Number(process.env.XL_START_ALLOWANCE_SECONDS ?? 300),
 });
 
-export const healthMonitor = once(() => new HealthMonitor(monitorDeps()));
+export const healthMonitor = /* @__PURE__ */ once(() => new HealthMonitor(monitorDeps()));
 
 // Locally the embedded layer registers its process runtime; on AWS agents are ECS tasks.
-export const poolManager = once(
+export const poolManager = /* @__PURE__ */ once(
   () =>
     new PoolManager({
       ...monitorDeps(),
