@@ -115,13 +115,38 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  // Nothing may crash the loop: an unexpected error is logged, the worker carries on.
-  process.on('uncaughtException', (err) => log.error('uncaught exception', { error: err.stack ?? String(err) }));
-  process.on('unhandledRejection', (err) => log.error('unhandled rejection', { error: (err as Error)?.stack ?? String(err) }));
+  // A log stream whose reader is gone (the local layer died) must not turn every write into an
+  // uncaught error that is logged again: that loop once spun an orphaned agent at 100% CPU.
+  process.stderr.on('error', () => undefined);
+  // An unexpected error leaves the worker in an unknown state: hand the tasks back and exit, and
+  // the pool manager starts a fresh agent.
+  const fail = (what: string) => (err: unknown) => {
+    log.error(what, { error: (err as Error)?.stack ?? String(err) });
+    exitAfter(worker.stop({ graceful: false }), 1);
+  };
+  process.on('uncaughtException', fail('uncaught exception'));
+  process.on('unhandledRejection', fail('unhandled rejection'));
+  // Locally the layer's process supervises its agents: when it is gone, so are the emulators, and
+  // an agent left behind would only poll nothing forever.
+  const supervisor = Number(process.env.XL_SUPERVISOR_PID);
+  if (supervisor > 0) {
+    setInterval(() => {
+      if (process.ppid !== supervisor) {
+        log.warn('the local layer is gone; exiting', { supervisor });
+        exitAfter(worker.stop({ graceful: false }), 0);
+      }
+    }, 1000).unref();
+  }
 
   await worker.start();
   await worker.done;
   process.exit(0);
+}
+
+/** Exits once `work` settles, or after 5 s whatever happens. */
+function exitAfter(work: Promise<unknown>, code: number): void {
+  setTimeout(() => process.exit(code), 5000).unref();
+  void work.finally(() => process.exit(code));
 }
 
 main().catch((err: unknown) => {

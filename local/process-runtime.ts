@@ -31,7 +31,14 @@ export class ProcessRuntime implements AgentRuntime {
       const agentId = newAgentId(agentType);
       const child = spawn(process.execPath, ['--import', 'tsx', join(this.opts.projectRoot, 'agent/main.ts')], {
         cwd: this.opts.projectRoot,
-        env: { ...this.opts.envFor(agentType, agentId), XL_AGENT_ID: agentId, XL_AGENT_TYPE: agentType, XL_RUN_DIR: this.opts.runDir },
+        env: {
+          ...this.opts.envFor(agentType, agentId),
+          XL_AGENT_ID: agentId,
+          XL_AGENT_TYPE: agentType,
+          XL_RUN_DIR: this.opts.runDir,
+          // The worker exits when this process is gone (its emulators are gone with it).
+          XL_SUPERVISOR_PID: String(process.pid),
+        },
         stdio: ['ignore', 'inherit', this.opts.logStream ? 'pipe' : 'inherit'],
       });
       if (this.opts.logStream && child.stderr) child.stderr.pipe(this.opts.logStream, { end: false });

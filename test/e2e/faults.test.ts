@@ -84,3 +84,30 @@ describe('restart and shutdown', () => {
     }
   });
 });
+
+describe('the layer killed outright', () => {
+  it('leaves no agent and no command running behind it', async () => {
+    const layer = await startLayer({ env: { XL_POOL: 'coder=2..2,tester=0..1,reviewer=0..1', XL_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS) } });
+    const dir = mkdtempSync(join(tmpdir(), 'xl-orphans-'));
+    try {
+      const res = await layer.request('POST', '/executions', {
+        pattern: 'sequential',
+        tasks: [{ id: 'long', agentType: 'coder', command: `sleep 120 & echo $! > ${dir}/sleeper; wait` }],
+      });
+      expect(res.status).toBe(202);
+      const sleeper = await waitFor('the command to run', async () => {
+        try {
+          return Number(readFileSync(join(dir, 'sleeper'), 'utf8').trim()) || undefined;
+        } catch {
+          return undefined;
+        }
+      });
+      const agents = (await layer.request('GET', '/agents')).body.items.filter((a: any) => a.status !== 'terminated');
+      expect(agents.length).toBeGreaterThanOrEqual(2);
+      layer.process.kill('SIGKILL');
+      await waitFor('agents and commands to be gone', async () => agents.every((a: any) => !isAlive(a.runtime.pid)) && !isAlive(sleeper), 15_000);
+    } finally {
+      await removeStateDir(layer.stateDir);
+    }
+  });
+});
