@@ -17,7 +17,7 @@ import { registerRuntime } from '#core/runtime.ts';
 import { resolveDefinition } from '../infra/asl.ts';
 import { startDynalite } from './services/dynalite.ts';
 import { startFauxqs127 } from './services/fauxqs.ts';
-import { LocalStepFunctions, type ExecutionStatusChangeEvent } from './stepfunctions/service.ts';
+import { type ExecutionStatusChangeEvent, LocalStepFunctions } from './stepfunctions/index.ts';
 import { ProcessRuntime } from './process-runtime.ts';
 import { provisionBuckets, provisionQueues, provisionTables } from './provision.ts';
 import { type CfnTemplate, LOCAL_REGION, localNames, resolveValue, resourcesOfType } from './template.ts';

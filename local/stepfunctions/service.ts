@@ -76,15 +76,6 @@ import type {
   LocalStepFunctionsOptions,
 } from './types.ts';
 
-export type {
-  ExecutionRecord,
-  ExecutionStatus,
-  ExecutionStatusChangeEvent,
-  LambdaHandler,
-  LocalStateMachine,
-  LocalStepFunctionsOptions,
-} from './types.ts';
-
 /** What $$.Task.Token resolves to while Parameters are evaluated; the Task swaps in a real token. */
 const TOKEN_PLACEHOLDER = 'xl-local-task-token-placeholder-2f9c';
 
