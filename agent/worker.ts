@@ -142,6 +142,11 @@ interface Run {
   pgids: Set<number>;
   timer?: NodeJS.Timeout;
   ticking: boolean;
+  /** When the driver started and ended (for the phase timings of the "task finished" line). */
+  ranFrom?: number;
+  ranTo?: number;
+  /** When the claim's write came back. */
+  claimed?: number;
 }
 
 interface QueueRef {
@@ -396,6 +401,7 @@ export class Worker {
         abort: new AbortController(),
         pgids: new Set(),
         ticking: false,
+        claimed: this.clock.now(),
       };
       this.runs.add(run);
       run.timer = setInterval(() => void this.keepAlive(run), this.config.heartbeatIntervalMs);
@@ -479,6 +485,7 @@ export class Worker {
         run.phase = 'running';
         const workspace = await this.deps.workspaces.create(task.taskId);
         try {
+          run.ranFrom = this.clock.now();
           result = await driver.run(definition, {
             workspace,
             input,
@@ -496,6 +503,7 @@ export class Worker {
             },
           });
         } finally {
+          run.ranTo = this.clock.now();
           for (const pgid of run.pgids) {
             killGroup(pgid); // leftovers of a driver that did not clean up (the command driver does)
             this.pgids?.remove(pgid);
@@ -559,9 +567,22 @@ export class Worker {
     }
 
     this.metrics.record(outcome.status === 'completed', durationMs);
+    const recorded = this.clock.now();
     if (outcome.status === 'completed') await this.sendSuccess(msg.taskToken, { status: 'completed', attempts }, ref);
     else await this.sendFailure(msg.taskToken, outcome.error, ref);
+    const reported = this.clock.now();
     await this.deleteMessage(run.queueUrl, run.receipt);
+    // Where the agent's share of a task's time goes: before the command, the command, recording the
+    // result, the callback, and deleting the message.
+    const phasesMs = {
+      claim: (run.claimed ?? run.claimedAt) - run.claimedAt,
+      prepare: (run.ranFrom ?? now) - (run.claimed ?? run.claimedAt),
+      run: (run.ranTo ?? now) - (run.ranFrom ?? now),
+      cleanup: now - (run.ranTo ?? now),
+      record: recorded - now,
+      callback: reported - recorded,
+      delete: this.clock.now() - reported,
+    };
 
     if (msg.probe) await this.recordProbe(outcome);
     this.log.info('task finished', {
@@ -570,6 +591,7 @@ export class Worker {
       attempt: attempts,
       status: outcome.status,
       durationMs,
+      phasesMs,
       ...(outcome.status === 'failed' ? { errorType: outcome.error.type, error: outcome.error.message.slice(0, 200) } : {}),
       ...(definition && !definition.command ? { driver: driverNameFor(definition) } : {}),
     });
