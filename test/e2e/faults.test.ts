@@ -53,6 +53,10 @@ describe('agents and queues', () => {
     expect(ex.tasks[0].agentId).not.toBe(running.agentId);
     expect(isAlive(firstShell)).toBe(false);
     expect(isAlive(sleeper)).toBe(false);
+    // The pool manager replaced the dead agent: it is no longer live, and the type is back at its minimum.
+    const agents = (await layer.request('GET', '/agents')).body.items;
+    expect(agents.find((a: any) => a.agentId === running.agentId).status).toMatch(/unhealthy|terminated/);
+    expect(agents.filter((a: any) => a.agentType === 'reviewer' && ['starting', 'idle', 'busy'].includes(a.status))).toHaveLength(1);
   });
 });
 

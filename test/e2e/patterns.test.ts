@@ -118,6 +118,18 @@ describe('big payloads', () => {
   });
 });
 
+describe('large outputs', () => {
+  it('round-trips a 1 MiB output through the bucket', async () => {
+    const ex = await run({
+      pattern: 'sequential',
+      tasks: [cmd('big', `printf '{"blob":"'; head -c 1048576 /dev/zero | tr '\\0' z; printf '"}\\n'`)],
+    });
+    expect(ex.status).toBe('SUCCEEDED');
+    expect(ex.tasks[0].output.blob).toHaveLength(1024 * 1024);
+    expect(ex.tasks[0].output.blob.replaceAll('z', '')).toBe('');
+  });
+});
+
 describe('idempotent names', () => {
   it('returns the same execution for the same plan and 409 for another plan', async () => {
     const plan = { name: `same-${Date.now()}`, pattern: 'sequential', tasks: [cmd('a', 'true')] };
