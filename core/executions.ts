@@ -194,7 +194,7 @@ export class ExecutionService {
       message: 'cancelled by request',
     });
     await this.deps.workflows.stop(execution.pattern, executionId, 'cancelled by request');
-    await this.deps.executions.cancelTasks(executionId);
+    await this.deps.executions.cancelTasks(executionId, 'cancelled by request');
   }
 }
 

@@ -31,7 +31,7 @@ async function run(event: EventBridgeEvent<'Step Functions Execution Status Chan
     stoppedAt: new Date(stopDate ?? Date.now()).toISOString(),
     message,
   });
-  if (changed || status === 'ABORTED') await executions.cancelTasks(name);
+  if (changed || status === 'ABORTED') await executions.cancelTasks(name, message);
   if (changed) logger.warn('execution ended by its workflow', { executionId: name, status, reason: message });
 }
 

@@ -272,7 +272,7 @@ export class LocalLayer {
         stoppedAt: new Date().toISOString(),
         message: 'the local layer stopped while this execution was running',
       });
-      await executions.cancelTasks(execution.executionId);
+      await executions.cancelTasks(execution.executionId, 'the local layer stopped');
     }
   }
 

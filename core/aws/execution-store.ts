@@ -399,19 +399,28 @@ export class ExecutionStore {
     return done !== undefined;
   }
 
-  /** Cancels running and waiting tasks of an aborted execution: their agents lose the claim. */
-  async cancelTasks(executionId: string): Promise<number> {
-    const tasks = await this.listTasks(executionId);
+  /**
+   * Ends the unfinished tasks of an execution that ended otherwise (aborted, failed by its workflow):
+   * waiting ones are skipped, running ones fail as cancelled. Either way their agents lose the claim
+   * at the next lease renewal and kill the command.
+   */
+  async cancelTasks(executionId: string, reason = 'execution aborted'): Promise<number> {
+    const now = new Date().toISOString();
     let cancelled = 0;
-    for (const t of tasks) {
-      if (t.status === 'completed' || t.status === 'failed' || t.status === 'skipped') continue;
-      const done = await this.update(executionId, t.index, {
-        set: 'SET #s = :skipped, finishedAt = :now, skipReason = :r REMOVE claimId, leaseExpiresAt',
-        condition: '#s IN (:pending, :queued, :running)',
-        values: { ':skipped': 'skipped', ':now': new Date().toISOString(), ':r': 'execution aborted', ':pending': 'pending', ':queued': 'queued', ':running': 'running' },
-      });
-      if (done) cancelled++;
+    for (const t of await this.listTasks(executionId)) {
+      if (t.status === 'pending' || t.status === 'queued') {
+        if (await this.skipTask(executionId, t.index, reason)) cancelled++;
+      } else if (t.status === 'running') {
+        const done = await this.update(executionId, t.index, {
+          set: 'SET #s = :failed, #err = :e, finishedAt = :now REMOVE claimId, leaseExpiresAt',
+          condition: '#s = :running',
+          names: { '#err': 'error' },
+          values: { ':failed': 'failed', ':e': { type: 'permanent', message: `cancelled: ${reason}` }, ':now': now, ':running': 'running' },
+        });
+        if (done) cancelled++;
+      }
     }
     return cancelled;
   }
+
 }

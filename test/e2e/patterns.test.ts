@@ -249,7 +249,8 @@ describe('cancel', () => {
     expect(del.status).toBe(202);
     const ex = await waitForEnd(layer, res.body.executionId);
     expect(ex.status).toBe('ABORTED');
-    expect(ex.tasks.map((t: any) => t.status)).not.toContain('running');
+    expect(ex.tasks.map((t: any) => t.status)).toEqual(['failed', 'skipped']);
+    expect(ex.tasks[0].error).toEqual({ type: 'permanent', message: 'cancelled: cancelled by request' });
     await waitFor('the cancelled command to be killed', async () => !isAlive(pid), 15_000);
     // The agent lost its claim and is free again: a new task runs at once.
     const next = await run({ pattern: 'sequential', tasks: [cmd('after', `echo '{"ok":1}'`)] });
