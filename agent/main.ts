@@ -18,6 +18,7 @@ import { PayloadStore } from '../core/aws/payload-store.ts';
 import { CircuitBreaker } from '../core/breakers.ts';
 import { heartbeatIntervalMs, loadConfig } from '../core/config.ts';
 import type { AgentRuntimeRef } from '../core/records.ts';
+import { resolveRunAs } from './run-as.ts';
 import { CommandDriver } from './drivers/command.ts';
 import { type Logger, Worker } from './worker.ts';
 import { Workspaces } from './workspace.ts';
@@ -79,6 +80,8 @@ async function main(): Promise<void> {
   const log = jsonLogger({ agentId }, level in LEVELS ? level : 'info');
 
   const config = loadConfig();
+  const runAs = resolveRunAs(process.env.XL_AGENT_RUN_AS);
+  log.info('commands run as', { user: runAs?.name ?? 'the agent\'s own user (no switch: isolation is weaker)' });
   const clients = { ddb: ddbClient(), s3: s3Client(), sqs: sharedSqsClient(), sfn: sfnClient() };
   const runDir = process.env.XL_RUN_DIR;
   const worker = new Worker(
@@ -99,7 +102,7 @@ async function main(): Promise<void> {
       breaker: new CircuitBreaker(new DynamoBreakerStore(clients.ddb, config.tables.breakers)),
       sqs: clients.sqs,
       sfn: clients.sfn,
-      drivers: { command: new CommandDriver() },
+      drivers: { command: new CommandDriver({ runAs }) },
       workspaces: new Workspaces(process.env.XL_WORKSPACE_ROOT || join(tmpdir(), 'xl-workspaces')),
       log,
     },

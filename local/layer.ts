@@ -4,7 +4,7 @@
 // process; agents are worker processes with their task definition's environment.
 import { execFile } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -72,6 +72,8 @@ export class LocalLayer {
     const began = performance.now();
     const { stateDir } = this.opts;
     await mkdir(stateDir, { recursive: true });
+    // Private: the queues' database holds task tokens, which agents' commands must never read.
+    await chmod(stateDir, 0o700);
     await this.refuseSecondInstance();
 
     const template = await this.synthesize();
@@ -149,12 +151,11 @@ export class LocalLayer {
       runDir,
       logStream: workerLog,
       envFor: (type, agentId) => ({
-        ...pick(process.env, ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'USER', 'SHELL', 'NODE_OPTIONS', 'XL_AGENT_SLOTS', 'XL_LOG_LEVEL']),
+        ...pick(process.env, ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'USER', 'SHELL', 'NODE_OPTIONS', 'XL_AGENT_SLOTS', 'XL_LOG_LEVEL', 'XL_AGENT_RUN_AS']),
         ...(agentEnv.get(type) ?? {}),
         ...pick(process.env, ['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_SFN']),
         XL_HEARTBEAT_SECONDS: String(this.opts.heartbeatSeconds),
         XL_GRACE_SECONDS: '10',
-        XL_WORKSPACE_ROOT: join(stateDir, 'workspaces'),
         XL_AGENT_ID: agentId,
       }),
       onExit: (agentId) => {

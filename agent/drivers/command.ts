@@ -1,6 +1,8 @@
 // The `command` driver (CONTRACT.md, "Command tasks"): `/bin/sh -c <command>` in the task's
 // workspace, in a process group of its own so that everything it starts can be killed at once.
 import { spawn } from 'node:child_process';
+import { chown } from 'node:fs/promises';
+import type { RunAs } from '../run-as.ts';
 import type { Task } from '../../core/plan.ts';
 import type { Driver, DriverContext, DriverResult } from './types.ts';
 
@@ -22,6 +24,8 @@ export interface CommandDriverOptions {
   /** Where the allowlisted variables come from (default: process.env). */
   baseEnv?: NodeJS.ProcessEnv;
   stdoutCapBytes?: number;
+  /** Run commands as this user (agent/run-as.ts); the workspace is handed to it first. */
+  runAs?: RunAs;
 }
 
 export class CommandDriver implements Driver {
@@ -37,9 +41,20 @@ export class CommandDriver implements Driver {
       if (value !== undefined) this.baseEnv[name] = value;
     }
     this.stdoutCap = opts.stdoutCapBytes ?? STDOUT_CAP_BYTES;
+    this.runAs = opts.runAs;
   }
 
-  run(task: Task, ctx: DriverContext): Promise<DriverResult> {
+  private readonly runAs?: RunAs;
+
+  async run(task: Task, ctx: DriverContext): Promise<DriverResult> {
+    if (this.runAs) {
+      // The command's user owns its workspace and nothing of the worker's.
+      await chown(ctx.workspace, this.runAs.uid, this.runAs.gid);
+    }
+    return this.spawnCommand(task, ctx);
+  }
+
+  private spawnCommand(task: Task, ctx: DriverContext): Promise<DriverResult> {
     if (!task.command) {
       return Promise.resolve({ status: 'failed', error: { type: 'validation', message: 'the task has no command' } });
     }
@@ -48,6 +63,7 @@ export class CommandDriver implements Driver {
     }
     const inputJson = JSON.stringify(ctx.input);
     const env: Record<string, string> = { ...this.baseEnv, ...ctx.env };
+    if (this.runAs) Object.assign(env, { HOME: ctx.workspace, USER: this.runAs.name }); // not the worker's
     if (Buffer.byteLength(inputJson) <= XL_INPUT_MAX_BYTES) env.XL_INPUT = inputJson;
     const timeoutSeconds = task.timeoutSeconds;
 
@@ -64,6 +80,7 @@ export class CommandDriver implements Driver {
         env,
         detached: true, // setsid: the shell leads a new process group whose id is its pid
         stdio: ['pipe', 'pipe', 'pipe'],
+        ...(this.runAs ? { uid: this.runAs.uid, gid: this.runAs.gid } : {}),
       });
       const pgid = child.pid;
 

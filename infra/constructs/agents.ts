@@ -26,7 +26,23 @@ export const AGENT_STOP_TIMEOUT = Duration.seconds(120);
 export const AGENT_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
 /** The writable places of an otherwise read-only root filesystem. */
 export const AGENT_WORKSPACE = '/workspace';
-export const AGENT_UID = '1000:1000';
+/**
+ * The worker runs as root with only the capabilities it needs to hand a workspace to the agent's
+ * user and switch to it (agent/run-as.ts): the agent's process (Claude Code or a command) runs as
+ * `node` (uid 1000, set in the image) and cannot read the worker's environment, memory or tokens.
+ */
+export const AGENT_USER = '0';
+/** Docker's default capabilities that the worker does not need (Fargate can only drop, not add). */
+export const AGENT_DROPPED_CAPABILITIES = [
+  ecs.Capability.AUDIT_WRITE,
+  ecs.Capability.FSETID,
+  ecs.Capability.MKNOD,
+  ecs.Capability.NET_BIND_SERVICE,
+  ecs.Capability.NET_RAW,
+  ecs.Capability.SETFCAP,
+  ecs.Capability.SETPCAP,
+  ecs.Capability.SYS_CHROOT,
+];
 
 /**
  * What is staged of the image's build context (the project root), in .dockerignore syntax: everything
@@ -163,10 +179,14 @@ export class Agents extends Construct {
         image,
         essential: true,
         readonlyRootFilesystem: true,
-        user: AGENT_UID,
+        user: AGENT_USER,
         stopTimeout: AGENT_STOP_TIMEOUT,
         // An init process reaps the process groups that drivers start.
-        linuxParameters: new ecs.LinuxParameters(this, `${P}LinuxParameters`, { initProcessEnabled: true }),
+        linuxParameters: (() => {
+          const params = new ecs.LinuxParameters(this, `${P}LinuxParameters`, { initProcessEnabled: true });
+          params.dropCapabilities(...AGENT_DROPPED_CAPABILITIES);
+          return params;
+        })(),
         logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: type }),
         environment: {
           XL_AGENT_TYPE: type,

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Layer, isAlive, removeStateDir, startLayer, waitFor, waitForEnd } from './harness.ts';
+import { type Layer, isAlive, removeStateDir, startLayer, waitFor, waitForEnd, scratchDir } from './harness.ts';
 
 const HEARTBEAT_SECONDS = 3;
 
@@ -32,7 +32,7 @@ describe('agents and queues', () => {
   });
 
   it('finishes a killed agent\'s task on another agent and leaves no process of the first run', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'xl-death-'));
+    const dir = scratchDir('xl-death-');
     const command = `echo $$ >> ${dir}/shells; if [ "$XL_ATTEMPT" = 1 ]; then sleep 120 & echo $! > ${dir}/sleeper; wait; fi; echo '{"finished":true}'`;
     const res = await layer.request('POST', '/executions', { pattern: 'sequential', tasks: [{ id: 'victim', agentType: 'reviewer', command }] });
     const running = await waitFor('the task to run', async () => {
@@ -92,7 +92,7 @@ describe('restart and shutdown', () => {
 describe('the layer killed outright', () => {
   it('leaves no agent and no command running behind it', async () => {
     const layer = await startLayer({ env: { XL_POOL: 'coder=2..2,tester=0..1,reviewer=0..1', XL_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS) } });
-    const dir = mkdtempSync(join(tmpdir(), 'xl-orphans-'));
+    const dir = scratchDir('xl-orphans-');
     try {
       const res = await layer.request('POST', '/executions', {
         pattern: 'sequential',

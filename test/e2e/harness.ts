@@ -1,6 +1,6 @@
 // Starts the embedded local layer as `npm start` does (a child process) and talks to it over HTTP.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -115,3 +115,13 @@ export const isAlive = (pid: number) => {
     return false;
   }
 };
+
+/**
+ * A folder that commands can write to. When the layer runs as root its agents run commands as
+ * another user (agent/run-as.ts), which cannot write into a private temporary folder.
+ */
+export function scratchDir(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  chmodSync(dir, 0o777);
+  return dir;
+}

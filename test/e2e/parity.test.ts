@@ -13,7 +13,15 @@ import { type Layer, ROOT, removeStateDir, startLayer } from './harness.ts';
 
 let layer: Layer;
 beforeAll(async () => {
-  layer = await startLayer({ env: { XL_POOL: 'coder=1..1,tester=1..1,reviewer=1..1', XL_API_TOKEN: 'secret-token' } });
+  layer = await startLayer({
+    env: {
+      XL_POOL: 'coder=1..1,tester=1..1,reviewer=1..1',
+      XL_API_TOKEN: 'secret-token',
+      // Secrets the agents' commands must never see (isolation test below).
+      ANTHROPIC_API_KEY: 'sk-ant-fake-key-for-the-probe',
+      AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: '/v2/credentials/fake-for-the-probe',
+    },
+  });
 });
 afterAll(async () => {
   await layer?.stop();
@@ -92,4 +100,36 @@ it('xl run submits a plan, shows progress, and exits 0 only when it SUCCEEDED', 
   const invalid = await xl(['status', 'ex-unknown']);
   expect(invalid.code).toBe(1);
   expect(invalid.out).toMatch(/404/);
+});
+
+// CI runs as root, so the user switch is exercised there; as another user it cannot be.
+it.skipIf(process.getuid?.() !== 0)('runs commands as another user that finds no credential, key or token anywhere', async () => {
+  const secrets = 'AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN|AWS_CONTAINER_|ANTHROPIC_API_KEY|sk-ant-|XL_API_TOKEN|secret-token|taskToken';
+  // Everything the command can read: its environment, every process's environ, the layer's state.
+  const probe = [
+    '{ env; for f in /proc/[0-9]*/environ; do cat "$f" 2>/dev/null | tr "\\0" "\\n"; done;',
+    `  grep -rah . ${layer.stateDir} 2>/dev/null; } > probe.txt;`,
+    `leaks=$(grep -c -E '${secrets}' probe.txt);`,
+    'environs=$(for f in /proc/[0-9]*/environ; do cat "$f" >/dev/null 2>&1 && echo x; done | wc -l);',
+    'printf \'{"leaks":%s,"uid":%s,"readableEnvirons":%s}\\n\' "$leaks" "$(id -u)" "$environs"',
+  ].join(' ');
+  const res = await layer.request(
+    'POST',
+    '/executions',
+    { pattern: 'sequential', tasks: [{ id: 'probe', agentType: 'coder', command: probe }] },
+    { authorization: 'Bearer secret-token' },
+  );
+  expect(res.status).toBe(202);
+  let ex: any;
+  for (;;) {
+    ex = (await layer.request('GET', `/executions/${res.body.executionId}`, undefined, { authorization: 'Bearer secret-token' })).body;
+    if (ex.status !== 'RUNNING') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(ex.status, JSON.stringify(ex)).toBe('SUCCEEDED');
+  const out = ex.tasks[0].output;
+  expect(out.uid).not.toBe(0);
+  expect(out.leaks).toBe(0);
+  // It can read its own processes' environments (the probe itself), nothing of root's.
+  expect(out.readableEnvirons).toBeGreaterThan(0);
 });

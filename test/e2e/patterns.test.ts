@@ -1,11 +1,10 @@
 // End-to-end: the contract's pattern semantics, payload limits and API errors, through the HTTP API
 // of a real embedded local layer (`npm start`) with worker processes running command tasks.
 import { GetQueueAttributesCommand, SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Layer, isAlive, peakOverlap, removeStateDir, startLayer, waitFor, waitForEnd } from './harness.ts';
+import { type Layer, isAlive, peakOverlap, removeStateDir, startLayer, waitFor, waitForEnd, scratchDir } from './harness.ts';
 
 let layer: Layer;
 
@@ -232,7 +231,7 @@ describe('large plans', () => {
 
 describe('cancel', () => {
   it('ends an execution ABORTED and kills its running command', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'xl-cancel-'));
+    const dir = scratchDir('xl-cancel-');
     const res = await layer.request('POST', '/executions', {
       pattern: 'parallel',
       tasks: [cmd('long', `sleep 60 & echo $! > ${dir}/pid; wait`), cmd('later', 'sleep 60')],

@@ -488,7 +488,9 @@ describe('agents', () => {
       expect(td.Properties.Family).toBe(`xl-${type}`);
       const [container] = td.Properties.ContainerDefinitions;
       expect(container.ReadonlyRootFilesystem).toBe(true);
-      expect(container.User).toBe('1000:1000');
+      expect(container.User).toBe('0');
+      expect(container.LinuxParameters.Capabilities.Drop).toEqual(expect.arrayContaining(['NET_RAW', 'MKNOD', 'SETPCAP']));
+      expect(container.LinuxParameters.Capabilities.Drop).not.toEqual(expect.arrayContaining(['SETUID']));
       expect(container.StopTimeout).toBe(120);
       expect(container.LogConfiguration.LogDriver).toBe('awslogs');
       expect(container.MountPoints.map((m: { ContainerPath: string }) => m.ContainerPath).sort()).toEqual(['/tmp', '/workspace']);

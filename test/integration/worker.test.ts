@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -68,6 +68,8 @@ const children: ChildProcess[] = [];
 beforeAll(async () => {
   [dynamo, fauxqs] = await Promise.all([startDynalite(), startFauxqs127()]);
   scratch = await mkdtemp(join(tmpdir(), 'xl-worker-test-'));
+  // Worker processes started as root run commands as another user (agent/run-as.ts): they write here.
+  await chmod(scratch, 0o777);
   ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: dynamo.endpoint, region: REGION, credentials: CREDENTIALS }), {
     marshallOptions: { removeUndefinedValues: true },
   });
