@@ -31,6 +31,25 @@ describe('agents and queues', () => {
     expect(starts[2] - starts[0]).toBeGreaterThan(HEARTBEAT_SECONDS * 1000);
   });
 
+  it('takes high-priority tasks before normal ones waiting longer', async () => {
+    // One tester agent, kept busy by a blocker while normal, low and then high tasks queue up.
+    const blocker = await layer.request('POST', '/executions', { pattern: 'sequential', tasks: [{ id: 'blocker', agentType: 'tester', command: 'sleep 2' }] });
+    await waitFor('the blocker to run', async () => (await layer.request('GET', `/executions/${blocker.body.executionId}`)).body.tasks[0].status === 'running');
+    const quick = (id: string, priority: string) => ({ id, agentType: 'tester', priority, command: `echo '{"id":"${id}"}'` });
+    const res = await layer.request('POST', '/executions', {
+      pattern: 'parallel',
+      maxConcurrency: 10,
+      tasks: [quick('n1', 'normal'), quick('l1', 'low'), quick('n2', 'normal'), quick('h1', 'high')],
+    });
+    const ex = await waitForEnd(layer, res.body.executionId);
+    expect(ex.status).toBe('SUCCEEDED');
+    const started = Object.fromEntries(ex.tasks.map((t: any) => [t.taskId, Date.parse(t.startedAt)]));
+    const blockerEnd = Date.parse((await waitForEnd(layer, blocker.body.executionId)).tasks[0].finishedAt);
+    expect(started.h1).toBeGreaterThanOrEqual(blockerEnd);
+    expect(started.h1).toBeLessThan(Math.min(started.n1, started.n2));
+    expect(Math.max(started.n1, started.n2)).toBeLessThan(started.l1);
+  });
+
   it('finishes a killed agent\'s task on another agent and leaves no process of the first run', async () => {
     const dir = scratchDir('xl-death-');
     const command = `echo $$ >> ${dir}/shells; if [ "$XL_ATTEMPT" = 1 ]; then sleep 120 & echo $! > ${dir}/sleeper; wait; fi; echo '{"finished":true}'`;
