@@ -137,7 +137,7 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
       ],
     ),
   ]);
-  iam5(patterns.steps.role, [executionsIndexes, agentsIndexes, payloadObjects]);
+  iam5(patterns.steps.role, [executionsIndexes, agentsIndexes]);
   iam5(patterns.executionEvents.role, [executionsIndexes]);
   iam5(pool.poolManager.role, [agentsIndexes, queuePattern, clusterTasks, listTasks]);
   iam5(pool.healthMonitor.role, [agentsIndexes, clusterTasks]);

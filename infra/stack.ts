@@ -53,7 +53,6 @@ export class ExecutionLayerStack extends Stack {
 
     this.patterns = new Patterns(this, 'Patterns', {
       tables: this.tables,
-      storage: this.storage,
       queues: this.queues,
       environment: this.functionEnvironment,
     });

@@ -13,7 +13,6 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
 import { ERROR_TYPES } from '../../core/errors.ts';
 import { XlFunction } from './functions.ts';
-import type { PayloadStorage } from './storage.ts';
 import type { Tables } from './tables.ts';
 import type { TaskQueues } from './queues.ts';
 
@@ -179,7 +178,6 @@ export class TaskFragment extends sfn.StateMachineFragment {
 
 export interface PatternsProps {
   readonly tables: Tables;
-  readonly storage: PayloadStorage;
   readonly queues: TaskQueues;
   /** Environment shared by every function (tables, bucket, queue prefix, contract defaults). */
   readonly environment: Record<string, string>;
@@ -198,7 +196,7 @@ export class Patterns extends Construct {
 
   constructor(scope: Construct, id: string, props: PatternsProps) {
     super(scope, id);
-    const { tables, storage, queues } = props;
+    const { tables, queues } = props;
 
     this.steps = new XlFunction(this, 'Steps', {
       entry: 'functions/steps.ts',
@@ -208,8 +206,9 @@ export class Patterns extends Construct {
       environment: props.environment,
       timeout: Duration.seconds(30),
     });
+    // The steps read and write records only: definitions and outputs in the bucket are the
+    // agents' and the API's business (recovery overrides are kept on the task record).
     tables.grantReadWriteAll(this.steps.role);
-    storage.grantReadWrite(this.steps.role);
 
     // TaskBatch: Indexes → Map Tasks (each item → the task fragment).
     this.taskBatch = this.machine(
