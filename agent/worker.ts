@@ -40,6 +40,7 @@ import type {
   TaskRecord,
 } from '../core/records.ts';
 import { type DriverRegistry, type DriverResult, driverNameFor } from './drivers/types.ts';
+import { applyCoverage } from './engines/coverage.ts';
 import type { Workspaces } from './workspace.ts';
 
 // ---- small ports ------------------------------------------------------------------------------
@@ -502,6 +503,8 @@ export class Worker {
               if (run.end) killGroup(pgid); // lost or handed back while it was starting
             },
           });
+          // Coverage targets (and a tester's report) are read before the workspace goes.
+          result = await applyCoverage(definition, workspace, result);
         } finally {
           run.ranTo = this.clock.now();
           for (const pgid of run.pgids) {
