@@ -19,6 +19,7 @@ import { CircuitBreaker } from '../core/breakers.ts';
 import { heartbeatIntervalMs, loadConfig } from '../core/config.ts';
 import type { AgentRuntimeRef } from '../core/records.ts';
 import { resolveRunAs } from './run-as.ts';
+import { WorkspaceGit } from './engines/workspace-git.ts';
 import { CommandDriver } from './drivers/command.ts';
 import { type Logger, Worker } from './worker.ts';
 import { Workspaces } from './workspace.ts';
@@ -84,6 +85,7 @@ async function main(): Promise<void> {
   log.info('commands run as', { user: runAs?.name ?? 'the agent\'s own user (no switch: isolation is weaker)' });
   const clients = { ddb: ddbClient(), s3: s3Client(), sqs: sharedSqsClient(), sfn: sfnClient() };
   const runDir = process.env.XL_RUN_DIR;
+  const payloads = new PayloadStore(clients.s3, config.bucket);
   const worker = new Worker(
     {
       agentId,
@@ -97,13 +99,15 @@ async function main(): Promise<void> {
     },
     {
       executions: new ExecutionStore(clients.ddb, config.tables.executions),
-      payloads: new PayloadStore(clients.s3, config.bucket),
+      payloads,
       agents: new AgentStore(clients.ddb, config.tables.agents),
       breaker: new CircuitBreaker(new DynamoBreakerStore(clients.ddb, config.tables.breakers)),
       sqs: clients.sqs,
       sfn: clients.sfn,
       drivers: { command: new CommandDriver({ runAs }) },
       workspaces: new Workspaces(process.env.XL_WORKSPACE_ROOT || join(tmpdir(), 'xl-workspaces')),
+      // Reading `credentialsSecret` from Secrets Manager is not wired yet: such tasks fail saying so.
+      git: new WorkspaceGit({ payloads, owner: runAs }),
       log,
     },
   );

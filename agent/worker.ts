@@ -41,6 +41,7 @@ import type {
 } from '../core/records.ts';
 import { type DriverRegistry, type DriverResult, driverNameFor } from './drivers/types.ts';
 import { applyCoverage } from './engines/coverage.ts';
+import { prepareWorkspace, type WorkspaceGit } from './engines/workspace-git.ts';
 import type { Workspaces } from './workspace.ts';
 
 // ---- small ports ------------------------------------------------------------------------------
@@ -89,6 +90,8 @@ export interface WorkerDeps {
   sfn: SFNClient;
   drivers: DriverRegistry;
   workspaces: Pick<Workspaces, 'create' | 'remove'>;
+  /** Clones a task's `workspace.repository` and keeps its changes; without it such tasks fail. */
+  git?: WorkspaceGit;
   clock?: Clock;
   log?: Logger;
 }
@@ -485,9 +488,13 @@ export class Worker {
       } else {
         run.phase = 'running';
         const workspace = await this.deps.workspaces.create(task.taskId);
+        let privateDir: string | undefined;
         try {
+          // The task's repository is cloned first; a clone that fails is the task's result.
+          const prepared = await prepareWorkspace(this.deps.git, definition, workspace);
+          privateDir = prepared.checkout?.privateDir;
           run.ranFrom = this.clock.now();
-          result = await driver.run(definition, {
+          result = prepared.failed ?? await driver.run(definition, {
             workspace,
             input,
             signal: run.abort.signal,
@@ -505,6 +512,10 @@ export class Worker {
           });
           // Coverage targets (and a tester's report) are read before the workspace goes.
           result = await applyCoverage(definition, workspace, result);
+          // Its changes become artifacts (and a pushed branch) before the workspace goes.
+          if (prepared.checkout && !run.end) {
+            result = await this.deps.git!.collect(prepared.checkout, { executionId: msg.executionId, taskId: task.taskId, attempt: task.attempts }, result);
+          }
         } finally {
           run.ranTo = this.clock.now();
           for (const pgid of run.pgids) {
@@ -512,6 +523,7 @@ export class Worker {
             this.pgids?.remove(pgid);
           }
           this.removeLater(workspace);
+          if (privateDir) this.removeLater(privateDir);
         }
       }
     } catch (err) {

@@ -19,6 +19,12 @@ export class PayloadStore {
     return Buffer.byteLength(body);
   }
 
+  /** Writes bytes as they are (artifacts); returns their size. */
+  async putBytes(key: string, body: Uint8Array, contentType: string): Promise<number> {
+    await this.s3.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }));
+    return body.byteLength;
+  }
+
   async getJson<T>(key: string): Promise<T> {
     const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
     const text = await res.Body!.transformToString('utf8');

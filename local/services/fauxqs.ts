@@ -31,7 +31,8 @@ export interface RunningFauxqs {
 interface Persistence {
   load(sqs: unknown, sns: unknown, s3: unknown): void;
   close(): void;
-  db?: { exec(sql: string): void };
+  db?: { exec(sql: string): void; prepare(sql: string): { run(...values: unknown[]): unknown } };
+  updateMessageReady?(messageId: string): void;
 }
 interface SqsStoreLike {
   persistence?: Persistence;
@@ -95,6 +96,14 @@ export async function startFauxqs127(opts: StartFauxqsOptions = {}): Promise<Run
     // deleted, which was the largest cost of a task locally. In WAL mode NORMAL still survives a
     // crash of this process; only an OS crash may lose the last messages.
     persistence.db?.exec('PRAGMA synchronous = NORMAL');
+    // fauxqs 2.4.1 makes an in-flight message ready again (ChangeMessageVisibility 0, or its
+    // visibility running out) with an UPDATE that also sets approximate_receive_count to NULL, a
+    // NOT NULL column: the update throws after the message has left the in-flight set and before it
+    // is back in the queue, so the message is lost. Clear only the in-flight columns instead.
+    if (persistence.db && persistence.updateMessageReady) {
+      const ready = persistence.db.prepare('UPDATE sqs_messages SET receipt_handle = NULL, visibility_deadline = NULL WHERE message_id = ?');
+      persistence.updateMessageReady = (messageId: string) => void ready.run(messageId);
+    }
     // As startFauxqs does: load before the stores get the manager, so that loading does not
     // write back (INSERT OR REPLACE would cascade-delete the loaded messages).
     persistence.load(sqsStore, snsStore, s3Store);

@@ -1,7 +1,8 @@
 // End-to-end: the contract's pattern semantics, payload limits and API errors, through the HTTP API
 // of a real embedded local layer (`npm start`) with worker processes running command tasks.
 import { GetQueueAttributesCommand, SQSClient, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { readFileSync } from 'node:fs';
+import { execSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Layer, isAlive, peakOverlap, removeStateDir, startLayer, waitFor, waitForEnd, scratchDir } from './harness.ts';
@@ -126,6 +127,26 @@ describe('large outputs', () => {
     expect(ex.status).toBe('SUCCEEDED');
     expect(ex.tasks[0].output.blob).toHaveLength(1024 * 1024);
     expect(ex.tasks[0].output.blob.replaceAll('z', '')).toBe('');
+  });
+});
+
+describe('workspaces', () => {
+  it('clones the task\'s repository and returns its changes as artifacts', async () => {
+    const repo = scratchDir('xl-repo-');
+    const git = (args: string) => execSync(`git -C ${repo} -c user.name=t -c user.email=t@t ${args}`, { stdio: 'pipe' });
+    git('init -q -b main');
+    writeFileSync(join(repo, 'README.md'), 'hello\n');
+    git('add README.md');
+    git('commit -q -m init');
+    const ex = await run({
+      pattern: 'sequential',
+      tasks: [cmd('edit', `echo world >> README.md && echo new > NEW.txt && echo '{"files":'$(ls | wc -l)'}'`, { workspace: { repository: `file://${repo}`, ref: 'main' } })],
+    });
+    expect(ex.status, JSON.stringify(ex.tasks[0])).toBe('SUCCEEDED');
+    expect(ex.tasks[0].output).toEqual({ files: 2 });
+    const names = ex.tasks[0].artifacts.map((a: any) => a.name).sort();
+    expect(names).toEqual(['new-files.tar.gz', 'workspace.diff']);
+    expect(ex.tasks[0].artifacts.every((a: any) => a.uri.startsWith('s3://') && a.bytes > 0)).toBe(true);
   });
 });
 

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, ListQueuesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, CreateQueueCommand, ListQueuesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startDynalite } from '../../local/services/dynalite.ts';
 import { startFauxqs127 } from '../../local/services/fauxqs.ts';
@@ -157,6 +157,29 @@ describe('startFauxqs127', () => {
       s3b.destroy();
     } finally {
       await second.close();
+    }
+  });
+});
+
+describe('startFauxqs127 with persistence', () => {
+  // fauxqs 2.4.1 lost a message made ready again while persisting (see local/services/fauxqs.ts).
+  it('makes a released message receivable again, with its receive count, instead of losing it', async () => {
+    const fauxqs = await startFauxqs127({ dataDir: await tempDir() });
+    try {
+      const sqs = new SQSClient({ ...client, endpoint: fauxqs.endpoint, maxAttempts: 1 });
+      const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'release-test' }));
+      await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'task' }));
+      const first = await sqs.send(new ReceiveMessageCommand({ QueueUrl, VisibilityTimeout: 30 }));
+      await sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl, ReceiptHandle: first.Messages![0]!.ReceiptHandle, VisibilityTimeout: 0 }));
+      const again = await sqs.send(new ReceiveMessageCommand({ QueueUrl, VisibilityTimeout: 1, MessageSystemAttributeNames: ['ApproximateReceiveCount'] }));
+      expect(again.Messages?.[0]?.Body).toBe('task');
+      expect(again.Messages?.[0]?.Attributes?.ApproximateReceiveCount).toBe('2');
+      // And once its visibility runs out.
+      await new Promise((r) => setTimeout(r, 1500));
+      const third = await sqs.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 2 }));
+      expect(third.Messages?.[0]?.Body).toBe('task');
+    } finally {
+      await fauxqs.close();
     }
   });
 });
