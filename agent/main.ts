@@ -20,6 +20,7 @@ import { heartbeatIntervalMs, loadConfig } from '../core/config.ts';
 import type { AgentRuntimeRef } from '../core/records.ts';
 import { resolveRunAs } from './run-as.ts';
 import { WorkspaceGit } from './engines/workspace-git.ts';
+import { ClaudeCodeDriver } from './drivers/claude-code.ts';
 import { CommandDriver } from './drivers/command.ts';
 import { type Logger, Worker } from './worker.ts';
 import { Workspaces } from './workspace.ts';
@@ -104,7 +105,15 @@ async function main(): Promise<void> {
       breaker: new CircuitBreaker(new DynamoBreakerStore(clients.ddb, config.tables.breakers)),
       sqs: clients.sqs,
       sfn: clients.sfn,
-      drivers: { command: new CommandDriver({ runAs }) },
+      drivers: {
+        command: new CommandDriver({ runAs }),
+        // Until the loopback credential proxy: the API key, explicitly, when the worker has one.
+        'claude-code': new ClaudeCodeDriver({
+          runAs,
+          ...(process.env.ANTHROPIC_API_KEY ? { modelEnv: { ANTHROPIC_API_KEY: process.env.ANTHROPIC_API_KEY } } : {}),
+          silenceSeconds: positive('XL_CLAUDE_SILENCE_SECONDS', 300),
+        }),
+      },
       workspaces: new Workspaces(process.env.XL_WORKSPACE_ROOT || join(tmpdir(), 'xl-workspaces')),
       // Reading `credentialsSecret` from Secrets Manager is not wired yet: such tasks fail saying so.
       git: new WorkspaceGit({ payloads, owner: runAs }),

@@ -1,0 +1,528 @@
+// The `claude-code` driver: a task with `instructions` runs as a headless Claude Code CLI
+// (`claude -p ... --output-format stream-json --verbose`) in the task's workspace, with the same
+// process handling as the command driver: a process group of its own (killed as one), an
+// allowlisted environment, the optional switch to another user, a timeout and the abort signal.
+//
+// We do not trust the CLI to stop itself: we count the turns from the stream and kill the group at
+// the task's limit, we stop a stream that goes silent, and we stop waiting shortly after the result
+// (runs are known to hang after it).
+import { spawn } from 'node:child_process';
+import { chown, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ErrorType } from '../../core/errors.ts';
+import type { Task } from '../../core/plan.ts';
+import type { TaskCost } from '../../core/records.ts';
+import type { AgentType } from '../../core/agent-types.ts';
+import { allProfiles, effectiveLimits, type AgentLimits, type AgentProfile } from '../profiles.ts';
+import type { RunAs } from '../run-as.ts';
+import { ENV_ALLOWLIST, TAIL_BYTES, utf8Tail } from './command.ts';
+import type { Driver, DriverContext, DriverResult } from './types.ts';
+
+/**
+ * The only model-credential variables the CLI may be given, and only when the options name them
+ * explicitly (never taken from the worker's environment). Today that is an API key (or a Bedrock
+ * switch); the loopback credential proxy (a later step) will replace the key with a per-task
+ * endpoint, so that no long-lived secret reaches the agent's process. Never AWS_* credentials, never
+ * a task token.
+ */
+export const MODEL_ENV_ALLOWLIST = [
+  'ANTHROPIC_API_KEY',
+  'ANTHROPIC_BASE_URL',
+  'CLAUDE_CODE_USE_BEDROCK',
+  'ANTHROPIC_BEDROCK_BASE_URL',
+  'CLAUDE_CODE_SKIP_BEDROCK_AUTH',
+] as const;
+export type ModelEnvName = (typeof MODEL_ENV_ALLOWLIST)[number];
+
+/** Set for every run: no auto-update, no telemetry or other non-essential traffic. */
+const FIXED_ENV = { DISABLE_AUTOUPDATER: '1', CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1' } as const;
+
+export const DEFAULT_SILENCE_SECONDS = 300;
+/** After the result message, how long the CLI gets to exit before its group is killed. */
+export const DEFAULT_RESULT_GRACE_MS = 2000;
+/** A stream-json line longer than this is skipped (tool results can be big; we need none of them). */
+export const LINE_CAP_BYTES = 4 * 1024 * 1024;
+/** One argv string may not exceed 128 KiB (MAX_ARG_STRLEN): past this, the prompt goes on stdin. */
+export const PROMPT_ARG_MAX_BYTES = 96 * 1024;
+/** The task input goes into the system prompt up to this size; past it, into a file in the workspace. */
+export const INPUT_IN_PROMPT_MAX_BYTES = 64 * 1024;
+export const INPUT_FILE = '.xl-input.json';
+const CLOSE_GRACE_MS = 2000;
+
+export interface ClaudeCodeDriverOptions {
+  /** The CLI (default: env XL_CLAUDE_BIN, else `claude` on PATH). */
+  bin?: string;
+  /** Arguments before ours (a stand-in script for `node`, in tests). */
+  binArgs?: string[];
+  /** Where the allowlisted variables (and XL_CLAUDE_BIN, XL_CLAUDE_MODEL) come from (default: process.env). */
+  baseEnv?: NodeJS.ProcessEnv;
+  /** Model credentials, given explicitly; names outside MODEL_ENV_ALLOWLIST are refused. */
+  modelEnv?: Partial<Record<ModelEnvName, string>>;
+  /** Run the CLI as this user (agent/run-as.ts); the workspace is handed to it first. */
+  runAs?: RunAs;
+  /** No stdout for this long ends the run as transient (default 300). */
+  silenceSeconds?: number;
+  resultGraceMs?: number;
+  /** Per-type overrides of agent/profiles.ts. */
+  profiles?: Partial<Record<AgentType, AgentProfile>>;
+  /**
+   * Prices to estimate the cost while the stream runs (the CLI reports its cost only in the
+   * result). With them, maxBudgetUsd is enforced mid-run; without, only the result's cost counts.
+   */
+  pricing?: { inputUsdPerMTok: number; outputUsdPerMTok: number; cacheReadUsdPerMTok?: number };
+  /** Also pass `--max-budget-usd` (CLI versions that know it; ours is enforced either way). */
+  passBudgetFlag?: boolean;
+}
+
+/** The `result` message of the stream (the fields we read). */
+export interface ResultMessage {
+  type: 'result';
+  subtype?: string;
+  is_error?: boolean;
+  result?: string;
+  num_turns?: number;
+  total_cost_usd?: number;
+  usage?: Usage;
+  session_id?: string;
+  errors?: unknown[];
+}
+interface Usage {
+  input_tokens?: number;
+  output_tokens?: number;
+  cache_creation_input_tokens?: number;
+  cache_read_input_tokens?: number;
+}
+
+type Failure = { type: ErrorType; message: string };
+
+export class ClaudeCodeDriver implements Driver {
+  readonly name = 'claude-code';
+  private readonly baseEnv: Record<string, string> = {};
+  private readonly modelEnv: Record<string, string> = {};
+  private readonly bin: string;
+  private readonly binArgs: string[];
+  private readonly runAs?: RunAs;
+  private readonly silenceMs: number;
+  private readonly resultGraceMs: number;
+  private readonly profiles: Record<AgentType, AgentProfile>;
+  private readonly pricing?: ClaudeCodeDriverOptions['pricing'];
+  private readonly passBudgetFlag: boolean;
+
+  constructor(opts: ClaudeCodeDriverOptions = {}) {
+    const source = opts.baseEnv ?? process.env;
+    for (const name of ENV_ALLOWLIST) {
+      const value = source[name];
+      if (value !== undefined) this.baseEnv[name] = value;
+    }
+    for (const [name, value] of Object.entries(opts.modelEnv ?? {})) {
+      if (!(MODEL_ENV_ALLOWLIST as readonly string[]).includes(name)) {
+        throw new Error(`claude-code driver: ${name} is not a model credential variable (${MODEL_ENV_ALLOWLIST.join(', ')})`);
+      }
+      if (value !== undefined) this.modelEnv[name] = value;
+    }
+    this.bin = opts.bin ?? (source.XL_CLAUDE_BIN || 'claude');
+    this.binArgs = opts.binArgs ?? [];
+    this.runAs = opts.runAs;
+    this.silenceMs = (opts.silenceSeconds ?? DEFAULT_SILENCE_SECONDS) * 1000;
+    this.resultGraceMs = opts.resultGraceMs ?? DEFAULT_RESULT_GRACE_MS;
+    this.profiles = { ...allProfiles(source), ...opts.profiles } as Record<AgentType, AgentProfile>;
+    this.pricing = opts.pricing;
+    this.passBudgetFlag = opts.passBudgetFlag ?? false;
+  }
+
+  async run(task: Task, ctx: DriverContext): Promise<DriverResult> {
+    if (!task.instructions) {
+      return { status: 'failed', error: { type: 'validation', message: 'the task has no instructions' } };
+    }
+    if (ctx.signal.aborted) {
+      return { status: 'failed', error: { type: 'transient', message: 'aborted before start' } };
+    }
+    const profile = this.profiles[task.agentType];
+    const limits = effectiveLimits(profile, task);
+    if (this.runAs) await chown(ctx.workspace, this.runAs.uid, this.runAs.gid);
+
+    let systemPrompt = profile.systemPrompt;
+    const inputJson = JSON.stringify(ctx.input);
+    if (Buffer.byteLength(inputJson) <= INPUT_IN_PROMPT_MAX_BYTES) {
+      systemPrompt += `\n\nThe task's input (JSON):\n${inputJson}`;
+    } else {
+      const file = join(ctx.workspace, INPUT_FILE);
+      await writeFile(file, inputJson, { mode: 0o600 });
+      if (this.runAs) await chown(file, this.runAs.uid, this.runAs.gid);
+      systemPrompt += `\n\nThe task's input (JSON) is in the file ${INPUT_FILE} of your working directory.`;
+    }
+    const promptOnStdin = Buffer.byteLength(task.instructions) > PROMPT_ARG_MAX_BYTES;
+    const args = [
+      ...this.binArgs,
+      '-p',
+      ...(promptOnStdin ? [] : [task.instructions]),
+      '--output-format',
+      'stream-json',
+      '--verbose',
+      '--max-turns',
+      String(limits.maxTurns),
+      // One comma-separated argument: the CLI's option is variadic and would swallow what follows.
+      '--allowedTools',
+      profile.allowedTools.join(','),
+      '--permission-mode',
+      profile.permissionMode,
+      '--model',
+      profile.model,
+      '--append-system-prompt',
+      systemPrompt,
+      ...(this.passBudgetFlag ? ['--max-budget-usd', String(limits.maxBudgetUsd)] : []),
+    ];
+    const env: Record<string, string> = { ...this.baseEnv, ...ctx.env, ...this.modelEnv, ...FIXED_ENV };
+    if (this.runAs) Object.assign(env, { HOME: ctx.workspace, USER: this.runAs.name }); // not the worker's
+    return this.spawnCli(args, env, promptOnStdin ? task.instructions : '', limits, ctx);
+  }
+
+  private spawnCli(args: string[], env: Record<string, string>, stdin: string, limits: AgentLimits, ctx: DriverContext): Promise<DriverResult> {
+    return new Promise<DriverResult>((resolve) => {
+      const stream = new StreamState(limits, this.pricing);
+      const stderr = new Tail(TAIL_BYTES);
+      let stopReason: Failure | undefined; // why we killed the group (first one wins)
+      let timedOut = false;
+      let aborted = false;
+      let settled = false;
+      let closeTimer: NodeJS.Timeout | undefined;
+      let graceTimer: NodeJS.Timeout | undefined;
+
+      const child = spawn(this.bin, args, {
+        cwd: ctx.workspace,
+        env,
+        detached: true, // setsid: the CLI leads a new process group whose id is its pid
+        stdio: ['pipe', 'pipe', 'pipe'],
+        ...(this.runAs ? { uid: this.runAs.uid, gid: this.runAs.gid } : {}),
+      });
+      const pgid = child.pid;
+
+      const killGroup = () => {
+        if (pgid === undefined) return;
+        try {
+          process.kill(-pgid, 'SIGKILL');
+        } catch {
+          // ESRCH: the group is gone already
+        }
+      };
+      const stop = (failure: Failure) => {
+        if (stream.result || stopReason) return;
+        stopReason = failure;
+        killGroup();
+      };
+      const finish = (result: DriverResult) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        clearTimeout(silenceTimer);
+        clearTimeout(closeTimer);
+        clearTimeout(graceTimer);
+        ctx.signal.removeEventListener('abort', onAbort);
+        resolve(result);
+      };
+      const onAbort = () => {
+        aborted = true;
+        killGroup();
+      };
+
+      const timer = setTimeout(() => {
+        timedOut = true;
+        killGroup();
+      }, limits.timeoutSeconds * 1000);
+      const silenceTimer = setTimeout(
+        () => stop({ type: 'transient', message: `no output for ${this.silenceMs / 1000} s` }),
+        this.silenceMs,
+      );
+      ctx.signal.addEventListener('abort', onAbort, { once: true });
+
+      child.on('error', (err: NodeJS.ErrnoException) => {
+        killGroup();
+        const type: ErrorType =
+          err.code === 'ENOENT' || err.code === 'EACCES' ? 'permanent' : err.code === 'EAGAIN' || err.code === 'ENOMEM' || err.code === 'EMFILE' ? 'resource' : 'transient';
+        finish({ status: 'failed', error: { type, message: `could not start ${this.bin}: ${err.message}` }, cost: stream.cost() });
+      });
+      if (pgid === undefined) return; // 'error' follows
+
+      ctx.onSpawn(pgid);
+      const lines = new LineSplitter(LINE_CAP_BYTES, (line) => {
+        const failure = stream.take(line);
+        if (failure) stop(failure);
+        if (stream.result && graceTimer === undefined) {
+          clearTimeout(silenceTimer);
+          // The CLI is known to hang after its result: it gets a moment to exit on its own.
+          graceTimer = setTimeout(killGroup, this.resultGraceMs);
+        }
+      });
+      child.stdout!.on('data', (chunk: Buffer) => {
+        if (!stream.result) silenceTimer.refresh();
+        lines.push(chunk);
+      });
+      child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
+      child.stdin!.on('error', () => {}); // EPIPE when the CLI does not read its input
+      child.stdin!.end(stdin);
+
+      child.on('exit', () => {
+        killGroup(); // whatever the CLI left running in its group
+        closeTimer = setTimeout(() => {
+          child.stdout?.destroy();
+          child.stderr?.destroy();
+          conclude(child.exitCode, child.signalCode);
+        }, CLOSE_GRACE_MS);
+      });
+      child.on('close', (code: number | null, signal: NodeJS.Signals | null) => conclude(code, signal));
+
+      const conclude = (code: number | null, signal: NodeJS.Signals | null) => {
+        if (settled) return;
+        lines.end();
+        const cost = stream.cost();
+        const fail = (error: Failure): DriverResult => ({ status: 'failed', error, cost });
+        if (timedOut) {
+          finish(fail({ type: 'timeout', message: `timed out after ${limits.timeoutSeconds} s` }));
+        } else if (aborted) {
+          const reason = ctx.signal.reason instanceof Error ? ctx.signal.reason.message : String(ctx.signal.reason ?? 'aborted');
+          finish(fail({ type: 'transient', message: `stopped: ${reason}` }));
+        } else if (stopReason) {
+          finish(fail(stopReason));
+        } else if (stream.result) {
+          const mapped = mapResult(stream.result, stream.sessionId, stream.apiError);
+          finish(mapped.status === 'completed' ? { ...mapped, cost } : fail(mapped.error));
+        } else {
+          const tail = stderr.text().trim();
+          const text = [tail, stream.apiError].filter(Boolean).join('\n');
+          const how = signal !== null ? `killed by signal ${signal}` : code === 0 ? 'ended without a result' : `exit code ${code}`;
+          finish(fail({ type: classifyErrorText(text) ?? 'transient', message: tail ? `${how}: ${tail}` : stream.apiError ? `${how}: ${stream.apiError}` : how }));
+        }
+      };
+    });
+  }
+}
+
+/** What the stream has told us so far. */
+class StreamState {
+  sessionId?: string;
+  result?: ResultMessage;
+  /** The last API error the CLI reported in the stream (it retries some itself). */
+  apiError?: string;
+  private turns = 0;
+  private readonly turnIds = new Set<string>();
+  private readonly usage = new Map<string, Usage>();
+  private anonymous = 0;
+
+  constructor(
+    private readonly limits: AgentLimits,
+    private readonly pricing?: ClaudeCodeDriverOptions['pricing'],
+  ) {}
+
+  /** Takes one stdout line; returns a failure when a limit is crossed. */
+  take(line: string): Failure | undefined {
+    if (line.length < 2 || line[0] !== '{') return undefined;
+    let msg: Record<string, unknown>;
+    try {
+      const parsed: unknown = JSON.parse(line);
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return undefined;
+      msg = parsed as Record<string, unknown>;
+    } catch {
+      return undefined; // not JSON: ignored
+    }
+    if (typeof msg.session_id === 'string') this.sessionId ??= msg.session_id;
+    switch (msg.type) {
+      case 'assistant':
+        return this.assistant(msg);
+      case 'result':
+        if (!this.result) this.result = msg as unknown as ResultMessage;
+        if (typeof msg.session_id === 'string') this.sessionId = msg.session_id;
+        return undefined;
+      case 'system':
+        if (msg.subtype !== 'init' && msg.error !== undefined) this.apiError = errorText(msg.error);
+        return undefined;
+      default:
+        return undefined;
+    }
+  }
+
+  private assistant(msg: Record<string, unknown>): Failure | undefined {
+    const message = (msg.message ?? {}) as { id?: unknown; content?: unknown; usage?: Usage };
+    // The CLI emits one assistant message per content block, all with the API message's id.
+    const id = typeof message.id === 'string' ? message.id : `#${this.anonymous++}`;
+    if (message.usage && typeof message.usage === 'object') this.usage.set(id, message.usage);
+    if (msg.isApiErrorMessage === true || msg.error !== undefined) {
+      this.apiError = [errorText(msg.error), contentText(message.content)].filter(Boolean).join(': ');
+    } else {
+      const text = contentText(message.content);
+      if (/^API Error/i.test(text)) this.apiError = text;
+    }
+    const topLevel = msg.parent_tool_use_id === null || msg.parent_tool_use_id === undefined;
+    if (topLevel && !this.turnIds.has(id)) {
+      this.turnIds.add(id);
+      this.turns++;
+      if (this.turns > this.limits.maxTurns) return { type: 'resource', message: `max turns ${this.limits.maxTurns} reached` };
+    }
+    const usd = this.estimatedUsd();
+    if (usd !== undefined && usd > this.limits.maxBudgetUsd) {
+      return { type: 'resource', message: `budget of ${this.limits.maxBudgetUsd} USD reached (about ${usd.toFixed(4)} USD spent)` };
+    }
+    return undefined;
+  }
+
+  private streamTokens(): { input: number; cacheRead: number; output: number } {
+    let input = 0;
+    let cacheRead = 0;
+    let output = 0;
+    for (const u of this.usage.values()) {
+      input += num(u.input_tokens) + num(u.cache_creation_input_tokens);
+      cacheRead += num(u.cache_read_input_tokens);
+      output += num(u.output_tokens);
+    }
+    return { input, cacheRead, output };
+  }
+
+  private estimatedUsd(): number | undefined {
+    if (!this.pricing) return undefined;
+    const t = this.streamTokens();
+    const p = this.pricing;
+    return (t.input * p.inputUsdPerMTok + t.cacheRead * (p.cacheReadUsdPerMTok ?? p.inputUsdPerMTok) + t.output * p.outputUsdPerMTok) / 1e6;
+  }
+
+  /**
+   * The run's cost: the result's when there is one (the CLI's own accounting), else what the
+   * stream showed. Input tokens include cache writes and reads; turns are the ones we counted.
+   */
+  cost(): TaskCost {
+    const r = this.result;
+    const t = this.streamTokens();
+    let inputTokens = t.input + t.cacheRead;
+    let outputTokens = t.output;
+    if (r?.usage && typeof r.usage === 'object') {
+      inputTokens = num(r.usage.input_tokens) + num(r.usage.cache_creation_input_tokens) + num(r.usage.cache_read_input_tokens);
+      outputTokens = num(r.usage.output_tokens);
+    }
+    const usd = typeof r?.total_cost_usd === 'number' ? r.total_cost_usd : (this.estimatedUsd() ?? 0);
+    return { usd, inputTokens, outputTokens, turns: this.turns };
+  }
+}
+
+/** Maps the CLI's result message to a task result (without the cost). */
+export function mapResult(
+  r: ResultMessage,
+  sessionId: string | undefined,
+  apiError?: string,
+): { status: 'completed'; output: Record<string, unknown> } | { status: 'failed'; error: Failure } {
+  const sid = r.session_id ?? sessionId;
+  if (r.subtype === 'success' && r.is_error !== true) {
+    return { status: 'completed', output: resultOutput(typeof r.result === 'string' ? r.result : '', sid) };
+  }
+  if (r.subtype === 'error_max_turns') {
+    return { status: 'failed', error: { type: 'resource', message: `max turns reached (the CLI stopped after ${r.num_turns ?? '?'} turns)` } };
+  }
+  if (r.subtype === 'error_max_budget_usd') {
+    return { status: 'failed', error: { type: 'resource', message: `budget reached (${r.total_cost_usd ?? '?'} USD)` } };
+  }
+  const text = [typeof r.result === 'string' ? r.result : '', ...(Array.isArray(r.errors) ? r.errors.map(errorText) : []), apiError ?? '']
+    .filter(Boolean)
+    .join('\n')
+    .trim();
+  return {
+    status: 'failed',
+    error: { type: classifyErrorText(text) ?? 'transient', message: text ? utf8Tail(Buffer.from(text), TAIL_BYTES) : `claude ended with ${r.subtype ?? 'no subtype'}` },
+  };
+}
+
+/** Error text from the API or the CLI: which error type it is, when it says. */
+export function classifyErrorText(text: string): ErrorType | undefined {
+  if (/authentication|\b401\b|invalid.{0,20}api.?key|unauthori[sz]ed/i.test(text)) return 'permanent';
+  if (/overloaded|rate.?limit|\b429\b|\b529\b|too many requests/i.test(text)) return 'transient';
+  return undefined;
+}
+
+/** `{ result, sessionId }`, or the result text's last non-empty line when it is a JSON object (with sessionId). */
+export function resultOutput(text: string, sessionId: string | undefined): Record<string, unknown> {
+  const sid = sessionId === undefined ? {} : { sessionId };
+  const last = text.split('\n').map((l) => l.trim()).filter(Boolean).pop() ?? '';
+  if (last.startsWith('{')) {
+    try {
+      const parsed: unknown = JSON.parse(last);
+      if (parsed !== null && typeof parsed === 'object' && !Array.isArray(parsed)) return { ...(parsed as Record<string, unknown>), ...sid };
+    } catch {
+      // not JSON: the text it is
+    }
+  }
+  return { result: text, ...sid };
+}
+
+const num = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+
+function contentText(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content
+    .map((b: unknown) => (b && typeof b === 'object' && (b as { type?: unknown }).type === 'text' ? String((b as { text?: unknown }).text ?? '') : ''))
+    .filter(Boolean)
+    .join('\n');
+}
+
+function errorText(e: unknown): string {
+  if (e === undefined || e === null) return '';
+  if (typeof e === 'string') return e;
+  try {
+    return JSON.stringify(e);
+  } catch {
+    return String(e);
+  }
+}
+
+/** Splits a byte stream into lines; a line longer than the cap is dropped whole. */
+class LineSplitter {
+  private parts: Buffer[] = [];
+  private bytes = 0;
+  private dropping = false;
+  constructor(
+    private readonly cap: number,
+    private readonly onLine: (line: string) => void,
+  ) {}
+
+  push(chunk: Buffer): void {
+    let from = 0;
+    for (let nl = chunk.indexOf(0x0a, from); nl !== -1; nl = chunk.indexOf(0x0a, from)) {
+      this.add(chunk.subarray(from, nl));
+      if (!this.dropping) this.onLine(Buffer.concat(this.parts, this.bytes).toString('utf8').trim());
+      this.parts = [];
+      this.bytes = 0;
+      this.dropping = false;
+      from = nl + 1;
+    }
+    this.add(chunk.subarray(from));
+  }
+
+  end(): void {
+    if (this.bytes > 0 && !this.dropping) this.onLine(Buffer.concat(this.parts, this.bytes).toString('utf8').trim());
+    this.parts = [];
+    this.bytes = 0;
+  }
+
+  private add(piece: Buffer): void {
+    if (this.dropping || piece.length === 0) return;
+    if (this.bytes + piece.length > this.cap) {
+      this.dropping = true;
+      this.parts = [];
+      this.bytes = 0;
+      return;
+    }
+    this.parts.push(Buffer.from(piece)); // a copy: the chunk's memory is not ours to keep
+    this.bytes += piece.length;
+  }
+}
+
+/** Keeps the last `cap` bytes written. */
+class Tail {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  constructor(private readonly cap: number) {}
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+    while (this.chunks.length > 1 && this.bytes - this.chunks[0]!.length >= this.cap) this.bytes -= this.chunks.shift()!.length;
+  }
+  text(): string {
+    return utf8Tail(Buffer.concat(this.chunks, this.bytes), this.cap);
+  }
+}
