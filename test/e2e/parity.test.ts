@@ -20,6 +20,8 @@ beforeAll(async () => {
       // Secrets the agents' commands must never see (isolation test below).
       ANTHROPIC_API_KEY: 'sk-ant-fake-key-for-the-probe',
       AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: '/v2/credentials/fake-for-the-probe',
+      // Claude Code tasks run a stand-in CLI that plays a synthesized transcript.
+      XL_CLAUDE_BIN: join(ROOT, 'test/fixtures/claude-standin.mjs'),
     },
   });
 });
@@ -132,4 +134,25 @@ it.skipIf(process.getuid?.() !== 0)('runs commands as another user that finds no
   expect(out.leaks).toBe(0);
   // It can read its own processes' environments (the probe itself), nothing of root's.
   expect(out.readableEnvirons).toBeGreaterThan(0);
+});
+
+it('runs a Claude Code task and reports its cost, tokens and turns', async () => {
+  const auth = { authorization: 'Bearer secret-token' };
+  const res = await layer.request(
+    'POST',
+    '/executions',
+    { pattern: 'sequential', tasks: [{ id: 'claude', agentType: 'coder', instructions: 'Add a greeting to the README. [standin:success]', limits: { maxTurns: 5 } }] },
+    auth,
+  );
+  expect(res.status).toBe(202);
+  let ex: any;
+  for (;;) {
+    ex = (await layer.request('GET', `/executions/${res.body.executionId}`, undefined, auth)).body;
+    if (ex.status !== 'RUNNING') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(ex.status, JSON.stringify(ex.tasks[0])).toBe('SUCCEEDED');
+  expect(ex.tasks[0].output.sessionId).toEqual(expect.any(String));
+  expect(ex.tasks[0].cost).toEqual({ usd: expect.any(Number), inputTokens: expect.any(Number), outputTokens: expect.any(Number), turns: 3 });
+  expect(ex.tasks[0].cost.usd).toBeGreaterThan(0);
 });
