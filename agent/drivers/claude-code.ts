@@ -6,7 +6,6 @@
 // We do not trust the CLI to stop itself: we count the turns from the stream and kill the group at
 // the task's limit, we stop a stream that goes silent, and we stop waiting shortly after the result
 // (runs are known to hang after it).
-import { spawn } from 'node:child_process';
 import { chown, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ErrorType } from '../../core/errors.ts';
@@ -15,7 +14,7 @@ import type { TaskCost } from '../../core/records.ts';
 import type { AgentType } from '../../core/agent-types.ts';
 import { allProfiles, effectiveLimits, type AgentLimits, type AgentProfile } from '../profiles.ts';
 import type { RunAs } from '../run-as.ts';
-import { ENV_ALLOWLIST, TAIL_BYTES, utf8Tail } from './command.ts';
+import { CLOSE_GRACE_MS, ENV_ALLOWLIST, TAIL_BYTES, TailBuffer, killProcessGroup, spawnInOwnGroup, startFailureType, utf8Tail } from './process.ts';
 import type { Driver, DriverContext, DriverResult } from './types.ts';
 
 /**
@@ -47,7 +46,6 @@ export const PROMPT_ARG_MAX_BYTES = 96 * 1024;
 /** The task input goes into the system prompt up to this size; past it, into a file in the workspace. */
 export const INPUT_IN_PROMPT_MAX_BYTES = 64 * 1024;
 export const INPUT_FILE = '.xl-input.json';
-const CLOSE_GRACE_MS = 2000;
 
 export interface ClaudeCodeDriverOptions {
   /** The CLI (default: env XL_CLAUDE_BIN, else `claude` on PATH). */
@@ -180,7 +178,7 @@ export class ClaudeCodeDriver implements Driver {
   private spawnCli(args: string[], env: Record<string, string>, stdin: string, limits: AgentLimits, ctx: DriverContext): Promise<DriverResult> {
     return new Promise<DriverResult>((resolve) => {
       const stream = new StreamState(limits, this.pricing);
-      const stderr = new Tail(TAIL_BYTES);
+      const stderr = new TailBuffer(TAIL_BYTES);
       let stopReason: Failure | undefined; // why we killed the group (first one wins)
       let timedOut = false;
       let aborted = false;
@@ -188,23 +186,9 @@ export class ClaudeCodeDriver implements Driver {
       let closeTimer: NodeJS.Timeout | undefined;
       let graceTimer: NodeJS.Timeout | undefined;
 
-      const child = spawn(this.bin, args, {
-        cwd: ctx.workspace,
-        env,
-        detached: true, // setsid: the CLI leads a new process group whose id is its pid
-        stdio: ['pipe', 'pipe', 'pipe'],
-        ...(this.runAs ? { uid: this.runAs.uid, gid: this.runAs.gid } : {}),
-      });
+      const child = spawnInOwnGroup(this.bin, args, { cwd: ctx.workspace, env, runAs: this.runAs });
       const pgid = child.pid;
-
-      const killGroup = () => {
-        if (pgid === undefined) return;
-        try {
-          process.kill(-pgid, 'SIGKILL');
-        } catch {
-          // ESRCH: the group is gone already
-        }
-      };
+      const killGroup = () => killProcessGroup(pgid);
       const stop = (failure: Failure) => {
         if (stream.result || stopReason) return;
         stopReason = failure;
@@ -237,9 +221,7 @@ export class ClaudeCodeDriver implements Driver {
 
       child.on('error', (err: NodeJS.ErrnoException) => {
         killGroup();
-        const type: ErrorType =
-          err.code === 'ENOENT' || err.code === 'EACCES' ? 'permanent' : err.code === 'EAGAIN' || err.code === 'ENOMEM' || err.code === 'EMFILE' ? 'resource' : 'transient';
-        finish({ status: 'failed', error: { type, message: `could not start ${this.bin}: ${err.message}` }, cost: stream.cost() });
+        finish({ status: 'failed', error: { type: startFailureType(err, true), message: `could not start ${this.bin}: ${err.message}` }, cost: stream.cost() });
       });
       if (pgid === undefined) return; // 'error' follows
 
@@ -509,20 +491,5 @@ class LineSplitter {
     }
     this.parts.push(Buffer.from(piece)); // a copy: the chunk's memory is not ours to keep
     this.bytes += piece.length;
-  }
-}
-
-/** Keeps the last `cap` bytes written. */
-class Tail {
-  private chunks: Buffer[] = [];
-  private bytes = 0;
-  constructor(private readonly cap: number) {}
-  push(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.bytes += chunk.length;
-    while (this.chunks.length > 1 && this.bytes - this.chunks[0]!.length >= this.cap) this.bytes -= this.chunks.shift()!.length;
-  }
-  text(): string {
-    return utf8Tail(Buffer.concat(this.chunks, this.bytes), this.cap);
   }
 }

@@ -1,22 +1,27 @@
 // The `command` driver (CONTRACT.md, "Command tasks"): `/bin/sh -c <command>` in the task's
 // workspace, in a process group of its own so that everything it starts can be killed at once.
-import { spawn } from 'node:child_process';
 import { chown } from 'node:fs/promises';
 import type { RunAs } from '../run-as.ts';
 import type { Task } from '../../core/plan.ts';
+import {
+  CLOSE_GRACE_MS,
+  ENV_ALLOWLIST,
+  TAIL_BYTES,
+  TailBuffer,
+  killProcessGroup,
+  spawnInOwnGroup,
+  startFailureType,
+  utf8Tail,
+} from './process.ts';
 import type { Driver, DriverContext, DriverResult } from './types.ts';
 
-/** The only variables of the worker's environment a command sees (no AWS credentials, no token). */
-export const ENV_ALLOWLIST = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'USER', 'SHELL', 'TERM'] as const;
+export { ENV_ALLOWLIST, TAIL_BYTES, utf8Tail } from './process.ts';
+
 
 /** XL_INPUT is set only up to this size: the kernel caps one environment string at 128 KiB. */
 export const XL_INPUT_MAX_BYTES = 64 * 1024;
 /** stdout kept (its tail): enough for a 1 MiB JSON last line with room to spare. */
 export const STDOUT_CAP_BYTES = 8 * 1024 * 1024;
-/** The tail of stdout (fallback output) and of stderr (failure message). */
-export const TAIL_BYTES = 4 * 1024;
-/** After the command exits (and its group is killed), how long to wait for its pipes to close. */
-const CLOSE_GRACE_MS = 2000;
 
 export const EXIT_TRANSIENT = 75; // EX_TEMPFAIL
 
@@ -75,23 +80,9 @@ export class CommandDriver implements Driver {
       let settled = false;
       let closeTimer: NodeJS.Timeout | undefined;
 
-      const child = spawn('/bin/sh', ['-c', task.command!], {
-        cwd: ctx.workspace,
-        env,
-        detached: true, // setsid: the shell leads a new process group whose id is its pid
-        stdio: ['pipe', 'pipe', 'pipe'],
-        ...(this.runAs ? { uid: this.runAs.uid, gid: this.runAs.gid } : {}),
-      });
+      const child = spawnInOwnGroup('/bin/sh', ['-c', task.command!], { cwd: ctx.workspace, env, runAs: this.runAs });
       const pgid = child.pid;
-
-      const killGroup = () => {
-        if (pgid === undefined) return;
-        try {
-          process.kill(-pgid, 'SIGKILL');
-        } catch {
-          // ESRCH: the group is gone already
-        }
-      };
+      const killGroup = () => killProcessGroup(pgid);
       const finish = (result: DriverResult) => {
         if (settled) return;
         settled = true;
@@ -113,8 +104,7 @@ export class CommandDriver implements Driver {
 
       child.on('error', (err: NodeJS.ErrnoException) => {
         killGroup();
-        const type = err.code === 'EAGAIN' || err.code === 'ENOMEM' || err.code === 'EMFILE' ? 'resource' : 'transient';
-        finish({ status: 'failed', error: { type, message: `could not start the command: ${err.message}` } });
+        finish({ status: 'failed', error: { type: startFailureType(err, false), message: `could not start the command: ${err.message}` } });
       });
       if (pgid === undefined) return; // 'error' follows
 
@@ -184,34 +174,4 @@ function lastNonEmptyLine(buf: Buffer): Buffer {
   let s = start;
   while (s < end && isSpace(buf[s]!)) s++;
   return buf.subarray(s, end);
-}
-
-/** The last `bytes` bytes as text, not starting in the middle of a UTF-8 character. */
-export function utf8Tail(buf: Buffer, bytes: number): string {
-  let start = Math.max(0, buf.length - bytes);
-  while (start < buf.length && start > 0 && (buf[start]! & 0xc0) === 0x80) start++;
-  return buf.subarray(start).toString('utf8');
-}
-
-/** Keeps the last `cap` bytes written (at least; trimmed exactly on read). */
-class TailBuffer {
-  private chunks: Buffer[] = [];
-  private bytes = 0;
-  constructor(private readonly cap: number) {}
-
-  push(chunk: Buffer): void {
-    this.chunks.push(chunk);
-    this.bytes += chunk.length;
-    while (this.chunks.length > 1 && this.bytes - this.chunks[0]!.length >= this.cap) {
-      this.bytes -= this.chunks.shift()!.length;
-    }
-  }
-
-  toBuffer(): Buffer {
-    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bytes);
-    if (all.length <= this.cap) return all;
-    let start = all.length - this.cap;
-    while (start < all.length && (all[start]! & 0xc0) === 0x80) start++;
-    return all.subarray(start);
-  }
 }

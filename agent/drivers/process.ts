@@ -1,0 +1,77 @@
+// What the drivers share about running an agent's process: its own process group (so everything it
+// starts can be killed at once), the user switch, an allowlisted environment, and bounded output.
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import type { ErrorType } from '../../core/errors.ts';
+import type { RunAs } from '../run-as.ts';
+
+/** The only variables of the worker's environment an agent's process sees (no AWS credentials, no token). */
+export const ENV_ALLOWLIST = ['PATH', 'HOME', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR', 'USER', 'SHELL', 'TERM'] as const;
+/** The tail of stdout (fallback output) and of stderr (failure message). */
+export const TAIL_BYTES = 4 * 1024;
+/** After the process exits (and its group is killed), how long to wait for its pipes to close. */
+export const CLOSE_GRACE_MS = 2000;
+
+/** Spawns `file` as the leader of a new process group (setsid), as `runAs` when given. */
+export function spawnInOwnGroup(
+  file: string,
+  args: string[],
+  opts: { cwd: string; env: Record<string, string>; runAs?: RunAs },
+): ChildProcessWithoutNullStreams {
+  return spawn(file, args, {
+    cwd: opts.cwd,
+    env: opts.env,
+    detached: true, // setsid: the process leads a new process group whose id is its pid
+    stdio: ['pipe', 'pipe', 'pipe'],
+    ...(opts.runAs ? { uid: opts.runAs.uid, gid: opts.runAs.gid } : {}),
+  });
+}
+
+/** SIGKILL to a whole process group; a group that is gone already is fine. */
+export function killProcessGroup(pgid: number | undefined): void {
+  if (pgid === undefined) return;
+  try {
+    process.kill(-pgid, 'SIGKILL');
+  } catch {
+    // ESRCH: the group is gone already
+  }
+}
+
+/** The error type of a process that could not be started. */
+export function startFailureType(err: NodeJS.ErrnoException, missingIsPermanent: boolean): ErrorType {
+  if (missingIsPermanent && (err.code === 'ENOENT' || err.code === 'EACCES')) return 'permanent';
+  return err.code === 'EAGAIN' || err.code === 'ENOMEM' || err.code === 'EMFILE' ? 'resource' : 'transient';
+}
+
+/** The last `bytes` bytes as text, not starting in the middle of a UTF-8 character. */
+export function utf8Tail(buf: Buffer, bytes: number): string {
+  let start = Math.max(0, buf.length - bytes);
+  while (start < buf.length && start > 0 && (buf[start]! & 0xc0) === 0x80) start++;
+  return buf.subarray(start).toString('utf8');
+}
+
+/** Keeps the last `cap` bytes written (at least; trimmed exactly on read). */
+export class TailBuffer {
+  private chunks: Buffer[] = [];
+  private bytes = 0;
+  constructor(private readonly cap: number) {}
+
+  push(chunk: Buffer): void {
+    this.chunks.push(chunk);
+    this.bytes += chunk.length;
+    while (this.chunks.length > 1 && this.bytes - this.chunks[0]!.length >= this.cap) {
+      this.bytes -= this.chunks.shift()!.length;
+    }
+  }
+
+  toBuffer(): Buffer {
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bytes);
+    if (all.length <= this.cap) return all;
+    let start = all.length - this.cap;
+    while (start < all.length && (all[start]! & 0xc0) === 0x80) start++;
+    return all.subarray(start);
+  }
+
+  text(): string {
+    return this.toBuffer().toString('utf8');
+  }
+}
