@@ -55,13 +55,6 @@ export class HealthMonitor {
   }
 }
 
-/** Grades an agent's reported metrics (the design's HealthStatus.overall). */
-export function gradeHealth(m: AgentRecord['health']['metrics']): AgentRecord['health']['overall'] {
-  if (m.errorRate >= 0.5 || m.memory >= 95) return 'unhealthy';
-  if (m.errorRate >= 0.2 || m.cpu >= 90 || m.memory >= 85) return 'degraded';
-  return 'healthy';
-}
-
 export interface PoolRow extends PoolBounds {
   desired: number;
   running: number;

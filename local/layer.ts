@@ -264,9 +264,8 @@ export class LocalLayer {
         await agents.setStatus(agent.agentId, 'terminated');
       }
     }
-    await this.sfn!.flushRecovered?.();
     for (const execution of await executions.listByStatus(['PENDING', 'RUNNING'])) {
-      const running = await this.sfn!.isRunning(execution.executionId);
+      const running = this.sfn!.isRunning(execution.executionId);
       if (running) continue;
       await executions.setStatus(execution.executionId, 'FAILED', {
         from: ['PENDING', 'RUNNING'],

@@ -3,7 +3,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { AgentStore } from '#core/aws/agent-store.ts';
 import { DynamoBreakerStore } from '#core/aws/breaker-store.ts';
-import { ddbClient, ecsClient, s3Client, sfnClient, sharedSqsClient } from '#core/aws/clients.ts';
+import { ddbClient, ecsClient, once, s3Client, sfnClient, sharedSqsClient } from '#core/aws/clients.ts';
 import { EcsRuntime } from '#core/aws/ecs-runtime.ts';
 import { ExecutionStore } from '#core/aws/execution-store.ts';
 import { PayloadStore } from '#core/aws/payload-store.ts';
@@ -16,11 +16,6 @@ import { registeredRuntime } from '#core/runtime.ts';
 import { ExecutionSteps } from '#core/steps.ts';
 
 export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'xl' });
-
-function once<T>(make: () => T): () => T {
-  let value: T | undefined;
-  return () => (value ??= make());
-}
 
 export const config = /* @__PURE__ */ once(loadConfig);
 export const executionStore = /* @__PURE__ */ once(() => new ExecutionStore(ddbClient(), config().tables.executions));
