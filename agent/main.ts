@@ -19,6 +19,7 @@ import { CircuitBreaker } from '../core/breakers.ts';
 import { heartbeatIntervalMs, loadConfig } from '../core/config.ts';
 import type { AgentRuntimeRef } from '../core/records.ts';
 import { resolveRunAs } from './run-as.ts';
+import { Checkpoints } from './checkpoint.ts';
 import { WorkspaceGit } from './engines/workspace-git.ts';
 import { ClaudeCodeDriver } from './drivers/claude-code.ts';
 import { CommandDriver } from './drivers/command.ts';
@@ -87,6 +88,8 @@ async function main(): Promise<void> {
   const clients = { ddb: ddbClient(), s3: s3Client(), sqs: sharedSqsClient(), sfn: sfnClient() };
   const runDir = process.env.XL_RUN_DIR;
   const payloads = new PayloadStore(clients.s3, config.bucket);
+  // Reading `credentialsSecret` from Secrets Manager is not wired yet: such tasks fail saying so.
+  const git = new WorkspaceGit({ payloads, owner: runAs });
   const worker = new Worker(
     {
       agentId,
@@ -115,8 +118,8 @@ async function main(): Promise<void> {
         }),
       },
       workspaces: new Workspaces(process.env.XL_WORKSPACE_ROOT || join(tmpdir(), 'xl-workspaces')),
-      // Reading `credentialsSecret` from Secrets Manager is not wired yet: such tasks fail saying so.
-      git: new WorkspaceGit({ payloads, owner: runAs }),
+      git,
+      checkpoints: new Checkpoints({ payloads, git, owner: runAs }),
       log,
     },
   );

@@ -36,9 +36,11 @@ import type {
   ExecutionRecord,
   HealthMetrics,
   Stored,
+  TaskCheckpoint,
   TaskOutcome,
   TaskRecord,
 } from '../core/records.ts';
+import type { Checkpoints, RunDirs } from './checkpoint.ts';
 import { type DriverRegistry, type DriverResult, driverNameFor } from './drivers/types.ts';
 import { applyCoverage } from './engines/coverage.ts';
 import { prepareWorkspace, type WorkspaceGit } from './engines/workspace-git.ts';
@@ -82,7 +84,7 @@ export interface WorkerConfig {
 }
 
 export interface WorkerDeps {
-  executions: Pick<ExecutionStore, 'claimTask' | 'renewLease' | 'finishClaim' | 'getExecution' | 'getTask' | 'listTasks'>;
+  executions: Pick<ExecutionStore, 'claimTask' | 'renewLease' | 'handBack' | 'finishClaim' | 'getExecution' | 'getTask' | 'listTasks'>;
   payloads: Pick<PayloadStore, 'load' | 'store'>;
   agents: Pick<AgentStore, 'put' | 'get' | 'heartbeat' | 'setStatus'>;
   breaker: Pick<CircuitBreaker, 'recordSuccess'>;
@@ -92,6 +94,8 @@ export interface WorkerDeps {
   workspaces: Pick<Workspaces, 'create' | 'remove'>;
   /** Clones a task's `workspace.repository` and keeps its changes; without it such tasks fail. */
   git?: WorkspaceGit;
+  /** Saves a handed-back run's state and restores it for the next attempt; without it, retries start afresh. */
+  checkpoints?: Checkpoints;
   clock?: Clock;
   log?: Logger;
 }
@@ -151,6 +155,10 @@ interface Run {
   ranTo?: number;
   /** When the claim's write came back. */
   claimed?: number;
+  /** What the driver learnt that a checkpoint needs (the Claude Code session id). */
+  session: { id?: string };
+  /** Saved when the run is handed back; goes onto the task's record with the hand-back. */
+  checkpoint?: TaskCheckpoint;
 }
 
 interface QueueRef {
@@ -404,6 +412,7 @@ export class Worker {
         phase: 'preparing',
         abort: new AbortController(),
         pgids: new Set(),
+        session: {},
         ticking: false,
         claimed: this.clock.now(),
       };
@@ -488,14 +497,23 @@ export class Worker {
       } else {
         run.phase = 'running';
         const workspace = await this.deps.workspaces.create(task.taskId);
+        // The run's HOME, beside the workspace (not in it): Claude Code's sessions and settings.
+        const home = `${workspace}.home`;
         let privateDir: string | undefined;
         try {
+          await mkdir(home, { mode: 0o700 });
           // The task's repository is cloned first; a clone that fails is the task's result.
           const prepared = await prepareWorkspace(this.deps.git, definition, workspace);
           privateDir = prepared.checkout?.privateDir;
+          const dirs = { workspace, home, ...(prepared.checkout ? { checkout: prepared.checkout } : {}) };
+          // A run handed back earlier left its state: this attempt continues from it.
+          const restored = prepared.failed ? {} : await this.restore(run, dirs);
           run.ranFrom = this.clock.now();
-          result = prepared.failed ?? await driver.run(definition, {
+          result = prepared.failed ?? restored.failed ?? await driver.run(definition, {
             workspace,
+            home,
+            session: run.session,
+            ...(restored.resume ? { resume: restored.resume } : {}),
             input,
             signal: run.abort.signal,
             env: {
@@ -510,6 +528,7 @@ export class Worker {
               if (run.end) killGroup(pgid); // lost or handed back while it was starting
             },
           });
+          if (run.end === 'handback') await this.saveCheckpoint(run, dirs);
           // Coverage targets (and a tester's report) are read before the workspace goes.
           result = await applyCoverage(definition, workspace, result);
           // Its changes become artifacts (and a pushed branch) before the workspace goes.
@@ -523,6 +542,7 @@ export class Worker {
             this.pgids?.remove(pgid);
           }
           this.removeLater(workspace);
+          this.removeLater(home);
           if (privateDir) this.removeLater(privateDir);
         }
       }
@@ -650,11 +670,38 @@ export class Worker {
       return;
     }
     try {
-      await this.deps.executions.renewLease(run.msg.executionId, run.msg.taskIndex, run.claimId, 0);
+      await this.deps.executions.handBack(run.msg.executionId, run.msg.taskIndex, run.claimId, run.checkpoint);
       await this.changeVisibility(run.queueUrl, run.receipt, 0);
-      this.log.info('task handed back', ref);
+      this.log.info('task handed back', { ...ref, checkpoint: run.checkpoint?.key ?? null });
     } catch (err) {
       this.warnSparse('handback', 'could not hand a task back; its lease will run out', err);
+    }
+  }
+
+  /**
+   * Before the driver: the state a handed-back run saved. One that cannot be restored fails this
+   * attempt as transient; the failure clears the checkpoint, so the retry starts afresh.
+   */
+  private async restore(run: Run, dirs: RunDirs): Promise<{ resume?: { sessionId?: string }; failed?: DriverResult }> {
+    const checkpoint = run.task.checkpoint;
+    if (!checkpoint || !this.deps.checkpoints) return {};
+    try {
+      const { sessionId } = await this.deps.checkpoints.restore(checkpoint, dirs);
+      this.log.info('resuming from a checkpoint', { executionId: run.msg.executionId, taskId: run.task.taskId, from: checkpoint.attempt, sessionId: sessionId ?? null });
+      return { resume: sessionId ? { sessionId } : {} };
+    } catch (err) {
+      return { failed: { status: 'failed', error: { type: 'transient', message: `the checkpoint of attempt ${checkpoint.attempt} could not be restored: ${errorMessage(err)}` } } };
+    }
+  }
+
+  /** A run being handed back: its state, for the attempt that takes the task next. Never throws. */
+  private async saveCheckpoint(run: Run, dirs: RunDirs): Promise<void> {
+    if (!this.deps.checkpoints) return;
+    try {
+      const ids = { executionId: run.msg.executionId, taskId: run.task.taskId, attempt: run.task.attempts };
+      run.checkpoint = await this.deps.checkpoints.save(dirs, ids, run.session.id);
+    } catch (err) {
+      this.warnSparse('checkpoint', 'could not save a checkpoint; the next attempt starts afresh', err);
     }
   }
 

@@ -82,6 +82,22 @@ export interface TaskRecord {
   error?: { type: ErrorType; message: string };
   cost?: TaskCost;
   artifacts?: Artifact[];
+  /** Saved by an agent that handed the task back (SIGTERM): the next attempt resumes from it. */
+  checkpoint?: TaskCheckpoint;
+}
+
+/**
+ * The design's SaveState: what a run that was handed back leaves for the next attempt. The
+ * tarball in the bucket holds the workspace's changes and the Claude Code session's transcript.
+ */
+export interface TaskCheckpoint {
+  key: string;
+  bytes: number;
+  /** The attempt that saved it. */
+  attempt: number;
+  savedAt: string;
+  /** The Claude Code session to resume, when the run was a claude-code one. */
+  sessionId?: string;
 }
 
 export interface HealthMetrics {

@@ -36,6 +36,20 @@ export type ModelEnvName = (typeof MODEL_ENV_ALLOWLIST)[number];
 /** Set for every run: no auto-update, no telemetry or other non-essential traffic. */
 const FIXED_ENV = { DISABLE_AUTOUPDATER: '1', CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1' } as const;
 
+/** The Claude Code config directory of a run: in its private home, outside the workspace. */
+export const claudeConfigDir = (home: string) => join(home, '.claude');
+
+/**
+ * Where Claude Code keeps the transcripts of sessions run in `cwd`: `<config>/projects/<cwd with
+ * every character but ASCII letters and digits replaced by '-'>`. A resumed session runs in another
+ * workspace, so its transcript is moved to the new directory's name before `--resume`.
+ */
+export const claudeProjectDir = (configDir: string, cwd: string) => join(configDir, 'projects', cwd.replace(/[^A-Za-z0-9]/g, '-'));
+
+/** The first words of a resumed session's prompt. */
+export const RESUME_NOTE =
+  'You were interrupted: the agent running this task was stopped. This session resumes on another agent, and the working directory holds your work so far. Continue the task where you left off.';
+
 export const DEFAULT_SILENCE_SECONDS = 300;
 /** After the result message, how long the CLI gets to exit before its group is killed. */
 export const DEFAULT_RESULT_GRACE_MS = 2000;
@@ -137,7 +151,11 @@ export class ClaudeCodeDriver implements Driver {
     }
     const profile = this.profiles[task.agentType];
     const limits = effectiveLimits(profile, task);
-    if (this.runAs) await chown(ctx.workspace, this.runAs.uid, this.runAs.gid);
+    const home = ctx.home ?? ctx.workspace;
+    if (this.runAs) {
+      await chown(ctx.workspace, this.runAs.uid, this.runAs.gid);
+      if (home !== ctx.workspace) await chown(home, this.runAs.uid, this.runAs.gid);
+    }
 
     let systemPrompt = profile.systemPrompt;
     const inputJson = JSON.stringify(ctx.input);
@@ -149,11 +167,15 @@ export class ClaudeCodeDriver implements Driver {
       if (this.runAs) await chown(file, this.runAs.uid, this.runAs.gid);
       systemPrompt += `\n\nThe task's input (JSON) is in the file ${INPUT_FILE} of your working directory.`;
     }
-    const promptOnStdin = Buffer.byteLength(task.instructions) > PROMPT_ARG_MAX_BYTES;
+    // A resumed session gets the instructions again, as its next message, with why it stopped.
+    const resumeId = ctx.resume?.sessionId;
+    const prompt = resumeId ? `${RESUME_NOTE}\n\n${task.instructions}` : task.instructions;
+    const promptOnStdin = Buffer.byteLength(prompt) > PROMPT_ARG_MAX_BYTES;
     const args = [
       ...this.binArgs,
       '-p',
-      ...(promptOnStdin ? [] : [task.instructions]),
+      ...(promptOnStdin ? [] : [prompt]),
+      ...(resumeId ? ['--resume', resumeId] : []),
       '--output-format',
       'stream-json',
       '--verbose',
@@ -171,8 +193,10 @@ export class ClaudeCodeDriver implements Driver {
       ...(this.passBudgetFlag ? ['--max-budget-usd', String(limits.maxBudgetUsd)] : []),
     ];
     const env: Record<string, string> = { ...this.baseEnv, ...ctx.env, ...this.modelEnv, ...FIXED_ENV };
-    if (this.runAs) Object.assign(env, { HOME: ctx.workspace, USER: this.runAs.name }); // not the worker's
-    return this.spawnCli(args, env, promptOnStdin ? task.instructions : '', limits, ctx);
+    if (this.runAs) Object.assign(env, { HOME: home, USER: this.runAs.name }); // not the worker's
+    // Sessions and settings in the run's own directory: never the worker's, never among the task's files.
+    if (ctx.home) env.CLAUDE_CONFIG_DIR = claudeConfigDir(ctx.home);
+    return this.spawnCli(args, env, promptOnStdin ? prompt : '', limits, ctx);
   }
 
   private spawnCli(args: string[], env: Record<string, string>, stdin: string, limits: AgentLimits, ctx: DriverContext): Promise<DriverResult> {
@@ -228,6 +252,7 @@ export class ClaudeCodeDriver implements Driver {
       ctx.onSpawn(pgid);
       const lines = new LineSplitter(LINE_CAP_BYTES, (line) => {
         const failure = stream.take(line);
+        if (ctx.session && stream.sessionId) ctx.session.id = stream.sessionId;
         if (failure) stop(failure);
         if (stream.result && graceTimer === undefined) {
           clearTimeout(silenceTimer);

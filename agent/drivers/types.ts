@@ -21,6 +21,15 @@ export interface DriverContext {
   env: Record<string, string>;
   /** Called with the id of each process group the driver starts, before it awaits it. */
   onSpawn(pgid: number): void;
+  /**
+   * A private directory outside the workspace for the run's HOME (Claude Code's config and session
+   * transcripts live there, not among the task's files); removed after the run. Default: the workspace.
+   */
+  home?: string;
+  /** Filled by the driver as soon as it knows it: what a checkpoint needs to resume the run. */
+  session?: { id?: string };
+  /** The run resumes a checkpoint (agent/checkpoint.ts): the Claude Code session to continue. */
+  resume?: { sessionId?: string };
 }
 
 export type DriverResult =

@@ -197,10 +197,24 @@ export class WorkspaceGit {
     return artifacts.length ? { ...result, artifacts: [...(result.artifacts ?? []), ...artifacts] } : result;
   }
 
+  /** Stages everything (the git directory's own index) and returns the binary-safe diff against HEAD. */
+  async changes(checkout: Checkout): Promise<Buffer> {
+    await this.git(checkout, ['add', '--all']);
+    return (await this.git(checkout, ['diff', '--cached', '--binary', '--no-ext-diff', '--no-textconv', '--no-color', 'HEAD'])).stdout;
+  }
+
+  /**
+   * Applies a diff that `changes` made (a checkpoint's) to a fresh clone, then hands the work tree
+   * back to the command's user. git refuses paths outside the work tree and beyond links.
+   */
+  async applyChanges(checkout: Checkout, patchFile: string): Promise<void> {
+    await this.git(checkout, ['apply', '--binary', '--whitespace=nowarn', patchFile]);
+    if (this.deps.owner) await this.run('chown', ['-R', `${this.deps.owner.uid}:${this.deps.owner.gid}`, checkout.workTree], { timeoutMs: this.deps.timeoutMs });
+  }
+
   /** Stages everything (the git directory's own index) and stores the diff and the new files. */
   async artifacts(checkout: Checkout, ids: TaskIds): Promise<Artifact[]> {
-    await this.git(checkout, ['add', '--all']);
-    const diff = (await this.git(checkout, ['diff', '--cached', '--binary', '--no-ext-diff', '--no-textconv', '--no-color', 'HEAD'])).stdout;
+    const diff = await this.changes(checkout);
     if (diff.length === 0) return [];
     const prefix = `artifacts/${ids.executionId}/${ids.taskId}/${ids.attempt}/`;
     const out: Artifact[] = [await this.store(prefix + DIFF_ARTIFACT, DIFF_ARTIFACT, diff, 'text/x-diff')];

@@ -12,7 +12,7 @@ import {
   paginateQuery,
 } from '@aws-sdk/lib-dynamodb';
 import type { ErrorType } from '../errors.ts';
-import type { ExecutionRecord, ExecutionStatus, TaskRecord, TaskStatus } from '../records.ts';
+import type { ExecutionRecord, ExecutionStatus, TaskCheckpoint, TaskRecord, TaskStatus } from '../records.ts';
 
 const execPk = (id: string) => `X#${id}`;
 const taskSk = (index: number) => `T#${String(index).padStart(6, '0')}`;
@@ -348,6 +348,19 @@ export class ExecutionStore {
     return done !== undefined;
   }
 
+  /**
+   * An agent hands its claimed run back (it is stopping): the lease ends now, so the next delivery
+   * of the message can claim the task, and the run's checkpoint (when it saved one) goes with it.
+   */
+  async handBack(executionId: string, index: number, claimId: string, checkpoint?: TaskCheckpoint): Promise<boolean> {
+    const done = await this.update(executionId, index, {
+      set: 'SET leaseExpiresAt = :zero' + (checkpoint ? ', checkpoint = :cp' : ''),
+      condition: 'claimId = :claim AND #s = :running',
+      values: { ':zero': 0, ':claim': claimId, ':running': 'running', ...(checkpoint ? { ':cp': checkpoint } : {}) },
+    });
+    return done !== undefined;
+  }
+
   /** Records an agent's end of a claimed run: completed, failed (maybe retried later) or skipped. */
   async finishClaim(
     executionId: string,
@@ -366,7 +379,8 @@ export class ExecutionStore {
       names[`#${field}`] = field;
       values[`:${field}`] = value;
     }
-    const removes = result.status === 'completed' ? ' REMOVE #err, leaseExpiresAt' : ' REMOVE leaseExpiresAt';
+    // A run that ended (rather than being handed back) has no use for a checkpoint any more.
+    const removes = result.status === 'completed' ? ' REMOVE #err, leaseExpiresAt, checkpoint' : ' REMOVE leaseExpiresAt, checkpoint';
     if (result.status === 'completed') names['#err'] = 'error';
     const done = await this.update(executionId, index, {
       set: 'SET ' + sets.join(', ') + removes,

@@ -25,6 +25,11 @@ export class PayloadStore {
     return body.byteLength;
   }
 
+  async getBytes(key: string): Promise<Uint8Array> {
+    const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
+    return res.Body!.transformToByteArray();
+  }
+
   async getJson<T>(key: string): Promise<T> {
     const res = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
     const text = await res.Body!.transformToString('utf8');

@@ -5,7 +5,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -23,7 +23,9 @@ import {
 import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandDriver } from '../../agent/drivers/command.ts';
-import { type Logger, Worker } from '../../agent/worker.ts';
+import { Checkpoints } from '../../agent/checkpoint.ts';
+import { ClaudeCodeDriver } from '../../agent/drivers/claude-code.ts';
+import { type Logger, Worker, type WorkerDeps } from '../../agent/worker.ts';
 import { Workspaces } from '../../agent/workspace.ts';
 import type { AgentType } from '../../core/agent-types.ts';
 import { AgentStore } from '../../core/aws/agent-store.ts';
@@ -184,7 +186,10 @@ interface TestWorker {
   received: Message[];
 }
 
-async function startWorker(agentType: AgentType, opts: { slots?: number; graceMs?: number } = {}): Promise<TestWorker> {
+async function startWorker(
+  agentType: AgentType,
+  opts: { slots?: number; graceMs?: number; drivers?: WorkerDeps['drivers']; checkpoints?: boolean } = {},
+): Promise<TestWorker> {
   const agentId = `${agentType}-inproc-${randomUUID().slice(0, 6)}`;
   const logs: LogLine[] = [];
   const received: Message[] = [];
@@ -205,8 +210,9 @@ async function startWorker(agentType: AgentType, opts: { slots?: number; graceMs
       breaker: new CircuitBreaker(breakers),
       sqs: spyingSqs(received),
       sfn: new SFNClient({ endpoint: sfnEndpoint, region: REGION, credentials: CREDENTIALS }),
-      drivers: { command: new CommandDriver() },
+      drivers: opts.drivers ?? { command: new CommandDriver() },
       workspaces: new Workspaces(join(scratch, 'workspaces')),
+      ...(opts.checkpoints ? { checkpoints: new Checkpoints({ payloads: new PayloadStore(s3, BUCKET) }) } : {}),
       log: collectingLogger(logs),
     },
   );
@@ -252,7 +258,9 @@ function startWorkerProcess(agentType: AgentType, extraEnv: Record<string, strin
 }
 
 interface TaskSpec {
-  command: string;
+  /** Exactly one of command and instructions. */
+  command?: string;
+  instructions?: string;
   agentType?: AgentType;
   stage?: number;
   status?: TaskStatus;
@@ -272,7 +280,7 @@ async function createExecution(
     const definition = {
       id: `t${index}`,
       agentType: s.agentType ?? 'tester',
-      command: s.command,
+      ...(s.instructions ? { instructions: s.instructions } : { command: s.command }),
       timeoutSeconds: s.timeoutSeconds ?? 60,
       failureStrategy: 'stop',
       priority: 'normal',
@@ -373,6 +381,18 @@ async function waitFor(check: () => boolean | Promise<boolean>, ms = 10_000, ste
 }
 
 const task = (executionId: string, index = 0) => executions.getTask(executionId, index) as Promise<TaskRecord>;
+
+/** Whether a Claude Code session transcript exists in some run's home under the workspace root. */
+async function sessionStarted(workspaceRoot: string): Promise<boolean> {
+  const homes = (await readdir(workspaceRoot).catch(() => [])).filter((d) => d.endsWith('.home'));
+  for (const home of homes) {
+    const projects = join(workspaceRoot, home, '.claude', 'projects');
+    for (const dir of await readdir(projects).catch(() => [])) {
+      if ((await readdir(join(projects, dir))).some((f) => f.endsWith('.jsonl'))) return true;
+    }
+  }
+  return false;
+}
 
 function alive(pid: number): boolean {
   try {
@@ -657,6 +677,56 @@ describe('agent worker process', () => {
     expect(await dispatchOutcome(arn, 5000)).toMatchObject({ status: 'SUCCEEDED', output: { status: 'completed', attempts: 2 } });
     expect(Date.now() - startedAt).toBeLessThan(2000); // visible and claimable at once: no lease to wait out
     expect(await task(id)).toMatchObject({ status: 'completed', attempts: 2, agentId: rescuer.agentId });
+    await rescuer.worker.stop();
+  });
+  it('SIGTERM saves a checkpoint of the workspace; the next attempt starts from the files the first one wrote', async () => {
+    const pidFile = join(scratch, 'ckpt-pid');
+    const command =
+      `if [ "$XL_ATTEMPT" = 1 ]; then mkdir -p src; echo half > src/progress.txt; sleep 30 & echo $! > ${pidFile}; wait; fi; ` +
+      `echo '{"found":"'"$(cat src/progress.txt)"'","attempt":'$XL_ATTEMPT'}'`;
+    const id = await createExecution([{ agentType: 'documenter', command }]);
+    const proc = startWorkerProcess('documenter', { XL_GRACE_SECONDS: '0.3' });
+    const arn = await dispatch(id, 0, { type: 'documenter' });
+    await waitFor(async () => (await pidIn(pidFile)) > 0, 15_000);
+    proc.child.kill('SIGTERM');
+    expect(await new Promise<number | null>((r) => proc.child.once('exit', (c) => r(c)))).toBe(0);
+
+    const handedBack = await task(id);
+    expect(handedBack).toMatchObject({ status: 'running', attempts: 1, leaseExpiresAt: 0, checkpoint: { attempt: 1, key: `checkpoints/${id}/t0/1.tar.gz` } });
+    expect(handedBack.checkpoint!.bytes).toBeGreaterThan(0);
+
+    const rescuer = await startWorker('documenter', { checkpoints: true });
+    expect(await dispatchOutcome(arn, 5000)).toMatchObject({ status: 'SUCCEEDED', output: { status: 'completed', attempts: 2 } });
+    const done = await task(id);
+    expect(done).toMatchObject({ status: 'completed', attempts: 2, output: { inline: { found: 'half', attempt: 2 } } });
+    expect(done.checkpoint).toBeUndefined(); // used up: a later retry would start afresh
+    expect(rescuer.logs.some((l) => l.msg === 'resuming from a checkpoint')).toBe(true);
+    await rescuer.worker.stop();
+  });
+
+  it('a Claude Code run handed back resumes its session on the next agent (--resume, with the transcript carried over)', async () => {
+    const standin = join(ROOT, 'test/fixtures/claude-standin.mjs');
+    // The instructions' marker names the stand-in's transcript: a session that starts, then hangs.
+    const claude = () => new ClaudeCodeDriver({ bin: process.execPath, binArgs: [standin], silenceSeconds: 30 });
+    const id = await createExecution([{ agentType: 'architect', instructions: 'Design the thing. [standin:interrupted]' }]);
+    const first = await startWorker('architect', { graceMs: 200, checkpoints: true, drivers: { 'claude-code': claude() } });
+    const arn = await dispatch(id, 0, { type: 'architect' });
+    await waitFor(async () => (await task(id)).status === 'running');
+    // Wait until the session has started (its transcript is in the run's config directory).
+    await waitFor(async () => first.logs.length > 0 && (await sessionStarted(join(scratch, 'workspaces'))), 10_000);
+    await first.worker.stop();
+    const handedBack = await task(id);
+    expect(handedBack).toMatchObject({ status: 'running', attempts: 1, checkpoint: { attempt: 1, sessionId: '5f1c2a3e-0000-4000-8000-00000000000a' } });
+
+    const rescuer = await startWorker('architect', { checkpoints: true, drivers: { 'claude-code': claude() } });
+    expect(await dispatchOutcome(arn, 10_000)).toMatchObject({ status: 'SUCCEEDED', output: { status: 'completed', attempts: 2 } });
+    // The stand-in fails `--resume` unless the session's transcript is where the CLI looks for it.
+    expect(await task(id)).toMatchObject({
+      status: 'completed',
+      attempts: 2,
+      output: { inline: { resumed: true, sessionId: '5f1c2a3e-0000-4000-8000-00000000000a' } },
+      cost: { turns: 1 },
+    });
     await rescuer.worker.stop();
   });
 });

@@ -1,6 +1,7 @@
 // Task workspaces with real git (agent/engines/workspace-git.ts): clones of local repositories,
 // the changes as artifacts in a fauxqs bucket (read back and checked), pushes to a bare repository.
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import { ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Checkpoints } from '../../agent/checkpoint.ts';
 import { CommandDriver } from '../../agent/drivers/command.ts';
 import type { DriverResult } from '../../agent/drivers/types.ts';
 import {
@@ -261,6 +263,50 @@ describe('artifacts and push', () => {
   });
 });
 
+describe('checkpoints of a repository workspace', () => {
+  it('a handed-back run\'s changes (edits, binary files, new files) are restored onto a fresh clone, as the command\'s user', async (ctx) => {
+    if (process.getuid?.() !== 0) return ctx.skip();
+    const runAs = resolveRunAs(undefined)!;
+    const wg = new WorkspaceGit({ payloads, owner: runAs });
+    const checkpoints = new Checkpoints({ payloads, git: wg, owner: runAs });
+    const ws = await freshWorkspace();
+    const { checkout } = await wg.clone({ repository: origin, ref: 'main' }, ws);
+    const driver = new CommandDriver({ runAs });
+    const edit = 'printf "one\\nhalf\\n" > README.md && printf "\\377\\000" > logo.bin && mkdir -p src && echo "wip" > src/next.ts';
+    const task = { id: 'code', agentType: 'coder', command: edit, timeoutSeconds: 30 } as unknown as Task;
+    expect((await driver.run(task, { workspace: ws, input: {}, signal: new AbortController().signal, env: {}, onSpawn() {} })).status).toBe('completed');
+    const home = `${ws}.home`;
+    await mkdir(home, { mode: 0o700 });
+
+    const saved = await checkpoints.save({ workspace: ws, home, checkout: checkout! }, IDS, 'session-1');
+    expect(saved).toMatchObject({ key: 'checkpoints/ex-1/code/1.tar.gz', attempt: 1, sessionId: 'session-1' });
+
+    const ws2 = await freshWorkspace();
+    const { checkout: fresh } = await wg.clone({ repository: origin, ref: 'main' }, ws2);
+    await mkdir(`${ws2}.home`, { mode: 0o700 });
+    expect(await checkpoints.restore(saved!, { workspace: ws2, home: `${ws2}.home`, checkout: fresh! })).toEqual({ sessionId: 'session-1' });
+    expect(await readFile(join(ws2, 'README.md'), 'utf8')).toBe('one\nhalf\n');
+    expect(await readFile(join(ws2, 'logo.bin'))).toEqual(Buffer.from([0xff, 0]));
+    expect(await readFile(join(ws2, 'src/next.ts'), 'utf8')).toBe('wip\n');
+    expect((await stat(join(ws2, 'src/next.ts'))).uid).toBe(runAs.uid); // the command's, not root's
+  });
+
+  it('an unchanged workspace without a session saves nothing', async () => {
+    const wg = new WorkspaceGit({ payloads });
+    const ws = await freshWorkspace();
+    const { checkout } = await wg.clone({ repository: origin, ref: 'main' }, ws);
+    await mkdir(`${ws}.home`);
+    expect(await new Checkpoints({ payloads, git: wg }).save({ workspace: ws, home: `${ws}.home`, checkout: checkout! }, IDS, undefined)).toBeUndefined();
+  });
+
+  it('refuses a checkpoint over its size limit', async () => {
+    const ws = await freshWorkspace();
+    await writeFile(join(ws, 'big.bin'), randomBytes(64 * 1024));
+    await mkdir(`${ws}.home`);
+    await expect(new Checkpoints({ payloads, maxBytes: 1024 }).save({ workspace: ws, home: `${ws}.home` }, IDS, undefined)).rejects.toThrow(/over the 1024-byte limit/);
+  });
+});
+
 describe('through the Worker', () => {
   /**
    * One task through a Worker whose AWS ports are fakes (one message on the coder queue, a claim
@@ -298,6 +344,7 @@ describe('through the Worker', () => {
         executions: {
           claimTask: async () => ({ claimed: true, task: record }),
           renewLease: async () => true,
+          handBack: async () => true,
           finishClaim: async (_e, _i, _c, result) => ((finished = result as Record<string, unknown>), resolveFinished(), true),
           getExecution: async () => execution,
           getTask: async () => record,

@@ -1,12 +1,12 @@
 // The claude-code driver against a stand-in for the `claude` CLI (test/fixtures/claude-standin.mjs)
 // that plays synthesized stream-json transcripts (test/fixtures/claude-transcripts/).
 import { readFileSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClaudeCodeDriver, classifyErrorText, mapResult, resultOutput } from '../../agent/drivers/claude-code.ts';
+import { ClaudeCodeDriver, RESUME_NOTE, claudeProjectDir, classifyErrorText, mapResult, resultOutput } from '../../agent/drivers/claude-code.ts';
 import type { DriverContext, DriverResult } from '../../agent/drivers/types.ts';
 import { effectiveLimits, profileFor } from '../../agent/profiles.ts';
 import type { Task } from '../../core/plan.ts';
@@ -120,6 +120,38 @@ describe('claude-code driver against the stand-in', () => {
     expect(env.ANTHROPIC_API_KEY).toBe('sk-test-explicit');
     expect(env.XL_TASK_ID).toBe('t1');
     expect(() => new ClaudeCodeDriver({ modelEnv: { AWS_SECRET_ACCESS_KEY: 'x' } as never })).toThrow(/not a model credential/);
+  });
+
+  it('keeps the session in the run\'s own config directory and reports its id as soon as it starts', async () => {
+    const envOut = join(root, 'env-home.json');
+    const home = await mkdtemp(join(root, 'home-'));
+    const session: { id?: string } = {};
+    const r = await driver().run(task(), await context({ XL_STANDIN_TRANSCRIPT: transcript('success'), XL_STANDIN_ENV_OUT: envOut }, { home, session }));
+    expect(r.status).toBe('completed');
+    expect(session.id).toBe(SESSION);
+    const { env } = JSON.parse(await readFile(envOut, 'utf8')) as { env: Record<string, string> };
+    expect(env.CLAUDE_CONFIG_DIR).toBe(join(home, '.claude'));
+  });
+
+  it('resumes a checkpointed session: --resume with its id, and the instructions after a note on why', async () => {
+    const envOut = join(root, 'env-resume.json');
+    const home = await mkdtemp(join(root, 'home-'));
+    const ctx = await context({ XL_STANDIN_ENV_OUT: envOut }, { home, resume: { sessionId: 'sess-7' } });
+    // The stand-in, like the CLI, needs the session's transcript where the CLI keeps it.
+    const project = claudeProjectDir(join(home, '.claude'), await realpath(ctx.workspace));
+    await mkdir(project, { recursive: true });
+    await writeFile(join(project, 'sess-7.jsonl'), '{}\n');
+    const r = await driver().run(task(), ctx);
+    expect(r).toMatchObject({ status: 'completed', output: { resumed: true } });
+    const { argv } = JSON.parse(await readFile(envOut, 'utf8')) as { argv: string[] };
+    expect(argv[argv.indexOf('--resume') + 1]).toBe('sess-7');
+    expect(argv[argv.indexOf('-p') + 1]).toBe(`${RESUME_NOTE}\n\nChange a to 2 in a.ts`);
+  });
+
+  it('fails a resume whose transcript is missing as the CLI does (a transient failure: the retry starts afresh)', async () => {
+    const home = await mkdtemp(join(root, 'home-'));
+    const r = await driver().run(task(), await context({}, { home, resume: { sessionId: 'gone' } }));
+    expect(failure(r)).toMatchObject({ type: 'transient', message: expect.stringContaining('No conversation found with session ID: gone') });
   });
 
   it('kills the CLI at the task\'s max turns (resource), whatever the CLI does', async () => {
