@@ -182,8 +182,18 @@ export class ClaudeCodeDriver implements Driver {
       '--max-turns',
       String(limits.maxTurns),
       // One comma-separated argument: the CLI's option is variadic and would swallow what follows.
+      // --tools is what the model is offered; --allowedTools only spares it the (headless) prompt.
+      // Without --tools the CLI offers every built-in tool (Bash and Write to a reviewer, too).
+      '--tools',
+      profile.allowedTools.join(','),
       '--allowedTools',
       profile.allowedTools.join(','),
+      // The profile is the whole of what an agent may do: a cloned repository's .claude/settings.json
+      // or .mcp.json must not add hooks, permissions or servers (user settings are the run's own,
+      // in its private config directory).
+      '--setting-sources',
+      'user',
+      '--strict-mcp-config',
       '--permission-mode',
       profile.permissionMode,
       '--model',
@@ -341,6 +351,10 @@ class StreamState {
         return undefined;
       case 'system':
         if (msg.subtype !== 'init' && msg.error !== undefined) this.apiError = errorText(msg.error);
+        // The CLI retries a refused key ten times over minutes: a key that is refused stays refused.
+        if (msg.subtype === 'api_retry' && (msg.error_status === 401 || msg.error_status === 403 || msg.error === 'authentication_failed')) {
+          return { type: 'permanent', message: `the model API refused the credentials (${String(msg.error_status)} ${errorText(msg.error)})` };
+        }
         return undefined;
       default:
         return undefined;
