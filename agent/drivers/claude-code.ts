@@ -7,7 +7,9 @@
 // the task's limit, we stop a stream that goes silent, and we stop waiting shortly after the result
 // (runs are known to hang after it).
 import { chown, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import type { ErrorType } from '../../core/errors.ts';
 import type { Task } from '../../core/plan.ts';
 import type { TaskCost } from '../../core/records.ts';
@@ -62,7 +64,7 @@ export const INPUT_IN_PROMPT_MAX_BYTES = 64 * 1024;
 export const INPUT_FILE = '.xl-input.json';
 
 export interface ClaudeCodeDriverOptions {
-  /** The CLI (default: env XL_CLAUDE_BIN, else `claude` on PATH). */
+  /** The CLI (default: env XL_CLAUDE_BIN, else the pinned SDK's binary, else `claude` on PATH). */
   bin?: string;
   /** Arguments before ours (a stand-in script for `node`, in tests). */
   binArgs?: string[];
@@ -85,6 +87,25 @@ export interface ClaudeCodeDriverOptions {
   /** Also pass `--max-budget-usd` (CLI versions that know it; ours is enforced either way). */
   passBudgetFlag?: boolean;
 }
+
+/**
+ * The Claude Code binary that the pinned @anthropic-ai/claude-agent-sdk installs for this platform
+ * (an optional dependency per os and cpu): the one the tests run, locally and in the image.
+ */
+export function pinnedClaudeBin(): string | undefined {
+  if (process.platform !== 'linux' && process.platform !== 'darwin') return undefined;
+  const cpu = process.arch === 'arm64' ? 'arm64' : 'x64';
+  for (const pkg of [`@anthropic-ai/claude-agent-sdk-${process.platform}-${cpu}`, `@anthropic-ai/claude-agent-sdk-${process.platform}-${cpu}-musl`]) {
+    try {
+      const bin = join(dirname(requireFrom(`${pkg}/package.json`)), 'claude');
+      if (existsSync(bin)) return bin;
+    } catch {
+      // not installed for this platform
+    }
+  }
+  return undefined;
+}
+const requireFrom = createRequire(import.meta.url).resolve;
 
 /** The `result` message of the stream (the fields we read). */
 export interface ResultMessage {
@@ -132,7 +153,7 @@ export class ClaudeCodeDriver implements Driver {
       }
       if (value !== undefined) this.modelEnv[name] = value;
     }
-    this.bin = opts.bin ?? (source.XL_CLAUDE_BIN || 'claude');
+    this.bin = opts.bin ?? (source.XL_CLAUDE_BIN || pinnedClaudeBin() || 'claude');
     this.binArgs = opts.binArgs ?? [];
     this.runAs = opts.runAs;
     this.silenceMs = (opts.silenceSeconds ?? DEFAULT_SILENCE_SECONDS) * 1000;

@@ -8,20 +8,19 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, realpath, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Checkpoints } from '../../agent/checkpoint.ts';
-import { ClaudeCodeDriver, claudeConfigDir, claudeProjectDir } from '../../agent/drivers/claude-code.ts';
+import { ClaudeCodeDriver, claudeConfigDir, claudeProjectDir, pinnedClaudeBin } from '../../agent/drivers/claude-code.ts';
 import type { DriverContext, DriverResult } from '../../agent/drivers/types.ts';
 import type { PayloadStore } from '../../core/aws/payload-store.ts';
 import type { Task } from '../../core/plan.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/real-cli/', import.meta.url));
 const WRAPPER = join(FIXTURES, 'claude-in-netns.sh');
-const CLAUDE_BIN = join(dirname(createRequire(import.meta.url).resolve(`@anthropic-ai/claude-agent-sdk-linux-${process.arch === 'arm64' ? 'arm64' : 'x64'}/package.json`)), 'claude');
+const CLAUDE_BIN = pinnedClaudeBin() ?? 'the pinned SDK has no Claude Code binary for this platform';
 const CLI_VERSION = '2.1.332';
 
 let root: string;
