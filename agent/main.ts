@@ -1,7 +1,8 @@
 // The agent worker process: `node --import tsx agent/main.ts` locally, the same in the container.
 //
 // Environment: XL_AGENT_TYPE (required), XL_AGENT_ID (else `<type>-<random>`), XL_AGENT_SLOTS
-// (task slots, default 1), XL_GRACE_SECONDS (default 10), XL_WORKSPACE_ROOT (default
+// (task slots; else XL_MAX_CONCURRENT_TASKS for the type, e.g. `tester=2`; default 1),
+// XL_GRACE_SECONDS (default 10), XL_WORKSPACE_ROOT (default
 // <tmpdir>/xl-workspaces), XL_RUN_DIR (optional: where `<agentId>.pgids` lists the process groups
 // of running commands, for a supervisor to reap), XL_LOG_LEVEL (debug|info|warn|error, default
 // info), plus the layer's settings (core/config.ts) and AWS_ENDPOINT_URL_* for emulators.
@@ -17,6 +18,7 @@ import { ExecutionStore } from '../core/aws/execution-store.ts';
 import { PayloadStore } from '../core/aws/payload-store.ts';
 import { CircuitBreaker } from '../core/breakers.ts';
 import { heartbeatIntervalMs, loadConfig } from '../core/config.ts';
+import { parseConcurrencySpec } from '../core/pool.ts';
 import type { AgentRuntimeRef } from '../core/records.ts';
 import { resolveRunAs } from './run-as.ts';
 import { Checkpoints } from './checkpoint.ts';
@@ -94,7 +96,8 @@ async function main(): Promise<void> {
     {
       agentId,
       agentType: type,
-      slots: positive('XL_AGENT_SLOTS', 1, true),
+      // XL_AGENT_SLOTS (this process) over XL_MAX_CONCURRENT_TASKS (per type), else one at a time.
+      slots: positive('XL_AGENT_SLOTS', parseConcurrencySpec(process.env.XL_MAX_CONCURRENT_TASKS)[type] ?? 1, true),
       queueUrlPrefix: config.queueUrlPrefix,
       heartbeatIntervalMs: heartbeatIntervalMs(config),
       graceMs: positive('XL_GRACE_SECONDS', 10) * 1000,

@@ -20,15 +20,38 @@ export interface PoolDeps {
 
 /** XL_POOL: `tester=2..8,coder=0..4`; unknown types and malformed entries are errors. */
 export function parsePoolSpec(spec: string | undefined): Partial<Record<AgentType, { min: number; max: number }>> {
-  const out: Partial<Record<AgentType, { min: number; max: number }>> = {};
+  return parsePerType('XL_POOL', spec, '<min>..<max>', (type, value) => {
+    const m = /^(\d+)\.\.(\d+)$/.exec(value);
+    if (!m) return undefined;
+    const [min, max] = [Number(m[1]), Number(m[2])];
+    if (min > max) throw new Error(`XL_POOL: ${type} min ${min} is above max ${max}`);
+    return { min, max };
+  });
+}
+
+/**
+ * XL_MAX_CONCURRENT_TASKS: `tester=2,monitor=4`: how many tasks one agent of a type runs at once
+ * (the design's maxConcurrentTasks; 1 for a type it does not name).
+ */
+export function parseConcurrencySpec(spec: string | undefined): Partial<Record<AgentType, number>> {
+  return parsePerType('XL_MAX_CONCURRENT_TASKS', spec, '<n> (1..64)', (_type, value) => {
+    const n = /^\d+$/.test(value) ? Number(value) : NaN;
+    return n >= 1 && n <= 64 ? n : undefined;
+  });
+}
+
+/** `<type>=<value>,...`; `parse` answers undefined for a malformed value. */
+function parsePerType<T>(variable: string, spec: string | undefined, shape: string, parse: (type: AgentType, value: string) => T | undefined): Partial<Record<AgentType, T>> {
+  const out: Partial<Record<AgentType, T>> = {};
   if (!spec?.trim()) return out;
   for (const part of spec.split(',').map((p) => p.trim()).filter(Boolean)) {
-    const m = /^([a-z]+)=(\d+)\.\.(\d+)$/.exec(part);
-    if (!m) throw new Error(`XL_POOL: "${part}" is not <agentType>=<min>..<max>`);
-    const [, type, min, max] = m as unknown as [string, string, string, string];
-    if (!(AGENT_TYPES as readonly string[]).includes(type)) throw new Error(`XL_POOL: unknown agent type "${type}"`);
-    if (Number(min) > Number(max)) throw new Error(`XL_POOL: ${type} min ${min} is above max ${max}`);
-    out[type as AgentType] = { min: Number(min), max: Number(max) };
+    const m = /^([a-z]+)=(.*)$/.exec(part);
+    if (!m) throw new Error(`${variable}: "${part}" is not <agentType>=${shape}`);
+    const [, type, value] = m as unknown as [string, string, string];
+    if (!(AGENT_TYPES as readonly string[]).includes(type)) throw new Error(`${variable}: unknown agent type "${type}"`);
+    const parsed = parse(type as AgentType, value);
+    if (parsed === undefined) throw new Error(`${variable}: "${part}" is not <agentType>=${shape}`);
+    out[type as AgentType] = parsed;
   }
   return out;
 }
