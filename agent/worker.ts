@@ -40,7 +40,7 @@ import type {
   TaskRecord,
 } from '../core/records.ts';
 import { type DriverRegistry, type DriverResult, driverNameFor } from './drivers/types.ts';
-import { applyCoverage } from './engines/coverage.ts';
+import { applyEngines } from './engines/index.ts';
 import { prepareWorkspace, type WorkspaceGit } from './engines/workspace-git.ts';
 import type { Workspaces } from './workspace.ts';
 
@@ -511,7 +511,7 @@ export class Worker {
             },
           });
           // Coverage targets (and a tester's report) are read before the workspace goes.
-          result = await applyCoverage(definition, workspace, result);
+          result = await applyEngines(definition, workspace, result, { commands: this.deps.drivers.command, signal: run.abort.signal, input, startedAt: run.ranFrom, now: () => this.clock.now(), onSpawn: (pgid) => { run.pgids.add(pgid); this.pgids?.add(pgid); if (run.end) killGroup(pgid); } });
           // Its changes become artifacts (and a pushed branch) before the workspace goes.
           if (prepared.checkout && !run.end) {
             result = await this.deps.git!.collect(prepared.checkout, { executionId: msg.executionId, taskId: task.taskId, attempt: task.attempts }, result);

@@ -9,6 +9,7 @@
 import { chown, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ErrorType } from '../../core/errors.ts';
+import { enginePrompt } from '../../core/engines/index.ts';
 import type { Task } from '../../core/plan.ts';
 import type { TaskCost } from '../../core/records.ts';
 import type { AgentType } from '../../core/agent-types.ts';
@@ -139,7 +140,7 @@ export class ClaudeCodeDriver implements Driver {
     const limits = effectiveLimits(profile, task);
     if (this.runAs) await chown(ctx.workspace, this.runAs.uid, this.runAs.gid);
 
-    let systemPrompt = profile.systemPrompt;
+    let systemPrompt = profile.systemPrompt + enginePrompt(task);
     const inputJson = JSON.stringify(ctx.input);
     if (Buffer.byteLength(inputJson) <= INPUT_IN_PROMPT_MAX_BYTES) {
       systemPrompt += `\n\nThe task's input (JSON):\n${inputJson}`;
