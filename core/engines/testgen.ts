@@ -448,7 +448,9 @@ export function parseJUnitReports(texts: readonly string[]): ReportCounts {
         const bad = el.children.find((c) => c.name === 'failure' || c.name === 'error');
         if (bad) {
           failed++;
-          const name = [el.attrs.classname, el.attrs.name].filter(Boolean).join('.') || '(unnamed test)';
+          // pytest: classname "tests.test_calc", name "test_sub"; mocha: name is the full title already.
+          const { classname, name: title } = el.attrs;
+          const name = (classname && title?.includes(classname) ? title : [classname, title].filter(Boolean).join('.')) || '(unnamed test)';
           failures.push({ name, message: [bad.attrs.message, bad.text.trim()].filter(Boolean).join('\n') });
         } else if (el.children.some((c) => c.name === 'skipped')) skipped++;
         else passed++;
@@ -484,6 +486,13 @@ export function parseGoTestJson(text: string): ReportCounts {
   let events = 0;
   text.split('\n').forEach((line, i) => {
     const l = line.trim();
+    // go 1.19 and older print a package that does not build as text: "FAIL\t<pkg> [build failed]".
+    const broken = /^FAIL\s+(\S+)\s+\[(build failed|setup failed)\]/.exec(l);
+    if (broken) {
+      events++;
+      failedPackages.set(broken[1]!, [`${broken[2]} (the compiler's output is on the run's stderr)`]);
+      return;
+    }
     if (!l.startsWith('{')) return;
     let value: unknown;
     try {
