@@ -175,7 +175,8 @@ export function testCommand(spec: TestSpec): string {
         prelude,
         nodeTool('jest'),
         'set -- ; if [ ! -f package.json ] && ! ls jest.config.* >/dev/null 2>&1; then set -- --config={}; fi',
-        '"$T" "$@" --ci --json --outputFile="$XL_TEST_REPORT" --coverage --coverageReporters=json-summary --coverageReporters=lcovonly',
+        // --passWithNoTests: an empty run still writes its report, and the engine says "no test ran".
+        '"$T" "$@" --ci --passWithNoTests --json --outputFile="$XL_TEST_REPORT" --coverage --coverageReporters=json-summary --coverageReporters=lcovonly',
       ].join('\n');
     case 'playwright':
       return `${prelude}\n${nodeTool('playwright')}\nPLAYWRIGHT_JSON_OUTPUT_NAME="$XL_TEST_REPORT" "$T" test --reporter=json --output="$XL_TEST_REPORT_DIR/test-results"`;
