@@ -188,12 +188,14 @@ export function testCommand(spec: TestSpec): string {
         prelude,
         'P=; for c in /usr/bin/python3 python3; do if "$c" -c "import pytest" >/dev/null 2>&1; then P=$c; break; fi; done',
         '[ -n "$P" ] || { echo "pytest is not installed (no python3 that can import pytest)" >&2; exit 127; }',
+        // Caches and coverage data stay out of the workspace's files; coverage.json is for the coverage engine.
+        'export COVERAGE_FILE="$XL_TEST_REPORT_DIR/coverage.data" PYTHONDONTWRITEBYTECODE=1',
         'if "$P" -c "import coverage" >/dev/null 2>&1; then',
-        '  "$P" -m coverage run -m pytest -q --junitxml="$XL_TEST_REPORT"; rc=$?',
+        '  "$P" -m coverage run -m pytest -q -p no:cacheprovider --junitxml="$XL_TEST_REPORT"; rc=$?',
         '  "$P" -m coverage json -q -o coverage.json >&2',
         '  exit $rc',
         'fi',
-        'exec "$P" -m pytest -q --junitxml="$XL_TEST_REPORT"',
+        'exec "$P" -m pytest -q -p no:cacheprovider --junitxml="$XL_TEST_REPORT"',
       ].join('\n');
     case 'testify':
       return [

@@ -5,7 +5,7 @@
 // (dynalite, fauxqs), as a user's plan would.
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -138,6 +138,13 @@ describe('test generation', () => {
     if (result.status !== 'failed') return;
     expect(result.error.type).toBe('validation');
     expect(result.error.message).toBe('tests failed (pytest, unit): 1 of 2 failed: tests.test_calc.test_sub: assert 8 == 2');
+  });
+
+  it("leaves pytest's caches and coverage data out of the workspace, and coverage.json in it", async () => {
+    const task = planned({ agentType: 'tester', instructions: 'Test calc [standin:tester-pytest-failing]', tests: { level: 'unit', framework: 'pytest' } });
+    const { workspace } = await runTask(task);
+    expect((await readdir(workspace)).sort()).toEqual(['calc.py', 'coverage.json', 'tests']);
+    expect((await readdir(join(workspace, 'tests'))).sort()).toEqual(['conftest.py', 'test_calc.py']);
   });
 
   it("runs a command task's testify tests after its command (GOPATH mode, offline)", async () => {
