@@ -42,7 +42,7 @@ import type {
 } from '../core/records.ts';
 import type { Checkpoints, RunDirs } from './checkpoint.ts';
 import { type DriverRegistry, type DriverResult, driverNameFor } from './drivers/types.ts';
-import { applyCoverage } from './engines/coverage.ts';
+import { applyEngines } from './engines/index.ts';
 import { prepareWorkspace, type WorkspaceGit } from './engines/workspace-git.ts';
 import type { Workspaces } from './workspace.ts';
 
@@ -508,6 +508,11 @@ export class Worker {
           const dirs = { workspace, home, ...(prepared.checkout ? { checkout: prepared.checkout } : {}) };
           // A run handed back earlier left its state: this attempt continues from it.
           const restored = prepared.failed ? {} : await this.restore(run, dirs);
+          const onSpawn = (pgid: number) => {
+            run.pgids.add(pgid);
+            this.pgids?.add(pgid);
+            if (run.end) killGroup(pgid); // lost or handed back while it was starting
+          };
           run.ranFrom = this.clock.now();
           result = prepared.failed ?? restored.failed ?? await driver.run(definition, {
             workspace,
@@ -522,15 +527,19 @@ export class Worker {
               XL_ATTEMPT: String(task.attempts),
               XL_WORKSPACE: workspace,
             },
-            onSpawn: (pgid) => {
-              run.pgids.add(pgid);
-              this.pgids?.add(pgid);
-              if (run.end) killGroup(pgid); // lost or handed back while it was starting
-            },
+            onSpawn,
           });
           if (run.end === 'handback') await this.saveCheckpoint(run, dirs);
-          // Coverage targets (and a tester's report) are read before the workspace goes.
-          result = await applyCoverage(definition, workspace, result);
+          // The engines (code checks, generated tests, review gates, coverage) read the workspace
+          // before it goes; their commands run like the task's own (same user, same reaping).
+          result = await applyEngines(definition, workspace, result, {
+            commands: this.deps.drivers.command,
+            signal: run.abort.signal,
+            input,
+            startedAt: run.ranFrom,
+            now: () => this.clock.now(),
+            onSpawn,
+          });
           // Its changes become artifacts (and a pushed branch) before the workspace goes.
           if (prepared.checkout && !run.end) {
             result = await this.deps.git!.collect(prepared.checkout, { executionId: msg.executionId, taskId: task.taskId, attempt: task.attempts }, result);

@@ -4,6 +4,9 @@ import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { AGENT_TYPES, CAPABILITIES, PRIORITIES } from './agent-types.ts';
 import { ERROR_TYPES, type ErrorDetail, ValidationError } from './errors.ts';
+import { FRAMEWORKS, LANGUAGES, codegenIssues } from './engines/codegen.ts';
+import { reviewIssues } from './engines/review.ts';
+import { TEST_FRAMEWORKS, TEST_LEVELS, testsIssues } from './engines/testgen.ts';
 
 const NAME = /^[A-Za-z0-9_-]{1,80}$/;
 const TASK_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -61,6 +64,22 @@ export const TaskSchema = z
       })
       .strict()
       .optional(),
+    // The engines (core/engines/): optional, so plans without them mean what they always meant.
+    codegen: z
+      .object({
+        language: z.enum(LANGUAGES),
+        framework: z.enum(FRAMEWORKS).optional(),
+      })
+      .strict()
+      .optional(),
+    tests: z
+      .object({
+        level: z.enum(TEST_LEVELS).optional(),
+        framework: z.enum(TEST_FRAMEWORKS),
+        command: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict()
   .superRefine((task, ctx) => {
@@ -74,6 +93,12 @@ export const TaskSchema = z
         message: `${task.agentType} has no capability "${task.capability}" (it has ${CAPABILITIES[task.agentType].join(', ')})`,
       });
     }
+    if (task.codegen) {
+      for (const issue of codegenIssues(task.codegen, task)) ctx.addIssue({ code: 'custom', ...issue });
+      if (task.agentType === 'reviewer') ctx.addIssue({ code: 'custom', path: ['codegen'], message: 'a reviewer changes nothing: code generation is for coders and other writing agent types' });
+    }
+    for (const issue of testsIssues(task)) ctx.addIssue({ code: 'custom', ...issue });
+    if (task.review) for (const issue of reviewIssues(task.review)) ctx.addIssue({ code: 'custom', ...issue });
   });
 
 export const StageSchema = z

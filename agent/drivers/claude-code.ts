@@ -11,6 +11,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { ErrorType } from '../../core/errors.ts';
+import { enginePrompt } from '../../core/engines/index.ts';
 import type { Task } from '../../core/plan.ts';
 import type { TaskCost } from '../../core/records.ts';
 import type { AgentType } from '../../core/agent-types.ts';
@@ -178,7 +179,7 @@ export class ClaudeCodeDriver implements Driver {
       if (home !== ctx.workspace) await chown(home, this.runAs.uid, this.runAs.gid);
     }
 
-    let systemPrompt = profile.systemPrompt;
+    let systemPrompt = profile.systemPrompt + enginePrompt(task);
     const inputJson = JSON.stringify(ctx.input);
     if (Buffer.byteLength(inputJson) <= INPUT_IN_PROMPT_MAX_BYTES) {
       systemPrompt += `\n\nThe task's input (JSON):\n${inputJson}`;
