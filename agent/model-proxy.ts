@@ -112,8 +112,10 @@ export class ModelProxy implements ModelAccess {
     return this;
   }
 
+  /** A session for one run; in api-key mode it fails when the key cannot be had (an unreadable secret). */
   async open(): Promise<ModelSession> {
     const url = this.url;
+    if (this.opts.mode === 'api-key') await this.opts.apiKey();
     const id = randomBytes(8).toString('hex');
     const secret = randomBytes(32).toString('hex');
     const session: Session = { secret: Buffer.from(secret), inFlight: new Set() };

@@ -151,7 +151,7 @@ export class LocalLayer {
       runDir,
       logStream: workerLog,
       envFor: (type, agentId) => ({
-        ...pick(process.env, ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'USER', 'SHELL', 'NODE_OPTIONS', 'XL_AGENT_SLOTS', 'XL_LOG_LEVEL', 'XL_AGENT_RUN_AS', 'XL_CLAUDE_BIN', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY']),
+        ...pick(process.env, ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'USER', 'SHELL', 'NODE_OPTIONS', 'XL_AGENT_SLOTS', 'XL_LOG_LEVEL', 'XL_AGENT_RUN_AS', 'XL_CLAUDE_BIN', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'XL_MODEL_ACCESS', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_LOCAL_SECRETS_FILE']),
         ...(agentEnv.get(type) ?? {}),
         ...pick(process.env, ['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_SFN']),
         XL_HEARTBEAT_SECONDS: String(this.opts.heartbeatSeconds),

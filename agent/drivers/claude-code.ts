@@ -175,7 +175,8 @@ export class ClaudeCodeDriver implements Driver {
     try {
       model = await this.modelAccess?.open();
     } catch (err) {
-      return { status: 'failed', error: { type: 'transient', message: `no model access: ${(err as Error).message}` } };
+      // The key's secret or the credentials could not be had: the breaker's business, not the task's.
+      return { status: 'failed', error: { type: 'dependency', message: `no model access: ${(err as Error).message}` } };
     }
     try {
       const env: Record<string, string> = { ...this.baseEnv, ...ctx.env, ...this.modelEnv, ...modelVariables(model?.env ?? {}), ...FIXED_ENV };

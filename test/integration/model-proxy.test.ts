@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { ClaudeCodeDriver } from '../../agent/drivers/claude-code.ts';
 import { ModelProxy, type ModelProxyOptions } from '../../agent/model-proxy.ts';
 import type { Task } from '../../core/plan.ts';
+import { SecretUnavailableError } from '../../core/secrets.ts';
 
 const REAL_KEY = 'sk-ant-api03-real-key-never-in-the-agent';
 const CREDS = { accessKeyId: 'AKIDEXAMPLE', secretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', sessionToken: 'session-token-example' };
@@ -333,5 +334,24 @@ describe('the claude-code driver with model access', () => {
     expect(seen.map((s) => s.headers['x-api-key'])).toEqual([REAL_KEY]);
     // After the run, its token is worth nothing.
     expect((await post('/v1/messages', { 'x-api-key': got.env.ANTHROPIC_API_KEY! })).status).toBe(401);
+  });
+
+  it('fails the run as a dependency failure, without starting the CLI, when the key cannot be read', async () => {
+    await startProxy({
+      mode: 'api-key',
+      apiKey: () => Promise.reject(new SecretUnavailableError('xl/anthropic', 'access-denied', 'access denied (AccessDeniedException)')),
+    });
+    const envOut = join(root, 'env-unread.json');
+    const driver = new ClaudeCodeDriver({ bin: process.execPath, binArgs: [join(FIXTURES, 'claude-standin.mjs')], baseEnv: { PATH: process.env.PATH }, modelAccess: proxy });
+    const spawned: number[] = [];
+    const result = await driver.run({ id: 't1', agentType: 'coder', instructions: 'x', timeoutSeconds: 30, failureStrategy: 'stop', priority: 'normal' } as Task, {
+      workspace: await mkdtemp(join(root, 'ws-')),
+      input: {},
+      signal: new AbortController().signal,
+      env: { XL_STANDIN_ENV_OUT: envOut },
+      onSpawn: (pgid) => spawned.push(pgid),
+    });
+    expect(result).toEqual({ status: 'failed', error: { type: 'dependency', message: 'no model access: secret "xl/anthropic": access denied (AccessDeniedException)' } });
+    expect(spawned).toEqual([]);
   });
 });
