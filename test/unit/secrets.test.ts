@@ -10,6 +10,7 @@ import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-sec
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SecretsManagerSource } from '../../core/aws/secrets.ts';
+import { WorkspaceGit } from '../../agent/engines/workspace-git.ts';
 import { CachedSecretSource, LocalSecretsFile, type SecretSource, SecretUnavailableError, secretValue } from '../../core/secrets.ts';
 
 let dir: string;
@@ -62,6 +63,14 @@ describe('the local secrets file', () => {
     const err = await rejection(source.get('xl/git'));
     expect(err?.reason).toBe('unreadable');
     expect(err?.message).toMatch(/readable by others \(mode 644\); chmod 600 it/);
+  });
+
+  it('fails a task whose credentialsSecret it lacks as permanent, naming the secret', async () => {
+    const source = new LocalSecretsFile(await secretsFile({ 'xl/git': 'ghp_local' }));
+    const git = new WorkspaceGit({ payloads: { putBytes: async () => undefined, uri: () => '' } as never, resolveSecret: (name) => source.get(name) });
+    const { failed } = await git.clone({ repository: 'https://example.invalid/r.git', credentialsSecret: 'xl/missing' }, join(dir, 'ws'));
+    expect(failed?.status).toBe('failed');
+    expect(failed).toMatchObject({ error: { type: 'permanent', message: expect.stringMatching(/^the repository credentials could not be read: secret "xl\/missing": not found in /) } });
   });
 
   it('is refused when it is not a JSON object, or missing', async () => {
