@@ -231,7 +231,9 @@ function expectedAuthorization(req: Seen): string {
 }
 
 describe('bedrock mode', () => {
-  const invoke = '/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke';
+  // The CLI sends the model id's colon as it is; other clients encode it (%3A). Both must verify.
+  const invoke = '/model/us.anthropic.claude-sonnet-4-5-20250929-v1:0/invoke';
+  const invokeEncoded = '/model/us.anthropic.claude-sonnet-4-5-20250929-v1%3A0/invoke';
 
   it('gives the CLI the proxy as its Bedrock endpoint and the token as a custom header', async () => {
     await startProxy({ mode: 'bedrock' });
@@ -276,12 +278,13 @@ describe('bedrock mode', () => {
     expect((await post(invoke, { 'x-api-key': 'xlrun-0000000000000000-' + '0'.repeat(64) })).status).toBe(401);
     expect(seen).toEqual([]);
 
-    const res = await post(invoke.replace(/invoke$/, 'invoke-with-response-stream'), { 'x-api-key': token, accept: 'application/vnd.amazon.eventstream' });
+    const res = await post(invokeEncoded.replace(/invoke$/, 'invoke-with-response-stream'), { 'x-api-key': token, accept: 'application/vnd.amazon.eventstream' });
     await stream.started;
     const reader = res.body!.getReader();
     stream.res!.write(Buffer.from([0, 0, 0, 16, 0, 0, 0, 0]));
     expect(Array.from((await reader.read()).value!)).toEqual([0, 0, 0, 16, 0, 0, 0, 0]);
     stream.res!.end();
+    expect(seen[0]!.url).toBe(invokeEncoded.replace(/invoke$/, 'invoke-with-response-stream'));
     expect(seen[0]!.headers.authorization).toBe(expectedAuthorization(seen[0]!));
     session.close();
   });
