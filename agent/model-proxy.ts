@@ -9,7 +9,9 @@
 // ANTHROPIC_BASE_URL, and as a custom header (ANTHROPIC_CUSTOM_HEADERS, which the CLI keeps on
 // Bedrock requests when CLAUDE_CODE_SKIP_BEDROCK_AUTH is set) against ANTHROPIC_BEDROCK_BASE_URL.
 //
-// Only the routes the CLI needs pass (ROUTES); anything else is 404, after the token check.
+// Only the routes the CLI needs pass (ROUTES); anything else is 404, after the token check. (On
+// Bedrock the CLI also asks `GET /inference-profiles` without its custom headers: refused with 401,
+// which the CLI survives; checked with the real CLI in a loopback-only network namespace.)
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse, Agent as HttpAgent, createServer, request as httpRequest } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
