@@ -191,7 +191,7 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
     ack(
       td,
       'AwsSolutions-ECS2',
-      `The ${type} container's environment holds only resource names (tables, bucket, queue URL prefix), the agent type, the heartbeat span, a log service name and the Bedrock switch; the API key, when configured, is an ECS secret.`,
+      `The ${type} container's environment holds only resource names (tables, bucket, queue URL prefix), the agent type, the heartbeat span, a log service name and the model-access mode; the API key, when configured, is an ECS secret.`,
     );
   }
   return done;

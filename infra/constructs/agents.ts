@@ -251,8 +251,9 @@ export class Agents extends Construct {
           // Finish the current task within this on SIGTERM, leaving 10 s of stopTimeout to hand it back.
           XL_GRACE_SECONDS: String(AGENT_STOP_TIMEOUT.toSeconds() - 10),
           POWERTOOLS_SERVICE_NAME: `xl-agent-${type}`,
-          // Without an API key, the proxy signs for Bedrock with the task role (region: Fargate's AWS_REGION).
-          ...(this.modelAccess === 'bedrock' ? { CLAUDE_CODE_USE_BEDROCK: '1' } : {}),
+          // The worker's loopback proxy adds the key, or signs for Bedrock with the task role (in
+          // Fargate's AWS_REGION). The local layer leaves this to the host (local/layer.ts).
+          XL_MODEL_ACCESS: this.modelAccess,
           // HOME and XL_WORKSPACE_ROOT come from the image (agent/Dockerfile): the local layer starts
           // workers with this environment, and they must keep the host's.
         },

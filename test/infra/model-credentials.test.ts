@@ -57,7 +57,7 @@ describe('without an API key secret: Bedrock through the task role', () => {
   it('switches every worker to Bedrock and injects no secret', () => {
     expect(containers(bedrock.template)).toHaveLength(AGENT_TYPES.length);
     for (const c of containers(bedrock.template)) {
-      expect(envOf(c).CLAUDE_CODE_USE_BEDROCK).toBe('1');
+      expect(envOf(c).XL_MODEL_ACCESS).toBe('bedrock');
       expect(c.Secrets).toBeUndefined();
       expect(Object.keys(envOf(c)).filter((k) => /KEY|SECRET|TOKEN/.test(k))).toEqual([]);
     }
@@ -89,7 +89,7 @@ describe('with an API key secret', () => {
       expect(c.Secrets[0].Name).toBe('ANTHROPIC_API_KEY');
       expect(text(c.Secrets[0].ValueFrom)).toContain(':secret:xl/anthropic-api-key');
       expect(envOf(c).ANTHROPIC_API_KEY).toBeUndefined();
-      expect(envOf(c).CLAUDE_CODE_USE_BEDROCK).toBeUndefined();
+      expect(envOf(c).XL_MODEL_ACCESS).toBe('api-key');
     }
   });
 
