@@ -6,20 +6,29 @@
 // <tmpdir>/xl-workspaces), XL_RUN_DIR (optional: where `<agentId>.pgids` lists the process groups
 // of running commands, for a supervisor to reap), XL_LOG_LEVEL (debug|info|warn|error, default
 // info), plus the layer's settings (core/config.ts) and AWS_ENDPOINT_URL_* for emulators.
+// Model access (README, "Model credentials and isolation"): XL_MODEL_ACCESS (api-key | bedrock |
+// none; default api-key when a key is configured, else bedrock with CLAUDE_CODE_USE_BEDROCK=1),
+// ANTHROPIC_API_KEY or XL_ANTHROPIC_API_KEY_SECRET (a secret's name or ARN), ANTHROPIC_BASE_URL
+// (api-key upstream), AWS_REGION and AWS_ENDPOINT_URL_BEDROCK_RUNTIME (bedrock). Secrets by name
+// (`credentialsSecret`, the key's secret): Secrets Manager, or XL_LOCAL_SECRETS_FILE when set.
 // Logs are JSON lines on stderr; stdout stays unused.
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { AGENT_TYPES, type AgentType } from '../core/agent-types.ts';
 import { AgentStore } from '../core/aws/agent-store.ts';
 import { DynamoBreakerStore } from '../core/aws/breaker-store.ts';
-import { ddbClient, s3Client, sfnClient, sharedSqsClient } from '../core/aws/clients.ts';
+import { ddbClient, s3Client, secretsManagerClient, sfnClient, sharedSqsClient } from '../core/aws/clients.ts';
 import { ExecutionStore } from '../core/aws/execution-store.ts';
 import { PayloadStore } from '../core/aws/payload-store.ts';
+import { SecretsManagerSource } from '../core/aws/secrets.ts';
 import { CircuitBreaker } from '../core/breakers.ts';
 import { heartbeatIntervalMs, loadConfig } from '../core/config.ts';
 import { parseConcurrencySpec } from '../core/pool.ts';
 import type { AgentRuntimeRef } from '../core/records.ts';
+import { CachedSecretSource, LocalSecretsFile, type SecretSource } from '../core/secrets.ts';
+import { ModelProxy } from './model-proxy.ts';
 import { resolveRunAs } from './run-as.ts';
 import { Checkpoints } from './checkpoint.ts';
 import { WorkspaceGit } from './engines/workspace-git.ts';
@@ -71,6 +80,30 @@ async function runtimeRef(): Promise<AgentRuntimeRef> {
   return { kind: 'process', pid: process.pid };
 }
 
+/** The loopback model-credential proxy for this worker's Claude Code runs, or none (see the header). */
+async function modelProxy(env: NodeJS.ProcessEnv, secrets: SecretSource, log: Logger): Promise<ModelProxy | undefined> {
+  const key = env.ANTHROPIC_API_KEY;
+  const keySecret = env.XL_ANTHROPIC_API_KEY_SECRET;
+  const mode = env.XL_MODEL_ACCESS || (key || keySecret ? 'api-key' : env.CLAUDE_CODE_USE_BEDROCK === '1' ? 'bedrock' : 'none');
+  const onRefused = (why: string, fields: Record<string, unknown>) => log.warn(`model proxy refused a request: ${why}`, fields);
+  let proxy: ModelProxy;
+  if (mode === 'none') return undefined;
+  if (mode === 'api-key') {
+    if (!key && !keySecret) throw new Error('XL_MODEL_ACCESS=api-key needs ANTHROPIC_API_KEY or XL_ANTHROPIC_API_KEY_SECRET');
+    const apiKey = key ? async () => key : () => secrets.get(keySecret!);
+    proxy = new ModelProxy({ mode, apiKey, upstream: env.ANTHROPIC_BASE_URL || undefined, onRefused });
+  } else if (mode === 'bedrock') {
+    const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
+    if (!region) throw new Error('XL_MODEL_ACCESS=bedrock needs AWS_REGION');
+    proxy = new ModelProxy({ mode, region, credentials: defaultProvider(), upstream: env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME || undefined, onRefused });
+  } else {
+    throw new Error(`XL_MODEL_ACCESS must be api-key, bedrock or none, got "${mode}"`);
+  }
+  await proxy.listen();
+  log.info('model access through the loopback proxy', { mode, url: proxy.url, key: key ? 'ANTHROPIC_API_KEY' : keySecret });
+  return proxy;
+}
+
 async function main(): Promise<void> {
   const type = process.env.XL_AGENT_TYPE as AgentType | undefined;
   if (!type || !AGENT_TYPES.includes(type)) {
@@ -88,10 +121,16 @@ async function main(): Promise<void> {
   const runAs = resolveRunAs(process.env.XL_AGENT_RUN_AS);
   log.info('commands run as', { user: runAs?.name ?? 'the agent\'s own user (no switch: isolation is weaker)' });
   const clients = { ddb: ddbClient(), s3: s3Client(), sqs: sharedSqsClient(), sfn: sfnClient() };
+  const secrets = new CachedSecretSource(
+    process.env.XL_LOCAL_SECRETS_FILE ? new LocalSecretsFile(process.env.XL_LOCAL_SECRETS_FILE) : new SecretsManagerSource(secretsManagerClient()),
+  );
+  const models = await modelProxy(process.env, secrets, log);
+  // Kept in the proxy only: nothing the worker starts (git, the drivers' processes) inherits it.
+  delete process.env.ANTHROPIC_API_KEY;
   const runDir = process.env.XL_RUN_DIR;
   const payloads = new PayloadStore(clients.s3, config.bucket);
-  // Reading `credentialsSecret` from Secrets Manager is not wired yet: such tasks fail saying so.
-  const git = new WorkspaceGit({ payloads, owner: runAs });
+  // `credentialsSecret` names a secret the worker reads (Secrets Manager, or the local secrets file).
+  const git = new WorkspaceGit({ payloads, owner: runAs, resolveSecret: (name) => secrets.get(name) });
   const worker = new Worker(
     {
       agentId,
@@ -113,10 +152,9 @@ async function main(): Promise<void> {
       sfn: clients.sfn,
       drivers: {
         command: new CommandDriver({ runAs }),
-        // Until the loopback credential proxy: the API key, explicitly, when the worker has one.
         'claude-code': new ClaudeCodeDriver({
           runAs,
-          ...(process.env.ANTHROPIC_API_KEY ? { modelEnv: { ANTHROPIC_API_KEY: process.env.ANTHROPIC_API_KEY } } : {}),
+          ...(models ? { modelAccess: models } : {}),
           silenceSeconds: positive('XL_CLAUDE_SILENCE_SECONDS', 300),
         }),
       },

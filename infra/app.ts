@@ -7,6 +7,12 @@ import { DEFAULT_STACK_NAME, ExecutionLayerStack } from './stack.ts';
 
 const app = new App();
 const stackName: string = app.node.tryGetContext('stackName') ?? process.env.XL_STACK_NAME ?? DEFAULT_STACK_NAME;
-const stack = new ExecutionLayerStack(app, stackName, { stackName });
+// Model credentials: `-c anthropicApiKeySecret=<secret name>` (else Bedrock through the task role);
+// `-c credentialsSecretPrefix=<prefix>` for the secrets tasks may name (default `xl/`).
+const stack = new ExecutionLayerStack(app, stackName, {
+  stackName,
+  anthropicApiKeySecretName: app.node.tryGetContext('anthropicApiKeySecret'),
+  credentialsSecretPrefix: app.node.tryGetContext('credentialsSecretPrefix'),
+});
 applyNag(app, stack);
 app.synth();

@@ -175,13 +175,23 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
       executionsIndexes,
       agentsIndexes,
       payloadObjects,
+      [
+        resource(agents.credentialsSecretsArn),
+        'Tasks name their repository credentials (credentialsSecret) at run time; GetSecretValue only, on secrets under the stack\'s configured prefix.',
+      ],
+      ...(agents.modelAccess === 'bedrock'
+        ? agents.bedrockModelArns.map((arn): [string, string] => [
+            resource(arn),
+            'Claude Code on Bedrock invokes Anthropic models only; cross-region inference profiles route to those models in other regions, so the model ARN names no region.',
+          ])
+        : []),
     ]);
   }
   for (const [type, td] of Object.entries(agents.taskDefinitions)) {
     ack(
       td,
       'AwsSolutions-ECS2',
-      `The ${type} container's environment holds only resource names (tables, bucket, queue URL prefix), the agent type, the heartbeat span and a log service name; no secrets.`,
+      `The ${type} container's environment holds only resource names (tables, bucket, queue URL prefix), the agent type, the heartbeat span, a log service name and the model-access mode; the API key, when configured, is an ECS secret.`,
     );
   }
   return done;

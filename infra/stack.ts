@@ -20,6 +20,10 @@ export interface ExecutionLayerStackProps extends StackProps {
   readonly dispatchAllowanceSeconds?: number;
   /** NAT gateways of the agents' VPC (default 1). */
   readonly natGateways?: number;
+  /** A Secrets Manager secret (name) with the Anthropic API key; without it, agents use Bedrock (AgentsProps). */
+  readonly anthropicApiKeySecretName?: string;
+  /** Prefix of the secrets tasks may name as `credentialsSecret` (default `xl/`). */
+  readonly credentialsSecretPrefix?: string;
 }
 
 export class ExecutionLayerStack extends Stack {
@@ -62,6 +66,8 @@ export class ExecutionLayerStack extends Stack {
       queues: this.queues,
       heartbeatSeconds,
       natGateways: props.natGateways,
+      anthropicApiKeySecretName: props.anthropicApiKeySecretName,
+      credentialsSecretPrefix: props.credentialsSecretPrefix,
     });
     this.pool = new Pool(this, 'Pool', {
       tables: this.tables,

@@ -16,16 +16,16 @@ import type { Task } from '../../core/plan.ts';
 import type { TaskCost } from '../../core/records.ts';
 import type { AgentType } from '../../core/agent-types.ts';
 import { allProfiles, effectiveLimits, type AgentLimits, type AgentProfile } from '../profiles.ts';
+import type { ModelAccess, ModelSession } from '../model-proxy.ts';
 import type { RunAs } from '../run-as.ts';
 import { CLOSE_GRACE_MS, ENV_ALLOWLIST, TAIL_BYTES, TailBuffer, killProcessGroup, spawnInOwnGroup, startFailureType, utf8Tail } from './process.ts';
 import type { Driver, DriverContext, DriverResult } from './types.ts';
 
 /**
- * The only model-credential variables the CLI may be given, and only when the options name them
- * explicitly (never taken from the worker's environment). Today that is an API key (or a Bedrock
- * switch); the loopback credential proxy (a later step) will replace the key with a per-task
- * endpoint, so that no long-lived secret reaches the agent's process. Never AWS_* credentials, never
- * a task token.
+ * The only model variables the CLI may be given, and only from the options (never taken from the
+ * worker's environment). With `modelAccess` (agent/model-proxy.ts) they name the loopback proxy and
+ * a per-run token, so no long-lived secret reaches the agent's process. Never AWS_* credentials
+ * (AWS_REGION is none: the CLI picks Bedrock model ids by it), never a task token.
  */
 export const MODEL_ENV_ALLOWLIST = [
   'ANTHROPIC_API_KEY',
@@ -33,6 +33,8 @@ export const MODEL_ENV_ALLOWLIST = [
   'CLAUDE_CODE_USE_BEDROCK',
   'ANTHROPIC_BEDROCK_BASE_URL',
   'CLAUDE_CODE_SKIP_BEDROCK_AUTH',
+  'ANTHROPIC_CUSTOM_HEADERS',
+  'AWS_REGION',
 ] as const;
 export type ModelEnvName = (typeof MODEL_ENV_ALLOWLIST)[number];
 
@@ -73,6 +75,8 @@ export interface ClaudeCodeDriverOptions {
   baseEnv?: NodeJS.ProcessEnv;
   /** Model credentials, given explicitly; names outside MODEL_ENV_ALLOWLIST are refused. */
   modelEnv?: Partial<Record<ModelEnvName, string>>;
+  /** Per-run model variables (the loopback proxy's URL and token), revoked when the run ends; over modelEnv. */
+  modelAccess?: ModelAccess;
   /** Run the CLI as this user (agent/run-as.ts); the workspace is handed to it first. */
   runAs?: RunAs;
   /** No stdout for this long ends the run as transient (default 300). */
@@ -132,7 +136,8 @@ type Failure = { type: ErrorType; message: string };
 export class ClaudeCodeDriver implements Driver {
   readonly name = 'claude-code';
   private readonly baseEnv: Record<string, string> = {};
-  private readonly modelEnv: Record<string, string> = {};
+  private readonly modelEnv: Record<string, string>;
+  private readonly modelAccess?: ModelAccess;
   private readonly bin: string;
   private readonly binArgs: string[];
   private readonly runAs?: RunAs;
@@ -148,12 +153,8 @@ export class ClaudeCodeDriver implements Driver {
       const value = source[name];
       if (value !== undefined) this.baseEnv[name] = value;
     }
-    for (const [name, value] of Object.entries(opts.modelEnv ?? {})) {
-      if (!(MODEL_ENV_ALLOWLIST as readonly string[]).includes(name)) {
-        throw new Error(`claude-code driver: ${name} is not a model credential variable (${MODEL_ENV_ALLOWLIST.join(', ')})`);
-      }
-      if (value !== undefined) this.modelEnv[name] = value;
-    }
+    this.modelEnv = modelVariables(opts.modelEnv ?? {});
+    this.modelAccess = opts.modelAccess;
     this.bin = opts.bin ?? (source.XL_CLAUDE_BIN || pinnedClaudeBin() || 'claude');
     this.binArgs = opts.binArgs ?? [];
     this.runAs = opts.runAs;
@@ -224,11 +225,22 @@ export class ClaudeCodeDriver implements Driver {
       systemPrompt,
       ...(this.passBudgetFlag ? ['--max-budget-usd', String(limits.maxBudgetUsd)] : []),
     ];
-    const env: Record<string, string> = { ...this.baseEnv, ...ctx.env, ...this.modelEnv, ...FIXED_ENV };
-    if (this.runAs) Object.assign(env, { HOME: home, USER: this.runAs.name }); // not the worker's
-    // Sessions and settings in the run's own directory: never the worker's, never among the task's files.
-    if (ctx.home) env.CLAUDE_CONFIG_DIR = claudeConfigDir(ctx.home);
-    return this.spawnCli(args, env, promptOnStdin ? prompt : '', limits, ctx);
+    let model: ModelSession | undefined;
+    try {
+      model = await this.modelAccess?.open();
+    } catch (err) {
+      // The key's secret or the credentials could not be had: the breaker's business, not the task's.
+      return { status: 'failed', error: { type: 'dependency', message: `no model access: ${(err as Error).message}` } };
+    }
+    try {
+      const env: Record<string, string> = { ...this.baseEnv, ...ctx.env, ...this.modelEnv, ...modelVariables(model?.env ?? {}), ...FIXED_ENV };
+      if (this.runAs) Object.assign(env, { HOME: home, USER: this.runAs.name }); // not the worker's
+      // Sessions and settings in the run's own directory: never the worker's, never among the task's files.
+      if (ctx.home) env.CLAUDE_CONFIG_DIR = claudeConfigDir(ctx.home);
+      return await this.spawnCli(args, env, promptOnStdin ? prompt : '', limits, ctx);
+    } finally {
+      model?.close(); // the token dies with the run, whatever the run left behind
+    }
   }
 
   private spawnCli(args: string[], env: Record<string, string>, stdin: string, limits: AgentLimits, ctx: DriverContext): Promise<DriverResult> {
@@ -334,6 +346,18 @@ export class ClaudeCodeDriver implements Driver {
       };
     });
   }
+}
+
+/** Model variables, refusing any name outside MODEL_ENV_ALLOWLIST. */
+function modelVariables(vars: Partial<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(vars)) {
+    if (!(MODEL_ENV_ALLOWLIST as readonly string[]).includes(name)) {
+      throw new Error(`claude-code driver: ${name} is not a model credential variable (${MODEL_ENV_ALLOWLIST.join(', ')})`);
+    }
+    if (value !== undefined) out[name] = value;
+  }
+  return out;
 }
 
 /** What the stream has told us so far. */

@@ -86,8 +86,8 @@ export interface WorkspaceGitDeps {
   /** Where artifacts go (`artifacts/<executionId>/<taskId>/<attempt>/<name>`). */
   payloads: Pick<PayloadStore, 'putBytes' | 'uri'>;
   /**
-   * The token stored under a `credentialsSecret` name. A port: the Secrets Manager adapter
-   * (GetSecretValue) is left for later; until then the agent is given whatever resolves names.
+   * The token stored under a `credentialsSecret` name (core/secrets.ts: Secrets Manager, or the
+   * local secrets file); without it, such tasks fail saying the agent cannot read the secret.
    */
   resolveSecret?: (name: string) => Promise<string>;
   /** The user commands run as (agent/run-as.ts): the cloned work tree is handed to it. */

@@ -4,6 +4,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -24,6 +25,8 @@ export const ddbClient = /* @__PURE__ */ once(() =>
 export const s3Client = /* @__PURE__ */ once(() => new S3Client({ forcePathStyle: process.env.AWS_ENDPOINT_URL_S3 !== undefined }));
 
 export const sfnClient = /* @__PURE__ */ once(() => new SFNClient({}));
+
+export const secretsManagerClient = /* @__PURE__ */ once(() => new SecretsManagerClient({}));
 
 export const ecsClient = /* @__PURE__ */ once(() => new ECSClient({}));
 

@@ -1,11 +1,12 @@
 // The agent fleet on ECS Fargate: a VPC with private subnets, a cluster, and per agent type a task
 // definition (the agent image, its own least-privilege task role) and a service the pool manager sizes.
-import { ArnFormat, CfnResource, Duration, Fn, IgnoreMode, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Aws, CfnResource, Duration, Fn, IgnoreMode, Stack } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { DockerImageAsset, Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { AGENT_TYPES, type AgentType } from '../../core/agent-types.ts';
 import { PROJECT_ROOT } from './functions.ts';
@@ -68,7 +69,17 @@ export interface AgentsProps {
   readonly heartbeatSeconds: number;
   /** NAT gateways for the agents' egress; 1 (default) is cheaper, 2 survives an AZ outage. */
   readonly natGateways?: number;
+  /**
+   * An existing Secrets Manager secret (name) holding the Anthropic API key (its text, or JSON with
+   * `apiKey`). ECS injects it into the worker container as ANTHROPIC_API_KEY, and the worker's
+   * loopback proxy adds it to the CLI's requests. Without it, agents use Bedrock through their task role.
+   */
+  readonly anthropicApiKeySecretName?: string;
+  /** Tasks' `credentialsSecret` names must start with this for the agents to read them (default `xl/`). */
+  readonly credentialsSecretPrefix?: string;
 }
+
+export const DEFAULT_CREDENTIALS_SECRET_PREFIX = 'xl/';
 
 export class Agents extends Construct {
   readonly vpc: ec2.Vpc;
@@ -83,6 +94,13 @@ export class Agents extends Construct {
   readonly services: Readonly<Record<AgentType, ecs.FargateService>>;
   /** `<stack>-`: service names and task definition families are `<prefix><agentType>`. */
   readonly namePrefix: string;
+  /** How Claude Code reaches the model: the API key secret (api-key) or Bedrock with the task role. */
+  readonly modelAccess: 'api-key' | 'bedrock';
+  readonly anthropicApiKeySecret?: secretsmanager.ISecret;
+  /** The secrets tasks may name as `credentialsSecret` (ARN pattern). */
+  readonly credentialsSecretsArn: string;
+  /** What the agents may invoke on Bedrock (bedrock mode): Anthropic models and inference profiles. */
+  readonly bedrockModelArns: string[];
 
   constructor(scope: Construct, id: string, props: AgentsProps) {
     super(scope, id);
@@ -133,6 +151,23 @@ export class Agents extends Construct {
     });
     const image = ecs.ContainerImage.fromDockerImageAsset(this.image);
 
+    if (props.anthropicApiKeySecretName) {
+      this.anthropicApiKeySecret = secretsmanager.Secret.fromSecretNameV2(this, 'AnthropicApiKey', props.anthropicApiKeySecretName);
+    }
+    this.modelAccess = this.anthropicApiKeySecret ? 'api-key' : 'bedrock';
+    this.credentialsSecretsArn = stack.formatArn({
+      service: 'secretsmanager',
+      resource: 'secret',
+      resourceName: `${props.credentialsSecretPrefix ?? DEFAULT_CREDENTIALS_SECRET_PREFIX}*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    // Cross-region inference profiles (us.anthropic..., global.anthropic...) route to the model in
+    // other regions: the foundation models are granted in every region, the profiles in this one.
+    this.bedrockModelArns = [
+      `arn:${Aws.PARTITION}:bedrock:*::foundation-model/anthropic.*`,
+      stack.formatArn({ service: 'bedrock', resource: 'inference-profile', resourceName: '*anthropic.*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME }),
+    ];
+
     this.executionRole = new iam.Role(this, 'ExecutionRole', {
       assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
       description: 'Agent tasks: pull the agent image, write container logs',
@@ -160,6 +195,22 @@ export class Agents extends Construct {
           resources: ['*'],
         }),
       );
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'ReadWorkspaceCredentials',
+          actions: ['secretsmanager:GetSecretValue'],
+          resources: [this.credentialsSecretsArn],
+        }),
+      );
+      if (this.modelAccess === 'bedrock') {
+        role.addToPrincipalPolicy(
+          new iam.PolicyStatement({
+            sid: 'InvokeClaudeOnBedrock',
+            actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
+            resources: this.bedrockModelArns,
+          }),
+        );
+      }
 
       const { cpu, memoryLimitMiB } = AGENT_SIZES[type];
       const td = new ecs.FargateTaskDefinition(this, `${P}TaskDefinition`, {
@@ -188,6 +239,9 @@ export class Agents extends Construct {
           return params;
         })(),
         logging: ecs.LogDrivers.awsLogs({ logGroup: this.logGroup, streamPrefix: type }),
+        // Into the worker's environment only: the agent's process runs as another user that cannot
+        // read it, and reaches the model through the worker's loopback proxy (agent/model-proxy.ts).
+        ...(this.anthropicApiKeySecret ? { secrets: { ANTHROPIC_API_KEY: ecs.Secret.fromSecretsManager(this.anthropicApiKeySecret) } } : {}),
         environment: {
           XL_AGENT_TYPE: type,
           ...tables.environment,
@@ -197,6 +251,9 @@ export class Agents extends Construct {
           // Finish the current task within this on SIGTERM, leaving 10 s of stopTimeout to hand it back.
           XL_GRACE_SECONDS: String(AGENT_STOP_TIMEOUT.toSeconds() - 10),
           POWERTOOLS_SERVICE_NAME: `xl-agent-${type}`,
+          // The worker's loopback proxy adds the key, or signs for Bedrock with the task role (in
+          // Fargate's AWS_REGION). The local layer leaves this to the host (local/layer.ts).
+          XL_MODEL_ACCESS: this.modelAccess,
           // HOME and XL_WORKSPACE_ROOT come from the image (agent/Dockerfile): the local layer starts
           // workers with this environment, and they must keep the host's.
         },
