@@ -156,6 +156,9 @@ export class LocalLayer {
         // How Claude Code reaches the model is the host's choice here, not the template's (Bedrock or a key secret on AWS).
         XL_MODEL_ACCESS: process.env.XL_MODEL_ACCESS ?? '',
         ...pick(process.env, ['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_SFN']),
+        // A container credentials endpoint, as ECS gives one to the agent's container (when the
+        // layer itself runs in such a container): the worker holds it, its agents' processes never.
+        ...pick(process.env, ['AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI']),
         XL_HEARTBEAT_SECONDS: String(this.opts.heartbeatSeconds),
         XL_GRACE_SECONDS: '10',
         XL_AGENT_ID: agentId,

@@ -2,6 +2,8 @@
 // substituted. Asked of the running layer through its Step Functions API (DescribeStateMachine).
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { DescribeStateMachineCommand, ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
@@ -12,9 +14,21 @@ import { ExecutionLayerStack } from '../../infra/stack.ts';
 import { type Layer, ROOT, removeStateDir, startLayer } from './harness.ts';
 
 let layer: Layer;
+// A container credentials endpoint like ECS's (169.254.170.2), on loopback: it answers only under
+// its secret path, which only the worker's environment holds. The probe below knows where it is.
+const credentialHits: string[] = [];
+const CREDENTIALS_PATH = '/v2/credentials/only-the-worker-knows-this';
+const credentialsEndpoint = createServer((req, res) => {
+  credentialHits.push(req.url ?? '');
+  if (req.url !== CREDENTIALS_PATH) return void res.writeHead(404).end('not found');
+  res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ AccessKeyId: 'ASIAPROBEFOUNDME', SecretAccessKey: 'x', Token: 'y', Expiration: '2099-01-01T00:00:00Z' }));
+});
 beforeAll(async () => {
+  await new Promise<void>((r) => credentialsEndpoint.listen(0, '127.0.0.1', r));
+  const credentialsPort = (credentialsEndpoint.address() as AddressInfo).port;
   layer = await startLayer({
     env: {
+      AWS_CONTAINER_CREDENTIALS_FULL_URI: `http://127.0.0.1:${credentialsPort}${CREDENTIALS_PATH}`,
       XL_POOL: 'coder=1..1,tester=1..1,reviewer=1..1',
       XL_API_TOKEN: 'secret-token',
       // Secrets the agents' commands must never see (isolation test below).
@@ -26,6 +40,7 @@ beforeAll(async () => {
   });
 });
 afterAll(async () => {
+  credentialsEndpoint.close();
   await layer?.stop();
   if (layer) await removeStateDir(layer.stateDir);
 });
@@ -106,10 +121,13 @@ it('xl run submits a plan, shows progress, and exits 0 only when it SUCCEEDED', 
 
 // CI runs as root, so the user switch is exercised there; as another user it cannot be.
 it.skipIf(process.getuid?.() !== 0)('runs commands as another user that finds no credential, key or token anywhere', async () => {
-  const secrets = 'AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN|AWS_CONTAINER_|ANTHROPIC_API_KEY|sk-ant-|XL_API_TOKEN|secret-token|taskToken';
+  const secrets = 'AWS_ACCESS_KEY_ID|AWS_SECRET_ACCESS_KEY|AWS_SESSION_TOKEN|AWS_CONTAINER_|ANTHROPIC_API_KEY|sk-ant-|XL_API_TOKEN|secret-token|taskToken|only-the-worker-knows-this|ASIAPROBEFOUNDME';
+  const port = (credentialsEndpoint.address() as AddressInfo).port;
+  // The credentials endpoint, at the paths one would guess (its secret path is in the worker's environment only).
+  const askEndpoint = `node -e 'for (const p of ["/", "/v2/credentials", "/v2/credentials/"]) fetch("http://127.0.0.1:${port}" + p).then((r) => r.text()).then((t) => console.log(t), () => {})'`;
   // Everything the command can read: its environment, every process's environ, the layer's state.
   const probe = [
-    '{ env; for f in /proc/[0-9]*/environ; do cat "$f" 2>/dev/null | tr "\\0" "\\n"; done;',
+    `{ env; for f in /proc/[0-9]*/environ; do cat "$f" 2>/dev/null | tr "\\0" "\\n"; done; ${askEndpoint};`,
     `  grep -rah . ${layer.stateDir} 2>/dev/null; } > probe.txt;`,
     `leaks=$(grep -c -E '${secrets}' probe.txt);`,
     'environs=$(for f in /proc/[0-9]*/environ; do cat "$f" >/dev/null 2>&1 && echo x; done | wc -l);',
@@ -132,6 +150,9 @@ it.skipIf(process.getuid?.() !== 0)('runs commands as another user that finds no
   const out = ex.tasks[0].output;
   expect(out.uid).not.toBe(0);
   expect(out.leaks).toBe(0);
+  // The probe did reach the endpoint, and got nothing from it.
+  expect(credentialHits).toEqual(expect.arrayContaining(['/', '/v2/credentials', '/v2/credentials/']));
+  expect(credentialHits).not.toContain(CREDENTIALS_PATH);
   // It can read its own processes' environments (the probe itself), nothing of root's.
   expect(out.readableEnvirons).toBeGreaterThan(0);
 });
