@@ -499,9 +499,10 @@ export class Worker {
         const workspace = await this.deps.workspaces.create(task.taskId);
         // The run's HOME, beside the workspace (not in it): Claude Code's sessions and settings.
         const home = `${workspace}.home`;
+        const ownHome = driver.name === 'claude-code'; // a command's HOME is its workspace
         let privateDir: string | undefined;
         try {
-          await mkdir(home, { mode: 0o700 });
+          if (ownHome) await mkdir(home, { mode: 0o700 });
           // The task's repository is cloned first; a clone that fails is the task's result.
           const prepared = await prepareWorkspace(this.deps.git, definition, workspace);
           privateDir = prepared.checkout?.privateDir;
@@ -516,7 +517,7 @@ export class Worker {
           run.ranFrom = this.clock.now();
           result = prepared.failed ?? restored.failed ?? await driver.run(definition, {
             workspace,
-            home,
+            ...(ownHome ? { home } : {}),
             session: run.session,
             ...(restored.resume ? { resume: restored.resume } : {}),
             input,
@@ -551,7 +552,7 @@ export class Worker {
             this.pgids?.remove(pgid);
           }
           this.removeLater(workspace);
-          this.removeLater(home);
+          if (ownHome) this.removeLater(home);
           if (privateDir) this.removeLater(privateDir);
         }
       }
