@@ -201,6 +201,8 @@ export class Worker {
   private readonly metrics = new Metrics();
   private readonly pgids: PgidFile | undefined;
   private readonly startedAt: string;
+  /** When the last task ended (or the agent started): the pool manager drains long-idle agents. */
+  private idleSince: number;
   private readonly lastWarned = new Map<string, number>();
 
   constructor(
@@ -215,6 +217,7 @@ export class Worker {
     this.visibilitySeconds = Math.max(1, Math.ceil(this.leaseMs / 1000));
     this.pgids = config.pgidFile ? new PgidFile(config.pgidFile, (err) => this.warnSparse('pgid-file', 'could not write the pgid file', err)) : undefined;
     this.startedAt = new Date(this.clock.now()).toISOString();
+    this.idleSince = this.clock.now();
     this.stopSignal = new Promise((resolve) => (this.signalStop = resolve));
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
   }
@@ -428,6 +431,7 @@ export class Worker {
       } finally {
         clearInterval(run.timer);
         this.runs.delete(run);
+        if (this.runs.size === 0) this.idleSince = this.clock.now();
       }
     } catch (err) {
       // An AWS error outside the report path: the message comes back after its visibility timeout
@@ -864,6 +868,7 @@ export class Worker {
       health: this.health(),
       tasksCompleted: this.metrics.completed,
       tasksFailed: this.metrics.failed,
+      idleSince: new Date(this.idleSince).toISOString(),
     };
   }
 
@@ -872,8 +877,10 @@ export class Worker {
     this.heartbeating = true;
     try {
       const first = [...this.runs][0];
+      const status = this.status();
       const ok = await this.deps.agents.heartbeat(this.config.agentId, {
-        status: this.status(),
+        status,
+        idleSince: status === 'idle' ? new Date(this.idleSince).toISOString() : undefined,
         // `<executionId>/<taskId>`: task ids are unique only within their execution.
         currentTaskId: first ? `${first.msg.executionId}/${first.task.taskId}` : undefined,
         health: this.health(),

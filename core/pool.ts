@@ -15,7 +15,28 @@ export interface PoolDeps {
   /** How long a started agent may take to send its first heartbeat (Fargate: about a minute). */
   startAllowanceSeconds: number;
   defaults?: Partial<Record<AgentType, { min: number; max: number }>>;
+  /** Tasks one agent of a type runs at once (XL_MAX_CONCURRENT_TASKS); 1 when unsaid. */
+  slots?: Partial<Record<AgentType, number>>;
+  /** An agent idle this long may be drained when the backlog no longer needs it (default 120). */
+  idleSeconds?: number;
   now?: () => number;
+}
+
+/** The work queued for an agent type: messages waiting, and messages being worked on. */
+export interface Backlog {
+  visible: number;
+  inFlight: number;
+}
+
+export const DEFAULT_POOL_IDLE_SECONDS = 120;
+
+/**
+ * The design's dynamic sizing: enough agents for the queued and running tasks, at their slots
+ * each, within the type's bounds.
+ */
+export function desiredAgents(bounds: { min: number; max: number }, backlog: Backlog, slots: number): number {
+  const needed = Math.ceil((backlog.visible + backlog.inFlight) / Math.max(1, slots));
+  return Math.min(bounds.max, Math.max(bounds.min, needed));
 }
 
 /** XL_POOL: `tester=2..8,coder=0..4`; unknown types and malformed entries are errors. */
@@ -92,31 +113,48 @@ export class PoolManager {
   }
 
   /**
-   * Replaces dead agents and keeps each type between its bounds: below min, start agents; above
-   * max, drain idle ones. (Sizing from the queue backlog comes on top of this.)
+   * Replaces dead agents and sizes each type to its backlog within its bounds: below what the
+   * backlog needs (and at least min), start agents; above it, drain agents that have been idle for
+   * idleSeconds (at once above max). Without a backlog reader, the bounds alone apply.
    */
-  async reconcile(): Promise<{ started: string[]; replaced: string[]; drained: string[] }> {
+  async reconcile(backlog?: (type: AgentType) => Promise<Backlog>): Promise<{ started: string[]; replaced: string[]; drained: string[] }> {
     const started: string[] = [];
     const replaced: string[] = [];
     const drained: string[] = [];
+    const now = (this.deps.now ?? Date.now)();
     const agents = await this.deps.agents.list();
     for (const agent of agents.filter((a) => a.status === 'unhealthy')) {
       await this.deps.runtime.stop(agent, false).catch(() => undefined);
       if (await this.deps.agents.setStatus(agent.agentId, 'terminated', { from: ['unhealthy'] })) replaced.push(agent.agentId);
     }
     for (const bounds of await this.bounds()) {
-      const live = agents.filter((a) => a.agentType === bounds.agentType && LIVE.includes(a.status));
-      if (live.length < bounds.min) {
-        started.push(...(await this.startAgents(bounds.agentType, bounds.min - live.length)));
-      } else if (live.length > bounds.max) {
-        const idle = live.filter((a) => a.status === 'idle').slice(0, live.length - bounds.max);
-        for (const agent of idle) {
+      const type = bounds.agentType;
+      const live = agents.filter((a) => a.agentType === type && LIVE.includes(a.status));
+      const desired = backlog ? desiredAgents(bounds, await backlog(type), this.slots(type)) : Math.min(bounds.max, Math.max(bounds.min, live.length));
+      if (live.length < desired) {
+        started.push(...(await this.startAgents(type, desired - live.length)));
+      } else if (live.length > desired) {
+        // Down to max, any idle agent goes; below that, only agents idle long enough that the next
+        // task is not likely to want them back (a cold start costs more than a little idling).
+        const idleFor = (a: AgentRecord) => now - Date.parse(a.idleSince ?? a.lastHeartbeatAt);
+        const idle = live.filter((a) => a.status === 'idle').sort((a, b) => idleFor(b) - idleFor(a));
+        const overMax = Math.max(0, live.length - bounds.max);
+        const drain = idle.filter((a, i) => i < overMax || idleFor(a) >= this.idleMs()).slice(0, live.length - desired);
+        for (const agent of drain) {
           await this.stopAgent(agent, true);
           drained.push(agent.agentId);
         }
       }
     }
     return { started, replaced, drained };
+  }
+
+  private slots(type: AgentType): number {
+    return this.deps.slots?.[type] ?? 1;
+  }
+
+  private idleMs(): number {
+    return (this.deps.idleSeconds ?? DEFAULT_POOL_IDLE_SECONDS) * 1000;
   }
 
   /** Starts agents and records them as starting, so the next round counts them. */
@@ -143,12 +181,14 @@ export class PoolManager {
     await this.deps.runtime.stop(agent, graceful);
   }
 
-  async rows(backlog: (type: AgentType) => Promise<number>): Promise<PoolRow[]> {
+  /** Per type: bounds, what the backlog needs, live agents and waiting messages. */
+  async rows(backlog: (type: AgentType) => Promise<Backlog>): Promise<PoolRow[]> {
     const agents = await this.deps.agents.list();
     return Promise.all(
       (await this.bounds()).map(async (b) => {
         const running = agents.filter((a) => a.agentType === b.agentType && LIVE.includes(a.status)).length;
-        return { ...b, desired: Math.min(b.max, Math.max(b.min, running)), running, backlog: await backlog(b.agentType) };
+        const queued = await backlog(b.agentType);
+        return { ...b, desired: desiredAgents(b, queued, this.slots(b.agentType)), running, backlog: queued.visible };
       }),
     );
   }

@@ -125,6 +125,8 @@ export interface AgentRecord {
   };
   tasksCompleted?: number;
   tasksFailed?: number;
+  /** Since when an idle agent has had nothing to do (its last task's end, or its start). */
+  idleSince?: string;
 }
 
 export interface PoolBounds {

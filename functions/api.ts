@@ -1,11 +1,10 @@
 // The API Lambda: the contract's HTTP routes, each a few lines over the domain core.
 import middy from '@middy/core';
-import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import * as z from 'zod';
-import { AGENT_TYPES, type AgentType, PRIORITIES, queueKey } from '#core/agent-types.ts';
+import { AGENT_TYPES, type AgentType } from '#core/agent-types.ts';
 import { NotFoundError, ValidationError } from '#core/errors.ts';
 import { toJsonPointer } from '#core/plan.ts';
-import { agentStore, breakerStore, circuitBreaker, config, executionService, poolManager, sqs } from './lib/deps.ts';
+import { agentStore, breakerStore, circuitBreaker, executionService, poolManager, queueBacklog } from './lib/deps.ts';
 import { bearerToken, dispatch, errorBody, route } from './lib/http.ts';
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -20,25 +19,7 @@ const agentTypeParam = (value: string): AgentType => {
   return value as AgentType;
 };
 
-/** Messages waiting per agent type, over its three priority queues. */
-async function backlog(type: AgentType): Promise<{ visible: number; inFlight: number }> {
-  const prefix = config().queueUrlPrefix;
-  const counts = await Promise.all(
-    PRIORITIES.map(async (p) => {
-      const res = await sqs().send(
-        new GetQueueAttributesCommand({
-          QueueUrl: prefix + queueKey(type, p),
-          AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-        }),
-      );
-      return {
-        visible: Number(res.Attributes?.ApproximateNumberOfMessages ?? 0),
-        inFlight: Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
-      };
-    }),
-  );
-  return counts.reduce((a, b) => ({ visible: a.visible + b.visible, inFlight: a.inFlight + b.inFlight }));
-}
+const backlog = (type: AgentType) => queueBacklog().of(type);
 
 const routes = [
   route('POST', '/executions', async ({ body }) => {
@@ -71,7 +52,7 @@ const routes = [
   }),
   route('GET', '/pool', async () => ({
     status: 200,
-    body: { items: await poolManager().rows(async (t) => (await backlog(t)).visible) },
+    body: { items: await poolManager().rows(backlog) },
   })),
   route('PUT', '/pool/{agentType}', async ({ params, body }) => {
     const agentType = agentTypeParam(params.agentType!);
@@ -82,7 +63,7 @@ const routes = [
     const next = { agentType, min: req.min ?? current.min, max: req.max ?? current.max };
     if (next.min > next.max) throw new ValidationError(`min ${next.min} is above max ${next.max}`, [{ path: '/min', message: 'above max' }]);
     await agents.setPoolBounds(next);
-    const row = (await pool.rows(async (t) => (await backlog(t)).visible)).find((r) => r.agentType === agentType);
+    const row = (await pool.rows(backlog)).find((r) => r.agentType === agentType);
     return { status: 200, body: row };
   }),
   route('GET', '/health', async () => {

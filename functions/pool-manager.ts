@@ -1,9 +1,10 @@
-// Scheduled: keeps each agent type between its pool bounds and replaces dead agents.
+// Scheduled: sizes each agent type's pool to its queued work, within its bounds, and replaces dead agents.
 import middy from '@middy/core';
-import { logger, poolManager } from './lib/deps.ts';
+import { logger, poolManager, queueBacklog } from './lib/deps.ts';
 
 export const handler = middy(async () => {
-  const result = await poolManager().reconcile();
+  const backlog = queueBacklog();
+  const result = await poolManager().reconcile((type) => backlog.of(type));
   if (result.started.length || result.replaced.length || result.drained.length) logger.info('pool reconciled', { ...result });
   return result;
 });

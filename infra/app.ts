@@ -13,6 +13,9 @@ const stack = new ExecutionLayerStack(app, stackName, {
   stackName,
   anthropicApiKeySecretName: app.node.tryGetContext('anthropicApiKeySecret'),
   credentialsSecretPrefix: app.node.tryGetContext('credentialsSecretPrefix'),
+  // `-c maxConcurrentTasks=tester=2,monitor=4`, `-c poolIdleSeconds=300`.
+  maxConcurrentTasks: app.node.tryGetContext('maxConcurrentTasks'),
+  poolIdleSeconds: app.node.tryGetContext('poolIdleSeconds') === undefined ? undefined : Number(app.node.tryGetContext('poolIdleSeconds')),
 });
 applyNag(app, stack);
 app.synth();

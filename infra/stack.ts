@@ -10,6 +10,7 @@ import { Pool } from './constructs/pool.ts';
 import { TaskQueues } from './constructs/queues.ts';
 import { PayloadStorage } from './constructs/storage.ts';
 import { Tables } from './constructs/tables.ts';
+import { parseConcurrencySpec } from '../core/pool.ts';
 
 export const DEFAULT_STACK_NAME = 'xl';
 
@@ -24,6 +25,10 @@ export interface ExecutionLayerStackProps extends StackProps {
   readonly anthropicApiKeySecretName?: string;
   /** Prefix of the secrets tasks may name as `credentialsSecret` (default `xl/`). */
   readonly credentialsSecretPrefix?: string;
+  /** Task slots per agent, per type (`tester=2,monitor=4`; 1 when unsaid): agents and the pool's sizing. */
+  readonly maxConcurrentTasks?: string;
+  /** How long an agent idles before the pool manager may drain it (default 120 s). */
+  readonly poolIdleSeconds?: number;
 }
 
 export class ExecutionLayerStack extends Stack {
@@ -43,6 +48,8 @@ export class ExecutionLayerStack extends Stack {
       ...props,
     });
     const heartbeatSeconds = props.heartbeatSeconds ?? HEARTBEAT_SECONDS;
+    parseConcurrencySpec(props.maxConcurrentTasks); // a bad spec fails the synth, naming the entry
+    if (props.poolIdleSeconds !== undefined && !(props.poolIdleSeconds >= 0)) throw new Error(`poolIdleSeconds must be a non-negative number, got ${props.poolIdleSeconds}`);
 
     this.tables = new Tables(this, 'Tables');
     this.storage = new PayloadStorage(this, 'Storage');
@@ -53,6 +60,8 @@ export class ExecutionLayerStack extends Stack {
       ...this.queues.environment,
       XL_HEARTBEAT_SECONDS: String(heartbeatSeconds),
       XL_DISPATCH_ALLOWANCE_SECONDS: String(props.dispatchAllowanceSeconds ?? DISPATCH_ALLOWANCE_SECONDS),
+      ...(props.maxConcurrentTasks ? { XL_MAX_CONCURRENT_TASKS: props.maxConcurrentTasks } : {}),
+      ...(props.poolIdleSeconds !== undefined ? { XL_POOL_IDLE_SECONDS: String(props.poolIdleSeconds) } : {}),
     };
 
     this.patterns = new Patterns(this, 'Patterns', {
@@ -68,6 +77,7 @@ export class ExecutionLayerStack extends Stack {
       natGateways: props.natGateways,
       anthropicApiKeySecretName: props.anthropicApiKeySecretName,
       credentialsSecretPrefix: props.credentialsSecretPrefix,
+      maxConcurrentTasks: props.maxConcurrentTasks,
     });
     this.pool = new Pool(this, 'Pool', {
       tables: this.tables,

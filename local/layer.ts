@@ -175,10 +175,13 @@ export class LocalLayer {
     const health = byEntry.get('functions/health-monitor.ts');
     const api = byEntry.get('functions/api.ts');
     if (!pool || !health || !api) throw new Error('the template lacks the api, pool-manager or health-monitor function');
-    this.reconcile = async () => {
-      await health({ source: 'aws.scheduler' });
-      await pool({ source: 'aws.scheduler' });
-    };
+    // One round at a time: the timer, agent exits and submissions all ask for one.
+    let round: Promise<void> | undefined;
+    this.reconcile = () =>
+      (round ??= (async () => {
+        await health({ source: 'aws.scheduler' });
+        await pool({ source: 'aws.scheduler' });
+      })().finally(() => (round = undefined)));
 
     await this.recoverFromEarlierRun();
     await this.reconcile();
@@ -211,12 +214,12 @@ export class LocalLayer {
 
   private reconcile: () => Promise<void> = async () => undefined;
   private reconcileTimer?: NodeJS.Timeout;
-  private reconcileSoon(): void {
+  private reconcileSoon(delayMs = 200): void {
     if (this.reconcileTimer) return;
     this.reconcileTimer = setTimeout(() => {
       this.reconcileTimer = undefined;
       void this.reconcile().catch((e) => this.log(`pool: ${(e as Error).message}`));
-    }, 200);
+    }, delayMs);
   }
 
   private async refuseSecondInstance(): Promise<void> {
@@ -313,7 +316,10 @@ export class LocalLayer {
       requestContext: { requestId: crypto.randomUUID(), stage: 'local' },
     } as unknown as APIGatewayProxyEvent;
     try {
-      reply((await api(event)) as APIGatewayProxyResult);
+      const result = (await api(event)) as APIGatewayProxyResult;
+      reply(result);
+      // New work: size the pool to it once its first tasks are queued, not at the next round.
+      if (event.httpMethod === 'POST' && url.pathname === '/executions' && result.statusCode === 202) this.reconcileSoon(1000);
     } catch (err) {
       this.log(`api: ${(err as Error).stack}`);
       reply({ statusCode: 500, body: JSON.stringify({ error: { type: 'transient', message: 'internal error' } }) });

@@ -35,7 +35,7 @@ export class AgentStore {
   /** A heartbeat: status, current task and metrics. Never revives a terminated agent. */
   async heartbeat(
     agentId: string,
-    fields: Partial<Pick<AgentRecord, 'status' | 'currentTaskId' | 'health' | 'tasksCompleted' | 'tasksFailed'>>,
+    fields: Partial<Pick<AgentRecord, 'status' | 'currentTaskId' | 'health' | 'tasksCompleted' | 'tasksFailed' | 'idleSince'>>,
   ): Promise<boolean> {
     const names: Record<string, string> = { '#s': 'status' };
     const values: Record<string, unknown> = { ':now': new Date().toISOString(), ':terminated': 'terminated' };

@@ -7,11 +7,12 @@ import { ddbClient, ecsClient, once, s3Client, sfnClient, sharedSqsClient } from
 import { EcsRuntime } from '#core/aws/ecs-runtime.ts';
 import { ExecutionStore } from '#core/aws/execution-store.ts';
 import { PayloadStore } from '#core/aws/payload-store.ts';
+import { QueueBacklog } from '#core/aws/queue-backlog.ts';
 import { StepFunctionsWorkflows } from '#core/aws/workflows.ts';
 import { CircuitBreaker } from '#core/breakers.ts';
 import { loadConfig } from '#core/config.ts';
 import { ExecutionService } from '#core/executions.ts';
-import { HealthMonitor, PoolManager, parsePoolSpec } from '#core/pool.ts';
+import { DEFAULT_POOL_IDLE_SECONDS, HealthMonitor, PoolManager, parseConcurrencySpec, parsePoolSpec } from '#core/pool.ts';
 import { registeredRuntime } from '#core/runtime.ts';
 import { ExecutionSteps } from '#core/steps.ts';
 
@@ -59,5 +60,10 @@ export const poolManager = /* @__PURE__ */ once(
       ...monitorDeps(),
       runtime: registeredRuntime() ?? EcsRuntime.fromEnv(ecsClient()),
       defaults: parsePoolSpec(process.env.XL_POOL),
+      slots: parseConcurrencySpec(process.env.XL_MAX_CONCURRENT_TASKS),
+      idleSeconds: Number(process.env.XL_POOL_IDLE_SECONDS ?? DEFAULT_POOL_IDLE_SECONDS),
     }),
 );
+
+/** Queued and running tasks per agent type (the pool's sizing and the health view). */
+export const queueBacklog = /* @__PURE__ */ once(() => new QueueBacklog(sqs(), config().queueUrlPrefix));

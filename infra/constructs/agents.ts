@@ -77,6 +77,8 @@ export interface AgentsProps {
   readonly anthropicApiKeySecretName?: string;
   /** Tasks' `credentialsSecret` names must start with this for the agents to read them (default `xl/`). */
   readonly credentialsSecretPrefix?: string;
+  /** XL_MAX_CONCURRENT_TASKS for the agents (`tester=2,monitor=4`): task slots per agent, per type. */
+  readonly maxConcurrentTasks?: string;
 }
 
 export const DEFAULT_CREDENTIALS_SECRET_PREFIX = 'xl/';
@@ -254,6 +256,7 @@ export class Agents extends Construct {
           // The worker's loopback proxy adds the key, or signs for Bedrock with the task role (in
           // Fargate's AWS_REGION). The local layer leaves this to the host (local/layer.ts).
           XL_MODEL_ACCESS: this.modelAccess,
+          ...(props.maxConcurrentTasks ? { XL_MAX_CONCURRENT_TASKS: props.maxConcurrentTasks } : {}),
           // HOME and XL_WORKSPACE_ROOT come from the image (agent/Dockerfile): the local layer starts
           // workers with this environment, and they must keep the host's.
         },

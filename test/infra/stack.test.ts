@@ -452,6 +452,25 @@ describe('pool schedules', () => {
   });
 });
 
+describe('pool sizing settings', () => {
+  it('task slots per type reach the pool manager and the agents\' containers; the idle time the pool manager', () => {
+    const { context } = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8'));
+    const sized = Template.fromStack(new ExecutionLayerStack(new App({ context }), 'xls', { maxConcurrentTasks: 'tester=2', poolIdleSeconds: 300 }));
+    sized.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: Match.anyValue(),
+      Environment: { Variables: Match.objectLike({ XL_MAX_CONCURRENT_TASKS: 'tester=2', XL_POOL_IDLE_SECONDS: '300' }) },
+      Description: Match.stringLikeRegexp('Sizes the agent pool'),
+    });
+    sized.hasResourceProperties('AWS::ECS::TaskDefinition', {
+      ContainerDefinitions: [Match.objectLike({ Environment: Match.arrayWith([{ Name: 'XL_MAX_CONCURRENT_TASKS', Value: 'tester=2' }]) })],
+    });
+  });
+
+  it('a malformed slots spec fails the synth, naming the entry', () => {
+    expect(() => new ExecutionLayerStack(new App(), 'xlbad', { maxConcurrentTasks: 'tester=zero' })).toThrow('XL_MAX_CONCURRENT_TASKS: "tester=zero" is not <agentType>=<n> (1..64)');
+  });
+});
+
 describe('API', () => {
   it('every method uses AWS_IAM and proxies to the API function', () => {
     const methods = ofType('AWS::ApiGateway::Method');

@@ -1,0 +1,172 @@
+// The pool manager's dynamic sizing (the design's "adjust pool size based on load"), on a real
+// agent table (dynalite), with a runtime that records what it is asked to start and stop.
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { AgentType } from '#core/agent-types.ts';
+import { AgentStore } from '#core/aws/agent-store.ts';
+import { type Backlog, PoolManager, desiredAgents } from '#core/pool.ts';
+import type { AgentRecord, AgentStatus } from '#core/records.ts';
+import type { AgentRuntime } from '#core/runtime.ts';
+import { startDynalite } from '../../local/services/dynalite.ts';
+
+let dynamo: Awaited<ReturnType<typeof startDynalite>>;
+let ddb: DynamoDBDocumentClient;
+let table = 0;
+
+beforeAll(async () => {
+  dynamo = await startDynalite();
+  ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+});
+afterAll(async () => dynamo?.close());
+
+const NOW = Date.parse('2026-11-25T12:00:00Z');
+const ago = (seconds: number) => new Date(NOW - seconds * 1000).toISOString();
+
+/** A fresh agent table, a recording runtime and a pool manager over both (coder 1..4, 2 slots). */
+async function pool(opts: { slots?: number; idleSeconds?: number } = {}) {
+  const name = `agents-${++table}`;
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: name,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: ['pk', 'sk', 'gsi1pk', 'gsi1sk'].map((AttributeName) => ({ AttributeName, AttributeType: 'S' as const })),
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'byType',
+          KeySchema: [
+            { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+            { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    }),
+  );
+  const agents = new AgentStore(ddb, name);
+  const started: string[] = [];
+  const stopped: { agentId: string; graceful: boolean }[] = [];
+  let n = 0;
+  const runtime: AgentRuntime = {
+    async start(type, count) {
+      return Array.from({ length: count }, () => {
+        const agentId = `${type}-new-${++n}`;
+        started.push(agentId);
+        return { agentId, runtime: { kind: 'process' as const, pid: 1 } };
+      });
+    },
+    async stop(agent, graceful) {
+      stopped.push({ agentId: agent.agentId, graceful });
+    },
+    async isAlive() {
+      return true;
+    },
+  };
+  const manager = new PoolManager({
+    agents,
+    runtime,
+    heartbeatSeconds: 60,
+    startAllowanceSeconds: 300,
+    defaults: { coder: { min: 1, max: 4 } },
+    slots: { coder: opts.slots ?? 2 },
+    idleSeconds: opts.idleSeconds ?? 120,
+    now: () => NOW,
+  });
+  const agent = (agentId: string, status: AgentStatus, idleSince?: string): Promise<void> =>
+    agents.put({
+      agentId,
+      agentType: 'coder',
+      status,
+      startedAt: ago(3600),
+      lastHeartbeatAt: ago(5),
+      runtime: { kind: 'process', pid: 1 },
+      health: { overall: 'healthy', metrics: { cpu: 0, memory: 0, responseTime: 0, errorRate: 0, taskSuccessRate: 1 }, lastCheck: ago(5) },
+      ...(idleSince ? { idleSince } : {}),
+    } satisfies AgentRecord);
+  // Only coders have work in these tests; every other type is at its default bounds (0..4 or 1..4).
+  const backlogOf = (coder: Backlog) => async (type: AgentType): Promise<Backlog> => (type === 'coder' ? coder : { visible: 0, inFlight: 0 });
+  return { agents, manager, started, stopped, agent, backlogOf };
+}
+
+describe('desired agents', () => {
+  it('is what the queued and running tasks need at the slots per agent, within the bounds', () => {
+    const bounds = { min: 1, max: 4 };
+    expect(desiredAgents(bounds, { visible: 0, inFlight: 0 }, 2)).toBe(1); // min
+    expect(desiredAgents(bounds, { visible: 3, inFlight: 2 }, 2)).toBe(3); // 5 tasks, 2 each
+    expect(desiredAgents(bounds, { visible: 40, inFlight: 0 }, 2)).toBe(4); // max
+    expect(desiredAgents({ min: 0, max: 4 }, { visible: 0, inFlight: 0 }, 1)).toBe(0);
+  });
+});
+
+describe('pool manager sizing', () => {
+  let p: Awaited<ReturnType<typeof pool>>;
+  beforeEach(async () => {
+    p = await pool();
+  });
+
+  it('starts agents for the backlog, counting the ones already there and starting', async () => {
+    await p.agent('coder-a', 'busy');
+    await p.agent('coder-b', 'starting');
+    const result = await p.manager.reconcile(p.backlogOf({ visible: 4, inFlight: 2 }));
+    // 6 tasks at 2 slots: 3 agents; 2 exist, so 1 more.
+    const coders = (ids: string[]) => ids.filter((id) => id.startsWith('coder'));
+    expect(coders(result.started)).toHaveLength(1);
+    expect(await p.agents.get(coders(result.started)[0]!)).toMatchObject({ status: 'starting', agentType: 'coder' });
+    // The next round counts it: nothing more to start.
+    expect(coders((await p.manager.reconcile(p.backlogOf({ visible: 4, inFlight: 2 }))).started)).toEqual([]);
+  });
+
+  it('never starts more than max, however long the queue', async () => {
+    const result = await p.manager.reconcile(p.backlogOf({ visible: 500, inFlight: 0 }));
+    expect(result.started.filter((id) => id.startsWith('coder'))).toHaveLength(4);
+  });
+
+  it('drains only agents idle for idleSeconds, the longest idle first, never below what the backlog needs', async () => {
+    await p.agent('coder-busy', 'busy');
+    await p.agent('coder-idle-long', 'idle', ago(600));
+    await p.agent('coder-idle-longer', 'idle', ago(900));
+    await p.agent('coder-idle-just', 'idle', ago(10));
+    // One task running: the backlog needs 1 agent (min 1 too); 3 could go, but one is idle for 10 s only.
+    const result = await p.manager.reconcile(p.backlogOf({ visible: 0, inFlight: 1 }));
+    expect(result.drained).toEqual(['coder-idle-longer', 'coder-idle-long']);
+    expect(p.stopped).toEqual([
+      { agentId: 'coder-idle-longer', graceful: true },
+      { agentId: 'coder-idle-long', graceful: true },
+    ]);
+    expect(await p.agents.get('coder-idle-longer')).toMatchObject({ status: 'draining' });
+    expect(await p.agents.get('coder-busy')).toMatchObject({ status: 'busy' });
+  });
+
+  it('keeps idle agents the queued work is about to need', async () => {
+    await p.agent('coder-1', 'idle', ago(600));
+    await p.agent('coder-2', 'idle', ago(600));
+    expect((await p.manager.reconcile(p.backlogOf({ visible: 3, inFlight: 0 }))).drained).toEqual([]);
+  });
+
+  it('above max, drains idle agents at once', async () => {
+    await p.agents.setPoolBounds({ agentType: 'coder', min: 0, max: 1 });
+    await p.agent('coder-1', 'idle', ago(1));
+    await p.agent('coder-2', 'idle', ago(2));
+    expect((await p.manager.reconcile(p.backlogOf({ visible: 0, inFlight: 0 }))).drained).toEqual(['coder-2']);
+  });
+
+  it('without a backlog reader, keeps to the bounds only (as before)', async () => {
+    await p.agent('coder-1', 'idle', ago(600));
+    await p.agent('coder-2', 'idle', ago(600));
+    const result = await p.manager.reconcile();
+    expect(result.drained).toEqual([]);
+    expect(result.started.filter((id) => id.startsWith('coder'))).toEqual([]);
+  });
+
+  it('reports per type what the backlog needs', async () => {
+    await p.agent('coder-1', 'busy');
+    const rows = await p.manager.rows(p.backlogOf({ visible: 5, inFlight: 2 }));
+    expect(rows.find((r) => r.agentType === 'coder')).toEqual({ agentType: 'coder', min: 1, max: 4, desired: 4, running: 1, backlog: 5 });
+  });
+});
