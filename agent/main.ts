@@ -31,6 +31,7 @@ import { CachedSecretSource, LocalSecretsFile, type SecretSource } from '../core
 import { ModelProxy } from './model-proxy.ts';
 import { resolveRunAs } from './run-as.ts';
 import { Checkpoints } from './checkpoint.ts';
+import { checkCapabilities } from './capabilities.ts';
 import { WorkspaceGit } from './engines/workspace-git.ts';
 import { ClaudeCodeDriver } from './drivers/claude-code.ts';
 import { CommandDriver } from './drivers/command.ts';
@@ -127,6 +128,13 @@ async function main(): Promise<void> {
   const models = await modelProxy(process.env, secrets, log);
   // Kept in the proxy only: nothing the worker starts (git, the drivers' processes) inherits it.
   delete process.env.ANTHROPIC_API_KEY;
+  const claude = new ClaudeCodeDriver({
+    runAs,
+    ...(models ? { modelAccess: models } : {}),
+    silenceSeconds: positive('XL_CLAUDE_SILENCE_SECONDS', 300),
+  });
+  const capabilityIssues = await checkCapabilities({ claudeBin: claude.bin, modelAccess: models !== undefined });
+  for (const issue of capabilityIssues) log.warn('capability check', { ...issue });
   const runDir = process.env.XL_RUN_DIR;
   const payloads = new PayloadStore(clients.s3, config.bucket);
   // `credentialsSecret` names a secret the worker reads (Secrets Manager, or the local secrets file).
@@ -140,6 +148,7 @@ async function main(): Promise<void> {
       queueUrlPrefix: config.queueUrlPrefix,
       heartbeatIntervalMs: heartbeatIntervalMs(config),
       graceMs: positive('XL_GRACE_SECONDS', 10) * 1000,
+      capabilityIssues,
       runtime,
       pgidFile: runDir ? join(runDir, `${agentId}.pgids`) : undefined,
     },
@@ -152,11 +161,7 @@ async function main(): Promise<void> {
       sfn: clients.sfn,
       drivers: {
         command: new CommandDriver({ runAs }),
-        'claude-code': new ClaudeCodeDriver({
-          runAs,
-          ...(models ? { modelAccess: models } : {}),
-          silenceSeconds: positive('XL_CLAUDE_SILENCE_SECONDS', 300),
-        }),
+        'claude-code': claude,
       },
       workspaces: new Workspaces(process.env.XL_WORKSPACE_ROOT || join(tmpdir(), 'xl-workspaces')),
       git,

@@ -26,6 +26,7 @@ import type { AgentStore } from '../core/aws/agent-store.ts';
 import type { ClaimResult, ExecutionStore } from '../core/aws/execution-store.ts';
 import type { PayloadStore } from '../core/aws/payload-store.ts';
 import { agentTypeBreakerKey, type CircuitBreaker } from '../core/breakers.ts';
+import { assessHealth, type HealthIssue } from '../core/health.ts';
 import { mergeOutputs } from '../core/patterns.ts';
 import type { Task } from '../core/plan.ts';
 import type {
@@ -72,6 +73,8 @@ export interface WorkerConfig {
   heartbeatIntervalMs: number;
   /** How long a graceful stop lets running tasks finish before handing them back. */
   graceMs: number;
+  /** What the agent found at start that it cannot do (agent/capabilities.ts), reported with its health. */
+  capabilityIssues?: HealthIssue[];
   runtime: AgentRuntimeRef;
   /**
    * When set, the ids of the process groups the worker's tasks run in are kept in this file, one
@@ -851,9 +854,12 @@ export class Worker {
 
   private health(): AgentRecord['health'] {
     const metrics = this.metrics.snapshot();
-    const recentTrouble = [...this.lastWarned.values()].some((t) => Date.now() - t < 3 * this.config.heartbeatIntervalMs);
-    const overall = metrics.errorRate > 0.5 && this.metrics.count >= 4 ? 'degraded' : recentTrouble ? 'degraded' : 'healthy';
-    return { overall, metrics, lastCheck: new Date(this.clock.now()).toISOString() };
+    const assessed = assessHealth(metrics, this.metrics.count, this.config.capabilityIssues ?? []);
+    // The agent's own trouble with AWS (a lease, a receive, a heartbeat failing lately).
+    const recentTrouble = [...this.lastWarned.entries()].filter(([, t]) => Date.now() - t < 3 * this.config.heartbeatIntervalMs).map(([kind]) => kind);
+    if (recentTrouble.length) assessed.issues.push({ check: 'performance', severity: 'warning', message: `recent trouble: ${recentTrouble.join(', ')}` });
+    const overall = assessed.overall === 'healthy' && recentTrouble.length ? 'degraded' : assessed.overall;
+    return { overall, metrics, issues: assessed.issues, lastCheck: new Date(this.clock.now()).toISOString() };
   }
 
   private agentRecord(): AgentRecord {

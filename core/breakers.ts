@@ -7,9 +7,14 @@ export interface BreakerPolicy {
   failureThreshold: number;
   /** How long an open breaker refuses before one probe may try. */
   openSeconds: number;
+  /**
+   * A failure this long after the previous one starts the count again (the design's
+   * lastFailureTime): successes are not recorded per task, so old failures must not add up.
+   */
+  failureWindowSeconds: number;
 }
 
-export const DEFAULT_BREAKER_POLICY: BreakerPolicy = { failureThreshold: 5, openSeconds: 60 };
+export const DEFAULT_BREAKER_POLICY: BreakerPolicy = { failureThreshold: 5, openSeconds: 60, failureWindowSeconds: 600 };
 
 export interface BreakerStore {
   get(key: string): Promise<BreakerRecord | undefined>;
@@ -23,14 +28,17 @@ export type Admission = { allowed: true; probe: boolean } | { allowed: false; re
 export class CircuitBreaker {
   /** Keys seen closed, until when: a closed breaker is not read again for `closedCacheMs`. */
   private readonly closedUntil = new Map<string, number>();
+  private readonly policy: BreakerPolicy;
 
   constructor(
     private readonly store: BreakerStore,
-    private readonly policy: BreakerPolicy = DEFAULT_BREAKER_POLICY,
+    policy: Partial<BreakerPolicy> = {},
     private readonly now: () => number = Date.now,
     /** Every dispatch asks; an opened breaker is seen by this process at most this much later. */
     private readonly closedCacheMs = 1000,
-  ) {}
+  ) {
+    this.policy = { ...DEFAULT_BREAKER_POLICY, ...policy };
+  }
 
   /** Whether a call may go through now; when half-open, only the single probe may. */
   async admit(key: string, probeId: string): Promise<Admission> {
@@ -77,11 +85,13 @@ export class CircuitBreaker {
     for (let i = 0; i < 5; i++) {
       const current = await this.store.get(key);
       const version = current?.version ?? 0;
-      const failures = (current?.failures ?? 0) + 1;
+      const now = new Date(this.now()).toISOString();
+      const stale = current?.state === 'closed' && current.lastFailureAt !== undefined && this.now() - Date.parse(current.lastFailureAt) > this.policy.failureWindowSeconds * 1000;
+      const failures = (stale ? 0 : (current?.failures ?? 0)) + 1;
       const opens = current?.state === 'half-open' || failures >= this.policy.failureThreshold;
       const next: BreakerRecord = opens
-        ? { key, state: 'open', failures, openedAt: new Date(this.now()).toISOString(), version: version + 1 }
-        : { key, state: current?.state ?? 'closed', failures, openedAt: current?.openedAt, version: version + 1 };
+        ? { key, state: 'open', failures, openedAt: now, lastFailureAt: now, version: version + 1 }
+        : { key, state: current?.state ?? 'closed', failures, openedAt: current?.openedAt, lastFailureAt: now, version: version + 1 };
       if (await this.store.put(next, version)) return;
     }
   }

@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { AGENT_TYPES, type AgentType } from './agent-types.ts';
 import type { AgentStore } from './aws/agent-store.ts';
+import { agentTypeBreakerKey, type CircuitBreaker } from './breakers.ts';
 import type { AgentRecord, PoolBounds } from './records.ts';
 import type { AgentRuntime } from './runtime.ts';
 
@@ -19,6 +20,11 @@ export interface PoolDeps {
   slots?: Partial<Record<AgentType, number>>;
   /** An agent idle this long may be drained when the backlog no longer needs it (default 120). */
   idleSeconds?: number;
+  /**
+   * Escalation: each agent replaced for being unhealthy counts as a failure of its type's breaker,
+   * so a type whose agents keep dying (a broken image, a crash loop) stops being dispatched to.
+   */
+  breaker?: Pick<CircuitBreaker, 'recordFailure'>;
   now?: () => number;
 }
 
@@ -77,22 +83,39 @@ function parsePerType<T>(variable: string, spec: string | undefined, shape: stri
   return out;
 }
 
+/** Health checks in a row that may find an agent unhealthy before it is replaced (the design's retryCount). */
+export const DEFAULT_HEALTH_RETRY_COUNT = 3;
+
 export class HealthMonitor {
-  constructor(private readonly deps: Omit<PoolDeps, 'runtime' | 'defaults'>) {}
+  constructor(private readonly deps: Omit<PoolDeps, 'runtime' | 'defaults'> & { retryCount?: number }) {}
 
   /**
-   * The heartbeat check: an agent silent for a whole heartbeat span is unhealthy (dead); the
-   * resource and performance checks grade the live ones from the metrics they report.
+   * The heartbeat check: an agent silent for a whole heartbeat span is unhealthy (dead). The
+   * capability, performance and resource checks are the agent's own (core/health.ts); one that
+   * reports itself unhealthy for retryCount checks in a row is escalated to unhealthy. Unhealthy
+   * agents are the pool manager's to replace.
    */
   async check(): Promise<{ unhealthy: string[] }> {
     const now = (this.deps.now ?? Date.now)();
+    const retryCount = this.deps.retryCount ?? DEFAULT_HEALTH_RETRY_COUNT;
     const unhealthy: string[] = [];
+    const markUnhealthy = async (agent: AgentRecord, reason: string) => {
+      if (await this.deps.agents.setStatus(agent.agentId, 'unhealthy', { from: [agent.status], reason })) unhealthy.push(agent.agentId);
+    };
     for (const agent of await this.deps.agents.list()) {
       if (!LIVE.includes(agent.status) && agent.status !== 'draining') continue;
       const silentMs = now - Date.parse(agent.lastHeartbeatAt);
       const allowance = (agent.status === 'starting' ? this.deps.startAllowanceSeconds : this.deps.heartbeatSeconds) * 1000;
       if (silentMs > allowance) {
-        if (await this.deps.agents.setStatus(agent.agentId, 'unhealthy', { from: [agent.status] })) unhealthy.push(agent.agentId);
+        await markUnhealthy(agent, `heartbeat: silent for ${Math.round(silentMs / 1000)} s`);
+        continue;
+      }
+      const strikes = agent.health.overall === 'unhealthy' ? (agent.healthStrikes ?? 0) + 1 : 0;
+      if (strikes >= retryCount) {
+        const critical = (agent.health.issues ?? []).filter((i) => i.severity === 'critical').map((i) => `${i.check}: ${i.message}`);
+        await markUnhealthy(agent, `unhealthy for ${strikes} checks in a row${critical.length ? ` (${critical.join('; ')})` : ''}`);
+      } else if (strikes !== (agent.healthStrikes ?? 0)) {
+        await this.deps.agents.setHealthStrikes(agent.agentId, strikes);
       }
     }
     return { unhealthy };
@@ -125,7 +148,10 @@ export class PoolManager {
     const agents = await this.deps.agents.list();
     for (const agent of agents.filter((a) => a.status === 'unhealthy')) {
       await this.deps.runtime.stop(agent, false).catch(() => undefined);
-      if (await this.deps.agents.setStatus(agent.agentId, 'terminated', { from: ['unhealthy'] })) replaced.push(agent.agentId);
+      if (await this.deps.agents.setStatus(agent.agentId, 'terminated', { from: ['unhealthy'] })) {
+        replaced.push(agent.agentId);
+        await this.deps.breaker?.recordFailure(agentTypeBreakerKey(agent.agentType));
+      }
     }
     for (const bounds of await this.bounds()) {
       const type = bounds.agentType;

@@ -2,6 +2,7 @@
 // transactions (dynalite has none, and the protocol does not need them).
 import type { AgentType, Priority } from './agent-types.ts';
 import type { ErrorType } from './errors.ts';
+import type { HealthIssue } from './health.ts';
 import type { Pattern, Task } from './plan.ts';
 
 export type ExecutionStatus = 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED' | 'TIMED_OUT';
@@ -122,7 +123,13 @@ export interface AgentRecord {
     overall: 'healthy' | 'degraded' | 'unhealthy' | 'unknown';
     metrics: HealthMetrics;
     lastCheck: string;
+    /** What is wrong, by check (core/health.ts). */
+    issues?: HealthIssue[];
   };
+  /** Health checks in a row that found the agent unhealthy (the monitor replaces it at its limit). */
+  healthStrikes?: number;
+  /** Why the layer set the status it has (unhealthy, drained). */
+  statusReason?: string;
   tasksCompleted?: number;
   tasksFailed?: number;
   /** Since when an idle agent has had nothing to do (its last task's end, or its start). */
@@ -143,6 +150,8 @@ export interface BreakerRecord {
   openedAt?: string;
   /** Holder of the single half-open probe, won by a conditional write. */
   probeId?: string;
+  /** The latest failure (an older one than the policy's window no longer counts). */
+  lastFailureAt?: string;
   version: number;
 }
 

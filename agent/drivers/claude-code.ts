@@ -138,7 +138,8 @@ export class ClaudeCodeDriver implements Driver {
   private readonly baseEnv: Record<string, string> = {};
   private readonly modelEnv: Record<string, string>;
   private readonly modelAccess?: ModelAccess;
-  private readonly bin: string;
+  /** The CLI it runs (for the agent's capability check). */
+  readonly bin: string;
   private readonly binArgs: string[];
   private readonly runAs?: RunAs;
   private readonly silenceMs: number;

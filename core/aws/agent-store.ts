@@ -68,20 +68,41 @@ export class AgentStore {
     }
   }
 
-  async setStatus(agentId: string, status: AgentStatus, opts: { from?: AgentStatus[] } = {}): Promise<boolean> {
-    const values: Record<string, unknown> = { ':s': status };
+  /** Sets the status (only from `from`, when given), with why when the layer decided it. */
+  async setStatus(agentId: string, status: AgentStatus, opts: { from?: AgentStatus[]; reason?: string } = {}): Promise<boolean> {
+    const values: Record<string, unknown> = { ':s': status, ...(opts.reason ? { ':r': opts.reason } : {}) };
     opts.from?.forEach((s, i) => (values[`:f${i}`] = s));
     try {
       await this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: agentKey(agentId),
-          UpdateExpression: 'SET #s = :s',
+          UpdateExpression: opts.reason ? 'SET #s = :s, statusReason = :r' : 'SET #s = :s',
           ConditionExpression: opts.from
             ? `attribute_exists(pk) AND #s IN (${opts.from.map((_, i) => `:f${i}`).join(', ')})`
             : 'attribute_exists(pk)',
           ExpressionAttributeNames: { '#s': 'status' },
           ExpressionAttributeValues: values,
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return false;
+      throw err;
+    }
+  }
+
+  /** Health checks in a row that found the agent unhealthy (0 resets); false once the agent is gone. */
+  async setHealthStrikes(agentId: string, strikes: number): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: agentKey(agentId),
+          UpdateExpression: 'SET healthStrikes = :n',
+          ConditionExpression: 'attribute_exists(pk) AND #s <> :terminated',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':n': strikes, ':terminated': 'terminated' },
         }),
       );
       return true;

@@ -61,6 +61,7 @@ export const poolManager = /* @__PURE__ */ once(
       runtime: registeredRuntime() ?? EcsRuntime.fromEnv(ecsClient()),
       defaults: parsePoolSpec(process.env.XL_POOL),
       slots: parseConcurrencySpec(process.env.XL_MAX_CONCURRENT_TASKS),
+      breaker: circuitBreaker(),
       idleSeconds: Number(process.env.XL_POOL_IDLE_SECONDS ?? DEFAULT_POOL_IDLE_SECONDS),
     }),
 );

@@ -41,6 +41,8 @@ export class Pool extends Construct {
       memorySize: 256,
     });
     tables.agents.grantReadWriteData(this.poolManager.role);
+    // Agents it replaces count against their type's breaker (escalation).
+    tables.breakers.grantReadWriteData(this.poolManager.role);
     queues.grantReadAttributes(this.poolManager.role);
     agents.grantPoolControl(this.poolManager.role);
 

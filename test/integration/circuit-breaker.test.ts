@@ -25,6 +25,19 @@ beforeAll(async () => {
 afterAll(async () => dynamo?.close());
 
 describe('circuit breaker', () => {
+  it('counts failures only while they keep coming: one after the window starts the count again', async () => {
+    let now = 5_000_000;
+    const breaker = new CircuitBreaker(store, { failureThreshold: 3, openSeconds: 60, failureWindowSeconds: 600 }, () => now, 0);
+    await breaker.recordFailure('dep:window');
+    await breaker.recordFailure('dep:window');
+    now += 601_000; // a quiet spell longer than the window
+    await breaker.recordFailure('dep:window');
+    expect(await store.get('dep:window')).toMatchObject({ state: 'closed', failures: 1 });
+    await breaker.recordFailure('dep:window');
+    await breaker.recordFailure('dep:window');
+    expect(await store.get('dep:window')).toMatchObject({ state: 'open', failures: 3 });
+  });
+
   it('opens after the failure threshold and refuses calls while open', async () => {
     let now = 1_000_000;
     const breaker = new CircuitBreaker(store, { failureThreshold: 3, openSeconds: 60 }, () => now, 0);

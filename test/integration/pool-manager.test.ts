@@ -5,7 +5,9 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentType } from '#core/agent-types.ts';
 import { AgentStore } from '#core/aws/agent-store.ts';
-import { type Backlog, PoolManager, desiredAgents } from '#core/pool.ts';
+import { DynamoBreakerStore } from '#core/aws/breaker-store.ts';
+import { CircuitBreaker } from '#core/breakers.ts';
+import { type Backlog, HealthMonitor, PoolManager, desiredAgents } from '#core/pool.ts';
 import type { AgentRecord, AgentStatus } from '#core/records.ts';
 import type { AgentRuntime } from '#core/runtime.ts';
 import { startDynalite } from '../../local/services/dynalite.ts';
@@ -68,6 +70,16 @@ async function pool(opts: { slots?: number; idleSeconds?: number } = {}) {
       return true;
     },
   };
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: `${name}-breakers`,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+    }),
+  );
+  const breakers = new DynamoBreakerStore(ddb, `${name}-breakers`);
+  const breaker = new CircuitBreaker(breakers, { failureThreshold: 3 }, () => NOW, 0);
   const manager = new PoolManager({
     agents,
     runtime,
@@ -76,22 +88,24 @@ async function pool(opts: { slots?: number; idleSeconds?: number } = {}) {
     defaults: { coder: { min: 1, max: 4 } },
     slots: { coder: opts.slots ?? 2 },
     idleSeconds: opts.idleSeconds ?? 120,
+    breaker,
     now: () => NOW,
   });
-  const agent = (agentId: string, status: AgentStatus, idleSince?: string): Promise<void> =>
+  const monitor = new HealthMonitor({ agents, heartbeatSeconds: 60, startAllowanceSeconds: 300, retryCount: 3, now: () => NOW });
+  const agent = (agentId: string, status: AgentStatus, idleSince?: string, health: Partial<AgentRecord['health']> = {}, heartbeat = ago(5)): Promise<void> =>
     agents.put({
       agentId,
       agentType: 'coder',
       status,
       startedAt: ago(3600),
-      lastHeartbeatAt: ago(5),
+      lastHeartbeatAt: heartbeat,
       runtime: { kind: 'process', pid: 1 },
-      health: { overall: 'healthy', metrics: { cpu: 0, memory: 0, responseTime: 0, errorRate: 0, taskSuccessRate: 1 }, lastCheck: ago(5) },
+      health: { overall: 'healthy', metrics: { cpu: 0, memory: 0, responseTime: 0, errorRate: 0, taskSuccessRate: 1 }, lastCheck: ago(5), ...health },
       ...(idleSince ? { idleSince } : {}),
     } satisfies AgentRecord);
   // Only coders have work in these tests; every other type is at its default bounds (0..4 or 1..4).
   const backlogOf = (coder: Backlog) => async (type: AgentType): Promise<Backlog> => (type === 'coder' ? coder : { visible: 0, inFlight: 0 });
-  return { agents, manager, started, stopped, agent, backlogOf };
+  return { agents, manager, monitor, breakers, started, stopped, agent, backlogOf };
 }
 
 describe('desired agents', () => {
@@ -168,5 +182,46 @@ describe('pool manager sizing', () => {
     await p.agent('coder-1', 'busy');
     const rows = await p.manager.rows(p.backlogOf({ visible: 5, inFlight: 2 }));
     expect(rows.find((r) => r.agentType === 'coder')).toEqual({ agentType: 'coder', min: 1, max: 4, desired: 4, running: 1, backlog: 5 });
+  });
+});
+
+describe('health escalation', () => {
+  let p: Awaited<ReturnType<typeof pool>>;
+  beforeEach(async () => {
+    p = await pool();
+  });
+  const sick = { overall: 'unhealthy' as const, issues: [{ check: 'resource' as const, severity: 'critical' as const, message: 'memory at 97%' }] };
+
+  it('an agent silent for a heartbeat span is unhealthy at once, and says why', async () => {
+    await p.agent('coder-quiet', 'busy', undefined, {}, ago(75));
+    expect(await p.monitor.check()).toEqual({ unhealthy: ['coder-quiet'] });
+    expect(await p.agents.get('coder-quiet')).toMatchObject({ status: 'unhealthy', statusReason: 'heartbeat: silent for 75 s' });
+  });
+
+  it('an agent that reports itself unhealthy is escalated at its third check in a row, naming the critical issues', async () => {
+    await p.agent('coder-sick', 'idle', ago(1), sick);
+    expect(await p.monitor.check()).toEqual({ unhealthy: [] });
+    expect(await p.monitor.check()).toEqual({ unhealthy: [] });
+    expect(await p.agents.get('coder-sick')).toMatchObject({ status: 'idle', healthStrikes: 2 });
+    expect(await p.monitor.check()).toEqual({ unhealthy: ['coder-sick'] });
+    expect(await p.agents.get('coder-sick')).toMatchObject({ status: 'unhealthy', statusReason: 'unhealthy for 3 checks in a row (resource: memory at 97%)' });
+  });
+
+  it('one healthy check in between starts the count again', async () => {
+    await p.agent('coder-flaky', 'idle', ago(1), sick);
+    await p.monitor.check();
+    await p.monitor.check();
+    await p.agents.heartbeat('coder-flaky', { health: { overall: 'healthy', metrics: { cpu: 0, memory: 10, responseTime: 0, errorRate: 0, taskSuccessRate: 1 }, lastCheck: ago(0), issues: [] } });
+    await p.monitor.check();
+    expect(await p.agents.get('coder-flaky')).toMatchObject({ status: 'idle', healthStrikes: 0 });
+  });
+
+  it('replacing dead agents counts against their type\'s breaker: a type whose agents keep dying is no longer dispatched to', async () => {
+    for (let round = 1; round <= 3; round++) {
+      await p.agent(`coder-dead-${round}`, 'busy', undefined, {}, ago(600));
+      await p.monitor.check();
+      expect((await p.manager.reconcile(p.backlogOf({ visible: 0, inFlight: 0 }))).replaced).toEqual([`coder-dead-${round}`]);
+    }
+    expect(await p.breakers.get('agent:coder')).toMatchObject({ state: 'open', failures: 3 });
   });
 });
