@@ -35,6 +35,7 @@ import type { Task } from '../../core/plan.ts';
 import type { ExecutionRecord, TaskRecord, TaskStatus } from '../../core/records.ts';
 import { LocalStepFunctions } from '../../local/stepfunctions/index.ts';
 import { type Emulators, LOCAL_CLIENT, startEmulators, type TableNames } from '../support/emulators.ts';
+import { alive, waitFor } from '../support/processes.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const HEARTBEAT_SECONDS = 1.5; // interval 500 ms; lease and visibility 1 s
@@ -333,14 +334,6 @@ async function queueDepth(type: AgentType = 'tester'): Promise<number> {
   return Number(res.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
 }
 
-async function waitFor(check: () => boolean | Promise<boolean>, ms = 10_000, stepMs = 25): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
-
 const task = (executionId: string, index = 0) => executions.getTask(executionId, index) as Promise<TaskRecord>;
 
 /** Whether a Claude Code session transcript exists in some run's home under the workspace root. */
@@ -353,20 +346,6 @@ async function sessionStarted(workspaceRoot: string): Promise<boolean> {
     }
   }
   return false;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'; // a zombie is dead, only not reaped
-  } catch {
-    return false;
-  }
 }
 
 const pidIn = async (file: string) => Number((await readFile(file, 'utf8').catch(() => '')).trim());
