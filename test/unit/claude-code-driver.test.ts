@@ -9,6 +9,7 @@ import { ClaudeCodeDriver, RESUME_NOTE, claudeProjectDir, classifyErrorText, map
 import type { DriverContext, DriverResult } from '../../agent/drivers/types.ts';
 import { effectiveLimits, profileFor } from '../../agent/profiles.ts';
 import type { Task } from '../../core/plan.ts';
+import { driverContext } from '../support/drivers.ts';
 import { alive } from '../support/processes.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -35,19 +36,7 @@ const task = (over: Partial<Task> = {}): Task =>
     ...over,
   }) as Task;
 
-async function context(standin: Record<string, string>, over: Partial<DriverContext> = {}): Promise<DriverContext & { spawned: number[] }> {
-  const workspace = await mkdtemp(join(root, 'ws-'));
-  const spawned: number[] = [];
-  return {
-    workspace,
-    input: { repo: 'example', n: 1 },
-    signal: new AbortController().signal,
-    env: { XL_TASK_ID: 't1', XL_EXECUTION_ID: 'ex-1', XL_ATTEMPT: '1', XL_WORKSPACE: workspace, ...standin },
-    onSpawn: (pgid) => spawned.push(pgid),
-    spawned,
-    ...over,
-  };
-}
+const context = (standin: Record<string, string>, over: Partial<DriverContext> = {}) => driverContext(root, { repo: 'example', n: 1 }, standin, over);
 
 const driver = (over: ConstructorParameters<typeof ClaudeCodeDriver>[0] = {}) =>
   new ClaudeCodeDriver({

@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandDriver, commandOutput } from '../../agent/drivers/command.ts';
 import type { DriverContext, DriverResult } from '../../agent/drivers/types.ts';
 import type { Task } from '../../core/plan.ts';
+import { driverContext } from '../support/drivers.ts';
 import { alive, waitFor } from '../support/processes.ts';
 
 let root: string;
@@ -19,19 +20,7 @@ afterAll(async () => {
 const task = (command: string, timeoutSeconds = 30): Task =>
   ({ id: 't1', agentType: 'tester', command, timeoutSeconds, failureStrategy: 'stop', priority: 'normal' }) as Task;
 
-async function context(over: Partial<DriverContext> = {}): Promise<DriverContext & { spawned: number[] }> {
-  const workspace = await mkdtemp(join(root, 'ws-'));
-  const spawned: number[] = [];
-  return {
-    workspace,
-    input: { hello: 'world' },
-    signal: new AbortController().signal,
-    env: { XL_TASK_ID: 't1', XL_EXECUTION_ID: 'ex-1', XL_ATTEMPT: '1', XL_WORKSPACE: workspace },
-    onSpawn: (pgid) => spawned.push(pgid),
-    spawned,
-    ...over,
-  };
-}
+const context = (over: Partial<DriverContext> = {}) => driverContext(root, { hello: 'world' }, {}, over);
 
 /** The output of a completed run (fails the test otherwise). */
 function outputOf(r: DriverResult): Record<string, unknown> {
