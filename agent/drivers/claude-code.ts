@@ -18,7 +18,7 @@ import type { AgentType } from '../../core/agent-types.ts';
 import { allProfiles, effectiveLimits, type AgentLimits, type AgentProfile } from '../profiles.ts';
 import type { ModelAccess, ModelSession } from '../model-proxy.ts';
 import type { RunAs } from '../run-as.ts';
-import { CLOSE_GRACE_MS, ENV_ALLOWLIST, TAIL_BYTES, TailBuffer, killProcessGroup, spawnInOwnGroup, startFailureType, utf8Tail } from './process.ts';
+import { ENV_ALLOWLIST, TAIL_BYTES, TailBuffer, runProcessGroup, startFailureType, utf8Tail } from './process.ts';
 import type { Driver, DriverContext, DriverResult } from './types.ts';
 
 /**
@@ -245,106 +245,73 @@ export class ClaudeCodeDriver implements Driver {
   }
 
   private spawnCli(args: string[], env: Record<string, string>, stdin: string, limits: AgentLimits, ctx: DriverContext): Promise<DriverResult> {
-    return new Promise<DriverResult>((resolve) => {
-      const stream = new StreamState(limits, this.pricing);
-      const stderr = new TailBuffer(TAIL_BYTES);
-      let stopReason: Failure | undefined; // why we killed the group (first one wins)
-      let timedOut = false;
-      let aborted = false;
-      let settled = false;
-      let closeTimer: NodeJS.Timeout | undefined;
-      let graceTimer: NodeJS.Timeout | undefined;
+    const stream = new StreamState(limits, this.pricing);
+    const stderr = new TailBuffer(TAIL_BYTES);
+    let lines: LineSplitter | undefined; // once the CLI started
+    let stopReason: Failure | undefined; // why we killed the group (first one wins)
+    let silenceTimer: NodeJS.Timeout | undefined;
+    let graceTimer: NodeJS.Timeout | undefined;
 
-      const child = spawnInOwnGroup(this.bin, args, { cwd: ctx.workspace, env, runAs: this.runAs });
-      const pgid = child.pid;
-      const killGroup = () => killProcessGroup(pgid);
-      const stop = (failure: Failure) => {
-        if (stream.result || stopReason) return;
-        stopReason = failure;
-        killGroup();
-      };
-      const finish = (result: DriverResult) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
+    return runProcessGroup<DriverResult>({
+      file: this.bin,
+      args,
+      cwd: ctx.workspace,
+      env,
+      runAs: this.runAs,
+      timeoutSeconds: limits.timeoutSeconds,
+      signal: ctx.signal,
+      onSpawn: (pgid) => ctx.onSpawn(pgid),
+      startFailed: (err) => ({
+        status: 'failed',
+        error: { type: startFailureType(err, true), message: `could not start ${this.bin}: ${err.message}` },
+        cost: stream.cost(),
+      }),
+      started: (child, killGroup) => {
+        const stop = (failure: Failure) => {
+          if (stream.result || stopReason) return;
+          stopReason = failure;
+          killGroup();
+        };
+        const silence = setTimeout(() => stop({ type: 'transient', message: `no output for ${this.silenceMs / 1000} s` }), this.silenceMs);
+        silenceTimer = silence;
+        const stdout = new LineSplitter(LINE_CAP_BYTES, (line) => {
+          const failure = stream.take(line);
+          if (ctx.session && stream.sessionId) ctx.session.id = stream.sessionId;
+          if (failure) stop(failure);
+          if (stream.result && graceTimer === undefined) {
+            clearTimeout(silence);
+            // The CLI is known to hang after its result: it gets a moment to exit on its own.
+            graceTimer = setTimeout(killGroup, this.resultGraceMs);
+          }
+        });
+        lines = stdout;
+        child.stdout.on('data', (chunk: Buffer) => {
+          if (!stream.result) silence.refresh();
+          stdout.push(chunk);
+        });
+        child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+        child.stdin.on('error', () => {}); // EPIPE when the CLI does not read its input
+        child.stdin.end(stdin);
+      },
+      settled: () => {
         clearTimeout(silenceTimer);
-        clearTimeout(closeTimer);
         clearTimeout(graceTimer);
-        ctx.signal.removeEventListener('abort', onAbort);
-        resolve(result);
-      };
-      const onAbort = () => {
-        aborted = true;
-        killGroup();
-      };
-
-      const timer = setTimeout(() => {
-        timedOut = true;
-        killGroup();
-      }, limits.timeoutSeconds * 1000);
-      const silenceTimer = setTimeout(
-        () => stop({ type: 'transient', message: `no output for ${this.silenceMs / 1000} s` }),
-        this.silenceMs,
-      );
-      ctx.signal.addEventListener('abort', onAbort, { once: true });
-
-      child.on('error', (err: NodeJS.ErrnoException) => {
-        killGroup();
-        finish({ status: 'failed', error: { type: startFailureType(err, true), message: `could not start ${this.bin}: ${err.message}` }, cost: stream.cost() });
-      });
-      if (pgid === undefined) return; // 'error' follows
-
-      ctx.onSpawn(pgid);
-      const lines = new LineSplitter(LINE_CAP_BYTES, (line) => {
-        const failure = stream.take(line);
-        if (ctx.session && stream.sessionId) ctx.session.id = stream.sessionId;
-        if (failure) stop(failure);
-        if (stream.result && graceTimer === undefined) {
-          clearTimeout(silenceTimer);
-          // The CLI is known to hang after its result: it gets a moment to exit on its own.
-          graceTimer = setTimeout(killGroup, this.resultGraceMs);
-        }
-      });
-      child.stdout!.on('data', (chunk: Buffer) => {
-        if (!stream.result) silenceTimer.refresh();
-        lines.push(chunk);
-      });
-      child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
-      child.stdin!.on('error', () => {}); // EPIPE when the CLI does not read its input
-      child.stdin!.end(stdin);
-
-      child.on('exit', () => {
-        killGroup(); // whatever the CLI left running in its group
-        closeTimer = setTimeout(() => {
-          child.stdout?.destroy();
-          child.stderr?.destroy();
-          conclude(child.exitCode, child.signalCode);
-        }, CLOSE_GRACE_MS);
-      });
-      child.on('close', (code: number | null, signal: NodeJS.Signals | null) => conclude(code, signal));
-
-      const conclude = (code: number | null, signal: NodeJS.Signals | null) => {
-        if (settled) return;
-        lines.end();
+      },
+      conclude: (code, signal, interrupted) => {
+        lines?.end();
         const cost = stream.cost();
         const fail = (error: Failure): DriverResult => ({ status: 'failed', error, cost });
-        if (timedOut) {
-          finish(fail({ type: 'timeout', message: `timed out after ${limits.timeoutSeconds} s` }));
-        } else if (aborted) {
-          const reason = ctx.signal.reason instanceof Error ? ctx.signal.reason.message : String(ctx.signal.reason ?? 'aborted');
-          finish(fail({ type: 'transient', message: `stopped: ${reason}` }));
-        } else if (stopReason) {
-          finish(fail(stopReason));
-        } else if (stream.result) {
+        if (interrupted) return fail(interrupted);
+        if (stopReason) return fail(stopReason);
+        if (stream.result) {
           const mapped = mapResult(stream.result, stream.sessionId, stream.apiError);
-          finish(mapped.status === 'completed' ? { ...mapped, cost } : fail(mapped.error));
-        } else {
-          const tail = stderr.text().trim();
-          const text = [tail, stream.apiError].filter(Boolean).join('\n');
-          const how = signal !== null ? `killed by signal ${signal}` : code === 0 ? 'ended without a result' : `exit code ${code}`;
-          finish(fail({ type: classifyErrorText(text) ?? 'transient', message: tail ? `${how}: ${tail}` : stream.apiError ? `${how}: ${stream.apiError}` : how }));
+          return mapped.status === 'completed' ? { ...mapped, cost } : fail(mapped.error);
         }
-      };
+        const tail = stderr.text().trim();
+        const text = [tail, stream.apiError].filter(Boolean).join('\n');
+        const how = signal !== null ? `killed by signal ${signal}` : code === 0 ? 'ended without a result' : `exit code ${code}`;
+        return fail({ type: classifyErrorText(text) ?? 'transient', message: tail ? `${how}: ${tail}` : stream.apiError ? `${how}: ${stream.apiError}` : how });
+      },
     });
   }
 }

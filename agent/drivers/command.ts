@@ -3,16 +3,7 @@
 import { chown } from 'node:fs/promises';
 import type { RunAs } from '../run-as.ts';
 import type { Task } from '../../core/plan.ts';
-import {
-  CLOSE_GRACE_MS,
-  ENV_ALLOWLIST,
-  TAIL_BYTES,
-  TailBuffer,
-  killProcessGroup,
-  spawnInOwnGroup,
-  startFailureType,
-  utf8Tail,
-} from './process.ts';
+import { ENV_ALLOWLIST, TAIL_BYTES, TailBuffer, runProcessGroup, startFailureType, utf8Tail } from './process.ts';
 import type { Driver, DriverContext, DriverResult } from './types.ts';
 
 export { ENV_ALLOWLIST, TAIL_BYTES, utf8Tail } from './process.ts';
@@ -70,79 +61,32 @@ export class CommandDriver implements Driver {
     const env: Record<string, string> = { ...this.baseEnv, ...ctx.env };
     if (this.runAs) Object.assign(env, { HOME: ctx.workspace, USER: this.runAs.name }); // not the worker's
     if (Buffer.byteLength(inputJson) <= XL_INPUT_MAX_BYTES) env.XL_INPUT = inputJson;
-    const timeoutSeconds = task.timeoutSeconds;
 
-    return new Promise<DriverResult>((resolve) => {
-      const stdout = new TailBuffer(this.stdoutCap);
-      const stderr = new TailBuffer(TAIL_BYTES);
-      let timedOut = false;
-      let aborted = false;
-      let settled = false;
-      let closeTimer: NodeJS.Timeout | undefined;
-
-      const child = spawnInOwnGroup('/bin/sh', ['-c', task.command!], { cwd: ctx.workspace, env, runAs: this.runAs });
-      const pgid = child.pid;
-      const killGroup = () => killProcessGroup(pgid);
-      const finish = (result: DriverResult) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        clearTimeout(closeTimer);
-        ctx.signal.removeEventListener('abort', onAbort);
-        resolve(result);
-      };
-      const onAbort = () => {
-        aborted = true;
-        killGroup();
-      };
-
-      const timer = setTimeout(() => {
-        timedOut = true;
-        killGroup();
-      }, timeoutSeconds * 1000);
-      ctx.signal.addEventListener('abort', onAbort, { once: true });
-
-      child.on('error', (err: NodeJS.ErrnoException) => {
-        killGroup();
-        finish({ status: 'failed', error: { type: startFailureType(err, false), message: `could not start the command: ${err.message}` } });
-      });
-      if (pgid === undefined) return; // 'error' follows
-
-      ctx.onSpawn(pgid);
-      child.stdout!.on('data', (chunk: Buffer) => stdout.push(chunk));
-      child.stderr!.on('data', (chunk: Buffer) => stderr.push(chunk));
-      child.stdin!.on('error', () => {}); // EPIPE when the command does not read its input
-      child.stdin!.end(inputJson);
-
-      // On exit, whatever the command left running in its group dies too; that also closes the
-      // pipes such leftovers hold, so 'close' (all output read) follows promptly.
-      child.on('exit', () => {
-        killGroup();
-        closeTimer = setTimeout(() => {
-          // Something outside the group (a setsid daemon) holds a pipe: stop reading.
-          child.stdout?.destroy();
-          child.stderr?.destroy();
-          conclude(child.exitCode, child.signalCode);
-        }, CLOSE_GRACE_MS);
-      });
-      child.on('close', (code: number | null, signal: NodeJS.Signals | null) => conclude(code, signal));
-
-      const conclude = (code: number | null, signal: NodeJS.Signals | null) => {
-        if (settled) return;
-        if (timedOut) {
-          finish({ status: 'failed', error: { type: 'timeout', message: `timed out after ${timeoutSeconds} s` } });
-        } else if (aborted) {
-          const reason = ctx.signal.reason instanceof Error ? ctx.signal.reason.message : String(ctx.signal.reason ?? 'aborted');
-          finish({ status: 'failed', error: { type: 'transient', message: `stopped: ${reason}` } });
-        } else if (signal !== null) {
-          finish({ status: 'failed', error: { type: 'transient', message: `killed by signal ${signal}` } });
-        } else if (code === 0) {
-          finish({ status: 'completed', output: commandOutput(stdout.toBuffer()) });
-        } else {
-          const message = stderr.toBuffer().toString('utf8').trim() || `exit code ${code}`;
-          finish({ status: 'failed', error: { type: code === EXIT_TRANSIENT ? 'transient' : 'permanent', message } });
-        }
-      };
+    const stdout = new TailBuffer(this.stdoutCap);
+    const stderr = new TailBuffer(TAIL_BYTES);
+    return runProcessGroup<DriverResult>({
+      file: '/bin/sh',
+      args: ['-c', task.command],
+      cwd: ctx.workspace,
+      env,
+      runAs: this.runAs,
+      timeoutSeconds: task.timeoutSeconds,
+      signal: ctx.signal,
+      onSpawn: (pgid) => ctx.onSpawn(pgid),
+      startFailed: (err) => ({ status: 'failed', error: { type: startFailureType(err, false), message: `could not start the command: ${err.message}` } }),
+      started: (child) => {
+        child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+        child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+        child.stdin.on('error', () => {}); // EPIPE when the command does not read its input
+        child.stdin.end(inputJson);
+      },
+      conclude: (code, signal, interrupted) => {
+        if (interrupted) return { status: 'failed', error: interrupted };
+        if (signal !== null) return { status: 'failed', error: { type: 'transient', message: `killed by signal ${signal}` } };
+        if (code === 0) return { status: 'completed', output: commandOutput(stdout.toBuffer()) };
+        const message = stderr.toBuffer().toString('utf8').trim() || `exit code ${code}`;
+        return { status: 'failed', error: { type: code === EXIT_TRANSIENT ? 'transient' : 'permanent', message } };
+      },
     });
   }
 }

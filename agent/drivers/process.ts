@@ -26,6 +26,97 @@ export function spawnInOwnGroup(
   });
 }
 
+/** Why we ended a run ourselves: its timeout or the caller's abort. It wins over how the process ended. */
+export type Interruption = { type: 'timeout' | 'transient'; message: string };
+
+export interface ProcessGroupRun<R> {
+  file: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  runAs?: RunAs;
+  timeoutSeconds: number;
+  signal: AbortSignal;
+  onSpawn: (pgid: number) => void;
+  /** The result when the process could not be started. */
+  startFailed: (err: NodeJS.ErrnoException) => R;
+  /** Wires the started process's pipes; `killGroup` is for the driver's own reasons to stop it. */
+  started: (child: ChildProcessWithoutNullStreams, killGroup: () => void) => void;
+  /** The result once the process exited and its pipes closed (or the close grace ran out); called once. */
+  conclude: (code: number | null, signal: NodeJS.Signals | null, interrupted: Interruption | undefined) => R;
+  /** Clears the driver's own timers when the run settles. */
+  settled?: () => void;
+}
+
+/**
+ * Runs `file` in a process group of its own until it ends: the group is killed on the timeout, on
+ * abort and when the leader exits (leftovers die with it), and the run settles once.
+ */
+export function runProcessGroup<R>(run: ProcessGroupRun<R>): Promise<R> {
+  return new Promise<R>((resolve) => {
+    let timedOut = false;
+    let aborted = false;
+    let settled = false;
+    let closeTimer: NodeJS.Timeout | undefined;
+
+    const child = spawnInOwnGroup(run.file, run.args, { cwd: run.cwd, env: run.env, runAs: run.runAs });
+    const pgid = child.pid;
+    const killGroup = () => killProcessGroup(pgid);
+    const finish = (result: R) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      clearTimeout(closeTimer);
+      run.settled?.();
+      run.signal.removeEventListener('abort', onAbort);
+      resolve(result);
+    };
+    const onAbort = () => {
+      aborted = true;
+      killGroup();
+    };
+
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup();
+    }, run.timeoutSeconds * 1000);
+    run.signal.addEventListener('abort', onAbort, { once: true });
+
+    child.on('error', (err: NodeJS.ErrnoException) => {
+      killGroup();
+      finish(run.startFailed(err));
+    });
+    if (pgid === undefined) return; // 'error' follows
+
+    run.onSpawn(pgid);
+    run.started(child, killGroup);
+
+    // On exit, whatever the process left running in its group dies too; that also closes the
+    // pipes such leftovers hold, so 'close' (all output read) follows promptly.
+    child.on('exit', () => {
+      killGroup();
+      closeTimer = setTimeout(() => {
+        // Something outside the group (a setsid daemon) holds a pipe: stop reading.
+        child.stdout?.destroy();
+        child.stderr?.destroy();
+        conclude(child.exitCode, child.signalCode);
+      }, CLOSE_GRACE_MS);
+    });
+    child.on('close', (code: number | null, signal: NodeJS.Signals | null) => conclude(code, signal));
+
+    const interruption = (): Interruption | undefined => {
+      if (timedOut) return { type: 'timeout', message: `timed out after ${run.timeoutSeconds} s` };
+      if (!aborted) return undefined;
+      const reason = run.signal.reason instanceof Error ? run.signal.reason.message : String(run.signal.reason ?? 'aborted');
+      return { type: 'transient', message: `stopped: ${reason}` };
+    };
+    const conclude = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (settled) return;
+      finish(run.conclude(code, signal, interruption()));
+    };
+  });
+}
+
 /** SIGKILL to a whole process group; a group that is gone already is fine. */
 export function killProcessGroup(pgid: number | undefined): void {
   if (pgid === undefined) return;

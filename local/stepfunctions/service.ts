@@ -37,6 +37,7 @@ import {
   type GetExecutionHistoryInput,
   type GetExecutionHistoryOutput,
   type ListExecutionsInput,
+  type ExecutionListItem,
   type ListExecutionsOutput,
   type SendTaskFailureInput,
   type SendTaskFailureOutput,
@@ -221,12 +222,7 @@ export class LocalStepFunctions {
   async describeExecution(input: DescribeExecutionInput): Promise<DescribeExecutionOutput> {
     const r = this.find(input.executionArn).rec;
     return {
-      executionArn: r.executionArn,
-      stateMachineArn: r.stateMachineArn,
-      name: r.name,
-      status: r.status,
-      startDate: new Date(r.startDate),
-      ...(r.stopDate !== null && { stopDate: new Date(r.stopDate) }),
+      ...executionSummary(r),
       input: r.input,
       inputDetails: { included: true },
       ...(r.status === 'SUCCEEDED' && { output: r.output ?? 'null', outputDetails: { included: true } }),
@@ -322,14 +318,7 @@ export class LocalStepFunctions {
     for (; i >= 0 && executions.length < max; i--) {
       const r = all[i]!.rec;
       if (input.statusFilter && r.status !== input.statusFilter) continue;
-      executions.push({
-        executionArn: r.executionArn,
-        stateMachineArn: r.stateMachineArn,
-        name: r.name,
-        status: r.status,
-        startDate: new Date(r.startDate),
-        ...(r.stopDate !== null && { stopDate: new Date(r.stopDate) }),
-      });
+      executions.push(executionSummary(r));
     }
     return { executions, ...(i >= 0 && { nextToken: pageToken(i, cursor) }) };
   }
@@ -769,6 +758,18 @@ export class LocalStepFunctions {
 }
 
 // ---- helpers ----
+
+/** What ListExecutions says of an execution; DescribeExecution says this and more. */
+function executionSummary(r: ExecutionRecord): ExecutionListItem {
+  return {
+    executionArn: r.executionArn,
+    stateMachineArn: r.stateMachineArn,
+    name: r.name,
+    status: r.status,
+    startDate: new Date(r.startDate),
+    ...(r.stopDate !== null && { stopDate: new Date(r.stopDate) }),
+  };
+}
 
 function taskTimeoutSeconds(spec: TaskSpec, input: Json, context: object): number | undefined {
   const s = spec.state;

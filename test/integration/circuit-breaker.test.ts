@@ -1,25 +1,19 @@
 // The fleet-wide circuit breaker on a real DynamoDB emulator: one item per key, one probe when half-open.
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoBreakerStore } from '#core/aws/breaker-store.ts';
 import { CircuitBreaker } from '#core/breakers.ts';
 import { startDynalite } from '../../local/services/dynalite.ts';
+import { createTables, LOCAL_CLIENT } from '../support/emulators.ts';
 
 let dynamo: Awaited<ReturnType<typeof startDynalite>>;
 let store: DynamoBreakerStore;
 
 beforeAll(async () => {
   dynamo = await startDynalite();
-  const client = new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
-  await client.send(
-    new CreateTableCommand({
-      TableName: 'breakers',
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      BillingMode: 'PAY_PER_REQUEST',
-    }),
-  );
+  const client = new DynamoDBClient({ ...LOCAL_CLIENT, endpoint: dynamo.endpoint });
+  await createTables(client, { breakers: 'breakers' });
   store = new DynamoBreakerStore(DynamoDBDocumentClient.from(client), 'breakers');
 });
 afterAll(async () => dynamo?.close());

@@ -12,25 +12,11 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandDriver } from '../../agent/drivers/command.ts';
-import { Worker } from '../../agent/worker.ts';
-import { Workspaces } from '../../agent/workspace.ts';
-import { AgentStore } from '../../core/aws/agent-store.ts';
-import { DynamoBreakerStore } from '../../core/aws/breaker-store.ts';
-import { ExecutionStore } from '../../core/aws/execution-store.ts';
-import { PayloadStore } from '../../core/aws/payload-store.ts';
-import { CircuitBreaker } from '../../core/breakers.ts';
 import { type Coverage, type Metric, parseCoverage, parseCoveragePy, parseGoProfile, parseIstanbulSummary, parseLcov } from '../../core/engines/coverage.ts';
 import type { Task } from '../../core/plan.ts';
-import type { TaskRecord } from '../../core/records.ts';
-import { type RunningDynalite, startDynalite } from '../../local/services/dynalite.ts';
-import { type RunningFauxqs, startFauxqs127 } from '../../local/services/fauxqs.ts';
+import { startTestWorker, type TestWorker } from '../support/worker.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const C8 = join(ROOT, 'node_modules/c8/bin/c8.js');
@@ -351,139 +337,26 @@ describe('go test -coverprofile', () => {
 // ---- through the agent worker -------------------------------------------------------------------
 
 describe('a tester task through the agent worker', () => {
-  const REGION = 'us-east-1';
-  const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
-  const TABLES = { executions: 'xlc-executions', agents: 'xlc-agents', breakers: 'xlc-breakers' };
-  const BUCKET = 'xlc-payloads';
-  let dynamo: RunningDynalite;
-  let fauxqs: RunningFauxqs;
-  let sqs: SQSClient;
-  let executions: ExecutionStore;
-  let worker: Worker;
-  let queueUrl: string;
-  /** What the worker sent to Step Functions, by task token. */
-  const callbacks = new Map<string, { success?: unknown; error?: string; cause?: string }>();
+  let tester: TestWorker;
 
   beforeAll(async () => {
-    [dynamo, fauxqs] = await Promise.all([startDynalite(), startFauxqs127()]);
-    const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: dynamo.endpoint, region: REGION, credentials: CREDENTIALS }), {
-      marshallOptions: { removeUndefinedValues: true },
+    tester = await startTestWorker({
+      prefix: 'xlc-',
+      agentType: 'tester',
+      agentId: `tester-coverage-${randomUUID().slice(0, 6)}`,
+      slots: 2,
+      drivers: { command: new CommandDriver() },
+      workspaceRoot: join(dir, 'workspaces'),
     });
-    sqs = new SQSClient({ endpoint: fauxqs.endpoint, region: REGION, credentials: CREDENTIALS });
-    const s3 = new S3Client({ endpoint: fauxqs.endpoint, region: REGION, credentials: CREDENTIALS, forcePathStyle: true });
-    const key = (...names: string[]) => names.map((AttributeName) => ({ AttributeName, AttributeType: 'S' as const }));
-    const pkSk = [
-      { AttributeName: 'pk', KeyType: 'HASH' as const },
-      { AttributeName: 'sk', KeyType: 'RANGE' as const },
-    ];
-    const gsi = (IndexName: string) => ({
-      IndexName,
-      KeySchema: [
-        { AttributeName: 'gsi1pk', KeyType: 'HASH' as const },
-        { AttributeName: 'gsi1sk', KeyType: 'RANGE' as const },
-      ],
-      Projection: { ProjectionType: 'ALL' as const },
-    });
-    const table = (TableName: string, index: string) =>
-      ddb.send(new CreateTableCommand({ TableName, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: key('pk', 'sk', 'gsi1pk', 'gsi1sk'), KeySchema: pkSk, GlobalSecondaryIndexes: [gsi(index)] }));
-    await Promise.all([
-      table(TABLES.executions, 'byStart'),
-      table(TABLES.agents, 'byType'),
-      ddb.send(new CreateTableCommand({ TableName: TABLES.breakers, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: key('pk'), KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }] })),
-      s3.send(new CreateBucketCommand({ Bucket: BUCKET })),
-    ]);
-    for (const priority of ['high', 'normal', 'low']) await sqs.send(new CreateQueueCommand({ QueueName: `xlc-tester-${priority}` }));
-    const queuePrefix = `${fauxqs.endpoint}/000000000000/xlc-`;
-    queueUrl = `${queuePrefix}tester-normal`;
-    executions = new ExecutionStore(ddb, TABLES.executions);
-
-    // Step Functions is only the receiver of the callback here: record what the worker says.
-    const sfn = {
-      send: async (cmd: unknown) => {
-        if (cmd instanceof SendTaskSuccessCommand) callbacks.set(cmd.input.taskToken!, { success: JSON.parse(cmd.input.output!) });
-        if (cmd instanceof SendTaskFailureCommand) callbacks.set(cmd.input.taskToken!, { error: cmd.input.error, cause: cmd.input.cause });
-        return {};
-      },
-    } as unknown as SFNClient;
-    worker = new Worker(
-      {
-        agentId: `tester-coverage-${randomUUID().slice(0, 6)}`,
-        agentType: 'tester',
-        slots: 2,
-        queueUrlPrefix: queuePrefix,
-        heartbeatIntervalMs: 1000,
-        graceMs: 1000,
-        runtime: { kind: 'process', pid: process.pid },
-      },
-      {
-        executions,
-        payloads: new PayloadStore(s3, BUCKET),
-        agents: new AgentStore(ddb, TABLES.agents),
-        breaker: new CircuitBreaker(new DynamoBreakerStore(ddb, TABLES.breakers)),
-        sqs,
-        sfn,
-        drivers: { command: new CommandDriver() },
-        workspaces: new Workspaces(join(dir, 'workspaces')),
-      },
-    );
-    await worker.start();
   });
 
   afterAll(async () => {
-    await worker?.stop({ graceful: false });
-    await Promise.all([dynamo?.close(), fauxqs?.close()]);
+    await tester?.close();
   });
 
-  /** Records a one-task execution, dispatches it as the state machine does, and waits for the callback. */
-  async function runTask(definition: Partial<Task>): Promise<{ task: TaskRecord; callback: { success?: unknown; error?: string; cause?: string } }> {
-    const executionId = `ex-${randomUUID().slice(0, 12)}`;
-    const full = { id: 't0', agentType: 'tester', timeoutSeconds: 60, failureStrategy: 'stop', priority: 'normal', ...definition } as Task;
-    await executions.createExecution(
-      {
-        executionId,
-        name: executionId,
-        pattern: 'sequential',
-        status: 'RUNNING',
-        planHash: 'test',
-        planKey: `plans/${executionId}.json`,
-        input: { inline: {} },
-        maxConcurrency: 1,
-        stages: [{ name: '', from: 0, to: 1 }],
-        taskCount: 1,
-        startedAt: new Date().toISOString(),
-      },
-      [
-        {
-          executionId,
-          index: 0,
-          taskId: full.id,
-          stage: 0,
-          agentType: 'tester',
-          priority: 'normal',
-          timeoutSeconds: full.timeoutSeconds,
-          failureStrategy: 'stop',
-          definition: { inline: full },
-          status: 'queued',
-          attempts: 0,
-          dispatchSeq: 1,
-          retries: {},
-        },
-      ],
-    );
-    const taskToken = `token-${executionId}`;
-    await sqs.send(
-      new SendMessageCommand({
-        QueueUrl: queueUrl,
-        MessageBody: JSON.stringify({ executionId, taskIndex: 0, dispatchSeq: 1, dispatchTimeoutSeconds: 120, taskToken }),
-      }),
-    );
-    const end = Date.now() + 30_000;
-    while (!callbacks.has(taskToken)) {
-      if (Date.now() > end) throw new Error('the worker did not report the task within 30 s');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return { task: (await executions.getTask(executionId, 0))!, callback: callbacks.get(taskToken)! };
-  }
+  /** Runs a tester task (these fields over defaults) through the worker. */
+  const runTask = (definition: Partial<Task>) =>
+    tester.run({ id: 't0', agentType: 'tester', timeoutSeconds: 60, failureStrategy: 'stop', priority: 'normal', ...definition } as Task, 30_000);
 
   /** A tester's command: the JS sample under c8, in the task's own workspace. */
   const testerCommand = () =>

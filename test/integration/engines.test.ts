@@ -8,27 +8,13 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import { CreateQueueCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClaudeCodeDriver } from '../../agent/drivers/claude-code.ts';
 import { CommandDriver } from '../../agent/drivers/command.ts';
 import type { DriverResult } from '../../agent/drivers/types.ts';
 import { applyEngines } from '../../agent/engines/index.ts';
-import { Worker } from '../../agent/worker.ts';
-import { Workspaces } from '../../agent/workspace.ts';
-import { AgentStore } from '../../core/aws/agent-store.ts';
-import { DynamoBreakerStore } from '../../core/aws/breaker-store.ts';
-import { ExecutionStore } from '../../core/aws/execution-store.ts';
-import { PayloadStore } from '../../core/aws/payload-store.ts';
-import { CircuitBreaker } from '../../core/breakers.ts';
 import { parsePlan, type Task } from '../../core/plan.ts';
-import type { TaskRecord } from '../../core/records.ts';
-import { type RunningDynalite, startDynalite } from '../../local/services/dynalite.ts';
-import { type RunningFauxqs, startFauxqs127 } from '../../local/services/fauxqs.ts';
+import { startTestWorker, type TestWorker } from '../support/worker.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const BIN = join(ROOT, 'node_modules/.bin');
@@ -210,91 +196,24 @@ describe('review', () => {
 });
 
 describe('a tester task through the agent worker', () => {
-  const REGION = 'us-east-1';
-  const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
-  const TABLES = { executions: 'xle-executions', agents: 'xle-agents', breakers: 'xle-breakers' };
-  let dynamo: RunningDynalite;
-  let fauxqs: RunningFauxqs;
-  let sqs: SQSClient;
-  let executions: ExecutionStore;
-  let worker: Worker;
-  let queueUrl: string;
-  const callbacks = new Map<string, { success?: unknown; error?: string; cause?: string }>();
+  let tester: TestWorker;
 
   beforeAll(async () => {
-    [dynamo, fauxqs] = await Promise.all([startDynalite(), startFauxqs127()]);
-    const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: dynamo.endpoint, region: REGION, credentials: CREDENTIALS }), { marshallOptions: { removeUndefinedValues: true } });
-    sqs = new SQSClient({ endpoint: fauxqs.endpoint, region: REGION, credentials: CREDENTIALS });
-    const s3 = new S3Client({ endpoint: fauxqs.endpoint, region: REGION, credentials: CREDENTIALS, forcePathStyle: true });
-    const key = (...names: string[]) => names.map((AttributeName) => ({ AttributeName, AttributeType: 'S' as const }));
-    const pkSk = [
-      { AttributeName: 'pk', KeyType: 'HASH' as const },
-      { AttributeName: 'sk', KeyType: 'RANGE' as const },
-    ];
-    const gsi = (IndexName: string) => ({
-      IndexName,
-      KeySchema: [
-        { AttributeName: 'gsi1pk', KeyType: 'HASH' as const },
-        { AttributeName: 'gsi1sk', KeyType: 'RANGE' as const },
-      ],
-      Projection: { ProjectionType: 'ALL' as const },
+    tester = await startTestWorker({
+      prefix: 'xle-',
+      agentType: 'tester',
+      agentId: `tester-engines-${randomUUID().slice(0, 6)}`,
+      slots: 1,
+      drivers: { command: commands, 'claude-code': claude },
+      workspaceRoot: join(dir, 'workspaces'),
     });
-    const table = (TableName: string, index: string) =>
-      ddb.send(new CreateTableCommand({ TableName, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: key('pk', 'sk', 'gsi1pk', 'gsi1sk'), KeySchema: pkSk, GlobalSecondaryIndexes: [gsi(index)] }));
-    await Promise.all([
-      table(TABLES.executions, 'byStart'),
-      table(TABLES.agents, 'byType'),
-      ddb.send(new CreateTableCommand({ TableName: TABLES.breakers, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: key('pk'), KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }] })),
-      s3.send(new CreateBucketCommand({ Bucket: 'xle-payloads' })),
-    ]);
-    for (const priority of ['high', 'normal', 'low']) await sqs.send(new CreateQueueCommand({ QueueName: `xle-tester-${priority}` }));
-    const queuePrefix = `${fauxqs.endpoint}/000000000000/xle-`;
-    queueUrl = `${queuePrefix}tester-normal`;
-    executions = new ExecutionStore(ddb, TABLES.executions);
-    // Step Functions only receives the callback here: record what the worker says.
-    const sfn = {
-      send: async (cmd: unknown) => {
-        if (cmd instanceof SendTaskSuccessCommand) callbacks.set(cmd.input.taskToken!, { success: JSON.parse(cmd.input.output!) });
-        if (cmd instanceof SendTaskFailureCommand) callbacks.set(cmd.input.taskToken!, { error: cmd.input.error, cause: cmd.input.cause });
-        return {};
-      },
-    } as unknown as SFNClient;
-    worker = new Worker(
-      { agentId: `tester-engines-${randomUUID().slice(0, 6)}`, agentType: 'tester', slots: 1, queueUrlPrefix: queuePrefix, heartbeatIntervalMs: 1000, graceMs: 1000, runtime: { kind: 'process', pid: process.pid } },
-      {
-        executions,
-        payloads: new PayloadStore(s3, 'xle-payloads'),
-        agents: new AgentStore(ddb, TABLES.agents),
-        breaker: new CircuitBreaker(new DynamoBreakerStore(ddb, TABLES.breakers)),
-        sqs,
-        sfn,
-        drivers: { command: commands, 'claude-code': claude },
-        workspaces: new Workspaces(join(dir, 'workspaces')),
-      },
-    );
-    await worker.start();
   });
 
   afterAll(async () => {
-    await worker?.stop({ graceful: false });
-    await Promise.all([dynamo?.close(), fauxqs?.close()]);
+    await tester?.close();
   });
 
-  async function runThroughWorker(task: Task): Promise<{ task: TaskRecord; callback: { success?: unknown; error?: string; cause?: string } }> {
-    const executionId = `ex-${randomUUID().slice(0, 12)}`;
-    await executions.createExecution(
-      { executionId, name: executionId, pattern: 'sequential', status: 'RUNNING', planHash: 'test', planKey: `plans/${executionId}.json`, input: { inline: {} }, maxConcurrency: 1, stages: [{ name: '', from: 0, to: 1 }], taskCount: 1, startedAt: new Date().toISOString() },
-      [{ executionId, index: 0, taskId: task.id, stage: 0, agentType: 'tester', priority: 'normal', timeoutSeconds: task.timeoutSeconds, failureStrategy: 'stop', definition: { inline: task }, status: 'queued', attempts: 0, dispatchSeq: 1, retries: {} }],
-    );
-    const taskToken = `token-${executionId}`;
-    await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify({ executionId, taskIndex: 0, dispatchSeq: 1, dispatchTimeoutSeconds: 120, taskToken }) }));
-    const end = Date.now() + 60_000;
-    while (!callbacks.has(taskToken)) {
-      if (Date.now() > end) throw new Error('the worker did not report the task within 60 s');
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return { task: (await executions.getTask(executionId, 0))!, callback: callbacks.get(taskToken)! };
-  }
+  const runThroughWorker = (task: Task) => tester.run(task, 60_000);
 
   it('completes with the parsed jest results and coverage on the task result', async () => {
     const { task } = await runThroughWorker(planned({ agentType: 'tester', capability: 'unit-testing', instructions: 'Test sum [standin:tester-jest]', tests: { framework: 'jest' } }));

@@ -3,14 +3,20 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, type CreateTableCommandInput, DescribeTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ChangeMessageVisibilityCommand, CreateQueueCommand, ListQueuesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startDynalite } from '../../local/services/dynalite.ts';
 import { startFauxqs127 } from '../../local/services/fauxqs.ts';
+import { LOCAL_CLIENT } from '../support/emulators.ts';
 
-const client = { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+const ITEMS_TABLE: CreateTableCommandInput = {
+  TableName: 'items',
+  KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+  AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+  BillingMode: 'PAY_PER_REQUEST',
+};
 const dirs: string[] = [];
 
 async function tempDir(): Promise<string> {
@@ -56,15 +62,8 @@ describe('startDynalite', () => {
     try {
       expect(db.endpoint).toBe(`http://127.0.0.1:${db.port}`);
       expect(listeners(db.port)).toEqual([`127.0.0.1:${db.port}`]);
-      const ddb = new DynamoDBClient({ ...client, endpoint: db.endpoint });
-      await ddb.send(
-        new CreateTableCommand({
-          TableName: 'items',
-          KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-          AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-          BillingMode: 'PAY_PER_REQUEST',
-        }),
-      );
+      const ddb = new DynamoDBClient({ ...LOCAL_CLIENT, endpoint: db.endpoint });
+      await ddb.send(new CreateTableCommand(ITEMS_TABLE));
       // The CreateTable response says CREATING, as on AWS; the table is ACTIVE right after.
       const described = await ddb.send(new DescribeTableCommand({ TableName: 'items' }));
       expect(described.Table?.TableStatus).toBe('ACTIVE');
@@ -80,22 +79,15 @@ describe('startDynalite', () => {
   it('keeps items across a restart on the same path', async () => {
     const path = join(await tempDir(), 'dynamo');
     const first = await startDynalite({ path });
-    const ddb1 = new DynamoDBClient({ ...client, endpoint: first.endpoint });
-    await ddb1.send(
-      new CreateTableCommand({
-        TableName: 'items',
-        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-        BillingMode: 'PAY_PER_REQUEST',
-      }),
-    );
+    const ddb1 = new DynamoDBClient({ ...LOCAL_CLIENT, endpoint: first.endpoint });
+    await ddb1.send(new CreateTableCommand(ITEMS_TABLE));
     await ddb1.send(new PutItemCommand({ TableName: 'items', Item: { pk: { S: 'kept' } } }));
     ddb1.destroy();
     await first.close();
 
     const second = await startDynalite({ path });
     try {
-      const ddb2 = new DynamoDBClient({ ...client, endpoint: second.endpoint });
+      const ddb2 = new DynamoDBClient({ ...LOCAL_CLIENT, endpoint: second.endpoint });
       const got = await ddb2.send(new GetItemCommand({ TableName: 'items', Key: { pk: { S: 'kept' } } }));
       expect(got.Item).toEqual({ pk: { S: 'kept' } });
       ddb2.destroy();
@@ -111,13 +103,13 @@ describe('startFauxqs127', () => {
     try {
       expect(fq.endpoint).toBe(`http://127.0.0.1:${fq.port}`);
       expect(listeners(fq.port)).toEqual([`127.0.0.1:${fq.port}`]);
-      const sqs = new SQSClient({ ...client, endpoint: fq.endpoint });
+      const sqs = new SQSClient({ ...LOCAL_CLIENT, endpoint: fq.endpoint });
       const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'jobs' }));
       await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'one' }));
       const got = await sqs.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 1 }));
       expect(got.Messages?.map((m) => m.Body)).toEqual(['one']);
 
-      const s3 = new S3Client({ ...client, endpoint: fq.endpoint, forcePathStyle: true });
+      const s3 = new S3Client({ ...LOCAL_CLIENT, endpoint: fq.endpoint, forcePathStyle: true });
       await s3.send(new CreateBucketCommand({ Bucket: 'payloads' }));
       await s3.send(new PutObjectCommand({ Bucket: 'payloads', Key: 'plans/p1.json', Body: '{"plan":1}' }));
       const object = await s3.send(new GetObjectCommand({ Bucket: 'payloads', Key: 'plans/p1.json' }));
@@ -132,10 +124,10 @@ describe('startFauxqs127', () => {
   it('keeps queues, messages and objects across a restart on the same dataDir', async () => {
     const dataDir = await tempDir();
     const first = await startFauxqs127({ dataDir });
-    const sqs1 = new SQSClient({ ...client, endpoint: first.endpoint });
+    const sqs1 = new SQSClient({ ...LOCAL_CLIENT, endpoint: first.endpoint });
     const { QueueUrl } = await sqs1.send(new CreateQueueCommand({ QueueName: 'durable' }));
     await sqs1.send(new SendMessageCommand({ QueueUrl, MessageBody: 'survives' }));
-    const s3a = new S3Client({ ...client, endpoint: first.endpoint, forcePathStyle: true });
+    const s3a = new S3Client({ ...LOCAL_CLIENT, endpoint: first.endpoint, forcePathStyle: true });
     await s3a.send(new CreateBucketCommand({ Bucket: 'durable-bucket' }));
     await s3a.send(new PutObjectCommand({ Bucket: 'durable-bucket', Key: 'k', Body: 'v' }));
     sqs1.destroy();
@@ -144,13 +136,13 @@ describe('startFauxqs127', () => {
 
     const second = await startFauxqs127({ dataDir });
     try {
-      const sqs2 = new SQSClient({ ...client, endpoint: second.endpoint });
+      const sqs2 = new SQSClient({ ...LOCAL_CLIENT, endpoint: second.endpoint });
       const queues = await sqs2.send(new ListQueuesCommand({}));
       expect(queues.QueueUrls?.some((u) => u.endsWith('/durable'))).toBe(true);
       // The URL from before the restart names the old port; fauxqs resolves queues by name.
       const got = await sqs2.send(new ReceiveMessageCommand({ QueueUrl, WaitTimeSeconds: 1 }));
       expect(got.Messages?.map((m) => m.Body)).toEqual(['survives']);
-      const s3b = new S3Client({ ...client, endpoint: second.endpoint, forcePathStyle: true });
+      const s3b = new S3Client({ ...LOCAL_CLIENT, endpoint: second.endpoint, forcePathStyle: true });
       const object = await s3b.send(new GetObjectCommand({ Bucket: 'durable-bucket', Key: 'k' }));
       expect(await object.Body!.transformToString()).toBe('v');
       sqs2.destroy();
@@ -166,7 +158,7 @@ describe('startFauxqs127 with persistence', () => {
   it('makes a released message receivable again, with its receive count, instead of losing it', async () => {
     const fauxqs = await startFauxqs127({ dataDir: await tempDir() });
     try {
-      const sqs = new SQSClient({ ...client, endpoint: fauxqs.endpoint, maxAttempts: 1 });
+      const sqs = new SQSClient({ ...LOCAL_CLIENT, endpoint: fauxqs.endpoint, maxAttempts: 1 });
       const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'release-test' }));
       await sqs.send(new SendMessageCommand({ QueueUrl, MessageBody: 'task' }));
       const first = await sqs.send(new ReceiveMessageCommand({ QueueUrl, VisibilityTimeout: 30 }));

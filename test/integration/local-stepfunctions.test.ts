@@ -31,9 +31,9 @@ import {
   type ExecutionStatusChangeEvent,
   type LocalStateMachine,
 } from '../../local/stepfunctions/index.ts';
+import { LOCAL_CLIENT } from '../support/emulators.ts';
 
 const ACCOUNT = '000000000000';
-const client = { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
 const smArn = (name: string) => `arn:aws:states:us-east-1:${ACCOUNT}:stateMachine:${name}`;
 const fnArn = (name: string) => `arn:aws:lambda:us-east-1:${ACCOUNT}:function:${name}`;
 
@@ -229,7 +229,7 @@ const lambdas = {
 
 beforeAll(async () => {
   fauxqs = await startFauxqs127();
-  sqs = new SQSClient({ ...client, endpoint: fauxqs.endpoint });
+  sqs = new SQSClient({ ...LOCAL_CLIENT, endpoint: fauxqs.endpoint });
   queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'sfn-tasks' }))).QueueUrl!;
   svc = new LocalStepFunctions({
     stateMachines: [dispatch, heartbeat, add, parent, parentV1, forever, big, bigMap, mapOfTasks],
@@ -240,7 +240,7 @@ beforeAll(async () => {
     },
   });
   const { endpoint } = await svc.start();
-  sfn = new SFNClient({ ...client, endpoint });
+  sfn = new SFNClient({ ...LOCAL_CLIENT, endpoint });
 });
 
 afterAll(async () => {
@@ -591,7 +591,7 @@ describe('restart on the same stateDir', () => {
     const { QueueUrl: restartQueue } = await sqs.send(new CreateQueueCommand({ QueueName: 'sfn-restart' }));
 
     const before = new LocalStepFunctions({ stateMachines: [dispatch, add], lambdas, sqs, stateDir });
-    const sfn1 = new SFNClient({ ...client, endpoint: (await before.start()).endpoint });
+    const sfn1 = new SFNClient({ ...LOCAL_CLIENT, endpoint: (await before.start()).endpoint });
     const done = await start(add, { a: 4, b: 5 }, uniqueName('done'), sfn1);
     await finished(done, 5000, sfn1);
     const running = await start(dispatch, { queueUrl: restartQueue, job: 'interrupted', timeoutSeconds: 60 }, uniqueName('running'), sfn1);
@@ -601,7 +601,7 @@ describe('restart on the same stateDir', () => {
 
     const seen: ExecutionStatusChangeEvent[] = [];
     const after = new LocalStepFunctions({ stateMachines: [dispatch, add], lambdas, sqs, stateDir, onStatusChange: (e) => void seen.push(e) });
-    const sfn2 = new SFNClient({ ...client, endpoint: (await after.start()).endpoint });
+    const sfn2 = new SFNClient({ ...LOCAL_CLIENT, endpoint: (await after.start()).endpoint });
     try {
       expect(seen.map((e) => [e.detail.executionArn, e.detail.status, e.detail.error])).toEqual([[running, 'FAILED', 'Local.LayerStopped']]);
       expect(await describe_(running, sfn2)).toMatchObject({

@@ -8,12 +8,10 @@ import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import {
   ChangeMessageVisibilityCommand,
-  CreateQueueCommand,
   GetQueueAttributesCommand,
   type Message,
   ReceiveMessageCommand,
@@ -35,22 +33,18 @@ import { PayloadStore } from '../../core/aws/payload-store.ts';
 import { CircuitBreaker } from '../../core/breakers.ts';
 import type { Task } from '../../core/plan.ts';
 import type { ExecutionRecord, TaskRecord, TaskStatus } from '../../core/records.ts';
-import { startDynalite, type RunningDynalite } from '../../local/services/dynalite.ts';
-import { startFauxqs127, type RunningFauxqs } from '../../local/services/fauxqs.ts';
 import { LocalStepFunctions } from '../../local/stepfunctions/index.ts';
+import { type Emulators, LOCAL_CLIENT, startEmulators, type TableNames } from '../support/emulators.ts';
+import { alive, waitFor } from '../support/processes.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
-const REGION = 'us-east-1';
-const CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 const HEARTBEAT_SECONDS = 1.5; // interval 500 ms; lease and visibility 1 s
 const INTERVAL_MS = (HEARTBEAT_SECONDS * 1000) / 3;
-const TABLES = { executions: 'xlt-executions', agents: 'xlt-agents', breakers: 'xlt-breakers' };
-const BUCKET = 'xlt-payloads';
-const STACK = 'xlt-';
 const DISPATCH_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:Dispatch';
 
-let dynamo: RunningDynalite;
-let fauxqs: RunningFauxqs;
+let emulators: Emulators;
+let tables: TableNames;
+let bucket: string;
 let sfnService: LocalStepFunctions;
 let sfnEndpoint: string;
 let ddb: DynamoDBDocumentClient;
@@ -68,46 +62,14 @@ const children: ChildProcess[] = [];
 // ---- fixtures ---------------------------------------------------------------------------------
 
 beforeAll(async () => {
-  [dynamo, fauxqs] = await Promise.all([startDynalite(), startFauxqs127()]);
+  emulators = await startEmulators({ prefix: 'xlt-', queues: ['tester', 'coder', 'reviewer', 'documenter', 'architect'] });
+  ({ ddb, sqs, s3, tables, bucket, queuePrefix } = emulators);
   scratch = await mkdtemp(join(tmpdir(), 'xl-worker-test-'));
   // Worker processes started as root run commands as another user (agent/run-as.ts): they write here.
   await chmod(scratch, 0o777);
-  ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: dynamo.endpoint, region: REGION, credentials: CREDENTIALS }), {
-    marshallOptions: { removeUndefinedValues: true },
-  });
-  sqs = new SQSClient({ endpoint: fauxqs.endpoint, region: REGION, credentials: CREDENTIALS });
-  s3 = new S3Client({ endpoint: fauxqs.endpoint, region: REGION, credentials: CREDENTIALS, forcePathStyle: true });
-
-  const key = (...names: string[]) => names.map((AttributeName) => ({ AttributeName, AttributeType: 'S' as const }));
-  const gsi = (IndexName: string) => ({
-    IndexName,
-    KeySchema: [
-      { AttributeName: 'gsi1pk', KeyType: 'HASH' as const },
-      { AttributeName: 'gsi1sk', KeyType: 'RANGE' as const },
-    ],
-    Projection: { ProjectionType: 'ALL' as const },
-  });
-  const pkSk = [
-    { AttributeName: 'pk', KeyType: 'HASH' as const },
-    { AttributeName: 'sk', KeyType: 'RANGE' as const },
-  ];
-  await Promise.all([
-    ddb.send(new CreateTableCommand({ TableName: TABLES.executions, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: key('pk', 'sk', 'gsi1pk', 'gsi1sk'), KeySchema: pkSk, GlobalSecondaryIndexes: [gsi('byStart')] })),
-    ddb.send(new CreateTableCommand({ TableName: TABLES.agents, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: key('pk', 'sk', 'gsi1pk', 'gsi1sk'), KeySchema: pkSk, GlobalSecondaryIndexes: [gsi('byType')] })),
-    ddb.send(new CreateTableCommand({ TableName: TABLES.breakers, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: key('pk'), KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }] })),
-    s3.send(new CreateBucketCommand({ Bucket: BUCKET })),
-  ]);
-  for (const type of ['tester', 'coder', 'reviewer', 'documenter', 'architect'] as const) {
-    for (const priority of ['high', 'normal', 'low']) {
-      await sqs.send(new CreateQueueCommand({ QueueName: `${STACK}${type}-${priority}` }));
-    }
-  }
-  // Queue URLs on the emulator's own address, as the local layer writes them: the SDK sends each
-  // call to its QueueUrl's host (fauxqs names `sqs.<region>.localhost`, which does not resolve here).
-  queuePrefix = `${fauxqs.endpoint}/000000000000/${STACK}`;
-  executions = new ExecutionStore(ddb, TABLES.executions);
-  agents = new AgentStore(ddb, TABLES.agents);
-  breakers = new DynamoBreakerStore(ddb, TABLES.breakers);
+  executions = new ExecutionStore(ddb, tables.executions);
+  agents = new AgentStore(ddb, tables.agents);
+  breakers = new DynamoBreakerStore(ddb, tables.breakers);
 
   // The dispatch as the TaskBatch fragment does it: ids and the token in the message, then wait.
   sfnService = new LocalStepFunctions({
@@ -143,14 +105,14 @@ beforeAll(async () => {
     sqs,
   });
   sfnEndpoint = (await sfnService.start()).endpoint;
-  sfn = new SFNClient({ endpoint: sfnEndpoint, region: REGION, credentials: CREDENTIALS });
+  sfn = new SFNClient({ ...LOCAL_CLIENT, endpoint: sfnEndpoint });
 });
 
 afterAll(async () => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
   await Promise.all(workers.map((w) => w.stop({ graceful: false })));
   await sfnService?.close();
-  await Promise.all([dynamo?.close(), fauxqs?.close()]);
+  await emulators?.close();
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
 
@@ -169,7 +131,7 @@ function collectingLogger(lines: LogLine[]): Logger {
 
 /** An SQS client that remembers what its worker received (body and receipt handle). */
 function spyingSqs(received: Message[]): SQSClient {
-  const client = new SQSClient({ endpoint: fauxqs.endpoint, region: REGION, credentials: CREDENTIALS });
+  const client = new SQSClient({ ...LOCAL_CLIENT, endpoint: emulators.fauxqs.endpoint });
   const send = client.send.bind(client) as (cmd: unknown, opts?: unknown) => Promise<{ Messages?: Message[] }>;
   client.send = (async (cmd: unknown, opts?: unknown) => {
     const out = await send(cmd, opts);
@@ -205,14 +167,14 @@ async function startWorker(
     },
     {
       executions,
-      payloads: new PayloadStore(s3, BUCKET),
+      payloads: new PayloadStore(s3, bucket),
       agents,
       breaker: new CircuitBreaker(breakers),
       sqs: spyingSqs(received),
-      sfn: new SFNClient({ endpoint: sfnEndpoint, region: REGION, credentials: CREDENTIALS }),
+      sfn: new SFNClient({ ...LOCAL_CLIENT, endpoint: sfnEndpoint }),
       drivers: opts.drivers ?? { command: new CommandDriver() },
       workspaces: new Workspaces(join(scratch, 'workspaces')),
-      ...(opts.checkpoints ? { checkpoints: new Checkpoints({ payloads: new PayloadStore(s3, BUCKET) }) } : {}),
+      ...(opts.checkpoints ? { checkpoints: new Checkpoints({ payloads: new PayloadStore(s3, bucket) }) } : {}),
       log: collectingLogger(logs),
     },
   );
@@ -231,17 +193,17 @@ function startWorkerProcess(agentType: AgentType, extraEnv: Record<string, strin
     env: {
       PATH: process.env.PATH ?? '/usr/bin:/bin',
       HOME: process.env.HOME ?? '/tmp',
-      AWS_REGION: REGION,
+      AWS_REGION: LOCAL_CLIENT.region,
       AWS_ACCESS_KEY_ID: 'local',
       AWS_SECRET_ACCESS_KEY: 'local',
-      AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
-      AWS_ENDPOINT_URL_SQS: fauxqs.endpoint,
-      AWS_ENDPOINT_URL_S3: fauxqs.endpoint,
+      AWS_ENDPOINT_URL_DYNAMODB: emulators.dynamo.endpoint,
+      AWS_ENDPOINT_URL_SQS: emulators.fauxqs.endpoint,
+      AWS_ENDPOINT_URL_S3: emulators.fauxqs.endpoint,
       AWS_ENDPOINT_URL_SFN: sfnEndpoint,
-      XL_TABLE_EXECUTIONS: TABLES.executions,
-      XL_TABLE_AGENTS: TABLES.agents,
-      XL_TABLE_BREAKERS: TABLES.breakers,
-      XL_BUCKET: BUCKET,
+      XL_TABLE_EXECUTIONS: tables.executions,
+      XL_TABLE_AGENTS: tables.agents,
+      XL_TABLE_BREAKERS: tables.breakers,
+      XL_BUCKET: bucket,
       XL_QUEUE_URL_PREFIX: queuePrefix,
       XL_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS),
       XL_AGENT_TYPE: agentType,
@@ -372,14 +334,6 @@ async function queueDepth(type: AgentType = 'tester'): Promise<number> {
   return Number(res.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
 }
 
-async function waitFor(check: () => boolean | Promise<boolean>, ms = 10_000, stepMs = 25): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-}
-
 const task = (executionId: string, index = 0) => executions.getTask(executionId, index) as Promise<TaskRecord>;
 
 /** Whether a Claude Code session transcript exists in some run's home under the workspace root. */
@@ -392,20 +346,6 @@ async function sessionStarted(workspaceRoot: string): Promise<boolean> {
     }
   }
   return false;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'; // a zombie is dead, only not reaped
-  } catch {
-    return false;
-  }
 }
 
 const pidIn = async (file: string) => Number((await readFile(file, 'utf8').catch(() => '')).trim());
@@ -545,7 +485,7 @@ describe('agent worker', () => {
     // Another agent takes the task over (as after a lease that ran out while this one stalled).
     await ddb.send(
       new UpdateCommand({
-        TableName: TABLES.executions,
+        TableName: tables.executions,
         Key: { pk: `X#${id}`, sk: 'T#000000' },
         UpdateExpression: 'SET claimId = :c, agentId = :a, leaseExpiresAt = :l',
         ExpressionAttributeValues: { ':c': 'someone-else', ':a': 'tester-other', ':l': Date.now() + 60_000 },
@@ -564,7 +504,7 @@ describe('agent worker', () => {
     // The other agent finishes: the message, delivered again, is found finished and dropped.
     await ddb.send(
       new UpdateCommand({
-        TableName: TABLES.executions,
+        TableName: tables.executions,
         Key: { pk: `X#${id}`, sk: 'T#000000' },
         UpdateExpression: 'SET #s = :s REMOVE leaseExpiresAt',
         ExpressionAttributeNames: { '#s': 'status' },

@@ -28,6 +28,7 @@ import { PayloadStore } from '../../core/aws/payload-store.ts';
 import type { Task } from '../../core/plan.ts';
 import type { ExecutionRecord, TaskRecord } from '../../core/records.ts';
 import { startFauxqs127, type RunningFauxqs } from '../../local/services/fauxqs.ts';
+import { LOCAL_CLIENT } from '../support/emulators.ts';
 
 const BUCKET = 'xlt-artifacts';
 const IDS = { executionId: 'ex-1', taskId: 'code', attempt: 1 };
@@ -64,7 +65,7 @@ const completed: DriverResult = { status: 'completed', output: {} };
 
 beforeAll(async () => {
   fauxqs = await startFauxqs127();
-  s3 = new S3Client({ endpoint: fauxqs.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, forcePathStyle: true });
+  s3 = new S3Client({ ...LOCAL_CLIENT, endpoint: fauxqs.endpoint, forcePathStyle: true });
   await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
   payloads = new PayloadStore(s3, BUCKET);
   scratch = await mkdtemp(join(tmpdir(), 'xl-wsgit-test-'));

@@ -1,6 +1,5 @@
 // The claude-code driver against a stand-in for the `claude` CLI (test/fixtures/claude-standin.mjs)
 // that plays synthesized stream-json transcripts (test/fixtures/claude-transcripts/).
-import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,8 @@ import { ClaudeCodeDriver, RESUME_NOTE, claudeProjectDir, classifyErrorText, map
 import type { DriverContext, DriverResult } from '../../agent/drivers/types.ts';
 import { effectiveLimits, profileFor } from '../../agent/profiles.ts';
 import type { Task } from '../../core/plan.ts';
+import { driverContext } from '../support/drivers.ts';
+import { alive } from '../support/processes.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const STANDIN = join(FIXTURES, 'claude-standin.mjs');
@@ -35,19 +36,7 @@ const task = (over: Partial<Task> = {}): Task =>
     ...over,
   }) as Task;
 
-async function context(standin: Record<string, string>, over: Partial<DriverContext> = {}): Promise<DriverContext & { spawned: number[] }> {
-  const workspace = await mkdtemp(join(root, 'ws-'));
-  const spawned: number[] = [];
-  return {
-    workspace,
-    input: { repo: 'example', n: 1 },
-    signal: new AbortController().signal,
-    env: { XL_TASK_ID: 't1', XL_EXECUTION_ID: 'ex-1', XL_ATTEMPT: '1', XL_WORKSPACE: workspace, ...standin },
-    onSpawn: (pgid) => spawned.push(pgid),
-    spawned,
-    ...over,
-  };
-}
+const context = (standin: Record<string, string>, over: Partial<DriverContext> = {}) => driverContext(root, { repo: 'example', n: 1 }, standin, over);
 
 const driver = (over: ConstructorParameters<typeof ClaudeCodeDriver>[0] = {}) =>
   new ClaudeCodeDriver({
@@ -65,20 +54,6 @@ const driver = (over: ConstructorParameters<typeof ClaudeCodeDriver>[0] = {}) =>
     modelEnv: { ANTHROPIC_API_KEY: 'sk-test-explicit' },
     ...over,
   });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
 
 function failure(r: DriverResult): { type: string; message: string } {
   if (r.status !== 'failed') throw new Error(`expected failed, got ${JSON.stringify(r)}`);

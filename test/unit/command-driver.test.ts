@@ -1,5 +1,4 @@
 // The command driver as CONTRACT.md "Command tasks" specifies it, against real /bin/sh processes.
-import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandDriver, commandOutput } from '../../agent/drivers/command.ts';
 import type { DriverContext, DriverResult } from '../../agent/drivers/types.ts';
 import type { Task } from '../../core/plan.ts';
+import { driverContext } from '../support/drivers.ts';
+import { alive, waitFor } from '../support/processes.ts';
 
 let root: string;
 beforeAll(async () => {
@@ -19,42 +20,7 @@ afterAll(async () => {
 const task = (command: string, timeoutSeconds = 30): Task =>
   ({ id: 't1', agentType: 'tester', command, timeoutSeconds, failureStrategy: 'stop', priority: 'normal' }) as Task;
 
-async function context(over: Partial<DriverContext> = {}): Promise<DriverContext & { spawned: number[] }> {
-  const workspace = await mkdtemp(join(root, 'ws-'));
-  const spawned: number[] = [];
-  return {
-    workspace,
-    input: { hello: 'world' },
-    signal: new AbortController().signal,
-    env: { XL_TASK_ID: 't1', XL_EXECUTION_ID: 'ex-1', XL_ATTEMPT: '1', XL_WORKSPACE: workspace },
-    onSpawn: (pgid) => spawned.push(pgid),
-    spawned,
-    ...over,
-  };
-}
-
-/** Whether a process runs; a zombie (dead, not yet reaped by its new parent) does not. */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
-  } catch {
-    return false;
-  }
-}
-
-async function waitFor(check: () => boolean | Promise<boolean>, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const context = (over: Partial<DriverContext> = {}) => driverContext(root, { hello: 'world' }, {}, over);
 
 /** The output of a completed run (fails the test otherwise). */
 function outputOf(r: DriverResult): Record<string, unknown> {
@@ -155,7 +121,7 @@ describe('command driver exit mapping', () => {
     expect(r).toEqual({ status: 'failed', error: { type: 'timeout', message: 'timed out after 1 s' } });
     const grandchild = Number((await readFile(join(ctx.workspace, 'pidfile'), 'utf8')).trim());
     expect(grandchild).toBeGreaterThan(1);
-    await waitFor(() => !alive(grandchild));
+    await waitFor(() => !alive(grandchild), 3000);
     expect(ctx.spawned).toHaveLength(1);
   });
 
@@ -163,12 +129,12 @@ describe('command driver exit mapping', () => {
     const abort = new AbortController();
     const ctx = await context({ signal: abort.signal });
     const running = driver.run(task(`sleep 30 & echo $! > pidfile; wait`), ctx);
-    await waitFor(async () => (await readFile(join(ctx.workspace, 'pidfile'), 'utf8').catch(() => '')).trim() !== '');
+    await waitFor(async () => (await readFile(join(ctx.workspace, 'pidfile'), 'utf8').catch(() => '')).trim() !== '', 3000);
     const grandchild = Number((await readFile(join(ctx.workspace, 'pidfile'), 'utf8')).trim());
     abort.abort(new Error('claim lost'));
     const r = await running;
     expect(r).toEqual({ status: 'failed', error: { type: 'transient', message: 'stopped: claim lost' } });
-    await waitFor(() => !alive(grandchild));
+    await waitFor(() => !alive(grandchild), 3000);
   });
 
   it('what a command leaves running in the background does not outlive it', async () => {
@@ -176,7 +142,7 @@ describe('command driver exit mapping', () => {
     const r = await driver.run(task(`sleep 30 & echo $! > pidfile; echo '{"ok":true}'`), ctx);
     expect(r).toEqual({ status: 'completed', output: { ok: true } });
     const leftover = Number((await readFile(join(ctx.workspace, 'pidfile'), 'utf8')).trim());
-    await waitFor(() => !alive(leftover));
+    await waitFor(() => !alive(leftover), 3000);
   });
 });
 

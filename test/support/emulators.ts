@@ -1,0 +1,108 @@
+// The emulators integration tests run against: dynalite (tables) and fauxqs (queues and the payload
+// bucket), on loopback, with SDK clients for them and the stack's tables, bucket and queues created.
+import { CreateTableCommand, type CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { AgentType } from '../../core/agent-types.ts';
+import { type RunningDynalite, startDynalite } from '../../local/services/dynalite.ts';
+import { type RunningFauxqs, startFauxqs127 } from '../../local/services/fauxqs.ts';
+
+/** Region and credentials for SDK clients of the emulators (they check neither). */
+export const LOCAL_CLIENT = { region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' } };
+
+export interface TableNames {
+  executions: string;
+  agents: string;
+  breakers: string;
+}
+
+// Keys and indexes as infra/constructs/tables.ts declares them. Kept here rather than read from the
+// synthesized template: synthesizing the stack would cost every test file seconds of CPU.
+const S = 'S' as const;
+const historyTable = (TableName: string, IndexName: string): CreateTableCommandInput => ({
+  TableName,
+  BillingMode: 'PAY_PER_REQUEST',
+  AttributeDefinitions: ['pk', 'sk', 'gsi1pk', 'gsi1sk'].map((AttributeName) => ({ AttributeName, AttributeType: S })),
+  KeySchema: [
+    { AttributeName: 'pk', KeyType: 'HASH' },
+    { AttributeName: 'sk', KeyType: 'RANGE' },
+  ],
+  GlobalSecondaryIndexes: [
+    {
+      IndexName,
+      KeySchema: [
+        { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+        { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: 'ALL' },
+    },
+  ],
+});
+const TABLES: { [K in keyof TableNames]: (TableName: string) => CreateTableCommandInput } = {
+  executions: (name) => historyTable(name, 'byStart'),
+  agents: (name) => historyTable(name, 'byType'),
+  breakers: (TableName) => ({
+    TableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: S }],
+    KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+  }),
+};
+
+/** Creates the named ones of the stack's tables. */
+export async function createTables(ddb: { send(command: CreateTableCommand): Promise<unknown> }, tables: Partial<TableNames>): Promise<void> {
+  await Promise.all(
+    (Object.keys(tables) as (keyof TableNames)[]).map((kind) => ddb.send(new CreateTableCommand(TABLES[kind](tables[kind]!)))),
+  );
+}
+
+export interface Emulators {
+  dynamo: RunningDynalite;
+  fauxqs: RunningFauxqs;
+  ddb: DynamoDBDocumentClient;
+  sqs: SQSClient;
+  s3: S3Client;
+  /** `<prefix>executions`, `<prefix>agents`, `<prefix>breakers`. */
+  tables: TableNames;
+  /** `<prefix>payloads`. */
+  bucket: string;
+  /** The queue URL of an agent type and priority is `<queuePrefix><type>-<priority>`. */
+  queuePrefix: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts dynalite and fauxqs and creates the stack's tables, the payload bucket and, for each agent
+ * type in `queues`, its three priority queues, all named with `prefix` as the local layer names them.
+ */
+export async function startEmulators(opts: { prefix: string; queues: readonly AgentType[] }): Promise<Emulators> {
+  const [dynamo, fauxqs] = await Promise.all([startDynalite(), startFauxqs127()]);
+  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ ...LOCAL_CLIENT, endpoint: dynamo.endpoint }), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+  const sqs = new SQSClient({ ...LOCAL_CLIENT, endpoint: fauxqs.endpoint });
+  const s3 = new S3Client({ ...LOCAL_CLIENT, endpoint: fauxqs.endpoint, forcePathStyle: true });
+  const { prefix } = opts;
+  const tables = { executions: `${prefix}executions`, agents: `${prefix}agents`, breakers: `${prefix}breakers` };
+  const bucket = `${prefix}payloads`;
+  await Promise.all([createTables(ddb, tables), s3.send(new CreateBucketCommand({ Bucket: bucket }))]);
+  for (const type of opts.queues) {
+    for (const priority of ['high', 'normal', 'low']) await sqs.send(new CreateQueueCommand({ QueueName: `${prefix}${type}-${priority}` }));
+  }
+  return {
+    dynamo,
+    fauxqs,
+    ddb,
+    sqs,
+    s3,
+    tables,
+    bucket,
+    // On the emulator's own address, as the local layer writes queue URLs: the SDK sends each call
+    // to its QueueUrl's host (fauxqs names `sqs.<region>.localhost`, which does not resolve here).
+    queuePrefix: `${fauxqs.endpoint}/000000000000/${prefix}`,
+    close: async () => {
+      await Promise.all([dynamo.close(), fauxqs.close()]);
+    },
+  };
+}
