@@ -759,7 +759,9 @@ export class Worker {
     if (run.end || run.phase === 'reporting') return;
     run.end = 'handback';
     clearInterval(run.timer);
-    for (const pgid of run.pgids) killGroup(pgid);
+    // The driver stops its processes (Claude Code gets a moment to save its session for the
+    // checkpoint); whatever is left is killed when the driver returns. Not so for a lost claim,
+    // where another agent may be running the task already.
     run.abort.abort(new Error('agent stopping'));
   }
 

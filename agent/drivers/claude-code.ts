@@ -56,6 +56,8 @@ export const RESUME_NOTE =
   'You were interrupted: the agent running this task was stopped. This session resumes on another agent, and the working directory holds your work so far. Continue the task where you left off.';
 
 export const DEFAULT_SILENCE_SECONDS = 300;
+/** On abort, how long the CLI has after SIGTERM before its group is killed. */
+export const ABORT_GRACE_MS = 3000;
 /** After the result message, how long the CLI gets to exit before its group is killed. */
 export const DEFAULT_RESULT_GRACE_MS = 2000;
 /** A stream-json line longer than this is skipped (tool results can be big; we need none of them). */
@@ -260,6 +262,9 @@ export class ClaudeCodeDriver implements Driver {
       runAs: this.runAs,
       timeoutSeconds: limits.timeoutSeconds,
       signal: ctx.signal,
+      // Stopped (its agent hands the task back): the CLI gets a moment to write its session out,
+      // which the checkpoint then carries to the next attempt.
+      abortGraceMs: ABORT_GRACE_MS,
       onSpawn: (pgid) => ctx.onSpawn(pgid),
       startFailed: (err) => ({
         status: 'failed',

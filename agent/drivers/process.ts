@@ -37,6 +37,11 @@ export interface ProcessGroupRun<R> {
   runAs?: RunAs;
   timeoutSeconds: number;
   signal: AbortSignal;
+  /**
+   * On abort, SIGTERM the group first and SIGKILL it only after this long (default: SIGKILL at
+   * once), for processes that save their state when asked to stop (Claude Code its session).
+   */
+  abortGraceMs?: number;
   onSpawn: (pgid: number) => void;
   /** The result when the process could not be started. */
   startFailed: (err: NodeJS.ErrnoException) => R;
@@ -67,13 +72,21 @@ export function runProcessGroup<R>(run: ProcessGroupRun<R>): Promise<R> {
       settled = true;
       clearTimeout(timer);
       clearTimeout(closeTimer);
+      clearTimeout(abortTimer);
       run.settled?.();
       run.signal.removeEventListener('abort', onAbort);
       resolve(result);
     };
+    let abortTimer: NodeJS.Timeout | undefined;
     const onAbort = () => {
       aborted = true;
-      killGroup();
+      if (!run.abortGraceMs || pgid === undefined) return killGroup();
+      try {
+        process.kill(-pgid, 'SIGTERM');
+      } catch {
+        return; // the group is gone already
+      }
+      abortTimer = setTimeout(killGroup, run.abortGraceMs);
     };
 
     const timer = setTimeout(() => {
