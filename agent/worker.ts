@@ -38,6 +38,7 @@ import type {
   HealthMetrics,
   Stored,
   TaskCheckpoint,
+  TaskCost,
   TaskOutcome,
   TaskRecord,
 } from '../core/records.ts';
@@ -158,8 +159,8 @@ interface Run {
   ranTo?: number;
   /** When the claim's write came back. */
   claimed?: number;
-  /** What the driver learnt that a checkpoint needs (the Claude Code session id). */
-  session: { id?: string };
+  /** What the driver learnt as it ran: the Claude Code session id (for a checkpoint) and the cost so far. */
+  session: { id?: string; cost?: TaskCost };
   /** Saved when the run is handed back; goes onto the task's record with the hand-back. */
   checkpoint?: TaskCheckpoint;
 }
@@ -728,11 +729,13 @@ export class Worker {
     run.ticking = true;
     try {
       if (run.phase !== 'reporting') {
+        const cost = run.session.cost;
         const renewed = await this.deps.executions.renewLease(
           run.msg.executionId,
           run.msg.taskIndex,
           run.claimId,
           this.clock.now() + this.leaseMs,
+          cost ? { ...cost, at: new Date(this.clock.now()).toISOString() } : undefined,
         );
         // The phase may have moved on while the call was out (finishClaim ends the lease too).
         if (!renewed && (run.phase as Run['phase']) !== 'reporting' && !run.end) {

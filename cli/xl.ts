@@ -66,20 +66,28 @@ function printExecution(ex: any): void {
   for (const t of ex.tasks ?? []) {
     const took = t.durationMs !== undefined ? ` ${(t.durationMs / 1000).toFixed(1)}s` : '';
     const err = t.error ? `  ${t.error.type}: ${t.error.message.split('\n')[0]}` : '';
-    console.log(`  ${t.status.padEnd(9)} ${t.taskId}${took}  attempts=${t.attempts}${err}`);
+    const spent = t.cost ?? t.progress;
+    console.log(`  ${t.status.padEnd(9)} ${t.taskId}${took}  attempts=${t.attempts}${spent ? `  ${costText(spent)}` : ''}${err}`);
   }
+  if (ex.cost) console.log(`cost: ${costText(ex.cost)}`);
   if (ex.result) console.log(`result: ${JSON.stringify(ex.result).slice(0, 2000)}`);
 }
+
+const costText = (c: { usd: number; turns: number; inputTokens: number; outputTokens: number }) =>
+  `$${c.usd.toFixed(4)} ${c.turns} turns ${c.inputTokens}+${c.outputTokens} tokens`;
 
 async function watch(api: Client, executionId: string, verbose: boolean): Promise<any> {
   const seen = new Map<string, string>();
   for (;;) {
     const ex = await api.call('GET', `/executions/${executionId}`);
     for (const t of ex.tasks) {
-      if (seen.get(t.taskId) !== t.status) {
-        seen.set(t.taskId, t.status);
+      // A status change, or a running Claude Code task's spend moving on.
+      const state = `${t.status} ${t.progress?.turns ?? ''}`;
+      if (seen.get(t.taskId) !== state) {
+        seen.set(t.taskId, state);
         if (!verbose) continue;
-        console.log(`${new Date().toISOString().slice(11, 19)}  ${t.taskId}: ${t.status}${t.error ? ` (${t.error.type})` : ''}`);
+        const spent = t.status === 'running' && t.progress ? `  ${costText(t.progress)} so far` : '';
+        console.log(`${new Date().toISOString().slice(11, 19)}  ${t.taskId}: ${t.status}${t.error ? ` (${t.error.type})` : ''}${spent}`);
       }
     }
     if (TERMINAL.has(ex.status)) return ex;

@@ -5,7 +5,7 @@ import type { ExecutionStore } from './aws/execution-store.ts';
 import type { PayloadStore } from './aws/payload-store.ts';
 import { mergeOutputs, stageLayout, stagesInData } from './patterns.ts';
 import { type Pattern, type Plan, parsePlan, planHash, planTasks } from './plan.ts';
-import type { ExecutionRecord, TaskRecord } from './records.ts';
+import type { ExecutionRecord, TaskCost, TaskRecord } from './records.ts';
 
 /** Starts and stops workflow executions (Step Functions in AWS and locally). */
 export interface Workflows {
@@ -32,6 +32,8 @@ export interface TaskResult {
   durationMs?: number;
   cost?: TaskRecord['cost'];
   artifacts?: TaskRecord['artifacts'];
+  /** A running Claude Code task: its spend so far (as of `at`, the agent's last lease renewal). */
+  progress?: TaskRecord['progress'];
 }
 
 export interface ExecutionView {
@@ -44,6 +46,8 @@ export interface ExecutionView {
   message?: string;
   tasks: TaskResult[];
   result?: { status: 'completed' | 'failed'; stage?: string; data: Record<string, unknown> };
+  /** What the execution's tasks have cost so far: finished runs, plus running ones' progress. */
+  cost?: TaskCost;
 }
 
 const newExecutionId = () => `ex-${Date.now().toString(36)}-${randomBytes(6).toString('base64url')}`;
@@ -172,6 +176,7 @@ export class ExecutionService {
       ...(execution.stoppedAt ? { stoppedAt: execution.stoppedAt } : {}),
       ...(execution.message ? { message: execution.message } : {}),
       tasks,
+      ...totalCost(records),
     };
     if (execution.pattern === 'pipeline' && execution.result) {
       const input = await this.deps.payloads.load(execution.input);
@@ -211,5 +216,22 @@ function taskResult(t: TaskRecord, output: Record<string, unknown> | undefined):
     ...(t.durationMs !== undefined ? { durationMs: t.durationMs } : {}),
     ...(t.cost ? { cost: t.cost } : {}),
     ...(t.artifacts ? { artifacts: t.artifacts } : {}),
+    ...(t.progress && t.status === 'running' ? { progress: t.progress } : {}),
   };
+}
+
+/**
+ * `{ cost }` summed over the tasks' recorded runs (the last attempt's: earlier attempts' spend is not
+ * kept) and the running tasks' progress; nothing when no task has spent anything.
+ */
+function totalCost(records: TaskRecord[]): { cost?: TaskCost } {
+  const spent = records.map((t) => (t.status === 'running' ? t.progress : t.cost)).filter((c): c is TaskCost => c !== undefined);
+  if (!spent.length) return {};
+  const sum = spent.reduce((a, c) => ({ usd: a.usd + c.usd, inputTokens: a.inputTokens + c.inputTokens, outputTokens: a.outputTokens + c.outputTokens, turns: a.turns + c.turns }), {
+    usd: 0,
+    inputTokens: 0,
+    outputTokens: 0,
+    turns: 0,
+  });
+  return { cost: { ...sum, usd: Math.round(sum.usd * 1e6) / 1e6 } };
 }

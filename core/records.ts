@@ -85,6 +85,13 @@ export interface TaskRecord {
   artifacts?: Artifact[];
   /** Saved by an agent that handed the task back (SIGTERM): the next attempt resumes from it. */
   checkpoint?: TaskCheckpoint;
+  /** While it runs: what a Claude Code run has spent so far, written with each lease renewal. */
+  progress?: TaskProgress;
+}
+
+export interface TaskProgress extends TaskCost {
+  /** When the agent wrote it. */
+  at: string;
 }
 
 /**

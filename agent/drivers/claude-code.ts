@@ -281,7 +281,10 @@ export class ClaudeCodeDriver implements Driver {
         silenceTimer = silence;
         const stdout = new LineSplitter(LINE_CAP_BYTES, (line) => {
           const failure = stream.take(line);
-          if (ctx.session && stream.sessionId) ctx.session.id = stream.sessionId;
+          if (ctx.session) {
+          if (stream.sessionId) ctx.session.id = stream.sessionId;
+          ctx.session.cost = stream.cost();
+        }
           if (failure) stop(failure);
           if (stream.result && graceTimer === undefined) {
             clearTimeout(silence);

@@ -26,8 +26,11 @@ export interface DriverContext {
    * transcripts live there, not among the task's files); removed after the run. Default: the workspace.
    */
   home?: string;
-  /** Filled by the driver as soon as it knows it: what a checkpoint needs to resume the run. */
-  session?: { id?: string };
+  /**
+   * Filled by the driver as the run goes: the session id (what a checkpoint needs to resume the
+   * run) and the cost so far (reported with each lease renewal, for `GET /executions/{id}`).
+   */
+  session?: { id?: string; cost?: TaskCost };
   /** The run resumes a checkpoint (agent/checkpoint.ts): the Claude Code session to continue. */
   resume?: { sessionId?: string };
 }

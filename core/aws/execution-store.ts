@@ -12,7 +12,7 @@ import {
   paginateQuery,
 } from '@aws-sdk/lib-dynamodb';
 import type { ErrorType } from '../errors.ts';
-import type { ExecutionRecord, ExecutionStatus, TaskCheckpoint, TaskRecord, TaskStatus } from '../records.ts';
+import type { ExecutionRecord, ExecutionStatus, TaskCheckpoint, TaskProgress, TaskRecord, TaskStatus } from '../records.ts';
 
 const execPk = (id: string) => `X#${id}`;
 const taskSk = (index: number) => `T#${String(index).padStart(6, '0')}`;
@@ -339,11 +339,12 @@ export class ExecutionStore {
   }
 
   /** Extends the lease while the claim is still ours; false means the claim is lost. */
-  async renewLease(executionId: string, index: number, claimId: string, leaseExpiresAt: number): Promise<boolean> {
+  /** Extends the lease while the claim is still ours (with the run's progress, when it has some); false means the claim is lost. */
+  async renewLease(executionId: string, index: number, claimId: string, leaseExpiresAt: number, progress?: TaskProgress): Promise<boolean> {
     const done = await this.update(executionId, index, {
-      set: 'SET leaseExpiresAt = :lease',
+      set: 'SET leaseExpiresAt = :lease' + (progress ? ', progress = :progress' : ''),
       condition: 'claimId = :claim AND #s = :running',
-      values: { ':lease': leaseExpiresAt, ':claim': claimId, ':running': 'running' },
+      values: { ':lease': leaseExpiresAt, ':claim': claimId, ':running': 'running', ...(progress ? { ':progress': progress } : {}) },
     });
     return done !== undefined;
   }
@@ -380,7 +381,7 @@ export class ExecutionStore {
       values[`:${field}`] = value;
     }
     // A run that ended (rather than being handed back) has no use for a checkpoint any more.
-    const removes = result.status === 'completed' ? ' REMOVE #err, leaseExpiresAt, checkpoint' : ' REMOVE leaseExpiresAt, checkpoint';
+    const removes = result.status === 'completed' ? ' REMOVE #err, leaseExpiresAt, checkpoint, progress' : ' REMOVE leaseExpiresAt, checkpoint, progress';
     if (result.status === 'completed') names['#err'] = 'error';
     const done = await this.update(executionId, index, {
       set: 'SET ' + sets.join(', ') + removes,

@@ -176,4 +176,7 @@ it('runs a Claude Code task and reports its cost, tokens and turns', async () =>
   expect(ex.tasks[0].output.sessionId).toEqual(expect.any(String));
   expect(ex.tasks[0].cost).toEqual({ usd: expect.any(Number), inputTokens: expect.any(Number), outputTokens: expect.any(Number), turns: 3 });
   expect(ex.tasks[0].cost.usd).toBeGreaterThan(0);
+  // Finished: no progress left on the task, and the execution's total is its tasks' cost.
+  expect(ex.tasks[0].progress).toBeUndefined();
+  expect(ex.cost).toEqual(ex.tasks[0].cost);
 });

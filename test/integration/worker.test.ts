@@ -644,6 +644,17 @@ describe('agent worker process', () => {
     await rescuer.worker.stop();
   });
 
+  it('a running Claude Code task reports its spend so far with each lease renewal', async () => {
+    const standin = join(ROOT, 'test/fixtures/claude-standin.mjs');
+    const id = await createExecution([{ agentType: 'architect', instructions: 'Think it over. [standin:interrupted]' }]);
+    const w = await startWorker('architect', { graceMs: 100, drivers: { 'claude-code': new ClaudeCodeDriver({ bin: process.execPath, binArgs: [standin], silenceSeconds: 30 }) } });
+    await dispatch(id, 0, { type: 'architect' });
+    // The transcript's one turn: 10 input tokens plus 500 written to the cache, 12 output tokens.
+    await waitFor(async () => (await task(id)).progress !== undefined, 10_000);
+    expect((await task(id)).progress).toEqual({ usd: 0, inputTokens: 510, outputTokens: 12, turns: 1, at: expect.any(String) });
+    await w.worker.stop();
+  });
+
   it('a Claude Code run handed back resumes its session on the next agent (--resume, with the transcript carried over)', async () => {
     const standin = join(ROOT, 'test/fixtures/claude-standin.mjs');
     // The instructions' marker names the stand-in's transcript: a session that starts, then hangs.
