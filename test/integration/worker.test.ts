@@ -12,6 +12,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import {
   ChangeMessageVisibilityCommand,
+  DeleteMessageCommand,
   GetQueueAttributesCommand,
   type Message,
   ReceiveMessageCommand,
@@ -653,6 +654,9 @@ describe('agent worker process', () => {
     await waitFor(async () => (await task(id)).progress !== undefined, 10_000);
     expect((await task(id)).progress).toEqual({ usd: 0, inputTokens: 510, outputTokens: 12, turns: 1, at: expect.any(String) });
     await w.worker.stop();
+    // The run was handed back; its message must not reach the next test's architects.
+    const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl('architect'), MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+    for (const m of Messages) await sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl('architect'), ReceiptHandle: m.ReceiptHandle! }));
   });
 
   it('a Claude Code run handed back resumes its session on the next agent (--resume, with the transcript carried over)', async () => {
