@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import dynalite from 'dynalite';
+import { cacheDynaliteExpressions } from './dynalite-expressions.ts';
 
 export interface StartDynaliteOptions {
   /** LevelDB directory (created if missing); in memory when absent. */
@@ -23,6 +24,7 @@ export interface RunningDynalite {
 
 export async function startDynalite(opts: StartDynaliteOptions = {}): Promise<RunningDynalite> {
   if (opts.path) await mkdir(opts.path, { recursive: true });
+  cacheDynaliteExpressions();
   // Tables are ACTIVE at once: the layer creates them at start and uses them immediately.
   const server = dynalite({ path: opts.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {

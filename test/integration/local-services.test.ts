@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, type CreateTableCommandInput, DescribeTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, type CreateTableCommandInput, DescribeTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ChangeMessageVisibilityCommand, CreateQueueCommand, ListQueuesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -93,6 +93,50 @@ describe('startDynalite', () => {
       ddb2.destroy();
     } finally {
       await second.close();
+    }
+  });
+});
+
+describe('dynalite expression cache', () => {
+  it('a repeated expression with new values behaves as a fresh parse: conditions, updates and the unused-value check', async () => {
+    const dynamo = await startDynalite();
+    try {
+      const ddb = new DynamoDBClient({ endpoint: dynamo.endpoint, ...LOCAL_CLIENT });
+      await ddb.send(new CreateTableCommand({ ...ITEMS_TABLE, TableName: 'cached' }));
+      await ddb.send(new PutItemCommand({ TableName: 'cached', Item: { pk: { S: 'a' }, n: { N: '1' }, tag: { S: 'x' } } }));
+      const bump = (expected: string, next: string, tag: string) =>
+        ddb.send(
+          new UpdateItemCommand({
+            TableName: 'cached',
+            Key: { pk: { S: 'a' } },
+            UpdateExpression: 'SET n = :next, #t = :tag',
+            ConditionExpression: 'n = :expected',
+            ExpressionAttributeNames: { '#t': 'tag' },
+            ExpressionAttributeValues: { ':next': { N: next }, ':tag': { S: tag }, ':expected': { N: expected } },
+            ReturnValues: 'ALL_NEW',
+          }),
+        );
+      // The same expressions many times (past the template's checked hits), each with its own values.
+      for (let i = 1; i <= 6; i++) {
+        const res = await bump(String(i), String(i + 1), `t${i}`);
+        expect(res.Attributes).toEqual({ pk: { S: 'a' }, n: { N: String(i + 1) }, tag: { S: `t${i}` } });
+        await expect(bump(String(i), '99', 'stale')).rejects.toThrow(/conditional request failed/i);
+      }
+      // A value the cached expressions do not use is still refused, naming it.
+      await expect(
+        ddb.send(
+          new UpdateItemCommand({
+            TableName: 'cached',
+            Key: { pk: { S: 'a' } },
+            UpdateExpression: 'SET n = :next, #t = :tag',
+            ConditionExpression: 'n = :expected',
+            ExpressionAttributeNames: { '#t': 'tag' },
+            ExpressionAttributeValues: { ':next': { N: '1' }, ':tag': { S: 'x' }, ':expected': { N: '7' }, ':extra': { S: 'unused' } },
+          }),
+        ),
+      ).rejects.toThrow(/unused in expressions: keys: \{:extra\}/);
+    } finally {
+      await dynamo.close();
     }
   });
 });
