@@ -88,7 +88,7 @@ export interface WorkerConfig {
 }
 
 export interface WorkerDeps {
-  executions: Pick<ExecutionStore, 'claimTask' | 'renewLease' | 'handBack' | 'finishClaim' | 'getExecution' | 'getTask' | 'listTasks'>;
+  executions: Pick<ExecutionStore, 'claimTask' | 'renewLease' | 'handBack' | 'finishClaim' | 'addSpend' | 'getExecution' | 'getTask' | 'listTasks'>;
   payloads: Pick<PayloadStore, 'load' | 'store'>;
   agents: Pick<AgentStore, 'put' | 'get' | 'heartbeat' | 'setStatus'>;
   breaker: Pick<CircuitBreaker, 'recordSuccess'>;
@@ -620,6 +620,11 @@ export class Worker {
     }
 
     this.metrics.record(outcome.status === 'completed', durationMs);
+    // What the run spent counts against the plan's budget (Gate checks it before each dispatch).
+    const usd = outcome.cost?.usd ?? 0;
+    if (usd > 0) {
+      await retry(() => this.deps.executions.addSpend(msg.executionId, usd)).catch((err: unknown) => this.warnSparse('spend', 'could not add a run\'s spend to its execution', err));
+    }
     const recorded = this.clock.now();
     if (outcome.status === 'completed') await this.sendSuccess(msg.taskToken, { status: 'completed', attempts }, ref);
     else await this.sendFailure(msg.taskToken, outcome.error, ref);

@@ -48,6 +48,8 @@ export interface ExecutionView {
   result?: { status: 'completed' | 'failed'; stage?: string; data: Record<string, unknown> };
   /** What the execution's tasks have cost so far: finished runs, plus running ones' progress. */
   cost?: TaskCost;
+  /** The plan's own limits (its budget). */
+  limits?: { maxBudgetUsd: number };
 }
 
 const newExecutionId = () => `ex-${Date.now().toString(36)}-${randomBytes(6).toString('base64url')}`;
@@ -141,6 +143,7 @@ export class ExecutionService {
         stages,
         taskCount: tasks.length,
         startedAt: new Date().toISOString(),
+        ...(plan.limits?.maxBudgetUsd !== undefined ? { budgetUsd: plan.limits.maxBudgetUsd } : {}),
       },
       tasks,
     );
@@ -177,6 +180,7 @@ export class ExecutionService {
       ...(execution.message ? { message: execution.message } : {}),
       tasks,
       ...totalCost(records),
+      ...(execution.budgetUsd !== undefined ? { limits: { maxBudgetUsd: execution.budgetUsd } } : {}),
     };
     if (execution.pattern === 'pipeline' && execution.result) {
       const input = await this.deps.payloads.load(execution.input);

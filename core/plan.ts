@@ -110,6 +110,12 @@ export const StageSchema = z
 
 const input = z.record(z.string(), z.unknown());
 
+/** The whole plan's spend: once the tasks have recorded this much, no further task is dispatched. */
+const planLimits = z
+  .object({ maxBudgetUsd: z.number().positive().optional() })
+  .strict()
+  .optional();
+
 export const PlanSchema = z
   .discriminatedUnion('pattern', [
     z
@@ -118,6 +124,7 @@ export const PlanSchema = z
         pattern: z.literal('sequential'),
         tasks: z.array(TaskSchema).min(1),
         input: input.default({}),
+        limits: planLimits,
       })
       .strict(),
     z
@@ -127,6 +134,7 @@ export const PlanSchema = z
         tasks: z.array(TaskSchema).min(1),
         maxConcurrency: z.number().int().min(1).default(DEFAULT_MAX_CONCURRENCY),
         input: input.default({}),
+        limits: planLimits,
       })
       .strict(),
     z
@@ -135,6 +143,7 @@ export const PlanSchema = z
         pattern: z.literal('pipeline'),
         stages: z.array(StageSchema).min(1),
         input: input.default({}),
+        limits: planLimits,
       })
       .strict(),
   ])

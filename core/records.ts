@@ -37,6 +37,10 @@ export interface ExecutionRecord {
   stoppedAt?: string;
   /** Why the execution ended other than by its tasks (aborted, layer stopped, workflow error). */
   message?: string;
+  /** The plan's `limits.maxBudgetUsd`. */
+  budgetUsd?: number;
+  /** What its tasks have recorded spending (USD), added as each run ends. */
+  spentUsd?: number;
   result?: { status: 'completed' | 'failed'; stage?: string };
 }
 

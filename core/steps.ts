@@ -34,7 +34,7 @@ export interface Dispatch {
 export type GateResult =
   | { action: 'dispatch'; dispatch: Dispatch }
   | { action: 'skip' }
-  | { action: 'blocked'; failure: { Error: ErrorType; Cause: string } };
+  | { action: 'blocked'; failure: { Error: ErrorType; Cause: string }; /** No retry: it would be refused again. */ final?: boolean };
 
 export interface Failure {
   Error?: string;
@@ -67,6 +67,10 @@ export class ExecutionSteps {
       const reason = execution.stopping ? `task ${execution.stopping.taskId} failed with failureStrategy "stop"` : `execution ${execution.status}`;
       await this.deps.executions.skipTask(executionId, taskIndex, reason);
       return { action: 'skip' };
+    }
+    if (execution.budgetUsd !== undefined && (execution.spentUsd ?? 0) >= execution.budgetUsd) {
+      const cause = `the plan's budget of ${execution.budgetUsd} USD is spent (${roundUsd(execution.spentUsd ?? 0)} USD recorded)`;
+      return { action: 'blocked', failure: { Error: 'resource', Cause: cause }, final: true };
     }
     const admission = await this.deps.breaker.admit(agentTypeBreakerKey(task.agentType), randomUUID());
     if (!admission.allowed) return { action: 'blocked', failure: { Error: 'dependency', Cause: admission.reason } };
@@ -112,7 +116,8 @@ export class ExecutionSteps {
 
     const error = { type: errorType, message };
     const stopping = execution.stopping !== undefined || !['PENDING', 'RUNNING'].includes(execution.status);
-    if (!stopping) {
+    const final = state.gate?.action === 'blocked' && state.gate.final === true;
+    if (!stopping && !final) {
       const decision = decideRecovery(recoveryStrategy(task, errorType), task.retries?.[errorType] ?? 0);
       if (decision.retry && (await this.deps.executions.recordRetry(executionId, taskIndex, errorType, error))) {
         return { executionId, taskIndex, action: 'retry', delaySeconds: decision.delaySeconds };
@@ -157,3 +162,5 @@ export function causeMessage(failure: Failure): string {
   if (failure.Error === 'States.Timeout') return 'the task did not finish within its timeout';
   return failure.Error ?? 'unknown error';
 }
+
+const roundUsd = (usd: number) => Math.round(usd * 1e4) / 1e4;

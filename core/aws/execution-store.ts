@@ -194,6 +194,21 @@ export class ExecutionStore {
     );
   }
 
+  /** Adds a run's spend to its execution (the plan's budget is checked against the sum before each dispatch). */
+  async addSpend(executionId: string, usd: number): Promise<void> {
+    await conditional(() =>
+      this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: execPk(executionId), sk: 'META' },
+          UpdateExpression: 'ADD spentUsd :usd',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeValues: { ':usd': usd },
+        }),
+      ),
+    );
+  }
+
   /** Records the first "stop" failure; later ones keep the first. */
   async markStopping(executionId: string, stopping: NonNullable<ExecutionRecord['stopping']>): Promise<void> {
     await conditional(() =>

@@ -180,3 +180,22 @@ it('runs a Claude Code task and reports its cost, tokens and turns', async () =>
   expect(ex.tasks[0].progress).toBeUndefined();
   expect(ex.cost).toEqual(ex.tasks[0].cost);
 });
+
+it('stops dispatching once the plan\'s budget is spent: the next task fails as resource, unrun', async () => {
+  const auth = { authorization: 'Bearer secret-token' };
+  // Each stand-in run records 0.0123 USD: the first task alone spends the 0.01 budget.
+  const claude = (id: string) => ({ id, agentType: 'coder', instructions: `Step ${id}. [standin:success]` });
+  const res = await layer.request('POST', '/executions', { pattern: 'sequential', limits: { maxBudgetUsd: 0.01 }, tasks: [claude('one'), claude('two'), claude('three')] }, auth);
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+  let ex: any;
+  for (;;) {
+    ex = (await layer.request('GET', `/executions/${res.body.executionId}`, undefined, auth)).body;
+    if (ex.status !== 'RUNNING') break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  expect(ex.status).toBe('FAILED');
+  expect(ex.limits).toEqual({ maxBudgetUsd: 0.01 });
+  expect(ex.tasks.map((t: any) => t.status)).toEqual(['completed', 'failed', 'skipped']);
+  expect(ex.tasks[1]).toMatchObject({ attempts: 0, error: { type: 'resource', message: "the plan's budget of 0.01 USD is spent (0.0123 USD recorded)" } });
+  expect(ex.cost).toMatchObject({ usd: 0.0123 });
+});

@@ -346,6 +346,7 @@ describe('through the Worker', () => {
           claimTask: async () => ({ claimed: true, task: record }),
           renewLease: async () => true,
           handBack: async () => true,
+          addSpend: async () => {},
           finishClaim: async (_e, _i, _c, result) => ((finished = result as Record<string, unknown>), resolveFinished(), true),
           getExecution: async () => execution,
           getTask: async () => record,

@@ -52,6 +52,12 @@ describe('plan schema', () => {
     expect(details.map((d) => d.path)).toEqual(expect.arrayContaining(['/maxConcurrency', '/tasks/1/agentType']));
   });
 
+  it('takes a budget for the whole plan, positive, under limits', () => {
+    expect(parsePlan({ pattern: 'sequential', limits: { maxBudgetUsd: 5 }, tasks: [task('a')] }).limits).toEqual({ maxBudgetUsd: 5 });
+    expect(problems({ pattern: 'pipeline', limits: { maxBudgetUsd: 0 }, stages: [{ name: 's', tasks: [task('a')] }] }).map((d) => d.path)).toEqual(['/limits/maxBudgetUsd']);
+    expect(problems({ pattern: 'parallel', limits: { maxTurns: 3 }, tasks: [task('a')] }).map((d) => d.path)).toEqual(['/limits']);
+  });
+
   it('requires exactly one of instructions and command', () => {
     expect(problems({ pattern: 'sequential', tasks: [{ id: 'a', agentType: 'coder' }] })[0]!.path).toBe('/tasks/0');
     expect(problems({ pattern: 'sequential', tasks: [task('a', { instructions: 'x' })] })[0]!.path).toBe('/tasks/0');
