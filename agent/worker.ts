@@ -9,9 +9,10 @@
 // ChangeMessageVisibility per heartbeat interval. The agent record is written on a timer, never
 // per task.
 import { randomUUID } from 'node:crypto';
-import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { appendFile, mkdir, open, realpath, rm, writeFile } from 'node:fs/promises';
 import { totalmem } from 'node:os';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   ChangeMessageVisibilityCommand,
   DeleteMessageCommand,
@@ -43,6 +44,7 @@ import type {
   TaskRecord,
 } from '../core/records.ts';
 import type { Checkpoints, RunDirs } from './checkpoint.ts';
+import { claudeConfigDir, claudeProjectDir } from './drivers/claude-code.ts';
 import { type DriverRegistry, type DriverResult, driverNameFor } from './drivers/types.ts';
 import { applyEngines } from './engines/index.ts';
 import { prepareWorkspace, type WorkspaceGit } from './engines/workspace-git.ts';
@@ -89,7 +91,7 @@ export interface WorkerConfig {
 
 export interface WorkerDeps {
   executions: Pick<ExecutionStore, 'claimTask' | 'renewLease' | 'handBack' | 'finishClaim' | 'addSpend' | 'getExecution' | 'getTask' | 'listTasks'>;
-  payloads: Pick<PayloadStore, 'load' | 'store'>;
+  payloads: Pick<PayloadStore, 'load' | 'store' | 'putBytes' | 'uri'>;
   agents: Pick<AgentStore, 'put' | 'get' | 'heartbeat' | 'setStatus'>;
   breaker: Pick<CircuitBreaker, 'recordSuccess'>;
   sqs: SQSClient;
@@ -127,6 +129,32 @@ export function parseDispatch(body: string | undefined): Dispatch | undefined {
   }
   const parsed = DispatchMessageSchema.safeParse(json);
   return parsed.success ? parsed.data : undefined;
+}
+
+/** A Claude Code run's session transcript, kept as an artifact of its task. */
+export const TRANSCRIPT_ARTIFACT = 'claude-transcript.jsonl';
+/** Transcripts past this are cut to their last part (the end is where a run went wrong). */
+const TRANSCRIPT_MAX_BYTES = 16 * 1024 * 1024;
+
+/** The transcript file (the agent's user wrote it: a regular file, no link), at most its last TRANSCRIPT_MAX_BYTES. */
+async function readTranscript(file: string): Promise<Buffer | undefined> {
+  let handle;
+  try {
+    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    const stat = await handle.stat();
+    if (!stat.isFile()) return undefined;
+    const length = Math.min(stat.size, TRANSCRIPT_MAX_BYTES);
+    const buf = Buffer.alloc(length);
+    await handle.read(buf, 0, length, stat.size - length);
+    return buf;
+  } finally {
+    await handle.close();
+  }
 }
 
 /** SendTaskFailure caps `cause` at 32,768 characters and `error` at 256. */
@@ -553,6 +581,8 @@ export class Worker {
           if (prepared.checkout && !run.end) {
             result = await this.deps.git!.collect(prepared.checkout, { executionId: msg.executionId, taskId: task.taskId, attempt: task.attempts }, result);
           }
+          // A Claude Code run's transcript stays with its result, completed or failed: what it did, turn by turn.
+          if (ownHome && !run.end) result = await this.keepTranscript(run, workspace, home, result);
         } finally {
           run.ranTo = this.clock.now();
           for (const pgid of run.pgids) {
@@ -610,7 +640,7 @@ export class Worker {
       run,
       outcome.status === 'completed'
         ? { status: 'completed', output, cost: outcome.cost, artifacts: outcome.artifacts, finishedAt, durationMs }
-        : { status: 'failed', error: outcome.error, cost: outcome.cost, finishedAt, durationMs },
+        : { status: 'failed', error: outcome.error, cost: outcome.cost, artifacts: outcome.artifacts, finishedAt, durationMs },
     );
     if (!finished) {
       // Another agent holds the task now (our lease ran out): its report counts, not ours.
@@ -714,6 +744,23 @@ export class Worker {
       return { resume: sessionId ? { sessionId } : {} };
     } catch (err) {
       return { failed: { status: 'failed', error: { type: 'transient', message: `the checkpoint of attempt ${checkpoint.attempt} could not be restored: ${errorMessage(err)}` } } };
+    }
+  }
+
+  /** Adds the run's Claude Code session transcript to its artifacts (when there is one). Never throws. */
+  private async keepTranscript(run: Run, workspace: string, home: string, result: DriverResult): Promise<DriverResult> {
+    const sessionId = run.session.id;
+    if (!sessionId) return result;
+    try {
+      const file = join(claudeProjectDir(claudeConfigDir(home), await realpath(workspace)), `${sessionId}.jsonl`);
+      const body = await readTranscript(file);
+      if (!body) return result;
+      const key = `artifacts/${run.msg.executionId}/${run.task.taskId}/${run.task.attempts}/${TRANSCRIPT_ARTIFACT}`;
+      const bytes = await retry(() => this.deps.payloads.putBytes(key, body, 'application/x-ndjson'));
+      return { ...result, artifacts: [...(result.artifacts ?? []), { name: TRANSCRIPT_ARTIFACT, uri: this.deps.payloads.uri(key), bytes }] };
+    } catch (err) {
+      this.warnSparse('transcript', 'could not keep a Claude Code transcript', err);
+      return result;
     }
   }
 

@@ -46,6 +46,8 @@ export type DriverResult =
       status: 'failed';
       error: { type: ErrorType; message: string };
       cost?: TaskCost;
+      /** What a failed run leaves to look at (a Claude Code run's transcript). */
+      artifacts?: Artifact[];
     };
 
 export interface Driver {

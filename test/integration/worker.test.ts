@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import {
   ChangeMessageVisibilityCommand,
@@ -643,6 +643,30 @@ describe('agent worker process', () => {
     expect(done.checkpoint).toBeUndefined(); // used up: a later retry would start afresh
     expect(rescuer.logs.some((l) => l.msg === 'resuming from a checkpoint')).toBe(true);
     await rescuer.worker.stop();
+  });
+
+  it('keeps a Claude Code run\'s session transcript as an artifact, completed or failed', async () => {
+    const standin = join(ROOT, 'test/fixtures/claude-standin.mjs');
+    const w = await startWorker('reviewer', { drivers: { 'claude-code': new ClaudeCodeDriver({ bin: process.execPath, binArgs: [standin], silenceSeconds: 30 }) } });
+    const id = await createExecution([
+      { agentType: 'reviewer', instructions: 'Review it. [standin:success]' },
+      { agentType: 'reviewer', instructions: 'Review it. [standin:error-max-turns]' },
+    ]);
+    const outcomes = [await dispatch(id, 0, { type: 'reviewer' }), await dispatch(id, 1, { type: 'reviewer' })];
+    await Promise.all(outcomes.map((arn) => dispatchOutcome(arn, 10_000)));
+    for (const [index, status] of [[0, 'completed'], [1, 'failed']] as const) {
+      const record = await task(id, index);
+      expect(record.status).toBe(status);
+      const transcript = record.artifacts?.find((a) => a.name === 'claude-transcript.jsonl');
+      expect(transcript?.uri).toBe(`s3://${bucket}/artifacts/${id}/t${index}/1/claude-transcript.jsonl`);
+      const body = await (await s3.send(new GetObjectCommand({ Bucket: bucket, Key: transcript!.uri.slice(`s3://${bucket}/`.length) }))).Body!.transformToString();
+      expect(body.length).toBe(transcript!.bytes);
+      // The session's messages as the CLI kept them, the result last.
+      const lines = body.trim().split('\n').map((l) => JSON.parse(l) as { type: string });
+      expect(lines[0]).toMatchObject({ type: 'system' });
+      expect(lines.at(-1)).toMatchObject({ type: 'result' });
+    }
+    await w.worker.stop();
   });
 
   it('a running Claude Code task reports its spend so far with each lease renewal', async () => {
