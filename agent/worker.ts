@@ -92,7 +92,7 @@ export interface WorkerConfig {
 export interface WorkerDeps {
   executions: Pick<ExecutionStore, 'claimTask' | 'renewLease' | 'handBack' | 'finishClaim' | 'addSpend' | 'getExecution' | 'getTask' | 'listTasks'>;
   payloads: Pick<PayloadStore, 'load' | 'store' | 'putBytes' | 'uri'>;
-  agents: Pick<AgentStore, 'put' | 'get' | 'heartbeat' | 'setStatus'>;
+  agents: Pick<AgentStore, 'put' | 'get' | 'heartbeat' | 'setStatus' | 'clearYield'>;
   breaker: Pick<CircuitBreaker, 'recordSuccess'>;
   sqs: SQSClient;
   sfn: SFNClient;
@@ -941,7 +941,7 @@ export class Worker {
     try {
       const first = [...this.runs][0];
       const status = this.status();
-      const ok = await this.deps.agents.heartbeat(this.config.agentId, {
+      const current = await this.deps.agents.heartbeat(this.config.agentId, {
         status,
         idleSince: status === 'idle' ? new Date(this.idleSince).toISOString() : undefined,
         // `<executionId>/<taskId>`: task ids are unique only within their execution.
@@ -949,8 +949,10 @@ export class Worker {
         health: this.health(),
         tasksCompleted: this.metrics.completed,
         tasksFailed: this.metrics.failed,
+        preemptible: this.lowPriorityRuns().length > 0 ? true : undefined,
       });
-      if (!ok && !this.stopping) {
+      if (current?.yieldRequestedAt && !this.stopping) await this.yieldLowPriority();
+      if (!current && !this.stopping) {
         const record = await this.deps.agents.get(this.config.agentId);
         if (!record) {
           await this.deps.agents.put({ ...this.agentRecord(), status: this.status() });
@@ -965,6 +967,26 @@ export class Worker {
     } finally {
       this.heartbeating = false;
     }
+  }
+
+  // ---- preemption ----------------------------------------------------------------------------
+
+  private lowPriorityRuns(): Run[] {
+    return [...this.runs].filter((r) => r.task.priority === 'low' && r.phase === 'running' && !r.end);
+  }
+
+  /**
+   * The design's preemption: high-priority work waits and the pool is at its max, so the pool
+   * manager asked this agent to give way. Its low-priority runs are handed back, checkpointed like a
+   * stop's, and resume later from where they were; the freed slots poll the high queue first.
+   */
+  private async yieldLowPriority(): Promise<void> {
+    const runs = this.lowPriorityRuns();
+    for (const run of runs) {
+      this.log.info('yielding a low-priority task to high-priority work', { executionId: run.msg.executionId, taskId: run.task.taskId });
+      this.handBack(run);
+    }
+    await this.deps.agents.clearYield(this.config.agentId);
   }
 
   // ---- stopping -------------------------------------------------------------------------------

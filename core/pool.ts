@@ -32,6 +32,8 @@ export interface PoolDeps {
 export interface Backlog {
   visible: number;
   inFlight: number;
+  /** Of the waiting messages, those on the high-priority queue. */
+  high?: number;
 }
 
 export const DEFAULT_POOL_IDLE_SECONDS = 120;
@@ -140,10 +142,11 @@ export class PoolManager {
    * backlog needs (and at least min), start agents; above it, drain agents that have been idle for
    * idleSeconds (at once above max). Without a backlog reader, the bounds alone apply.
    */
-  async reconcile(backlog?: (type: AgentType) => Promise<Backlog>): Promise<{ started: string[]; replaced: string[]; drained: string[] }> {
+  async reconcile(backlog?: (type: AgentType) => Promise<Backlog>): Promise<{ started: string[]; replaced: string[]; drained: string[]; yielded: string[] }> {
     const started: string[] = [];
     const replaced: string[] = [];
     const drained: string[] = [];
+    const yielded: string[] = [];
     const now = (this.deps.now ?? Date.now)();
     const agents = await this.deps.agents.list();
     for (const agent of agents.filter((a) => a.status === 'unhealthy')) {
@@ -156,7 +159,18 @@ export class PoolManager {
     for (const bounds of await this.bounds()) {
       const type = bounds.agentType;
       const live = agents.filter((a) => a.agentType === type && LIVE.includes(a.status));
-      const desired = backlog ? desiredAgents(bounds, await backlog(type), this.slots(type)) : Math.min(bounds.max, Math.max(bounds.min, live.length));
+      const queued = backlog ? await backlog(type) : undefined;
+      const desired = queued ? desiredAgents(bounds, queued, this.slots(type)) : Math.min(bounds.max, Math.max(bounds.min, live.length));
+      // Preemption: high-priority work waits and no agent can be added, so agents running
+      // low-priority tasks are asked to hand them back (checkpointed, to resume later).
+      if (queued?.high && live.length >= bounds.max) {
+        const asked = (a: AgentRecord) => a.yieldRequestedAt !== undefined && now - Date.parse(a.yieldRequestedAt) < 2 * this.deps.heartbeatSeconds * 1000;
+        const pending = live.filter(asked).length;
+        const candidates = live.filter((a) => a.status === 'busy' && a.preemptible === true && !asked(a)).slice(0, Math.max(0, queued.high - pending));
+        for (const agent of candidates) {
+          if (await this.deps.agents.requestYield(agent.agentId, new Date(now).toISOString())) yielded.push(agent.agentId);
+        }
+      }
       if (live.length < desired) {
         started.push(...(await this.startAgents(type, desired - live.length)));
       } else if (live.length > desired) {
@@ -172,7 +186,7 @@ export class PoolManager {
         }
       }
     }
-    return { started, replaced, drained };
+    return { started, replaced, drained, yielded };
   }
 
   private slots(type: AgentType): number {

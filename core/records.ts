@@ -141,6 +141,10 @@ export interface AgentRecord {
   healthStrikes?: number;
   /** Why the layer set the status it has (unhealthy, drained). */
   statusReason?: string;
+  /** The agent runs a low-priority task that high-priority work could take its place from. */
+  preemptible?: boolean;
+  /** The pool manager asks the agent to hand its low-priority runs back (checkpointed) for high-priority work. */
+  yieldRequestedAt?: string;
   tasksCompleted?: number;
   tasksFailed?: number;
   /** Since when an idle agent has had nothing to do (its last task's end, or its start). */

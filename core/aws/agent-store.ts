@@ -35,8 +35,8 @@ export class AgentStore {
   /** A heartbeat: status, current task and metrics. Never revives a terminated agent. */
   async heartbeat(
     agentId: string,
-    fields: Partial<Pick<AgentRecord, 'status' | 'currentTaskId' | 'health' | 'tasksCompleted' | 'tasksFailed' | 'idleSince'>>,
-  ): Promise<boolean> {
+    fields: Partial<Pick<AgentRecord, 'status' | 'currentTaskId' | 'health' | 'tasksCompleted' | 'tasksFailed' | 'idleSince' | 'preemptible'>>,
+  ): Promise<AgentRecord | undefined> {
     const names: Record<string, string> = { '#s': 'status' };
     const values: Record<string, unknown> = { ':now': new Date().toISOString(), ':terminated': 'terminated' };
     const sets = ['lastHeartbeatAt = :now'];
@@ -51,7 +51,7 @@ export class AgentStore {
     }
     if (!('currentTaskId' in fields)) delete names['#currentTaskId'];
     try {
-      await this.ddb.send(
+      const res = await this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: agentKey(agentId),
@@ -59,6 +59,37 @@ export class AgentStore {
           ConditionExpression: 'attribute_exists(pk) AND #s <> :terminated',
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
+          // The record comes back: it carries the layer's requests to the agent (yieldRequestedAt).
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return res.Attributes ? strip<AgentRecord>(res.Attributes) : undefined;
+    } catch (err) {
+      if (err instanceof ConditionalCheckFailedException) return undefined;
+      throw err;
+    }
+  }
+
+  /** Asks a busy agent to yield its low-priority runs; false when it is not busy any more. */
+  async requestYield(agentId: string, at: string): Promise<boolean> {
+    return this.conditionalSet(agentId, 'SET yieldRequestedAt = :at', '#s = :busy', { ':at': at, ':busy': 'busy' });
+  }
+
+  /** The agent has yielded (or had nothing to yield). */
+  async clearYield(agentId: string): Promise<boolean> {
+    return this.conditionalSet(agentId, 'REMOVE yieldRequestedAt', 'attribute_exists(yieldRequestedAt)', {});
+  }
+
+  private async conditionalSet(agentId: string, update: string, condition: string, values: Record<string, unknown>): Promise<boolean> {
+    try {
+      await this.ddb.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: agentKey(agentId),
+          UpdateExpression: update,
+          ConditionExpression: `attribute_exists(pk) AND ${condition}`,
+          ...(condition.includes('#s') ? { ExpressionAttributeNames: { '#s': 'status' } } : {}),
+          ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
         }),
       );
       return true;

@@ -20,12 +20,10 @@ export class QueueBacklog {
             AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
           }),
         );
-        return {
-          visible: Number(res.Attributes?.ApproximateNumberOfMessages ?? 0),
-          inFlight: Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0),
-        };
+        const visible = Number(res.Attributes?.ApproximateNumberOfMessages ?? 0);
+        return { visible, inFlight: Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0), high: p === 'high' ? visible : 0 };
       }),
     );
-    return counts.reduce((a, b) => ({ visible: a.visible + b.visible, inFlight: a.inFlight + b.inFlight }));
+    return counts.reduce((a, b) => ({ visible: a.visible + b.visible, inFlight: a.inFlight + b.inFlight, high: a.high + b.high }));
   }
 }

@@ -92,8 +92,9 @@ async function pool(opts: { slots?: number; idleSeconds?: number } = {}) {
     now: () => NOW,
   });
   const monitor = new HealthMonitor({ agents, heartbeatSeconds: 60, startAllowanceSeconds: 300, retryCount: 3, now: () => NOW });
-  const agent = (agentId: string, status: AgentStatus, idleSince?: string, health: Partial<AgentRecord['health']> = {}, heartbeat = ago(5)): Promise<void> =>
+  const agent = (agentId: string, status: AgentStatus, idleSince?: string, health: Partial<AgentRecord['health']> = {}, heartbeat = ago(5), extra: Partial<AgentRecord> = {}): Promise<void> =>
     agents.put({
+      ...extra,
       agentId,
       agentType: 'coder',
       status,
@@ -182,6 +183,36 @@ describe('pool manager sizing', () => {
     await p.agent('coder-1', 'busy');
     const rows = await p.manager.rows(p.backlogOf({ visible: 5, inFlight: 2 }));
     expect(rows.find((r) => r.agentType === 'coder')).toEqual({ agentType: 'coder', min: 1, max: 4, desired: 4, running: 1, backlog: 5 });
+  });
+});
+
+describe('preemption', () => {
+  let p: Awaited<ReturnType<typeof pool>>;
+  beforeEach(async () => {
+    p = await pool();
+    await p.agents.setPoolBounds({ agentType: 'coder', min: 0, max: 3 });
+  });
+
+  it('at max, with high-priority tasks waiting, asks as many agents running low-priority work to yield, once', async () => {
+    await p.agent('coder-low-1', 'busy', undefined, {}, ago(5), { preemptible: true });
+    await p.agent('coder-low-2', 'busy', undefined, {}, ago(5), { preemptible: true });
+    await p.agent('coder-normal', 'busy');
+    const backlog = p.backlogOf({ visible: 1, inFlight: 3, high: 1 });
+    const { yielded } = await p.manager.reconcile(backlog);
+    expect(yielded).toHaveLength(1);
+    expect(['coder-low-1', 'coder-low-2']).toContain(yielded[0]);
+    expect(await p.agents.get(yielded[0]!)).toMatchObject({ yieldRequestedAt: new Date(NOW).toISOString() });
+    expect((await p.agents.get('coder-normal'))?.yieldRequestedAt).toBeUndefined();
+    // The next round sees the request pending: nobody else is asked for the same task.
+    expect((await p.manager.reconcile(backlog)).yielded).toEqual([]);
+  });
+
+  it('below max, starts an agent for the high-priority work instead', async () => {
+    await p.agent('coder-low-1', 'busy', undefined, {}, ago(5), { preemptible: true });
+    // Three tasks at two slots an agent want two agents: one more can start.
+    const result = await p.manager.reconcile(p.backlogOf({ visible: 1, inFlight: 2, high: 1 }));
+    expect(result.yielded).toEqual([]);
+    expect(result.started.filter((id) => id.startsWith('coder'))).toHaveLength(1);
   });
 });
 

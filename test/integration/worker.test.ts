@@ -26,7 +26,7 @@ import { Checkpoints } from '../../agent/checkpoint.ts';
 import { ClaudeCodeDriver } from '../../agent/drivers/claude-code.ts';
 import { type Logger, Worker, type WorkerDeps } from '../../agent/worker.ts';
 import { Workspaces } from '../../agent/workspace.ts';
-import type { AgentType } from '../../core/agent-types.ts';
+import type { AgentType, Priority } from '../../core/agent-types.ts';
 import { AgentStore } from '../../core/aws/agent-store.ts';
 import { DynamoBreakerStore } from '../../core/aws/breaker-store.ts';
 import { ExecutionStore } from '../../core/aws/execution-store.ts';
@@ -231,6 +231,7 @@ interface TaskSpec {
   attempts?: number;
   output?: Record<string, unknown>;
   timeoutSeconds?: number;
+  priority?: Priority;
 }
 
 /** Records an execution and its tasks as POST /executions would (the tasks queued, ready for dispatch). */
@@ -246,7 +247,7 @@ async function createExecution(
       ...(s.instructions ? { instructions: s.instructions } : { command: s.command }),
       timeoutSeconds: s.timeoutSeconds ?? 60,
       failureStrategy: 'stop',
-      priority: 'normal',
+      priority: s.priority ?? 'normal',
     } as Task;
     return {
       executionId,
@@ -254,7 +255,7 @@ async function createExecution(
       taskId: definition.id,
       stage: s.stage ?? 0,
       agentType: definition.agentType,
-      priority: 'normal',
+      priority: s.priority ?? 'normal',
       timeoutSeconds: definition.timeoutSeconds,
       failureStrategy: 'stop',
       definition: { inline: definition },
@@ -288,13 +289,13 @@ async function createExecution(
 const queueUrl = (type: AgentType = 'tester') => `${queuePrefix}${type}-normal`;
 
 /** Dispatches a task through the local Step Functions service; returns the workflow execution. */
-async function dispatch(executionId: string, taskIndex: number, opts: { type?: AgentType; seq?: number; probe?: boolean } = {}): Promise<string> {
+async function dispatch(executionId: string, taskIndex: number, opts: { type?: AgentType; seq?: number; probe?: boolean; priority?: Priority } = {}): Promise<string> {
   const res = await sfn.send(
     new StartExecutionCommand({
       stateMachineArn: DISPATCH_ARN,
       name: `${executionId}-${taskIndex}-${randomUUID().slice(0, 4)}`,
       input: JSON.stringify({
-        queueUrl: queueUrl(opts.type),
+        queueUrl: opts.priority ? `${queuePrefix}${opts.type ?? 'tester'}-${opts.priority}` : queueUrl(opts.type),
         executionId,
         taskIndex,
         dispatchSeq: opts.seq ?? 1,
@@ -514,6 +515,33 @@ describe('agent worker', () => {
     );
     expect(await dispatchOutcome(arn, 5000)).toMatchObject({ status: 'SUCCEEDED', output: { status: 'completed', attempts: 1 } });
     await waitFor(async () => (await queueDepth()) === 0, 5000);
+  });
+});
+
+describe('preemption', () => {
+  it('asked to yield, an agent hands its low-priority run back checkpointed, runs the high-priority task, then resumes the first', async () => {
+    const pidFile = join(scratch, 'yield-pid');
+    const low = `if [ "$XL_ATTEMPT" = 1 ]; then echo half > progress.txt; sleep 30 & echo $! > ${pidFile}; wait; fi; echo '{"found":"'"$(cat progress.txt)"'"}'`;
+    const id = await createExecution([
+      { agentType: 'reviewer', command: low, priority: 'low' },
+      { agentType: 'reviewer', command: `echo '{"urgent":true}'`, priority: 'high' },
+    ]);
+    const w = await startWorker('reviewer', { checkpoints: true });
+    const lowRun = await dispatch(id, 0, { type: 'reviewer', priority: 'low' });
+    await waitFor(async () => (await pidIn(pidFile)) > 0, 10_000);
+    await waitFor(async () => (await agents.get(w.agentId))?.preemptible === true, 5000);
+    const highRun = await dispatch(id, 1, { type: 'reviewer', priority: 'high' });
+
+    // What the pool manager does when high-priority work waits and the pool is at its max.
+    expect(await agents.requestYield(w.agentId, new Date().toISOString())).toBe(true);
+    expect(await dispatchOutcome(highRun, 10_000)).toMatchObject({ status: 'SUCCEEDED', output: { status: 'completed', attempts: 1 } });
+    expect(await dispatchOutcome(lowRun, 10_000)).toMatchObject({ status: 'SUCCEEDED', output: { status: 'completed', attempts: 2 } });
+    const [first, urgent] = [await task(id, 0), await task(id, 1)];
+    expect(first.output).toEqual({ inline: { found: 'half' } }); // resumed from its checkpoint
+    expect(Date.parse(urgent.finishedAt!)).toBeLessThan(Date.parse(first.startedAt!)); // the high one ran in between
+    expect(w.logs.some((l) => l.msg === 'yielding a low-priority task to high-priority work')).toBe(true);
+    expect((await agents.get(w.agentId))?.yieldRequestedAt).toBeUndefined();
+    await w.worker.stop();
   });
 });
 
