@@ -1,5 +1,5 @@
 // The xl command (CONTRACT.md, "Command-line tool"): a thin client of the HTTP API.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import YAML from 'yaml';
@@ -12,6 +12,8 @@ const USAGE = `usage: xl <command> [options]
   run <plan.json|plan.yaml> [--watch]   submit a plan and wait; --watch shows live per-task progress
   status <executionId>             show an execution and its tasks
   cancel <executionId>             abort an execution
+  artifact <executionId> <taskId> [name] [--out file]
+                                   list a task's artifacts, or write one to stdout (or --out)
   agents | pool | health | breakers
 options: --endpoint URL (or XL_ENDPOINT); default: the local layer's endpoint.json, else the deployed stack`;
 
@@ -95,11 +97,38 @@ async function watch(api: Client, executionId: string, verbose: boolean): Promis
   }
 }
 
+/**
+ * An artifact's bytes from the bucket (`s3://bucket/key`): through the local layer's S3 endpoint
+ * when the API is the local layer's (its endpoint.json), else with the default AWS credentials.
+ */
+async function fetchArtifact(uri: string, apiBase: string): Promise<Uint8Array> {
+  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
+  if (!m) throw new Error(`not an s3:// URI: ${uri}`);
+  const { S3Client, GetObjectCommand } = await import('@aws-sdk/client-s3');
+  const local = await localServices(apiBase);
+  const s3 = local?.s3
+    ? new S3Client({ endpoint: local.s3, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, forcePathStyle: true })
+    : new S3Client({});
+  const res = await s3.send(new GetObjectCommand({ Bucket: m[1], Key: m[2] }));
+  return res.Body!.transformToByteArray();
+}
+
+/** The local layer's emulator endpoints, when `apiBase` is that layer. */
+async function localServices(apiBase: string): Promise<{ s3?: string } | undefined> {
+  const stateDir = process.env.XL_STATE_DIR ?? join(ROOT, '.local');
+  try {
+    const info = JSON.parse(await readFile(join(stateDir, 'endpoint.json'), 'utf8')) as { url: string; services?: { s3?: string } };
+    return info.url.replace(/\/$/, '') === apiBase.replace(/\/$/, '') ? info.services : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { endpoint: { type: 'string' }, watch: { type: 'boolean', default: false }, help: { type: 'boolean', short: 'h' } },
+    options: { endpoint: { type: 'string' }, watch: { type: 'boolean', default: false }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
   });
   const [command, arg] = positionals;
   if (!command || values.help) {
@@ -110,7 +139,8 @@ async function main(argv: string[]): Promise<number> {
     await import('../local/main.ts');
     return new Promise<number>(() => undefined); // runs until a signal
   }
-  const api = client(await endpoint(values.endpoint));
+  const base = await endpoint(values.endpoint);
+  const api = client(base);
   switch (command) {
     case 'run': {
       if (!arg) throw new Error('xl run needs a plan file');
@@ -131,6 +161,24 @@ async function main(argv: string[]): Promise<number> {
       await api.call('DELETE', `/executions/${encodeURIComponent(arg)}`);
       console.log(`${arg}  ABORTED`);
       return 0;
+    case 'artifact': {
+      const [, , taskId, name] = positionals;
+      if (!arg || !taskId) throw new Error('xl artifact needs an execution id and a task id');
+      const ex = await api.call('GET', `/executions/${encodeURIComponent(arg)}`);
+      const task = (ex.tasks as { taskId: string; artifacts?: { name: string; uri: string; bytes: number }[] }[]).find((t) => t.taskId === taskId);
+      if (!task) throw new Error(`execution ${arg} has no task ${taskId}`);
+      const artifacts = task.artifacts ?? [];
+      if (!name) {
+        for (const a of artifacts) console.log(`${a.name}  ${a.bytes} bytes  ${a.uri}`);
+        return 0;
+      }
+      const artifact = artifacts.find((a) => a.name === name);
+      if (!artifact) throw new Error(`task ${taskId} has no artifact ${name} (it has: ${artifacts.map((a) => a.name).join(', ') || 'none'})`);
+      const body = await fetchArtifact(artifact.uri, base);
+      if (values.out) await writeFile(values.out, body);
+      else process.stdout.write(body);
+      return 0;
+    }
     case 'agents':
     case 'pool':
     case 'health':

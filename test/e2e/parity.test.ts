@@ -179,6 +179,16 @@ it('runs a Claude Code task and reports its cost, tokens and turns', async () =>
   // Finished: no progress left on the task, and the execution's total is its tasks' cost.
   expect(ex.tasks[0].progress).toBeUndefined();
   expect(ex.cost).toEqual(ex.tasks[0].cost);
+  // Its transcript, through `xl artifact` (from the local layer's bucket).
+  const xl = (args: string[]) =>
+    promisify(execFile)(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/xl.ts'), ...args, '--endpoint', layer.url], {
+      cwd: ROOT,
+      env: { ...process.env, XL_API_TOKEN: 'secret-token', XL_STATE_DIR: layer.stateDir },
+    });
+  expect((await xl(['artifact', ex.executionId, 'claude'])).stdout).toMatch(/^claude-transcript\.jsonl {2}\d+ bytes {2}s3:\/\//m);
+  const transcript = (await xl(['artifact', ex.executionId, 'claude', 'claude-transcript.jsonl'])).stdout.trim().split('\n');
+  expect(JSON.parse(transcript[0]!)).toMatchObject({ type: 'system', subtype: 'init' });
+  expect(JSON.parse(transcript.at(-1)!)).toMatchObject({ type: 'result', subtype: 'success' });
 });
 
 it('stops dispatching once the plan\'s budget is spent: the next task fails as resource, unrun', async () => {
