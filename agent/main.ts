@@ -27,9 +27,9 @@ import { CircuitBreaker } from '../core/breakers.ts';
 import { heartbeatIntervalMs, loadConfig } from '../core/config.ts';
 import { parseConcurrencySpec } from '../core/pool.ts';
 import type { AgentRuntimeRef } from '../core/records.ts';
-import { CachedSecretSource, LocalSecretsFile, type SecretSource } from '../core/secrets.ts';
+import { CachedSecretSource, LocalSecretsFile, type SecretSource, secretValue } from '../core/secrets.ts';
 import { ModelProxy } from './model-proxy.ts';
-import { resolveRunAs } from './run-as.ts';
+import { killAllProcessesOf, resolveRunAs } from './run-as.ts';
 import { Checkpoints } from './checkpoint.ts';
 import { checkCapabilities } from './capabilities.ts';
 import { WorkspaceGit } from './engines/workspace-git.ts';
@@ -91,7 +91,8 @@ async function modelProxy(env: NodeJS.ProcessEnv, secrets: SecretSource, log: Lo
   if (mode === 'none') return undefined;
   if (mode === 'api-key') {
     if (!key && !keySecret) throw new Error('XL_MODEL_ACCESS=api-key needs ANTHROPIC_API_KEY or XL_ANTHROPIC_API_KEY_SECRET');
-    const apiKey = key ? async () => key : () => secrets.get(keySecret!);
+    // An ECS secret arrives as the secret's whole text: a JSON secret's `apiKey` is read out of it.
+    const apiKey = key ? async () => secretValue('ANTHROPIC_API_KEY', key) : () => secrets.get(keySecret!);
     proxy = new ModelProxy({ mode, apiKey, upstream: env.ANTHROPIC_BASE_URL || undefined, onRefused });
   } else if (mode === 'bedrock') {
     const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
@@ -139,12 +140,13 @@ async function main(): Promise<void> {
   const payloads = new PayloadStore(clients.s3, config.bucket);
   // `credentialsSecret` names a secret the worker reads (Secrets Manager, or the local secrets file).
   const git = new WorkspaceGit({ payloads, owner: runAs, resolveSecret: (name) => secrets.get(name) });
+  // XL_AGENT_SLOTS (this process) over XL_MAX_CONCURRENT_TASKS (per type), else one at a time.
+  const slots = positive('XL_AGENT_SLOTS', parseConcurrencySpec(process.env.XL_MAX_CONCURRENT_TASKS)[type] ?? 1, true);
   const worker = new Worker(
     {
       agentId,
       agentType: type,
-      // XL_AGENT_SLOTS (this process) over XL_MAX_CONCURRENT_TASKS (per type), else one at a time.
-      slots: positive('XL_AGENT_SLOTS', parseConcurrencySpec(process.env.XL_MAX_CONCURRENT_TASKS)[type] ?? 1, true),
+      slots,
       queueUrlPrefix: config.queueUrlPrefix,
       heartbeatIntervalMs: heartbeatIntervalMs(config),
       graceMs: positive('XL_GRACE_SECONDS', 10) * 1000,
@@ -166,6 +168,9 @@ async function main(): Promise<void> {
       workspaces: new Workspaces(process.env.XL_WORKSPACE_ROOT || join(tmpdir(), 'xl-workspaces')),
       git,
       checkpoints: new Checkpoints({ payloads, git, owner: runAs }),
+      // In the container the agent's user is this agent's alone (XL_REAP_USER_PROCESSES, set by the
+      // task definition): with one task at a time, nothing of that user outlives a run.
+      ...(runAs && slots === 1 && process.env.XL_REAP_USER_PROCESSES === '1' ? { reapUserProcesses: () => killAllProcessesOf(runAs) } : {}),
       log,
     },
   );

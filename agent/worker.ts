@@ -102,6 +102,11 @@ export interface WorkerDeps {
   git?: WorkspaceGit;
   /** Saves a handed-back run's state and restores it for the next attempt; without it, retries start afresh. */
   checkpoints?: Checkpoints;
+  /**
+   * Kills whatever the agent's user still runs (agent/run-as.ts killAllProcessesOf), before the
+   * worker touches the workspace as root after a run: set where that user is this agent's alone.
+   */
+  reapUserProcesses?: () => void;
   clock?: Clock;
   log?: Logger;
 }
@@ -176,7 +181,8 @@ interface Run {
   claimId: string;
   task: TaskRecord;
   claimedAt: number;
-  phase: 'preparing' | 'running' | 'reporting';
+  /** finishing: the driver is done; the engines, the collection and the transcript are under way. */
+  phase: 'preparing' | 'running' | 'finishing' | 'reporting';
   end?: RunEnd;
   abort: AbortController;
   pgids: Set<number>;
@@ -566,6 +572,9 @@ export class Worker {
             },
             onSpawn,
           });
+          // A finished run is finished: a stop or a preemption no longer hands it back.
+          if (!run.end) run.phase = 'finishing';
+          this.deps.reapUserProcesses?.();
           if (run.end === 'handback') await this.saveCheckpoint(run, dirs);
           // The engines (code checks, generated tests, review gates, coverage) read the workspace
           // before it goes; their commands run like the task's own (same user, same reaping).
@@ -577,6 +586,7 @@ export class Worker {
             now: () => this.clock.now(),
             onSpawn,
           });
+          this.deps.reapUserProcesses?.(); // the engines ran the task's user's commands too
           // Its changes become artifacts (and a pushed branch) before the workspace goes.
           if (prepared.checkout && !run.end) {
             result = await this.deps.git!.collect(prepared.checkout, { executionId: msg.executionId, taskId: task.taskId, attempt: task.attempts }, result);
@@ -715,6 +725,8 @@ export class Worker {
   /** The run ended without a result of ours: the claim was lost, or the task is handed back. */
   private async endWithoutReport(run: Run): Promise<void> {
     clearInterval(run.timer);
+    // A renewal still under way would extend the lease after the hand-back ends it.
+    while (run.ticking) await this.sleep(10);
     const ref = { executionId: run.msg.executionId, index: run.msg.taskIndex, taskId: run.task.taskId, attempt: run.task.attempts };
     if (run.end === 'lost') {
       // The receipt handle may be another agent's now: leave the message alone.
@@ -723,7 +735,11 @@ export class Worker {
       return;
     }
     try {
-      await this.deps.executions.handBack(run.msg.executionId, run.msg.taskIndex, run.claimId, run.checkpoint);
+      if (!(await this.deps.executions.handBack(run.msg.executionId, run.msg.taskIndex, run.claimId, run.checkpoint))) {
+        // The lease ran out meanwhile and another agent holds the task: its run counts, not our checkpoint.
+        this.log.warn('could not hand a task back: another agent holds it now', ref);
+        return;
+      }
       await this.changeVisibility(run.queueUrl, run.receipt, 0);
       this.log.info('task handed back', { ...ref, checkpoint: run.checkpoint?.key ?? null });
     } catch (err) {
@@ -777,7 +793,7 @@ export class Worker {
 
   /** Every heartbeat interval while a task runs: renew the lease, then the message's visibility. */
   private async keepAlive(run: Run): Promise<void> {
-    if (run.ticking || run.end) return;
+    if (run.ticking || run.end === 'lost') return;
     run.ticking = true;
     try {
       if (run.phase !== 'reporting') {
@@ -790,12 +806,12 @@ export class Worker {
           cost ? { ...cost, at: new Date(this.clock.now()).toISOString() } : undefined,
         );
         // The phase may have moved on while the call was out (finishClaim ends the lease too).
-        if (!renewed && (run.phase as Run['phase']) !== 'reporting' && !run.end) {
-          this.claimLost(run);
+        if (!renewed && (run.phase as Run['phase']) !== 'reporting' && run.end !== 'handback') {
+          if (!run.end) this.claimLost(run);
           return;
         }
       }
-      if (!run.end) await this.changeVisibility(run.queueUrl, run.receipt, this.visibilitySeconds);
+      if ((run.end as RunEnd | undefined) !== 'lost') await this.changeVisibility(run.queueUrl, run.receipt, this.visibilitySeconds);
     } catch (err) {
       this.warnSparse('lease', 'could not renew a lease; trying again next interval', err);
     } finally {
@@ -811,9 +827,9 @@ export class Worker {
   }
 
   private handBack(run: Run): void {
-    if (run.end || run.phase === 'reporting') return;
+    if (run.end || run.phase === 'finishing' || run.phase === 'reporting') return;
     run.end = 'handback';
-    clearInterval(run.timer);
+    // The lease stays renewed until the hand-back is written: saving the checkpoint takes a while.
     // The driver stops its processes (Claude Code gets a moment to save its session for the
     // checkpoint); whatever is left is killed when the driver returns. Not so for a lost claim,
     // where another agent may be running the task already.
@@ -981,8 +997,9 @@ export class Worker {
    * stop's, and resume later from where they were; the freed slots poll the high queue first.
    */
   private async yieldLowPriority(): Promise<void> {
-    const runs = this.lowPriorityRuns();
-    for (const run of runs) {
+    // One run per request: the pool manager asks once per waiting high-priority task.
+    const run = this.lowPriorityRuns()[0];
+    if (run) {
       this.log.info('yielding a low-priority task to high-priority work', { executionId: run.msg.executionId, taskId: run.task.taskId });
       this.handBack(run);
     }

@@ -163,7 +163,9 @@ export class PoolManager {
       const desired = queued ? desiredAgents(bounds, queued, this.slots(type)) : Math.min(bounds.max, Math.max(bounds.min, live.length));
       // Preemption: high-priority work waits and no agent can be added, so agents running
       // low-priority tasks are asked to hand them back (checkpointed, to resume later).
-      if (queued?.high && live.length >= bounds.max) {
+      // Only when no agent has a free slot: one that has will take the high-priority task itself.
+      const saturated = queued !== undefined && queued.inFlight >= live.length * this.slots(type);
+      if (queued?.high && live.length >= bounds.max && saturated) {
         const asked = (a: AgentRecord) => a.yieldRequestedAt !== undefined && now - Date.parse(a.yieldRequestedAt) < 2 * this.deps.heartbeatSeconds * 1000;
         const pending = live.filter(asked).length;
         const candidates = live.filter((a) => a.status === 'busy' && a.preemptible === true && !asked(a)).slice(0, Math.max(0, queued.high - pending));

@@ -6,8 +6,8 @@
 // We do not trust the CLI to stop itself: we count the turns from the stream and kill the group at
 // the task's limit, we stop a stream that goes silent, and we stop waiting shortly after the result
 // (runs are known to hang after it).
-import { chown, writeFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { chown, open, rm } from 'node:fs/promises';
+import { constants, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { ErrorType } from '../../core/errors.ts';
@@ -50,6 +50,9 @@ export const claudeConfigDir = (home: string) => join(home, '.claude');
  * workspace, so its transcript is moved to the new directory's name before `--resume`.
  */
 export const claudeProjectDir = (configDir: string, cwd: string) => join(configDir, 'projects', cwd.replace(/[^A-Za-z0-9]/g, '-'));
+
+/** What a Claude Code session id looks like (a UUID). */
+const SESSION_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The first words of a resumed session's prompt. */
 export const RESUME_NOTE =
@@ -188,9 +191,17 @@ export class ClaudeCodeDriver implements Driver {
     if (Buffer.byteLength(inputJson) <= INPUT_IN_PROMPT_MAX_BYTES) {
       systemPrompt += `\n\nThe task's input (JSON):\n${inputJson}`;
     } else {
+      // The workspace may hold anything by now (a clone, a restored checkpoint): never follow a
+      // link planted at this name, as the worker is root.
       const file = join(ctx.workspace, INPUT_FILE);
-      await writeFile(file, inputJson, { mode: 0o600 });
-      if (this.runAs) await chown(file, this.runAs.uid, this.runAs.gid);
+      await rm(file, { force: true });
+      const handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      try {
+        await handle.writeFile(inputJson);
+        if (this.runAs) await handle.chown(this.runAs.uid, this.runAs.gid);
+      } finally {
+        await handle.close();
+      }
       systemPrompt += `\n\nThe task's input (JSON) is in the file ${INPUT_FILE} of your working directory.`;
     }
     // A resumed session gets the instructions again, as its next message, with why it stopped.
@@ -363,13 +374,13 @@ class StreamState {
     } catch {
       return undefined; // not JSON: ignored
     }
-    if (typeof msg.session_id === 'string') this.sessionId ??= msg.session_id;
+    // Only a UUID, and the first one: the id names files the worker reads and passes to --resume.
+    if (typeof msg.session_id === 'string' && SESSION_ID.test(msg.session_id)) this.sessionId ??= msg.session_id;
     switch (msg.type) {
       case 'assistant':
         return this.assistant(msg);
       case 'result':
         if (!this.result) this.result = msg as unknown as ResultMessage;
-        if (typeof msg.session_id === 'string') this.sessionId = msg.session_id;
         return undefined;
       case 'system':
         if (msg.subtype !== 'init' && msg.error !== undefined) this.apiError = errorText(msg.error);
@@ -450,7 +461,7 @@ export function mapResult(
   sessionId: string | undefined,
   apiError?: string,
 ): { status: 'completed'; output: Record<string, unknown> } | { status: 'failed'; error: Failure } {
-  const sid = r.session_id ?? sessionId;
+  const sid = sessionId ?? (typeof r.session_id === 'string' && SESSION_ID.test(r.session_id) ? r.session_id : undefined);
   if (r.subtype === 'success' && r.is_error !== true) {
     return { status: 'completed', output: resultOutput(typeof r.result === 'string' ? r.result : '', sid) };
   }

@@ -38,7 +38,14 @@ export class AgentStore {
     fields: Partial<Pick<AgentRecord, 'status' | 'currentTaskId' | 'health' | 'tasksCompleted' | 'tasksFailed' | 'idleSince' | 'preemptible'>>,
   ): Promise<AgentRecord | undefined> {
     const names: Record<string, string> = { '#s': 'status' };
-    const values: Record<string, unknown> = { ':now': new Date().toISOString(), ':terminated': 'terminated' };
+    // A working agent's idle/busy must not undo what the layer decided (unhealthy: to be replaced;
+    // draining: to stop): then the write fails and the agent reads its record instead.
+    const working = fields.status === 'idle' || fields.status === 'busy';
+    const values: Record<string, unknown> = {
+      ':now': new Date().toISOString(),
+      ':terminated': 'terminated',
+      ...(working ? { ':unhealthy': 'unhealthy', ':draining': 'draining' } : {}),
+    };
     const sets = ['lastHeartbeatAt = :now'];
     const removes: string[] = [];
     for (const [k, v] of Object.entries(fields)) {
@@ -56,7 +63,7 @@ export class AgentStore {
           TableName: this.table,
           Key: agentKey(agentId),
           UpdateExpression: 'SET ' + sets.join(', ') + (removes.length ? ' REMOVE ' + removes.join(', ') : ''),
-          ConditionExpression: 'attribute_exists(pk) AND #s <> :terminated',
+          ConditionExpression: working ? 'attribute_exists(pk) AND NOT (#s IN (:terminated, :unhealthy, :draining))' : 'attribute_exists(pk) AND #s <> :terminated',
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
           // The record comes back: it carries the layer's requests to the agent (yieldRequestedAt).

@@ -250,12 +250,16 @@ export class Agents extends Construct {
           ...storage.environment,
           ...queues.environment,
           XL_HEARTBEAT_SECONDS: String(props.heartbeatSeconds),
-          // Finish the current task within this on SIGTERM, leaving 10 s of stopTimeout to hand it back.
-          XL_GRACE_SECONDS: String(AGENT_STOP_TIMEOUT.toSeconds() - 10),
+          // Finish the current task within this on SIGTERM, leaving 30 s of stopTimeout to hand it
+          // back: the CLI's save, the checkpoint's upload (up to 64 MiB) and the hand-back itself.
+          XL_GRACE_SECONDS: String(AGENT_STOP_TIMEOUT.toSeconds() - 30),
           POWERTOOLS_SERVICE_NAME: `xl-agent-${type}`,
           // The worker's loopback proxy adds the key, or signs for Bedrock with the task role (in
           // Fargate's AWS_REGION). The local layer leaves this to the host (local/layer.ts).
           XL_MODEL_ACCESS: this.modelAccess,
+          // One agent per container: the agent's user (`node`) is this worker's alone, so what a run
+          // leaves running outside its process group is killed before root touches the workspace.
+          XL_REAP_USER_PROCESSES: '1',
           ...(props.maxConcurrentTasks ? { XL_MAX_CONCURRENT_TASKS: props.maxConcurrentTasks } : {}),
           // HOME and XL_WORKSPACE_ROOT come from the image (agent/Dockerfile): the local layer starts
           // workers with this environment, and they must keep the host's.

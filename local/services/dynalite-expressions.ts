@@ -69,12 +69,19 @@ export function cachedParse(parse: Parse): Parse {
     }
     if (template === null) return parse(expression, options);
 
-    const namesBefore = Object.keys(ctx.unusedAttrNames ?? {});
-    const valsBefore = Object.keys(ctx.unusedAttrVals ?? {});
-    const tree = parse(expression, options); // throws on a syntax error: nothing to keep
+    // What this expression uses, whatever the request's other expressions used before it (they
+    // share the unused-name bookkeeping): parsed against every name and value marked unused.
+    const probe: ParseContext = {
+      ...ctx,
+      unusedAttrNames: Object.fromEntries(Object.keys(ctx.attrNames ?? {}).map((n) => [n, true])),
+      unusedAttrVals: Object.fromEntries(Object.keys(vals).map((v) => [v, true])),
+    };
+    const tree = parse(expression, { ...options, context: probe }); // throws on a syntax error: nothing to keep
     if (typeof tree !== 'object' || tree === null) return tree; // a refusal, as a message
-    const usedNames = namesBefore.filter((n) => !ctx.unusedAttrNames?.[n]);
-    const usedVals = valsBefore.filter((v) => !ctx.unusedAttrVals?.[v]);
+    const usedNames = Object.keys(ctx.attrNames ?? {}).filter((n) => !probe.unusedAttrNames?.[n]);
+    const usedVals = Object.keys(vals).filter((v) => !probe.unusedAttrVals?.[v]);
+    for (const n of usedNames) delete ctx.unusedAttrNames?.[n];
+    for (const v of usedVals) delete ctx.unusedAttrVals?.[v];
     const slots = findValues(tree, vals);
     const complete = usedVals.every((v) => slots.some((s) => s.name === v));
     if (templates.size >= MAX_ENTRIES) templates.clear();

@@ -135,6 +135,24 @@ describe('dynalite expression cache', () => {
           }),
         ),
       ).rejects.toThrow(/unused in expressions: keys: \{:extra\}/);
+      // A condition cached while the update used its name too still counts that name as used
+      // when another update does not.
+      const tagged = (update: string, tag: string, old: string) =>
+        ddb.send(
+          new UpdateItemCommand({
+            TableName: 'cached',
+            Key: { pk: { S: 'a' } },
+            UpdateExpression: update,
+            ConditionExpression: '#t = :old',
+            ExpressionAttributeNames: { '#t': 'tag' },
+            ExpressionAttributeValues: { ':tag': { S: tag }, ':old': { S: old } },
+          }),
+        );
+      await tagged('SET #t = :tag', 'u1', 't6');
+      await tagged('SET #t = :tag', 'u2', 'u1');
+      await tagged('SET #t = :tag', 'u3', 'u2');
+      await tagged('SET #t = :tag', 'u4', 'u3');
+      await expect(tagged('SET xtag = :tag', 'u5', 'u4').then(() => 'ok')).resolves.toBe('ok');
     } finally {
       await dynamo.close();
     }

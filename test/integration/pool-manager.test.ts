@@ -197,7 +197,8 @@ describe('preemption', () => {
     await p.agent('coder-low-1', 'busy', undefined, {}, ago(5), { preemptible: true });
     await p.agent('coder-low-2', 'busy', undefined, {}, ago(5), { preemptible: true });
     await p.agent('coder-normal', 'busy');
-    const backlog = p.backlogOf({ visible: 1, inFlight: 3, high: 1 });
+    // Three agents at two slots each, all six slots busy.
+    const backlog = p.backlogOf({ visible: 1, inFlight: 6, high: 1 });
     const { yielded } = await p.manager.reconcile(backlog);
     expect(yielded).toHaveLength(1);
     expect(['coder-low-1', 'coder-low-2']).toContain(yielded[0]);
@@ -205,6 +206,13 @@ describe('preemption', () => {
     expect((await p.agents.get('coder-normal'))?.yieldRequestedAt).toBeUndefined();
     // The next round sees the request pending: nobody else is asked for the same task.
     expect((await p.manager.reconcile(backlog)).yielded).toEqual([]);
+  });
+
+  it('not while an agent has a free slot: it will take the high-priority task itself', async () => {
+    await p.agent('coder-low-1', 'busy', undefined, {}, ago(5), { preemptible: true });
+    await p.agent('coder-low-2', 'busy', undefined, {}, ago(5), { preemptible: true });
+    await p.agent('coder-normal', 'busy');
+    expect((await p.manager.reconcile(p.backlogOf({ visible: 1, inFlight: 5, high: 1 }))).yielded).toEqual([]);
   });
 
   it('below max, starts an agent for the high-priority work instead', async () => {

@@ -2,7 +2,7 @@
 // local Step Functions service (task tokens: a one-state machine dispatches as TaskBatch does,
 // with sqs:sendMessage.waitForTaskToken). Workers run in this process, and as agent/main.ts child
 // processes where a test kills one.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -23,6 +23,7 @@ import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CommandDriver } from '../../agent/drivers/command.ts';
 import { Checkpoints } from '../../agent/checkpoint.ts';
+import { killAllProcessesOf, resolveRunAs } from '../../agent/run-as.ts';
 import { ClaudeCodeDriver } from '../../agent/drivers/claude-code.ts';
 import { type Logger, Worker, type WorkerDeps } from '../../agent/worker.ts';
 import { Workspaces } from '../../agent/workspace.ts';
@@ -151,7 +152,7 @@ interface TestWorker {
 
 async function startWorker(
   agentType: AgentType,
-  opts: { slots?: number; graceMs?: number; drivers?: WorkerDeps['drivers']; checkpoints?: boolean } = {},
+  opts: { slots?: number; graceMs?: number; drivers?: WorkerDeps['drivers']; checkpoints?: boolean; reapUserProcesses?: () => void } = {},
 ): Promise<TestWorker> {
   const agentId = `${agentType}-inproc-${randomUUID().slice(0, 6)}`;
   const logs: LogLine[] = [];
@@ -176,6 +177,7 @@ async function startWorker(
       drivers: opts.drivers ?? { command: new CommandDriver() },
       workspaces: new Workspaces(join(scratch, 'workspaces')),
       ...(opts.checkpoints ? { checkpoints: new Checkpoints({ payloads: new PayloadStore(s3, bucket) }) } : {}),
+      ...(opts.reapUserProcesses ? { reapUserProcesses: opts.reapUserProcesses } : {}),
       log: collectingLogger(logs),
     },
   );
@@ -515,6 +517,25 @@ describe('agent worker', () => {
     );
     expect(await dispatchOutcome(arn, 5000)).toMatchObject({ status: 'SUCCEEDED', output: { status: 'completed', attempts: 1 } });
     await waitFor(async () => (await queueDepth()) === 0, 5000);
+  });
+});
+
+describe('the agent\'s user after a run', () => {
+  it.skipIf(process.getuid?.() !== 0)('with one agent per user, nothing a command left running outside its group survives the run', async () => {
+    // A user of its own: killing every process of `nobody` could hit the machine's own services.
+    execFileSync('sh', ['-c', 'id xl-reap-test >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin xl-reap-test']);
+    const user = resolveRunAs('xl-reap-test')!;
+    const daemonPid = join(scratch, `daemon-pid-${randomUUID().slice(0, 6)}`);
+    // `setsid -f` forks the sleep into a session of its own: the group kill does not reach it.
+    const daemon = `echo $$ > ${daemonPid}; exec sleep 60`;
+    const started = `setsid -f sh -c '${daemon}' > /dev/null 2>&1 < /dev/null; while [ ! -s ${daemonPid} ]; do sleep 0.05; done`;
+    const id = await createExecution([{ agentType: 'coder', command: `${started}; echo '{"started":true}'` }]);
+    const w = await startWorker('coder', { drivers: { command: new CommandDriver({ runAs: user }) }, reapUserProcesses: () => killAllProcessesOf(user) });
+    expect(await dispatchOutcome(await dispatch(id, 0, { type: 'coder' }), 10_000)).toMatchObject({ status: 'SUCCEEDED' });
+    const pid = await pidIn(daemonPid);
+    expect(pid).toBeGreaterThan(0);
+    await waitFor(async () => !alive(pid), 3000);
+    await w.worker.stop();
   });
 });
 
