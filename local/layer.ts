@@ -155,6 +155,8 @@ export class LocalLayer {
         ...(agentEnv.get(type) ?? {}),
         // How Claude Code reaches the model is the host's choice here, not the template's (Bedrock or a key secret on AWS).
         XL_MODEL_ACCESS: process.env.XL_MODEL_ACCESS ?? '',
+        // Local agents share one user (`nobody`): killing all of its processes would kill each other's runs.
+        XL_REAP_USER_PROCESSES: '',
         ...pick(process.env, ['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_SFN']),
         // A container credentials endpoint, as ECS gives one to the agent's container (when the
         // layer itself runs in such a container): the worker holds it, its agents' processes never.
