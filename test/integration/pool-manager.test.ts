@@ -1,6 +1,6 @@
 // The pool manager's dynamic sizing (the design's "adjust pool size based on load"), on a real
 // agent table (dynalite), with a runtime that records what it is asked to start and stop.
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentType } from '#core/agent-types.ts';
@@ -11,6 +11,7 @@ import { type Backlog, HealthMonitor, PoolManager, desiredAgents } from '#core/p
 import type { AgentRecord, AgentStatus } from '#core/records.ts';
 import type { AgentRuntime } from '#core/runtime.ts';
 import { startDynalite } from '../../local/services/dynalite.ts';
+import { LOCAL_CLIENT, createTables } from '../support/emulators.ts';
 
 let dynamo: Awaited<ReturnType<typeof startDynalite>>;
 let ddb: DynamoDBDocumentClient;
@@ -18,7 +19,7 @@ let table = 0;
 
 beforeAll(async () => {
   dynamo = await startDynalite();
-  ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: dynamo.endpoint, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } }), {
+  ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: dynamo.endpoint, ...LOCAL_CLIENT }), {
     marshallOptions: { removeUndefinedValues: true },
   });
 });
@@ -30,27 +31,7 @@ const ago = (seconds: number) => new Date(NOW - seconds * 1000).toISOString();
 /** A fresh agent table, a recording runtime and a pool manager over both (coder 1..4, 2 slots). */
 async function pool(opts: { slots?: number; idleSeconds?: number } = {}) {
   const name = `agents-${++table}`;
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: name,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: ['pk', 'sk', 'gsi1pk', 'gsi1sk'].map((AttributeName) => ({ AttributeName, AttributeType: 'S' as const })),
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: 'byType',
-          KeySchema: [
-            { AttributeName: 'gsi1pk', KeyType: 'HASH' },
-            { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
-    }),
-  );
+  await createTables(ddb, { agents: name, breakers: `${name}-breakers` });
   const agents = new AgentStore(ddb, name);
   const started: string[] = [];
   const stopped: { agentId: string; graceful: boolean }[] = [];
@@ -70,14 +51,6 @@ async function pool(opts: { slots?: number; idleSeconds?: number } = {}) {
       return true;
     },
   };
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: `${name}-breakers`,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
-      KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
-    }),
-  );
   const breakers = new DynamoBreakerStore(ddb, `${name}-breakers`);
   const breaker = new CircuitBreaker(breakers, { failureThreshold: 3 }, () => NOW, 0);
   const manager = new PoolManager({
