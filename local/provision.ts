@@ -3,12 +3,15 @@
 import { CreateTableCommand, type DynamoDBClient, ResourceInUseException } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { waitForActiveTables } from './services/dynalite.ts';
 import { type CfnTemplate, type LocalNames, resolveValue, resourcesOfType } from './template.ts';
 
 type Props = Record<string, unknown>;
 
 export async function provisionTables(ddb: DynamoDBClient, template: CfnTemplate, names: LocalNames): Promise<void> {
+  const tables: string[] = [];
   for (const [id, resource] of resourcesOfType(template, 'AWS::DynamoDB::Table')) {
+    tables.push(names.ref.get(id)!);
     const p = resolveValue(resource.Properties ?? {}, names) as Props;
     try {
       await ddb.send(
@@ -24,6 +27,7 @@ export async function provisionTables(ddb: DynamoDBClient, template: CfnTemplate
       if (!(err instanceof ResourceInUseException)) throw err; // kept from an earlier run
     }
   }
+  await waitForActiveTables(ddb, tables);
 }
 
 export async function provisionQueues(sqs: SQSClient, template: CfnTemplate, names: LocalNames): Promise<void> {

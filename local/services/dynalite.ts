@@ -4,6 +4,7 @@
 // DynamoDB for the embedded local layer: dynalite in this process, on 127.0.0.1 only.
 import { mkdir } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { cacheDynaliteExpressions } from './dynalite-expressions.ts';
 
@@ -50,4 +51,21 @@ export async function startDynalite(opts: StartDynaliteOptions = {}): Promise<Ru
       return closing;
     },
   };
+}
+
+/**
+ * dynalite answers CreateTable while the table is still CREATING and turns it ACTIVE a moment later
+ * (a timer, then a LevelDB write); an item written in between is refused as "not found". Waits for
+ * the tables to be ACTIVE, polling every 10 ms (the SDK's waiter sleeps whole seconds).
+ */
+export async function waitForActiveTables(ddb: DynamoDBClient, tableNames: readonly string[], timeoutMs = 5000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (const TableName of tableNames) {
+    for (;;) {
+      const { Table } = await ddb.send(new DescribeTableCommand({ TableName }));
+      if (Table?.TableStatus === 'ACTIVE') break;
+      if (Date.now() > until) throw new Error(`table ${TableName} is still ${Table?.TableStatus ?? 'missing'} after ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
 }

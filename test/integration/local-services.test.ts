@@ -7,7 +7,7 @@ import { CreateTableCommand, type CreateTableCommandInput, DescribeTableCommand,
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ChangeMessageVisibilityCommand, CreateQueueCommand, ListQueuesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startDynalite } from '../../local/services/dynalite.ts';
+import { startDynalite, waitForActiveTables } from '../../local/services/dynalite.ts';
 import { startFauxqs127 } from '../../local/services/fauxqs.ts';
 import { LOCAL_CLIENT } from '../support/emulators.ts';
 
@@ -57,14 +57,15 @@ function listeners(port: number): string[] {
 }
 
 describe('startDynalite', () => {
-  it('listens on 127.0.0.1 only and creates tables that are ACTIVE at once', async () => {
+  it('listens on 127.0.0.1 only and creates tables that are ACTIVE a moment later', async () => {
     const db = await startDynalite();
     try {
       expect(db.endpoint).toBe(`http://127.0.0.1:${db.port}`);
       expect(listeners(db.port)).toEqual([`127.0.0.1:${db.port}`]);
       const ddb = new DynamoDBClient({ ...LOCAL_CLIENT, endpoint: db.endpoint });
       await ddb.send(new CreateTableCommand(ITEMS_TABLE));
-      // The CreateTable response says CREATING, as on AWS; the table is ACTIVE right after.
+      // The CreateTable response says CREATING, as on AWS; dynalite makes it ACTIVE just after.
+      await waitForActiveTables(ddb, ['items'], 1000);
       const described = await ddb.send(new DescribeTableCommand({ TableName: 'items' }));
       expect(described.Table?.TableStatus).toBe('ACTIVE');
       await ddb.send(new PutItemCommand({ TableName: 'items', Item: { pk: { S: 'a' }, n: { N: '1' } } }));
@@ -81,6 +82,7 @@ describe('startDynalite', () => {
     const first = await startDynalite({ path });
     const ddb1 = new DynamoDBClient({ ...LOCAL_CLIENT, endpoint: first.endpoint });
     await ddb1.send(new CreateTableCommand(ITEMS_TABLE));
+    await waitForActiveTables(ddb1, ['items']);
     await ddb1.send(new PutItemCommand({ TableName: 'items', Item: { pk: { S: 'kept' } } }));
     ddb1.destroy();
     await first.close();
@@ -103,6 +105,7 @@ describe('dynalite expression cache', () => {
     try {
       const ddb = new DynamoDBClient({ endpoint: dynamo.endpoint, ...LOCAL_CLIENT });
       await ddb.send(new CreateTableCommand({ ...ITEMS_TABLE, TableName: 'cached' }));
+      await waitForActiveTables(ddb, ['cached']);
       await ddb.send(new PutItemCommand({ TableName: 'cached', Item: { pk: { S: 'a' }, n: { N: '1' }, tag: { S: 'x' } } }));
       const bump = (expected: string, next: string, tag: string) =>
         ddb.send(

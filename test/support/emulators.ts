@@ -5,7 +5,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AgentType } from '../../core/agent-types.ts';
-import { type RunningDynalite, startDynalite } from '../../local/services/dynalite.ts';
+import { type RunningDynalite, startDynalite, waitForActiveTables } from '../../local/services/dynalite.ts';
 import { type RunningFauxqs, startFauxqs127 } from '../../local/services/fauxqs.ts';
 
 /** Region and credentials for SDK clients of the emulators (they check neither). */
@@ -50,11 +50,13 @@ const TABLES: { [K in keyof TableNames]: (TableName: string) => CreateTableComma
   }),
 };
 
-/** Creates the named ones of the stack's tables. */
-export async function createTables(ddb: { send(command: CreateTableCommand): Promise<unknown> }, tables: Partial<TableNames>): Promise<void> {
-  await Promise.all(
-    (Object.keys(tables) as (keyof TableNames)[]).map((kind) => ddb.send(new CreateTableCommand(TABLES[kind](tables[kind]!)))),
-  );
+/** Creates the named ones of the stack's tables, and waits until they are ACTIVE. */
+export async function createTables(ddb: DynamoDBClient | DynamoDBDocumentClient, tables: Partial<TableNames>): Promise<void> {
+  // A document client sends plain DynamoDB commands unchanged.
+  const client = ddb as DynamoDBClient;
+  const kinds = Object.keys(tables) as (keyof TableNames)[];
+  await Promise.all(kinds.map((kind) => client.send(new CreateTableCommand(TABLES[kind](tables[kind]!)))));
+  await waitForActiveTables(client, kinds.map((kind) => tables[kind]!));
 }
 
 export interface Emulators {
