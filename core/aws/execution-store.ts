@@ -180,45 +180,36 @@ export class ExecutionStore {
       }
     }
     opts.from.forEach((s, i) => (values[`:f${i}`] = s));
+    return this.updateExecution(executionId, 'SET ' + sets.join(', '), `#s IN (${opts.from.map((_, i) => `:f${i}`).join(', ')})`, values, names);
+  }
+
+  /** Adds a run's spend to its execution (the plan's budget is checked against the sum before each dispatch). */
+  async addSpend(executionId: string, usd: number): Promise<void> {
+    await this.updateExecution(executionId, 'ADD spentUsd :usd', undefined, { ':usd': usd });
+  }
+
+  /** Records the first "stop" failure; later ones keep the first. */
+  async markStopping(executionId: string, stopping: NonNullable<ExecutionRecord['stopping']>): Promise<void> {
+    await this.updateExecution(executionId, 'SET stopping = :v', 'attribute_not_exists(stopping)', { ':v': stopping });
+  }
+
+  /** A conditional update of an execution's item (it must exist); false when the condition failed. */
+  private updateExecution(
+    executionId: string,
+    update: string,
+    condition: string | undefined,
+    values: Record<string, unknown>,
+    names?: Record<string, string>,
+  ): Promise<boolean> {
     return conditional(() =>
       this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: execPk(executionId), sk: 'META' },
-          UpdateExpression: 'SET ' + sets.join(', '),
-          ConditionExpression: `attribute_exists(pk) AND #s IN (${opts.from.map((_, i) => `:f${i}`).join(', ')})`,
-          ExpressionAttributeNames: names,
+          UpdateExpression: update,
+          ConditionExpression: condition ? `attribute_exists(pk) AND ${condition}` : 'attribute_exists(pk)',
+          ...(names ? { ExpressionAttributeNames: names } : {}),
           ExpressionAttributeValues: values,
-        }),
-      ),
-    );
-  }
-
-  /** Adds a run's spend to its execution (the plan's budget is checked against the sum before each dispatch). */
-  async addSpend(executionId: string, usd: number): Promise<void> {
-    await conditional(() =>
-      this.ddb.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: execPk(executionId), sk: 'META' },
-          UpdateExpression: 'ADD spentUsd :usd',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeValues: { ':usd': usd },
-        }),
-      ),
-    );
-  }
-
-  /** Records the first "stop" failure; later ones keep the first. */
-  async markStopping(executionId: string, stopping: NonNullable<ExecutionRecord['stopping']>): Promise<void> {
-    await conditional(() =>
-      this.ddb.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: { pk: execPk(executionId), sk: 'META' },
-          UpdateExpression: 'SET stopping = :v',
-          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(stopping)',
-          ExpressionAttributeValues: { ':v': stopping },
         }),
       ),
     );

@@ -31,14 +31,11 @@ export class Pool extends Construct {
     super(scope, id);
     const { tables, queues, agents } = props;
 
-    this.poolManager = new XlFunction(this, 'PoolManager', {
+    [this.poolManager, this.poolManagerSchedule] = this.scheduled('PoolManager', POOL_MANAGER_RATE, {
       entry: 'functions/pool-manager.ts',
-      logicalId: 'PoolManagerFunction',
       serviceName: 'xl-pool-manager',
       description: 'Sizes the agent pool per type from the backlog (every minute)',
       environment: props.environment,
-      timeout: Duration.seconds(55),
-      memorySize: 256,
     });
     tables.agents.grantReadWriteData(this.poolManager.role);
     // Agents it replaces count against their type's breaker (escalation).
@@ -46,29 +43,30 @@ export class Pool extends Construct {
     queues.grantReadAttributes(this.poolManager.role);
     agents.grantPoolControl(this.poolManager.role);
 
-    this.healthMonitor = new XlFunction(this, 'HealthMonitor', {
+    [this.healthMonitor, this.healthMonitorSchedule] = this.scheduled('HealthMonitor', HEALTH_MONITOR_RATE, {
       entry: 'functions/health-monitor.ts',
-      logicalId: 'HealthMonitorFunction',
       serviceName: 'xl-health-monitor',
       description: 'Checks agent health, replaces dead agents, opens breakers (every minute)',
       environment: props.environment,
-      timeout: Duration.seconds(55),
-      memorySize: 256,
     });
     tables.agents.grantReadWriteData(this.healthMonitor.role);
     tables.breakers.grantReadWriteData(this.healthMonitor.role);
     agents.grantStopTasks(this.healthMonitor.role);
+  }
 
-    // No retries: the next run is a minute away.
-    this.poolManagerSchedule = new events.Rule(this, 'PoolManagerSchedule', {
-      description: 'Runs the pool manager',
-      schedule: events.Schedule.rate(POOL_MANAGER_RATE),
-      targets: [new targets.LambdaFunction(this.poolManager.function, { retryAttempts: 0 })],
+  /** A function `<id>Function` and the rule `<id>Schedule` that runs it every `rate`. */
+  private scheduled(
+    id: string,
+    rate: Duration,
+    props: { entry: string; serviceName: string; description: string; environment: Record<string, string> },
+  ): [XlFunction, events.Rule] {
+    const fn = new XlFunction(this, id, { ...props, logicalId: `${id}Function`, timeout: Duration.seconds(55), memorySize: 256 });
+    const rule = new events.Rule(this, `${id}Schedule`, {
+      description: `Runs ${props.entry}`,
+      schedule: events.Schedule.rate(rate),
+      // No retries: the next run is a minute away.
+      targets: [new targets.LambdaFunction(fn.function, { retryAttempts: 0 })],
     });
-    this.healthMonitorSchedule = new events.Rule(this, 'HealthMonitorSchedule', {
-      description: 'Runs the health monitor',
-      schedule: events.Schedule.rate(HEALTH_MONITOR_RATE),
-      targets: [new targets.LambdaFunction(this.healthMonitor.function, { retryAttempts: 0 })],
-    });
+    return [fn, rule];
   }
 }

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { cacheDynaliteExpressions } from './dynalite-expressions.ts';
+import type { RunningService } from './running.ts';
 
 export interface StartDynaliteOptions {
   /** LevelDB directory (created if missing); in memory when absent. */
@@ -15,13 +16,7 @@ export interface StartDynaliteOptions {
   port?: number;
 }
 
-export interface RunningDynalite {
-  endpoint: string;
-  port: number;
-  /** The HTTP server, for request counters (benchmarks). */
-  server: import('node:http').Server;
-  close(): Promise<void>;
-}
+export type RunningDynalite = RunningService;
 
 export async function startDynalite(opts: StartDynaliteOptions = {}): Promise<RunningDynalite> {
   if (opts.path) await mkdir(opts.path, { recursive: true });

@@ -11,6 +11,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { buildApp } from 'fauxqs';
+import type { RunningService } from './running.ts';
 
 export interface StartFauxqsOptions {
   /** Directory for fauxqs' SQLite file (queues, messages, buckets, objects); memory when absent. */
@@ -19,13 +20,7 @@ export interface StartFauxqsOptions {
   port?: number;
 }
 
-export interface RunningFauxqs {
-  endpoint: string;
-  port: number;
-  /** The HTTP server, for request counters (benchmarks). */
-  server: import('node:http').Server;
-  close(): Promise<void>;
-}
+export type RunningFauxqs = RunningService;
 
 // The internal surface used here (fauxqs/dist/*.d.ts, 2.4.1).
 interface Persistence {
