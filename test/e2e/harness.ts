@@ -107,14 +107,8 @@ export function peakOverlap(intervals: { start: number; end: number }[]): number
   return peak;
 }
 
-export const isAlive = (pid: number) => {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-};
+/** Alive and not a zombie (a killed process its parent has not reaped yet is gone). */
+export { alive as isAlive } from '../support/processes.ts';
 
 /**
  * A folder that commands can write to. When the layer runs as root its agents run commands as

@@ -208,9 +208,16 @@ describe('functions', () => {
   it('the ECS runtime port finds the cluster, task definitions, subnets and security group', () => {
     for (const id of ['ApiFunction', 'PoolManagerFunction', 'HealthMonitorFunction']) {
       const env = resources[id]!.Properties.Environment.Variables;
-      for (const name of ['XL_CLUSTER', 'XL_TASK_DEFINITIONS', 'XL_SUBNETS', 'XL_SECURITY_GROUPS']) {
-        expect(env[name], `${id} ${name}`).toBeDefined();
-      }
+      const [cluster] = ofType('AWS::ECS::Cluster').map(([logicalId]) => logicalId);
+      const [securityGroup] = ofType('AWS::EC2::SecurityGroup').map(([logicalId]) => logicalId);
+      expect(env.XL_CLUSTER, id).toEqual({ Ref: cluster });
+      expect(env.XL_SECURITY_GROUPS, id).toEqual({ 'Fn::GetAtt': [securityGroup, 'GroupId'] });
+      const taskDefinitions = JSON.stringify(env.XL_TASK_DEFINITIONS);
+      for (const [logicalId] of ofType('AWS::ECS::TaskDefinition')) expect(taskDefinitions, `${id} XL_TASK_DEFINITIONS`).toContain(`"Ref":"${logicalId}"`);
+      const subnets = JSON.stringify(env.XL_SUBNETS);
+      const privateSubnets = ofType('AWS::EC2::Subnet').filter(([, subnet]) => subnet.Properties.MapPublicIpOnLaunch === false);
+      expect(privateSubnets.length).toBeGreaterThan(0);
+      for (const [logicalId] of privateSubnets) expect(subnets, `${id} XL_SUBNETS`).toContain(`"Ref":"${logicalId}"`);
     }
   });
 

@@ -17,6 +17,7 @@ import { ClaudeCodeDriver, claudeConfigDir, claudeProjectDir, pinnedClaudeBin } 
 import type { DriverContext, DriverResult } from '../../agent/drivers/types.ts';
 import type { PayloadStore } from '../../core/aws/payload-store.ts';
 import type { Task } from '../../core/plan.ts';
+import { waitFor } from '../support/processes.ts';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/real-cli/', import.meta.url));
 const WRAPPER = join(FIXTURES, 'claude-in-netns.sh');
@@ -207,11 +208,3 @@ describe(`the real Claude Code CLI ${CLI_VERSION}, offline`, () => {
     expect(conversation).toContain('You were interrupted'); // and the resume note
   });
 });
-
-async function waitFor(check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

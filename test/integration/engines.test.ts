@@ -228,6 +228,6 @@ describe('a tester task through the agent worker', () => {
     const { task, callback } = await runThroughWorker(planned({ agentType: 'tester', instructions: 'Test calc [standin:tester-pytest-failing]', tests: { level: 'unit', framework: 'pytest' } }));
     expect(task.status).toBe('failed');
     expect(task.error).toMatchObject({ type: 'validation', message: 'tests failed (pytest, unit): 1 of 2 failed: tests.test_calc.test_sub: assert 8 == 2' });
-    expect(callback.error).toBeDefined();
+    expect(callback).toMatchObject({ error: 'validation', cause: expect.stringContaining('tests failed (pytest, unit): 1 of 2 failed') });
   });
 });

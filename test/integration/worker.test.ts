@@ -725,7 +725,10 @@ describe('agent worker process', () => {
     await dispatch(id, 0, { type: 'architect' });
     // The transcript's one turn: 10 input tokens plus 500 written to the cache, 12 output tokens.
     await waitFor(async () => (await task(id)).progress !== undefined, 10_000);
-    expect((await task(id)).progress).toEqual({ usd: 0, inputTokens: 510, outputTokens: 12, turns: 1, at: expect.any(String) });
+    const first = (await task(id)).progress!;
+    expect(first).toEqual({ usd: 0, inputTokens: 510, outputTokens: 12, turns: 1, at: expect.any(String) });
+    // Written again with the next renewal.
+    await waitFor(async () => (await task(id)).progress!.at > first.at, 3000);
     await w.worker.stop();
     // The run was handed back; its message must not reach the next test's architects.
     const { Messages = [] } = await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl('architect'), MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));

@@ -75,13 +75,18 @@ describe('claude-code driver against the stand-in', () => {
     const seen = JSON.parse(await readFile(envOut, 'utf8')) as { argv: string[]; env: Record<string, string> };
     const argv = seen.argv;
     expect(argv.slice(0, 2)).toEqual(['-p', 'Change a to 2 in a.ts']);
-    const flag = (name: string) => argv[argv.indexOf(name) + 1];
+    const flag = (name: string) => {
+      const at = argv.indexOf(name);
+      if (at < 0) throw new Error(`${name} was not passed`);
+      return argv[at + 1];
+    };
     expect(flag('--output-format')).toBe('stream-json');
     expect(argv).toContain('--verbose');
     expect(flag('--max-turns')).toBe('80');
     expect(flag('--allowedTools')).toBe('Read,Edit,Write,Glob,Grep,Bash');
     expect(flag('--permission-mode')).toBe('acceptEdits');
-    expect(flag('--model')).toBeTruthy();
+    expect(flag('--model')).toBe(profileFor('coder', {}).model);
+    expect(flag('--tools')).toBe('Read,Edit,Write,Glob,Grep,Bash');
     expect(flag('--append-system-prompt')).toContain('coder agent');
     expect(flag('--append-system-prompt')).toContain('{"repo":"example","n":1}');
   });

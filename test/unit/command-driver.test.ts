@@ -196,7 +196,10 @@ describe('command driver environment and input', () => {
 
   it('reports its process group before the command ends', async () => {
     const ctx = await context();
-    const r = await driver.run(task(`echo "{\\"pgid\\":$(ps -o pgid= $$ | tr -d ' ')}"`), ctx);
-    expect(r).toEqual({ status: 'completed', output: { pgid: ctx.spawned[0] } });
+    const release = join(ctx.workspace, 'go');
+    const running = driver.run(task(`while [ ! -e go ]; do sleep 0.05; done; echo "{\\"pgid\\":$(ps -o pgid= $$ | tr -d ' ')}"`), ctx);
+    await waitFor(() => ctx.spawned.length === 1, 3000); // while the command still waits
+    await writeFile(release, '');
+    expect(await running).toEqual({ status: 'completed', output: { pgid: ctx.spawned[0] } });
   });
 });
