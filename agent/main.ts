@@ -12,8 +12,6 @@
 // (api-key upstream), AWS_REGION and AWS_ENDPOINT_URL_BEDROCK_RUNTIME (bedrock). Secrets by name
 // (`credentialsSecret`, the key's secret): Secrets Manager, or XL_LOCAL_SECRETS_FILE when set.
 // Logs are JSON lines on stderr; stdout stays unused.
-import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { AGENT_TYPES, type AgentType } from '../core/agent-types.ts';
@@ -25,7 +23,7 @@ import { PayloadStore } from '../core/aws/payload-store.ts';
 import { SecretsManagerSource } from '../core/aws/secrets.ts';
 import { CircuitBreaker } from '../core/breakers.ts';
 import { heartbeatIntervalMs, loadConfig } from '../core/config.ts';
-import { parseConcurrencySpec } from '../core/pool.ts';
+import { newAgentId, parseConcurrencySpec } from '../core/pool.ts';
 import type { AgentRuntimeRef } from '../core/records.ts';
 import { CachedSecretSource, LocalSecretsFile, type SecretSource, secretValue } from '../core/secrets.ts';
 import { ModelProxy } from './model-proxy.ts';
@@ -92,7 +90,9 @@ async function modelProxy(env: NodeJS.ProcessEnv, secrets: SecretSource, log: Lo
   if (mode === 'api-key') {
     if (!key && !keySecret) throw new Error('XL_MODEL_ACCESS=api-key needs ANTHROPIC_API_KEY or XL_ANTHROPIC_API_KEY_SECRET');
     // An ECS secret arrives as the secret's whole text: a JSON secret's `apiKey` is read out of it.
-    const apiKey = key ? async () => secretValue('ANTHROPIC_API_KEY', key) : () => secrets.get(keySecret!);
+    // Read once (an environment value does not rotate), so a malformed one stops the agent now.
+    const fixed = key ? secretValue('ANTHROPIC_API_KEY', key) : undefined;
+    const apiKey = fixed ? async () => fixed : () => secrets.get(keySecret!);
     proxy = new ModelProxy({ mode, apiKey, upstream: env.ANTHROPIC_BASE_URL || undefined, onRefused });
   } else if (mode === 'bedrock') {
     const region = env.AWS_REGION || env.AWS_DEFAULT_REGION;
@@ -115,7 +115,7 @@ async function main(): Promise<void> {
   // On ECS the pool manager knows an agent by its task id (RunTask's answer), so the agent takes it.
   const agentId =
     process.env.XL_AGENT_ID ||
-    (runtime.kind === 'ecs' ? runtime.taskArn.split('/').pop()! : `${type}-${randomBytes(4).toString('hex')}`);
+    (runtime.kind === 'ecs' ? runtime.taskArn.split('/').pop()! : newAgentId(type));
   const level = (process.env.XL_LOG_LEVEL ?? 'info') as Level;
   const log = jsonLogger({ agentId }, level in LEVELS ? level : 'info');
 
@@ -129,7 +129,13 @@ async function main(): Promise<void> {
   const models = await modelProxy(process.env, secrets, log);
   // Kept in the proxy only: nothing the worker starts (git, the drivers' processes) inherits it.
   delete process.env.ANTHROPIC_API_KEY;
+  // XL_AGENT_SLOTS (this process) over XL_MAX_CONCURRENT_TASKS (per type), else one at a time.
+  const slots = positive('XL_AGENT_SLOTS', parseConcurrencySpec(process.env.XL_MAX_CONCURRENT_TASKS)[type] ?? 1, true);
+  // In the container the agent's user is this agent's alone (XL_REAP_USER_PROCESSES, set by the task
+  // definition): with one task at a time, nothing of that user outlives a run of it.
+  const reap = runAs && slots === 1 && process.env.XL_REAP_USER_PROCESSES === '1' ? () => killAllProcessesOf(runAs) : undefined;
   const claude = new ClaudeCodeDriver({
+    ...(reap ? { reap } : {}),
     runAs,
     ...(models ? { modelAccess: models } : {}),
     silenceSeconds: positive('XL_CLAUDE_SILENCE_SECONDS', 300),
@@ -140,8 +146,6 @@ async function main(): Promise<void> {
   const payloads = new PayloadStore(clients.s3, config.bucket);
   // `credentialsSecret` names a secret the worker reads (Secrets Manager, or the local secrets file).
   const git = new WorkspaceGit({ payloads, owner: runAs, resolveSecret: (name) => secrets.get(name) });
-  // XL_AGENT_SLOTS (this process) over XL_MAX_CONCURRENT_TASKS (per type), else one at a time.
-  const slots = positive('XL_AGENT_SLOTS', parseConcurrencySpec(process.env.XL_MAX_CONCURRENT_TASKS)[type] ?? 1, true);
   const worker = new Worker(
     {
       agentId,
@@ -162,15 +166,12 @@ async function main(): Promise<void> {
       sqs: clients.sqs,
       sfn: clients.sfn,
       drivers: {
-        command: new CommandDriver({ runAs }),
+        command: new CommandDriver({ runAs, ...(reap ? { reap } : {}) }),
         'claude-code': claude,
       },
-      workspaces: new Workspaces(process.env.XL_WORKSPACE_ROOT || join(tmpdir(), 'xl-workspaces')),
+      workspaces: new Workspaces(process.env.XL_WORKSPACE_ROOT || undefined),
       git,
       checkpoints: new Checkpoints({ payloads, git, owner: runAs }),
-      // In the container the agent's user is this agent's alone (XL_REAP_USER_PROCESSES, set by the
-      // task definition): with one task at a time, nothing of that user outlives a run.
-      ...(runAs && slots === 1 && process.env.XL_REAP_USER_PROCESSES === '1' ? { reapUserProcesses: () => killAllProcessesOf(runAs) } : {}),
       log,
     },
   );

@@ -1,7 +1,7 @@
 // Who the agent's process runs as. The worker holds AWS credentials and task tokens; a process of
 // the same user could read them from /proc/<pid>/environ (scrubbing its own environment is not
 // enough), so when the worker can switch user it runs every command as another one.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 
 export interface RunAs {
   uid: number;
@@ -40,7 +40,9 @@ export function resolveRunAs(spec: string | undefined, isRoot = process.getuid?.
  * as root, reads or writes the workspace. Only for an agent that is the user's one owner (one agent
  * per container, one task at a time): never for root, and never locally, where agents share `nobody`.
  */
-export function killAllProcessesOf(user: RunAs): void {
-  if (user.uid === 0) throw new Error('refusing to kill every process of root');
-  spawnSync('kill', ['-KILL', '-1'], { uid: user.uid, gid: user.gid, stdio: 'ignore', timeout: 5000 });
+export function killAllProcessesOf(user: RunAs): Promise<void> {
+  if (user.uid === 0) return Promise.reject(new Error('refusing to kill every process of root'));
+  return new Promise((resolve) => {
+    execFile('kill', ['-KILL', '-1'], { uid: user.uid, gid: user.gid, timeout: 5000 }, () => resolve());
+  });
 }

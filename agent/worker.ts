@@ -45,6 +45,7 @@ import type {
 } from '../core/records.ts';
 import type { Checkpoints, RunDirs } from './checkpoint.ts';
 import { claudeConfigDir, claudeProjectDir } from './drivers/claude-code.ts';
+import { killProcessGroup } from './drivers/process.ts';
 import { type DriverRegistry, type DriverResult, driverNameFor } from './drivers/types.ts';
 import { applyEngines } from './engines/index.ts';
 import { prepareWorkspace, type WorkspaceGit } from './engines/workspace-git.ts';
@@ -102,11 +103,6 @@ export interface WorkerDeps {
   git?: WorkspaceGit;
   /** Saves a handed-back run's state and restores it for the next attempt; without it, retries start afresh. */
   checkpoints?: Checkpoints;
-  /**
-   * Kills whatever the agent's user still runs (agent/run-as.ts killAllProcessesOf), before the
-   * worker touches the workspace as root after a run: set where that user is this agent's alone.
-   */
-  reapUserProcesses?: () => void;
   clock?: Clock;
   log?: Logger;
 }
@@ -122,9 +118,8 @@ export const DispatchMessageSchema = z.object({
   taskToken: z.string().min(1),
   probe: z.boolean().optional(),
 });
-export type Dispatch = DispatchMessage;
 
-export function parseDispatch(body: string | undefined): Dispatch | undefined {
+export function parseDispatch(body: string | undefined): DispatchMessage | undefined {
   if (!body) return undefined;
   let json: unknown;
   try {
@@ -175,7 +170,7 @@ const LONG_POLL_SECONDS = 20;
 type RunEnd = 'lost' | 'handback';
 
 interface Run {
-  msg: Dispatch;
+  msg: DispatchMessage;
   queueUrl: string;
   receipt: string;
   claimId: string;
@@ -296,11 +291,6 @@ export class Worker {
     if (!graceful) this.forceStop?.();
     this.stopPromise ??= this.shutdown(graceful);
     return this.stopPromise;
-  }
-
-  /** The ids of the tasks running now (for tests and the agent record). */
-  runningTasks(): { executionId: string; taskId: string; index: number }[] {
-    return [...this.runs].map((r) => ({ executionId: r.msg.executionId, taskId: r.task.taskId, index: r.msg.taskIndex }));
   }
 
   // ---- polling --------------------------------------------------------------------------------
@@ -479,7 +469,7 @@ export class Worker {
   }
 
   /** A message whose task this agent cannot claim. */
-  private async notClaimed(queueUrl: string, receipt: string, msg: Dispatch, claim: Extract<ClaimResult, { claimed: false }>) {
+  private async notClaimed(queueUrl: string, receipt: string, msg: DispatchMessage, claim: Extract<ClaimResult, { claimed: false }>) {
     const ref = { executionId: msg.executionId, index: msg.taskIndex, dispatchSeq: msg.dispatchSeq };
     switch (claim.reason) {
       case 'unknown':
@@ -524,7 +514,7 @@ export class Worker {
       const execution = await this.executionMeta(msg.executionId);
       if (!execution) {
         skipping = true;
-        await this.skip(run, execution);
+        await this.skipWithoutExecution(run);
         return;
       }
       definition = await this.deps.payloads.load(task.definition);
@@ -554,7 +544,7 @@ export class Worker {
           const onSpawn = (pgid: number) => {
             run.pgids.add(pgid);
             this.pgids?.add(pgid);
-            if (run.end) killGroup(pgid); // lost or handed back while it was starting
+            if (run.end) killProcessGroup(pgid); // lost or handed back while it was starting
           };
           run.ranFrom = this.clock.now();
           result = prepared.failed ?? restored.failed ?? await driver.run(definition, {
@@ -574,7 +564,6 @@ export class Worker {
           });
           // A finished run is finished: a stop or a preemption no longer hands it back.
           if (!run.end) run.phase = 'finishing';
-          this.deps.reapUserProcesses?.();
           if (run.end === 'handback') await this.saveCheckpoint(run, dirs);
           // The engines (code checks, generated tests, review gates, coverage) read the workspace
           // before it goes; their commands run like the task's own (same user, same reaping).
@@ -586,7 +575,6 @@ export class Worker {
             now: () => this.clock.now(),
             onSpawn,
           });
-          this.deps.reapUserProcesses?.(); // the engines ran the task's user's commands too
           // Its changes become artifacts (and a pushed branch) before the workspace goes.
           if (prepared.checkout && !run.end) {
             result = await this.deps.git!.collect(prepared.checkout, { executionId: msg.executionId, taskId: task.taskId, attempt: task.attempts }, result);
@@ -596,7 +584,7 @@ export class Worker {
         } finally {
           run.ranTo = this.clock.now();
           for (const pgid of run.pgids) {
-            killGroup(pgid); // leftovers of a driver that did not clean up (the command driver does)
+            killProcessGroup(pgid); // leftovers of a driver that did not clean up (the command driver does)
             this.pgids?.remove(pgid);
           }
           this.removeLater(workspace);
@@ -616,8 +604,8 @@ export class Worker {
     await this.report(run, result!, definition);
   }
 
-  /** The execution is stopping or over: the task is skipped, not run. */
-  private async skip(run: Run, execution: ExecutionRecord | undefined): Promise<void> {
+  /** The task's execution has no record (deleted): the task is skipped, not run. */
+  private async skipWithoutExecution(run: Run): Promise<void> {
     const { msg } = run;
     const ref = { executionId: msg.executionId, index: msg.taskIndex };
     run.phase = 'reporting';
@@ -625,7 +613,7 @@ export class Worker {
     if (!finished) return;
     await this.sendSuccess(msg.taskToken, { status: 'skipped', attempts: run.task.attempts }, ref);
     await this.deleteMessage(run.queueUrl, run.receipt);
-    this.log.info('task skipped', { ...ref, taskId: run.task.taskId, reason: execution?.stopping ? 'stopping' : (execution?.status ?? 'no execution') });
+    this.log.info('task skipped', { ...ref, taskId: run.task.taskId, reason: 'no execution' });
   }
 
   private async report(run: Run, result: DriverResult, definition: Task | undefined): Promise<void> {
@@ -822,7 +810,7 @@ export class Worker {
   private claimLost(run: Run): void {
     run.end = 'lost';
     clearInterval(run.timer);
-    for (const pgid of run.pgids) killGroup(pgid);
+    for (const pgid of run.pgids) killProcessGroup(pgid);
     run.abort.abort(new Error('claim lost'));
   }
 
@@ -1086,13 +1074,6 @@ function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-function killGroup(pgid: number): void {
-  try {
-    process.kill(-pgid, 'SIGKILL');
-  } catch {
-    // ESRCH: gone already
-  }
-}
 
 /** A few tries with a short backoff, on top of the SDK's own retries. */
 async function retry<T>(fn: () => Promise<T>, retryable: (err: unknown) => boolean = () => true, tries = 3): Promise<T> {

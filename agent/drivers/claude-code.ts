@@ -84,6 +84,8 @@ export interface ClaudeCodeDriverOptions {
   modelAccess?: ModelAccess;
   /** Run the CLI as this user (agent/run-as.ts); the workspace is handed to it first. */
   runAs?: RunAs;
+  /** After each run: kill what its user still runs (see ProcessGroupRun.reap). */
+  reap?: () => Promise<void>;
   /** No stdout for this long ends the run as transient (default 300). */
   silenceSeconds?: number;
   resultGraceMs?: number;
@@ -147,6 +149,7 @@ export class ClaudeCodeDriver implements Driver {
   readonly bin: string;
   private readonly binArgs: string[];
   private readonly runAs?: RunAs;
+  private readonly reap?: () => Promise<void>;
   private readonly silenceMs: number;
   private readonly resultGraceMs: number;
   private readonly profiles: Record<AgentType, AgentProfile>;
@@ -164,6 +167,7 @@ export class ClaudeCodeDriver implements Driver {
     this.bin = opts.bin ?? (source.XL_CLAUDE_BIN || pinnedClaudeBin() || 'claude');
     this.binArgs = opts.binArgs ?? [];
     this.runAs = opts.runAs;
+    this.reap = opts.reap;
     this.silenceMs = (opts.silenceSeconds ?? DEFAULT_SILENCE_SECONDS) * 1000;
     this.resultGraceMs = opts.resultGraceMs ?? DEFAULT_RESULT_GRACE_MS;
     this.profiles = { ...allProfiles(source), ...opts.profiles } as Record<AgentType, AgentProfile>;
@@ -266,6 +270,7 @@ export class ClaudeCodeDriver implements Driver {
     let graceTimer: NodeJS.Timeout | undefined;
 
     return runProcessGroup<DriverResult>({
+      ...(this.reap ? { reap: this.reap } : {}),
       file: this.bin,
       args,
       cwd: ctx.workspace,

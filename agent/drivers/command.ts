@@ -6,7 +6,6 @@ import type { Task } from '../../core/plan.ts';
 import { ENV_ALLOWLIST, TAIL_BYTES, TailBuffer, runProcessGroup, startFailureType, utf8Tail } from './process.ts';
 import type { Driver, DriverContext, DriverResult } from './types.ts';
 
-export { ENV_ALLOWLIST, TAIL_BYTES, utf8Tail } from './process.ts';
 
 
 /** XL_INPUT is set only up to this size: the kernel caps one environment string at 128 KiB. */
@@ -22,6 +21,8 @@ export interface CommandDriverOptions {
   stdoutCapBytes?: number;
   /** Run commands as this user (agent/run-as.ts); the workspace is handed to it first. */
   runAs?: RunAs;
+  /** After each command: kill what its user still runs (see ProcessGroupRun.reap). */
+  reap?: () => Promise<void>;
 }
 
 export class CommandDriver implements Driver {
@@ -38,9 +39,11 @@ export class CommandDriver implements Driver {
     }
     this.stdoutCap = opts.stdoutCapBytes ?? STDOUT_CAP_BYTES;
     this.runAs = opts.runAs;
+    this.reap = opts.reap;
   }
 
   private readonly runAs?: RunAs;
+  private readonly reap?: () => Promise<void>;
 
   async run(task: Task, ctx: DriverContext): Promise<DriverResult> {
     if (this.runAs) {
@@ -65,6 +68,7 @@ export class CommandDriver implements Driver {
     const stdout = new TailBuffer(this.stdoutCap);
     const stderr = new TailBuffer(TAIL_BYTES);
     return runProcessGroup<DriverResult>({
+      ...(this.reap ? { reap: this.reap } : {}),
       file: '/bin/sh',
       args: ['-c', task.command],
       cwd: ctx.workspace,

@@ -51,6 +51,11 @@ export interface ProcessGroupRun<R> {
   conclude: (code: number | null, signal: NodeJS.Signals | null, interrupted: Interruption | undefined) => R;
   /** Clears the driver's own timers when the run settles. */
   settled?: () => void;
+  /**
+   * After the run, before its result is given back: kills whatever else the run's user still runs
+   * (agent/run-as.ts killAllProcessesOf), where that user is this agent's alone.
+   */
+  reap?: () => Promise<void>;
 }
 
 /**
@@ -75,7 +80,9 @@ export function runProcessGroup<R>(run: ProcessGroupRun<R>): Promise<R> {
       clearTimeout(abortTimer);
       run.settled?.();
       run.signal.removeEventListener('abort', onAbort);
-      resolve(result);
+      // Nothing the run started (a `setsid` daemon too) outlives it when the caller reads the workspace.
+      if (run.reap) void run.reap().then(() => resolve(result), () => resolve(result));
+      else resolve(result);
     };
     let abortTimer: NodeJS.Timeout | undefined;
     const onAbort = () => {

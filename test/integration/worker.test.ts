@@ -152,7 +152,7 @@ interface TestWorker {
 
 async function startWorker(
   agentType: AgentType,
-  opts: { slots?: number; graceMs?: number; drivers?: WorkerDeps['drivers']; checkpoints?: boolean; reapUserProcesses?: () => void } = {},
+  opts: { slots?: number; graceMs?: number; drivers?: WorkerDeps['drivers']; checkpoints?: boolean } = {},
 ): Promise<TestWorker> {
   const agentId = `${agentType}-inproc-${randomUUID().slice(0, 6)}`;
   const logs: LogLine[] = [];
@@ -177,7 +177,6 @@ async function startWorker(
       drivers: opts.drivers ?? { command: new CommandDriver() },
       workspaces: new Workspaces(join(scratch, 'workspaces')),
       ...(opts.checkpoints ? { checkpoints: new Checkpoints({ payloads: new PayloadStore(s3, bucket) }) } : {}),
-      ...(opts.reapUserProcesses ? { reapUserProcesses: opts.reapUserProcesses } : {}),
       log: collectingLogger(logs),
     },
   );
@@ -530,7 +529,7 @@ describe('the agent\'s user after a run', () => {
     const daemon = `echo $$ > ${daemonPid}; exec sleep 60`;
     const started = `setsid -f sh -c '${daemon}' > /dev/null 2>&1 < /dev/null; while [ ! -s ${daemonPid} ]; do sleep 0.05; done`;
     const id = await createExecution([{ agentType: 'coder', command: `${started}; echo '{"started":true}'` }]);
-    const w = await startWorker('coder', { drivers: { command: new CommandDriver({ runAs: user }) }, reapUserProcesses: () => killAllProcessesOf(user) });
+    const w = await startWorker('coder', { drivers: { command: new CommandDriver({ runAs: user, reap: () => killAllProcessesOf(user) }) } });
     expect(await dispatchOutcome(await dispatch(id, 0, { type: 'coder' }), 10_000)).toMatchObject({ status: 'SUCCEEDED' });
     const pid = await pidIn(daemonPid);
     expect(pid).toBeGreaterThan(0);
