@@ -14,12 +14,19 @@ function int(name: string, fallback: number): number {
   return value;
 }
 
+/** An idle agent is kept this long (s) before the pool manager may drain it. */
+export const DEFAULT_POOL_IDLE_SECONDS = 120;
+
 export interface LayerConfig {
   tables: { executions: string; agents: string; breakers: string };
   bucket: string;
   queueUrlPrefix: string;
   heartbeatSeconds: number;
   dispatchAllowanceSeconds: number;
+  /** How long a started agent may take to send its first heartbeat (Fargate: about a minute). */
+  startAllowanceSeconds: number;
+  /** How long an idle agent is kept before the pool manager may drain it. */
+  poolIdleSeconds: number;
 }
 
 export function loadConfig(): LayerConfig {
@@ -33,6 +40,8 @@ export function loadConfig(): LayerConfig {
     queueUrlPrefix: required('XL_QUEUE_URL_PREFIX'),
     heartbeatSeconds: int('XL_HEARTBEAT_SECONDS', 60),
     dispatchAllowanceSeconds: int('XL_DISPATCH_ALLOWANCE_SECONDS', 86400),
+    startAllowanceSeconds: int('XL_START_ALLOWANCE_SECONDS', 300),
+    poolIdleSeconds: int('XL_POOL_IDLE_SECONDS', DEFAULT_POOL_IDLE_SECONDS),
   };
 }
 

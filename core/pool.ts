@@ -6,6 +6,7 @@ import type { AgentStore } from './aws/agent-store.ts';
 import { agentTypeBreakerKey, type CircuitBreaker } from './breakers.ts';
 import type { AgentRecord, PoolBounds } from './records.ts';
 import type { AgentRuntime } from './runtime.ts';
+import { DEFAULT_POOL_IDLE_SECONDS } from './config.ts';
 
 const LIVE: AgentRecord['status'][] = ['starting', 'idle', 'busy'];
 
@@ -36,7 +37,6 @@ export interface Backlog {
   high?: number;
 }
 
-export const DEFAULT_POOL_IDLE_SECONDS = 120;
 
 /**
  * The design's dynamic sizing: enough agents for the queued and running tasks, at their slots

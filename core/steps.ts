@@ -5,6 +5,7 @@ import { queueKey } from './agent-types.ts';
 import { agentTypeBreakerKey, type CircuitBreaker } from './breakers.ts';
 import { classifyErrorName, type ErrorType } from './errors.ts';
 import type { ExecutionStore } from './aws/execution-store.ts';
+import type { ExecutionRecord } from './records.ts';
 import { deriveOutcome, prepareBatches, type PreparedExecution } from './patterns.ts';
 import { decideRecovery, recoveryStrategy } from './recovery.ts';
 
@@ -46,9 +47,15 @@ export type RecoverResult = TaskRef & { action: 'retry' | 'done'; delaySeconds: 
 export class ExecutionSteps {
   constructor(private readonly deps: StepDeps) {}
 
-  async prepare({ executionId }: { executionId: string }): Promise<PreparedExecution> {
+  /** The execution's record; a workflow without one cannot go on (a permanent error). */
+  private async requireExecution(executionId: string): Promise<ExecutionRecord> {
     const execution = await this.deps.executions.getExecution(executionId);
     if (!execution) throw Object.assign(new Error(`execution ${executionId} has no record`), { name: 'permanent' });
+    return execution;
+  }
+
+  async prepare({ executionId }: { executionId: string }): Promise<PreparedExecution> {
+    const execution = await this.requireExecution(executionId);
     await this.deps.executions.setStatus(executionId, 'RUNNING', { from: ['PENDING'] });
     return prepareBatches(execution);
   }
@@ -61,9 +68,8 @@ export class ExecutionSteps {
   async gate({ executionId, taskIndex }: TaskRef): Promise<GateResult> {
     const task = await this.deps.executions.prepareDispatch(executionId, taskIndex);
     if (!task) return { action: 'skip' }; // completed, skipped or cancelled meanwhile
-    const execution = await this.deps.executions.getExecution(executionId);
-    if (!execution) throw Object.assign(new Error(`execution ${executionId} has no record`), { name: 'permanent' });
-    if (execution.stopping !== undefined || !['PENDING', 'RUNNING'].includes(execution.status)) {
+    const execution = await this.requireExecution(executionId);
+    if (isStopping(execution)) {
       const reason = execution.stopping ? `task ${execution.stopping.taskId} failed with failureStrategy "stop"` : `execution ${execution.status}`;
       await this.deps.executions.skipTask(executionId, taskIndex, reason);
       return { action: 'skip' };
@@ -115,7 +121,7 @@ export class ExecutionSteps {
     if (errorType === 'dependency' && !refused) await this.deps.breaker.recordFailure(agentTypeBreakerKey(task.agentType));
 
     const error = { type: errorType, message };
-    const stopping = execution.stopping !== undefined || !['PENDING', 'RUNNING'].includes(execution.status);
+    const stopping = isStopping(execution);
     const final = state.gate?.action === 'blocked' && state.gate.final === true;
     if (!stopping && !final) {
       const decision = decideRecovery(recoveryStrategy(task, errorType), task.retries?.[errorType] ?? 0);
@@ -136,8 +142,7 @@ export class ExecutionSteps {
   }
 
   async finalize({ executionId }: { executionId: string }): Promise<{ status: string }> {
-    const execution = await this.deps.executions.getExecution(executionId);
-    if (!execution) throw Object.assign(new Error(`execution ${executionId} has no record`), { name: 'permanent' });
+    const execution = await this.requireExecution(executionId);
     const tasks = await this.deps.executions.listTasks(executionId);
     const outcome = deriveOutcome(execution, tasks);
     await this.deps.executions.setStatus(executionId, outcome.status, {
@@ -164,3 +169,8 @@ export function causeMessage(failure: Failure): string {
 }
 
 const roundUsd = (usd: number) => Math.round(usd * 1e4) / 1e4;
+
+/** A "stop" task failed, or the execution ended (cancelled, timed out): no task is dispatched any more. */
+function isStopping(execution: ExecutionRecord): boolean {
+  return execution.stopping !== undefined || !['PENDING', 'RUNNING'].includes(execution.status);
+}

@@ -49,7 +49,7 @@ export class ExecutionLayerStack extends Stack {
     });
     const heartbeatSeconds = props.heartbeatSeconds ?? HEARTBEAT_SECONDS;
     parseConcurrencySpec(props.maxConcurrentTasks); // a bad spec fails the synth, naming the entry
-    if (props.poolIdleSeconds !== undefined && !(props.poolIdleSeconds >= 0)) throw new Error(`poolIdleSeconds must be a non-negative number, got ${props.poolIdleSeconds}`);
+    if (props.poolIdleSeconds !== undefined && !(props.poolIdleSeconds > 0)) throw new Error(`poolIdleSeconds must be a positive number, got ${props.poolIdleSeconds}`);
 
     this.tables = new Tables(this, 'Tables');
     this.storage = new PayloadStorage(this, 'Storage');

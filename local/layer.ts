@@ -13,6 +13,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { AgentType } from '#core/agent-types.ts';
 import { sqsClient } from '#core/aws/clients.ts';
+import { heartbeatIntervalMs } from '#core/config.ts';
 import { registerRuntime } from '#core/runtime.ts';
 import { resolveDefinition } from '../infra/asl.ts';
 import { startDynalite } from './services/dynalite.ts';
@@ -188,7 +189,7 @@ export class LocalLayer {
     await this.recoverFromEarlierRun();
     await this.reconcile();
     // The schedules: each heartbeat interval locally (a minute on AWS).
-    const every = (this.opts.heartbeatSeconds * 1000) / 3;
+    const every = heartbeatIntervalMs(this.opts);
     this.timers.push(setInterval(() => void this.reconcile().catch((e) => this.log(`pool: ${(e as Error).message}`)), every));
 
     this.server = createServer((req, res) => void this.serve(api, req, res));

@@ -1,16 +1,12 @@
 // Agent records and pool bounds in the agents table (pk/sk strings; GSI byType).
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand, paginateQuery, paginateScan } from '@aws-sdk/lib-dynamodb';
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { AGENT_TYPES, type AgentType, defaultPoolBounds } from '../agent-types.ts';
 import type { AgentRecord, AgentStatus, PoolBounds } from '../records.ts';
+import { conditional, conditionalResult, strip } from './ddb.ts';
 
 const agentKey = (agentId: string) => ({ pk: `A#${agentId}`, sk: 'AGENT' });
 const poolKey = (type: AgentType) => ({ pk: `P#${type}`, sk: 'POOL' });
 
-function strip<T>(item: Record<string, unknown>): T {
-  const { pk: _pk, sk: _sk, gsi1pk: _a, gsi1sk: _b, ...rest } = item;
-  return rest as T;
-}
 
 export class AgentStore {
   constructor(
@@ -57,8 +53,8 @@ export class AgentStore {
       }
     }
     if (!('currentTaskId' in fields)) delete names['#currentTaskId'];
-    try {
-      const res = await this.ddb.send(
+    const res = await conditionalResult(() =>
+      this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: agentKey(agentId),
@@ -69,85 +65,49 @@ export class AgentStore {
           // The record comes back: it carries the layer's requests to the agent (yieldRequestedAt).
           ReturnValues: 'ALL_NEW',
         }),
-      );
-      return res.Attributes ? strip<AgentRecord>(res.Attributes) : undefined;
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return undefined;
-      throw err;
-    }
+      ),
+    );
+    return res?.Attributes && strip<AgentRecord>(res.Attributes);
   }
 
   /** Asks a busy agent to yield its low-priority runs; false when it is not busy any more. */
   async requestYield(agentId: string, at: string): Promise<boolean> {
-    return this.conditionalSet(agentId, 'SET yieldRequestedAt = :at', '#s = :busy', { ':at': at, ':busy': 'busy' });
+    return this.updateAgent(agentId, 'SET yieldRequestedAt = :at', '#s = :busy', { ':at': at, ':busy': 'busy' });
   }
 
   /** The agent has yielded (or had nothing to yield). */
   async clearYield(agentId: string): Promise<boolean> {
-    return this.conditionalSet(agentId, 'REMOVE yieldRequestedAt', 'attribute_exists(yieldRequestedAt)', {});
+    return this.updateAgent(agentId, 'REMOVE yieldRequestedAt', 'attribute_exists(yieldRequestedAt)', {});
   }
 
-  private async conditionalSet(agentId: string, update: string, condition: string, values: Record<string, unknown>): Promise<boolean> {
-    try {
-      await this.ddb.send(
+  /** A conditional update of an agent's item (it must exist); false when the condition failed. */
+  private updateAgent(agentId: string, update: string, condition: string | undefined, values: Record<string, unknown>): Promise<boolean> {
+    const usesStatus = update.includes('#s') || condition?.includes('#s');
+    return conditional(() =>
+      this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: agentKey(agentId),
           UpdateExpression: update,
-          ConditionExpression: `attribute_exists(pk) AND ${condition}`,
-          ...(condition.includes('#s') ? { ExpressionAttributeNames: { '#s': 'status' } } : {}),
+          ConditionExpression: condition ? `attribute_exists(pk) AND ${condition}` : 'attribute_exists(pk)',
+          ...(usesStatus ? { ExpressionAttributeNames: { '#s': 'status' } } : {}),
           ...(Object.keys(values).length ? { ExpressionAttributeValues: values } : {}),
         }),
-      );
-      return true;
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
-      throw err;
-    }
+      ),
+    );
   }
 
   /** Sets the status (only from `from`, when given), with why when the layer decided it. */
   async setStatus(agentId: string, status: AgentStatus, opts: { from?: AgentStatus[]; reason?: string } = {}): Promise<boolean> {
     const values: Record<string, unknown> = { ':s': status, ...(opts.reason ? { ':r': opts.reason } : {}) };
     opts.from?.forEach((s, i) => (values[`:f${i}`] = s));
-    try {
-      await this.ddb.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: agentKey(agentId),
-          UpdateExpression: opts.reason ? 'SET #s = :s, statusReason = :r' : 'SET #s = :s',
-          ConditionExpression: opts.from
-            ? `attribute_exists(pk) AND #s IN (${opts.from.map((_, i) => `:f${i}`).join(', ')})`
-            : 'attribute_exists(pk)',
-          ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: values,
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
-      throw err;
-    }
+    const update = opts.reason ? 'SET #s = :s, statusReason = :r' : 'SET #s = :s';
+    return this.updateAgent(agentId, update, opts.from && `#s IN (${opts.from.map((_, i) => `:f${i}`).join(', ')})`, values);
   }
 
   /** Health checks in a row that found the agent unhealthy (0 resets); false once the agent is gone. */
   async setHealthStrikes(agentId: string, strikes: number): Promise<boolean> {
-    try {
-      await this.ddb.send(
-        new UpdateCommand({
-          TableName: this.table,
-          Key: agentKey(agentId),
-          UpdateExpression: 'SET healthStrikes = :n',
-          ConditionExpression: 'attribute_exists(pk) AND #s <> :terminated',
-          ExpressionAttributeNames: { '#s': 'status' },
-          ExpressionAttributeValues: { ':n': strikes, ':terminated': 'terminated' },
-        }),
-      );
-      return true;
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
-      throw err;
-    }
+    return this.updateAgent(agentId, 'SET healthStrikes = :n', '#s <> :terminated', { ':n': strikes, ':terminated': 'terminated' });
   }
 
   async list(type?: AgentType): Promise<AgentRecord[]> {

@@ -1,8 +1,8 @@
 // BreakerStore over DynamoDB: optimistic versioning on one item per breaker key.
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { type DynamoDBDocumentClient, GetCommand, PutCommand, paginateScan } from '@aws-sdk/lib-dynamodb';
 import type { BreakerStore } from '../breakers.ts';
 import type { BreakerRecord } from '../records.ts';
+import { conditional } from './ddb.ts';
 
 export class DynamoBreakerStore implements BreakerStore {
   constructor(
@@ -26,19 +26,15 @@ export class DynamoBreakerStore implements BreakerStore {
   }
 
   async put(next: BreakerRecord, expectedVersion: number): Promise<boolean> {
-    try {
-      await this.ddb.send(
+    return conditional(() =>
+      this.ddb.send(
         new PutCommand({
           TableName: this.table,
           Item: { pk: next.key, ...next },
           ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(pk)' : 'version = :v',
           ExpressionAttributeValues: expectedVersion === 0 ? undefined : { ':v': expectedVersion },
         }),
-      );
-      return true;
-    } catch (err) {
-      if (err instanceof ConditionalCheckFailedException || (err as Error).name === 'ConditionalCheckFailedException') return false;
-      throw err;
-    }
+      ),
+    );
   }
 }

@@ -1,7 +1,6 @@
 // Executions and their task records in DynamoDB (item layout: docs/design.md, "Table items").
 // Every state change is one conditional write on one item, so concurrent agents, steps and API
 // calls can never move a task backwards or complete it twice.
-import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import {
   BatchWriteCommand,
   type DynamoDBDocumentClient,
@@ -12,32 +11,20 @@ import {
   paginateQuery,
 } from '@aws-sdk/lib-dynamodb';
 import type { ErrorType } from '../errors.ts';
+import { conditional, conditionalResult, strip } from './ddb.ts';
 import type { ExecutionRecord, ExecutionStatus, TaskCheckpoint, TaskProgress, TaskRecord, TaskStatus } from '../records.ts';
 
 const execPk = (id: string) => `X#${id}`;
 const taskSk = (index: number) => `T#${String(index).padStart(6, '0')}`;
 const namePk = (name: string) => `N#${name}`;
 
-function strip<T>(item: Record<string, unknown> | undefined): T | undefined {
-  if (!item) return undefined;
-  const { pk: _pk, sk: _sk, gsi1pk: _g1, gsi1sk: _g2, ...rest } = item;
-  return rest as T;
+interface TaskUpdate {
+  set: string;
+  condition: string;
+  names?: Record<string, string>;
+  values: Record<string, unknown>;
 }
 
-function isConditionFailure(err: unknown): boolean {
-  return err instanceof ConditionalCheckFailedException || (err as Error)?.name === 'ConditionalCheckFailedException';
-}
-
-/** Runs a conditional write; false when its condition did not hold. */
-async function conditional(write: () => Promise<unknown>): Promise<boolean> {
-  try {
-    await write();
-    return true;
-  } catch (err) {
-    if (isConditionFailure(err)) return false;
-    throw err;
-  }
-}
 
 export type ClaimResult =
   | { claimed: true; task: TaskRecord }
@@ -114,7 +101,7 @@ export class ExecutionStore {
     const res = await this.ddb.send(
       new GetCommand({ TableName: this.table, Key: { pk: execPk(executionId), sk: 'META' }, ConsistentRead: true }),
     );
-    return strip<ExecutionRecord>(res.Item);
+    return res.Item && strip<ExecutionRecord>(res.Item);
   }
 
   async listExecutions(opts: { limit: number; nextToken?: string }): Promise<{ items: ExecutionRecord[]; nextToken?: string }> {
@@ -138,7 +125,7 @@ export class ExecutionStore {
       }),
     );
     return {
-      items: (res.Items ?? []).map((i) => strip<ExecutionRecord>(i)!),
+      items: (res.Items ?? []).map((i) => strip<ExecutionRecord>(i)),
       nextToken: res.LastEvaluatedKey
         ? Buffer.from(JSON.stringify(res.LastEvaluatedKey)).toString('base64url')
         : undefined,
@@ -159,7 +146,7 @@ export class ExecutionStore {
         ExpressionAttributeValues: Object.fromEntries([[':p', 'EXEC'], ...statuses.map((s, i) => [`:s${i}`, s])]),
       },
     );
-    for await (const page of pages) out.push(...(page.Items ?? []).map((i) => strip<ExecutionRecord>(i)!));
+    for await (const page of pages) out.push(...(page.Items ?? []).map((i) => strip<ExecutionRecord>(i)));
     return out;
   }
 
@@ -221,7 +208,7 @@ export class ExecutionStore {
     const res = await this.ddb.send(
       new GetCommand({ TableName: this.table, Key: { pk: execPk(executionId), sk: taskSk(index) }, ConsistentRead: true }),
     );
-    return strip<TaskRecord>(res.Item);
+    return res.Item && strip<TaskRecord>(res.Item);
   }
 
   async listTasks(executionId: string): Promise<TaskRecord[]> {
@@ -235,18 +222,24 @@ export class ExecutionStore {
         ConsistentRead: true,
       },
     );
-    for await (const page of pages) out.push(...(page.Items ?? []).map((i) => strip<TaskRecord>(i)!));
+    for await (const page of pages) out.push(...(page.Items ?? []).map((i) => strip<TaskRecord>(i)));
     return out;
   }
 
-  private async update(
+  /** A conditional update of a task's item (it must exist); false when the condition failed. */
+  private async updateTask(executionId: string, index: number, update: TaskUpdate): Promise<boolean> {
+    return (await this.updateTaskReturning(executionId, index, update, 'NONE')) !== undefined;
+  }
+
+  /** The same, answering the updated record (undefined when the condition failed). */
+  private async updateTaskReturning(
     executionId: string,
     index: number,
-    update: { set: string; condition: string; names?: Record<string, string>; values: Record<string, unknown> },
-    returnNew = false,
+    update: TaskUpdate,
+    returnValues: 'ALL_NEW' | 'NONE' = 'ALL_NEW',
   ): Promise<TaskRecord | undefined> {
-    try {
-      const res = await this.ddb.send(
+    const res = await conditionalResult(() =>
+      this.ddb.send(
         new UpdateCommand({
           TableName: this.table,
           Key: { pk: execPk(executionId), sk: taskSk(index) },
@@ -254,19 +247,16 @@ export class ExecutionStore {
           ConditionExpression: `attribute_exists(pk) AND (${update.condition})`,
           ExpressionAttributeNames: { '#s': 'status', ...update.names },
           ExpressionAttributeValues: update.values,
-          ReturnValues: returnNew ? 'ALL_NEW' : 'NONE',
+          ReturnValues: returnValues,
         }),
-      );
-      return returnNew ? strip<TaskRecord>(res.Attributes) : ({} as TaskRecord);
-    } catch (err) {
-      if (isConditionFailure(err)) return undefined;
-      throw err;
-    }
+      ),
+    );
+    return res && strip<TaskRecord>(res.Attributes ?? {});
   }
 
   /** A new dispatch of the task: a fresh dispatchSeq makes every older message stale. */
   async prepareDispatch(executionId: string, index: number): Promise<TaskRecord | undefined> {
-    return this.update(
+    return this.updateTaskReturning(
       executionId,
       index,
       {
@@ -274,18 +264,17 @@ export class ExecutionStore {
         condition: '#s IN (:pending, :queued, :failed)',
         values: { ':queued': 'queued', ':one': 1, ':pending': 'pending', ':failed': 'failed' },
       },
-      true,
     );
   }
 
   /** Skips a task no agent has claimed. */
   async skipTask(executionId: string, index: number, reason: string): Promise<boolean> {
-    const done = await this.update(executionId, index, {
+    const done = await this.updateTask(executionId, index, {
       set: 'SET #s = :skipped, finishedAt = :now, skipReason = :r',
       condition: '#s IN (:pending, :queued)',
       values: { ':skipped': 'skipped', ':now': new Date().toISOString(), ':r': reason, ':pending': 'pending', ':queued': 'queued' },
     });
-    return done !== undefined;
+    return done;
   }
 
   /** Skips every task of the execution that no agent has claimed (pending or queued). */
@@ -313,7 +302,7 @@ export class ExecutionStore {
     dispatchedAt?: number;
   }): Promise<ClaimResult> {
     const now = opts.now ?? Date.now();
-    const task = await this.update(
+    const task = await this.updateTaskReturning(
       opts.executionId,
       opts.index,
       {
@@ -334,7 +323,6 @@ export class ExecutionStore {
           ...(opts.dispatchedAt ? { ':dispatched': opts.dispatchedAt } : {}),
         },
       },
-      true,
     );
     if (task) return { claimed: true, task };
     const current = await this.getTask(opts.executionId, opts.index);
@@ -347,12 +335,12 @@ export class ExecutionStore {
   /** Extends the lease while the claim is still ours; false means the claim is lost. */
   /** Extends the lease while the claim is still ours (with the run's progress, when it has some); false means the claim is lost. */
   async renewLease(executionId: string, index: number, claimId: string, leaseExpiresAt: number, progress?: TaskProgress): Promise<boolean> {
-    const done = await this.update(executionId, index, {
+    const done = await this.updateTask(executionId, index, {
       set: 'SET leaseExpiresAt = :lease' + (progress ? ', progress = :progress' : ''),
       condition: 'claimId = :claim AND #s = :running',
       values: { ':lease': leaseExpiresAt, ':claim': claimId, ':running': 'running', ...(progress ? { ':progress': progress } : {}) },
     });
-    return done !== undefined;
+    return done;
   }
 
   /**
@@ -360,12 +348,12 @@ export class ExecutionStore {
    * of the message can claim the task, and the run's checkpoint (when it saved one) goes with it.
    */
   async handBack(executionId: string, index: number, claimId: string, checkpoint?: TaskCheckpoint): Promise<boolean> {
-    const done = await this.update(executionId, index, {
+    const done = await this.updateTask(executionId, index, {
       set: 'SET leaseExpiresAt = :zero' + (checkpoint ? ', checkpoint = :cp' : ''),
       condition: 'claimId = :claim AND #s = :running',
       values: { ':zero': 0, ':claim': claimId, ':running': 'running', ...(checkpoint ? { ':cp': checkpoint } : {}) },
     });
-    return done !== undefined;
+    return done;
   }
 
   /** Records an agent's end of a claimed run: completed, failed (maybe retried later) or skipped. */
@@ -389,35 +377,35 @@ export class ExecutionStore {
     // A run that ended (rather than being handed back) has no use for a checkpoint any more.
     const removes = result.status === 'completed' ? ' REMOVE #err, leaseExpiresAt, checkpoint, progress' : ' REMOVE leaseExpiresAt, checkpoint, progress';
     if (result.status === 'completed') names['#err'] = 'error';
-    const done = await this.update(executionId, index, {
+    const done = await this.updateTask(executionId, index, {
       set: 'SET ' + sets.join(', ') + removes,
       condition: 'claimId = :claim AND #s = :running',
       names,
       values,
     });
-    return done !== undefined;
+    return done;
   }
 
   /** Counts a retry of the given error type and puts the task back to pending. */
   async recordRetry(executionId: string, index: number, errorType: ErrorType, error: TaskRecord['error']): Promise<boolean> {
-    const done = await this.update(executionId, index, {
+    const done = await this.updateTask(executionId, index, {
       set: 'SET #s = :pending, retries.#t = if_not_exists(retries.#t, :zero) + :one, #err = :e',
       condition: '#s IN (:queued, :failed, :running)',
       names: { '#t': errorType, '#err': 'error' },
       values: { ':pending': 'pending', ':zero': 0, ':one': 1, ':e': error, ':queued': 'queued', ':failed': 'failed', ':running': 'running' },
     });
-    return done !== undefined;
+    return done;
   }
 
   /** The task's final failure, when no retry is left. */
   async failTask(executionId: string, index: number, error: NonNullable<TaskRecord['error']>): Promise<boolean> {
-    const done = await this.update(executionId, index, {
+    const done = await this.updateTask(executionId, index, {
       set: 'SET #s = :failed, #err = :e, finishedAt = if_not_exists(finishedAt, :now) REMOVE claimId, leaseExpiresAt',
       condition: '#s IN (:queued, :failed, :running, :pending)',
       names: { '#err': 'error' },
       values: { ':failed': 'failed', ':e': error, ':now': new Date().toISOString(), ':queued': 'queued', ':running': 'running', ':pending': 'pending' },
     });
-    return done !== undefined;
+    return done;
   }
 
   /**
@@ -432,7 +420,7 @@ export class ExecutionStore {
       if (t.status === 'pending' || t.status === 'queued') {
         if (await this.skipTask(executionId, t.index, reason)) cancelled++;
       } else if (t.status === 'running') {
-        const done = await this.update(executionId, t.index, {
+        const done = await this.updateTask(executionId, t.index, {
           set: 'SET #s = :failed, #err = :e, finishedAt = :now REMOVE claimId, leaseExpiresAt',
           condition: '#s = :running',
           names: { '#err': 'error' },

@@ -12,7 +12,7 @@ import { StepFunctionsWorkflows } from '#core/aws/workflows.ts';
 import { CircuitBreaker } from '#core/breakers.ts';
 import { loadConfig } from '#core/config.ts';
 import { ExecutionService } from '#core/executions.ts';
-import { DEFAULT_POOL_IDLE_SECONDS, HealthMonitor, PoolManager, parseConcurrencySpec, parsePoolSpec } from '#core/pool.ts';
+import { HealthMonitor, PoolManager, parseConcurrencySpec, parsePoolSpec } from '#core/pool.ts';
 import { registeredRuntime } from '#core/runtime.ts';
 import { ExecutionSteps } from '#core/steps.ts';
 
@@ -48,7 +48,7 @@ export const executionService = /* @__PURE__ */ once(
 const monitorDeps = () => ({
   agents: agentStore(),
   heartbeatSeconds: config().heartbeatSeconds,
-  startAllowanceSeconds: Number(process.env.XL_START_ALLOWANCE_SECONDS ?? 300),
+  startAllowanceSeconds: config().startAllowanceSeconds,
 });
 
 export const healthMonitor = /* @__PURE__ */ once(() => new HealthMonitor(monitorDeps()));
@@ -62,7 +62,7 @@ export const poolManager = /* @__PURE__ */ once(
       defaults: parsePoolSpec(process.env.XL_POOL),
       slots: parseConcurrencySpec(process.env.XL_MAX_CONCURRENT_TASKS),
       breaker: circuitBreaker(),
-      idleSeconds: Number(process.env.XL_POOL_IDLE_SECONDS ?? DEFAULT_POOL_IDLE_SECONDS),
+      idleSeconds: config().poolIdleSeconds,
     }),
 );
 

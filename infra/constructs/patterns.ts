@@ -94,8 +94,8 @@ export interface TaskFragmentProps {
  * Dispatch                 → sqs:sendMessage.waitForTaskToken, InputPath $.gate.dispatch, ResultPath $.outcome
  *                            → Reported; Catch per error type (ResultPath $.failure) → Recover
  * Recover (steps: recover) → gets the whole iteration state (ids, gate, failure) as `state`;
- *                            ResultPath $.recovery: `{ action: retry | redispatch | done, delaySeconds }`
- * Retry?                   → retry/redispatch: Backoff; otherwise Settled
+ *                            ResultPath $.recovery: `{ action: retry | done, delaySeconds }`
+ * Retry?                   → retry: Backoff; otherwise Settled
  * Backoff                  → Wait SecondsPath $.recovery.delaySeconds → Gate
  *
  * Every end state outputs only the task index, so a 250-task Map result stays a few KiB.
@@ -163,13 +163,7 @@ export class TaskFragment extends sfn.StateMachineFragment {
     this.dispatch.next(end('Reported'));
     this.recover.next(
       new sfn.Choice(this, 'Retry?')
-        .when(
-          sfn.Condition.or(
-            sfn.Condition.stringEquals('$.recovery.action', 'retry'),
-            sfn.Condition.stringEquals('$.recovery.action', 'redispatch'),
-          ),
-          backoff,
-        )
+        .when(sfn.Condition.stringEquals('$.recovery.action', 'retry'), backoff)
         .otherwise(end('Settled')),
     );
     this.startState = this.gate;

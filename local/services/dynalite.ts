@@ -21,7 +21,7 @@ export type RunningDynalite = RunningService;
 export async function startDynalite(opts: StartDynaliteOptions = {}): Promise<RunningDynalite> {
   if (opts.path) await mkdir(opts.path, { recursive: true });
   cacheDynaliteExpressions();
-  // Tables are ACTIVE at once: the layer creates them at start and uses them immediately.
+  // Tables turn ACTIVE as soon as dynalite can (no simulated delay); waitForActiveTables waits for it.
   const server = dynalite({ path: opts.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
