@@ -73,16 +73,31 @@ export const REPORT_MAX_BYTES = 64 * 1024 * 1024;
  * elsewhere is refused.
  */
 export async function readWorkspaceFile(workspace: string, file: string, what: string): Promise<string> {
+  const text = await readWorkspaceFileIfPresent(workspace, file, what);
+  if (text === undefined) throw new Error(`${what} could not be read: ENOENT`);
+  return text;
+}
+
+/** The same, undefined when there is no such file. */
+export async function readWorkspaceFileIfPresent(workspace: string, file: string, what: string): Promise<string | undefined> {
   const root = await realpath(workspace);
   let real: string;
   try {
     real = await realpath(file);
   } catch (err) {
-    throw new Error(`${what} could not be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
+    throw new Error(`${what} could not be read: ${code ?? (err as Error).message}`, { cause: err });
   }
   const rel = relative(root, real);
   if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) throw new Error(`${what} leads out of the workspace`);
-  const handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  // O_NONBLOCK: a FIFO planted at the path must not hang the agent; O_NOFOLLOW: no link swapped in.
+  let handle;
+  try {
+    handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+  } catch (err) {
+    throw new Error(`${what} could not be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
   try {
     const stat = await handle.stat();
     if (!stat.isFile()) throw new Error(`${what} is not a regular file`);

@@ -1,9 +1,7 @@
 // Coverage in a task's workspace: after a tester's (or any task with `coverageTargets`) driver has
 // completed, the worker looks for the coverage report the task's tests wrote, adds its figures to
 // the task's output and fails the task when the targets are missed (core/engines/coverage.ts).
-import { constants } from 'node:fs';
-import { open, realpath } from 'node:fs/promises';
-import { join, relative, isAbsolute } from 'node:path';
+import { join } from 'node:path';
 import {
   COVERAGE_REPORT_PATHS,
   type Coverage,
@@ -15,9 +13,7 @@ import {
 } from '../../core/engines/coverage.ts';
 import type { Task } from '../../core/plan.ts';
 import type { DriverResult } from '../drivers/types.ts';
-
-/** Larger reports are refused rather than read into memory. */
-export const COVERAGE_REPORT_MAX_BYTES = 64 * 1024 * 1024;
+import { readWorkspaceFileIfPresent } from './context.ts';
 
 export interface WorkspaceCoverage {
   /** The report's path, relative to the workspace (one of COVERAGE_REPORT_PATHS). */
@@ -34,43 +30,13 @@ export interface WorkspaceCoverage {
  * (the worker may read files the task's command cannot, so a report must be the command's own).
  */
 export async function analyzeWorkspaceCoverage(workspace: string, targets?: CoverageTargets): Promise<WorkspaceCoverage | undefined> {
-  const root = await realpath(workspace);
   for (const path of COVERAGE_REPORT_PATHS) {
-    let real: string;
-    try {
-      real = await realpath(join(root, path));
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOENT' || code === 'ENOTDIR') continue;
-      throw new Error(`the coverage report ${path} could not be read: ${code ?? (err as Error).message}`, { cause: err });
-    }
-    const rel = relative(root, real);
-    if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) throw new Error(`the coverage report ${path} leads out of the workspace`);
-    const text = await readReport(real, path);
+    const text = await readWorkspaceFileIfPresent(workspace, join(workspace, path), `the coverage report ${path}`);
+    if (text === undefined) continue;
     const coverage = parseCoverage(path, text);
     return { path, coverage, ...(targets ? { check: checkCoverage(coverage, targets) } : {}) };
   }
   return undefined;
-}
-
-async function readReport(file: string, path: string): Promise<string> {
-  // O_NONBLOCK: a FIFO planted at the path must not hang the agent; O_NOFOLLOW: no link swapped in.
-  let handle;
-  try {
-    handle = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (err) {
-    throw new Error(`the coverage report ${path} could not be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
-  }
-  try {
-    const stat = await handle.stat();
-    if (!stat.isFile()) throw new Error(`the coverage report ${path} is not a regular file`);
-    if (stat.size > COVERAGE_REPORT_MAX_BYTES) {
-      throw new Error(`the coverage report ${path} is larger than ${COVERAGE_REPORT_MAX_BYTES / (1024 * 1024)} MiB`);
-    }
-    return await handle.readFile('utf8');
-  } finally {
-    await handle.close();
-  }
 }
 
 /**

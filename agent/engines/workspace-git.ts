@@ -189,7 +189,8 @@ export class WorkspaceGit {
     }
     if (checkout.spec.pushBranch) {
       try {
-        await this.push(checkout, checkout.spec.pushBranch, ids);
+        // There is something to commit exactly when there is a diff (an artifact).
+        await this.push(checkout, checkout.spec.pushBranch, ids, artifacts.length > 0);
       } catch (err) {
         return { ...failed('dependency', `the changes could not be pushed to ${checkout.spec.pushBranch}: ${reason(err)}`), ...keep };
       }
@@ -232,12 +233,8 @@ export class WorkspaceGit {
     return out;
   }
 
-  /** Commits what is staged (when anything is) and pushes HEAD to `branch` of the origin. */
-  async push(checkout: Checkout, branch: string, ids: TaskIds): Promise<void> {
-    const staged = await this.git(checkout, ['diff', '--cached', '--quiet', 'HEAD']).then(
-      () => false,
-      (err: unknown) => (err instanceof RunError && !err.timedOut ? true : Promise.reject(err)),
-    );
+  /** Commits what `artifacts` staged (when anything is) and pushes HEAD to `branch` of the origin. */
+  async push(checkout: Checkout, branch: string, ids: TaskIds, staged: boolean): Promise<void> {
     if (staged) {
       const message = `xl: task ${ids.taskId} (execution ${ids.executionId}, attempt ${ids.attempt})`;
       await this.git(checkout, ['-c', `user.name=${AUTHOR.name}`, '-c', `user.email=${AUTHOR.email}`, 'commit', '--quiet', '--no-verify', '-m', message]);
