@@ -8,6 +8,26 @@ export function isErrorType(value: unknown): value is ErrorType {
 }
 
 /**
+ * Where a failure came from (the classifier's second answer, beside the type): the task's own
+ * command, the Claude Code CLI, the model API as the model proxy sees it, a git host, an AWS
+ * service, the layer itself (its steps, a lost agent), the agent around the run (disk, its own AWS
+ * calls), or the engines' checks of a completed run (coverage, review gates, generated tests).
+ */
+export const ERROR_SOURCES = ['command', 'claude-code', 'model-api', 'git', 'aws', 'layer', 'agent', 'engine', 'api'] as const;
+export type ErrorSource = (typeof ERROR_SOURCES)[number];
+
+export function isErrorSource(value: unknown): value is ErrorSource {
+  return typeof value === 'string' && (ERROR_SOURCES as readonly string[]).includes(value);
+}
+
+/** A task's error as recorded and reported (TaskResult.error). */
+export interface TaskError {
+  type: ErrorType;
+  message: string;
+  source?: ErrorSource;
+}
+
+/**
  * Maps an error name as Step Functions reports it (a Catch's `Error`) to an error type.
  * Agents fail tasks with the error type as the error name; the rest are the service's own.
  */

@@ -1,7 +1,7 @@
 // What the layer keeps in its tables. Every write is a single-item conditional write: no
 // transactions (dynalite has none, and the protocol does not need them).
 import type { AgentType, Priority } from './agent-types.ts';
-import type { ErrorType } from './errors.ts';
+import type { ErrorType, TaskError } from './errors.ts';
 import type { HealthIssue } from './health.ts';
 import type { Pattern, Task } from './plan.ts';
 
@@ -84,7 +84,7 @@ export interface TaskRecord {
   finishedAt?: string;
   durationMs?: number;
   output?: Stored<Record<string, unknown>>;
-  error?: { type: ErrorType; message: string };
+  error?: TaskError;
   cost?: TaskCost;
   artifacts?: Artifact[];
   /** Saved by an agent that handed the task back (SIGTERM): the next attempt resumes from it. */

@@ -1,6 +1,6 @@
 // What an agent driver is: the part of the worker that actually runs a task (a shell command, or
 // later Claude Code). Drivers know nothing of queues, leases or AWS; the worker does that.
-import type { ErrorType } from '../../core/errors.ts';
+import type { TaskError } from '../../core/errors.ts';
 import type { Task } from '../../core/plan.ts';
 import type { Artifact, TaskCost } from '../../core/records.ts';
 
@@ -44,7 +44,7 @@ export type DriverResult =
     }
   | {
       status: 'failed';
-      error: { type: ErrorType; message: string };
+      error: TaskError;
       cost?: TaskCost;
       /** What a failed run leaves to look at (a Claude Code run's transcript). */
       artifacts?: Artifact[];
