@@ -26,6 +26,7 @@ import { PRIORITIES, type AgentType, type Priority, queueKey } from '../core/age
 import type { AgentStore } from '../core/aws/agent-store.ts';
 import type { ClaimResult, ExecutionStore } from '../core/aws/execution-store.ts';
 import type { PayloadStore } from '../core/aws/payload-store.ts';
+import { classifyAgentError } from '../core/classify.ts';
 import { agentTypeBreakerKey, type CircuitBreaker } from '../core/breakers.ts';
 import { assessHealth, type HealthIssue } from '../core/health.ts';
 import { mergeOutputs } from '../core/patterns.ts';
@@ -34,6 +35,7 @@ import type {
   AgentRecord,
   AgentRuntimeRef,
   AgentStatus,
+  AttemptLogEntry,
   DispatchMessage,
   ExecutionRecord,
   HealthMetrics,
@@ -518,13 +520,15 @@ export class Worker {
         return;
       }
       definition = await this.deps.payloads.load(task.definition);
+      // Its recovery's fallback moved it to this agent type: it runs as one (profile, engines).
+      if (task.fallbackFrom) definition = { ...definition, agentType: task.agentType };
       const input = await this.inputFor(execution, task);
       if (run.end) return await this.endWithoutReport(run);
       const driver = this.deps.drivers[driverNameFor(definition)];
       if (!driver) {
         result = {
           status: 'failed',
-          error: { type: 'permanent', message: `this agent has no ${driverNameFor(definition)} driver` },
+          error: { type: 'permanent', source: 'agent', message: `this agent has no ${driverNameFor(definition)} driver` },
         };
       } else {
         run.phase = 'running';
@@ -597,7 +601,7 @@ export class Worker {
       if (run.end) return await this.endWithoutReport(run);
       // The agent itself failed around the task (an AWS or disk error): a transient failure,
       // which the task's recovery strategy retries.
-      result = { status: 'failed', error: { type: 'transient', message: `the agent could not run the task: ${errorMessage(err)}` } };
+      result = { status: 'failed', error: classifyAgentError(err, 'the agent could not run the task') };
     }
     if (run.end) return await this.endWithoutReport(run);
     run.phase = 'reporting';
@@ -631,7 +635,7 @@ export class Worker {
       try {
         output = await retry(() => this.deps.payloads.store(`outputs/${msg.executionId}/${msg.taskIndex}-${attempts}.json`, value));
       } catch (err) {
-        outcome = { status: 'failed', error: { type: 'transient', message: `the output could not be stored: ${errorMessage(err)}` } };
+        outcome = { status: 'failed', error: classifyAgentError(err, 'the output could not be stored') };
       }
     }
     const finished = await this.finish(
@@ -723,7 +727,16 @@ export class Worker {
       return;
     }
     try {
-      if (!(await this.deps.executions.handBack(run.msg.executionId, run.msg.taskIndex, run.claimId, run.checkpoint))) {
+      const entry: AttemptLogEntry = {
+        attempt: run.task.attempts,
+        agentId: this.config.agentId,
+        agentType: run.task.agentType,
+        ...(run.task.startedAt ? { startedAt: run.task.startedAt } : {}),
+        finishedAt: new Date(this.clock.now()).toISOString(),
+        status: 'handed-back',
+        message: this.handingBack ? 'the agent stopped and handed the run back' : 'handed back for higher-priority work',
+      };
+      if (!(await this.deps.executions.handBack(run.msg.executionId, run.msg.taskIndex, run.claimId, run.checkpoint, entry))) {
         // The lease ran out meanwhile and another agent holds the task: its run counts, not our checkpoint.
         this.log.warn('could not hand a task back: another agent holds it now', ref);
         return;
@@ -747,7 +760,7 @@ export class Worker {
       this.log.info('resuming from a checkpoint', { executionId: run.msg.executionId, taskId: run.task.taskId, from: checkpoint.attempt, sessionId: sessionId ?? null });
       return { resume: sessionId ? { sessionId } : {} };
     } catch (err) {
-      return { failed: { status: 'failed', error: { type: 'transient', message: `the checkpoint of attempt ${checkpoint.attempt} could not be restored: ${errorMessage(err)}` } } };
+      return { failed: { status: 'failed', error: { ...classifyAgentError(err, `the checkpoint of attempt ${checkpoint.attempt} could not be restored`), type: 'transient' } } };
     }
   }
 

@@ -96,6 +96,18 @@ export class CircuitBreaker {
     }
   }
 
+  /** Opens the breaker now, whatever its count (a task's escalation policy `open-breaker`). */
+  async trip(key: string, _reason: string): Promise<void> {
+    this.closedUntil.delete(key);
+    for (let i = 0; i < 5; i++) {
+      const current = await this.store.get(key);
+      const version = current?.version ?? 0;
+      const now = new Date(this.now()).toISOString();
+      const next: BreakerRecord = { key, state: 'open', failures: Math.max(current?.failures ?? 0, this.policy.failureThreshold), openedAt: now, lastFailureAt: now, version: version + 1 };
+      if (await this.store.put(next, version)) return;
+    }
+  }
+
   async reset(key: string): Promise<void> {
     this.closedUntil.delete(key);
     const current = await this.store.get(key);

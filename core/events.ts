@@ -17,7 +17,7 @@ export interface EventSink {
 }
 
 /** A sink that writes each event as one structured log line (`{ event: kind, ...fields }`). */
-export function logEventSink(log: { info(message: string, fields?: Record<string, unknown>): void }): EventSink {
+export function logEventSink(log: { info(message: string, fields: Record<string, unknown>): void }): EventSink {
   return {
     emit(event) {
       log.info('layer event', { event: event.kind, ...event, at: new Date().toISOString() });

@@ -1,11 +1,11 @@
 // Submitting, reading and cancelling executions: what the API does, free of HTTP.
 import { randomBytes } from 'node:crypto';
-import { ConflictError, NotFoundError, XlError } from './errors.ts';
+import { ConflictError, NotFoundError, type TaskError, XlError } from './errors.ts';
 import type { ExecutionStore } from './aws/execution-store.ts';
 import type { PayloadStore } from './aws/payload-store.ts';
 import { mergeOutputs, stageLayout, stagesInData } from './patterns.ts';
 import { type Pattern, type Plan, parsePlan, planHash, planTasks } from './plan.ts';
-import type { ExecutionRecord, TaskCost, TaskRecord } from './records.ts';
+import type { AttemptLogEntry, ExecutionRecord, TaskCost, TaskRecord } from './records.ts';
 
 /** Starts and stops workflow executions (Step Functions in AWS and locally). */
 export interface Workflows {
@@ -24,7 +24,7 @@ export interface TaskResult {
   taskId: string;
   status: 'pending' | 'running' | 'completed' | 'failed' | 'skipped';
   output?: Record<string, unknown>;
-  error?: { type: string; message: string };
+  error?: TaskError;
   agentId?: string;
   attempts: number;
   startedAt?: string;
@@ -34,6 +34,14 @@ export interface TaskResult {
   artifacts?: TaskRecord['artifacts'];
   /** A running Claude Code task: its spend so far (as of `at`, the agent's last lease renewal). */
   progress?: TaskRecord['progress'];
+  /** One entry per attempt that ended, oldest first (recovery's decisions included). */
+  attemptLog?: AttemptLogEntry[];
+  /** Why it was skipped (a stop, a cancel, its recovery's fallback). */
+  skipReason?: string;
+  /** The recovery's fallback that settled it, and the failure it stood in for. */
+  recoveredBy?: TaskRecord['recoveredBy'];
+  /** It ran on its recovery's fallback agent type instead of this one (the plan's). */
+  fallbackFrom?: TaskRecord['fallbackFrom'];
 }
 
 export interface ExecutionView {
@@ -221,7 +229,30 @@ function taskResult(t: TaskRecord, output: Record<string, unknown> | undefined):
     ...(t.cost ? { cost: t.cost } : {}),
     ...(t.artifacts ? { artifacts: t.artifacts } : {}),
     ...(t.progress && t.status === 'running' ? { progress: t.progress } : {}),
+    ...attemptLogOf(t),
+    ...(t.skipReason && t.status === 'skipped' ? { skipReason: t.skipReason } : {}),
+    ...(t.recoveredBy ? { recoveredBy: t.recoveredBy } : {}),
+    ...(t.fallbackFrom ? { fallbackFrom: t.fallbackFrom } : {}),
   };
+}
+
+/**
+ * The attempts that ended, as recorded by Recover and by hand-backs, plus the completed one, which
+ * no step records (a success goes straight from the agent to Step Functions).
+ */
+function attemptLogOf(t: TaskRecord): { attemptLog?: AttemptLogEntry[] } {
+  const log = [...(t.attemptLog ?? [])];
+  if (t.status === 'completed' && !t.recoveredBy && t.attempts > 0 && !log.some((e) => e.attempt === t.attempts && e.status !== 'handed-back')) {
+    log.push({
+      attempt: t.attempts,
+      ...(t.agentId ? { agentId: t.agentId } : {}),
+      agentType: t.agentType,
+      ...(t.startedAt ? { startedAt: t.startedAt } : {}),
+      finishedAt: t.finishedAt ?? t.startedAt ?? '',
+      status: 'completed',
+    });
+  }
+  return log.length ? { attemptLog: log } : {};
 }
 
 /**

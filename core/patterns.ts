@@ -86,10 +86,12 @@ export interface Outcome {
 
 /** SUCCEEDED when no "stop" task failed, else FAILED; pipelines also name the failed stage. */
 export function deriveOutcome(
-  execution: Pick<ExecutionRecord, 'pattern' | 'stages'>,
-  tasks: Pick<TaskRecord, 'status' | 'failureStrategy' | 'stage'>[],
+  execution: Pick<ExecutionRecord, 'pattern' | 'stages'> & Partial<Pick<ExecutionRecord, 'stopping'>>,
+  tasks: (Pick<TaskRecord, 'status' | 'failureStrategy' | 'stage'> & Partial<Pick<TaskRecord, 'taskId'>>)[],
 ): Outcome {
-  const stopper = tasks.find((t) => t.status === 'failed' && t.failureStrategy === 'stop');
+  // A task whose escalation said fail-execution ends the execution as a "stop" task would, whatever its failureStrategy.
+  const escalated = execution.stopping?.escalated ? tasks.find((t) => t.taskId === execution.stopping!.taskId && t.status === 'failed') : undefined;
+  const stopper = escalated ?? tasks.find((t) => t.status === 'failed' && t.failureStrategy === 'stop');
   const incomplete = tasks.find((t) => t.status !== 'completed' && t.status !== 'failed' && t.status !== 'skipped');
   const failed = stopper !== undefined || incomplete !== undefined;
   if (execution.pattern !== 'pipeline') return { status: failed ? 'FAILED' : 'SUCCEEDED' };

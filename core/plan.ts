@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { AGENT_TYPES, CAPABILITIES, PRIORITIES } from './agent-types.ts';
 import { ERROR_TYPES, type ErrorDetail, ValidationError } from './errors.ts';
+import { BACKOFF_STRATEGIES, ESCALATIONS, JITTERS } from './recovery.ts';
 import { FRAMEWORKS, LANGUAGES, codegenIssues } from './engines/codegen.ts';
 import { reviewIssues } from './engines/review.ts';
 import { TEST_FRAMEWORKS, TEST_LEVELS, testsIssues } from './engines/testgen.ts';
@@ -14,13 +15,53 @@ const TASK_ID = /^[A-Za-z0-9_-]{1,64}$/;
 export const DEFAULT_TIMEOUT_SECONDS = 1800;
 export const DEFAULT_MAX_CONCURRENCY = 10;
 
+/** The largest default output a fallback may carry: it is kept on the task's record (DynamoDB's 400 KB item). */
+export const MAX_DEFAULT_OUTPUT_BYTES = 32 * 1024;
+
+/** How long to wait before a retry (the design's BackoffStrategy). */
+const backoffSchema = z
+  .object({
+    strategy: z.enum(BACKOFF_STRATEGIES),
+    baseSeconds: z.number().min(0).max(3600).optional(),
+    capSeconds: z.number().min(0).max(86400).optional(),
+    jitter: z.enum(JITTERS).optional(),
+  })
+  .strict()
+  .refine((b) => b.baseSeconds === undefined || b.capSeconds === undefined || b.capSeconds >= b.baseSeconds, {
+    message: 'capSeconds must not be below baseSeconds',
+    path: ['capSeconds'],
+  });
+
+/** What happens once the retries are spent (the design's FallbackAction). */
+const fallbackSchema = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('agent-type'), agentType: z.enum(AGENT_TYPES) }).strict(),
+  z
+    .object({ action: z.literal('default-output'), output: z.record(z.string(), z.unknown()) })
+    .strict()
+    .refine((f) => Buffer.byteLength(JSON.stringify(f.output)) <= MAX_DEFAULT_OUTPUT_BYTES, {
+      message: `a default output is at most ${MAX_DEFAULT_OUTPUT_BYTES} bytes of JSON`,
+      path: ['output'],
+    }),
+  z.object({ action: z.literal('skip'), reason: z.string().min(1).max(500).optional() }).strict(),
+]);
+
 const recoveryOverride = z
   .object({
     maxRetries: z.number().int().min(0).max(20).optional(),
+    // The first form of the backoff (exponential, full jitter): still accepted, `backoff` is the whole one.
     baseDelaySeconds: z.number().min(0).max(3600).optional(),
     maxDelaySeconds: z.number().min(0).max(86400).optional(),
+    backoff: backoffSchema.optional(),
+    fallback: fallbackSchema.optional(),
+    escalation: z.enum(ESCALATIONS).optional(),
+    onOpen: z.enum(['fail', 'wait']).optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((r, ctx) => {
+    if (r.backoff && (r.baseDelaySeconds !== undefined || r.maxDelaySeconds !== undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['backoff'], message: 'give either backoff or baseDelaySeconds/maxDelaySeconds, not both' });
+    }
+  });
 
 export const TaskSchema = z
   .object({
@@ -98,6 +139,18 @@ export const TaskSchema = z
       if (task.agentType === 'reviewer') ctx.addIssue({ code: 'custom', path: ['codegen'], message: 'a reviewer changes nothing: code generation is for coders and other writing agent types' });
     }
     for (const issue of testsIssues(task)) ctx.addIssue({ code: 'custom', ...issue });
+    for (const [errorType, r] of Object.entries(task.recovery ?? {})) {
+      if (r.onOpen !== undefined && errorType !== 'dependency') {
+        ctx.addIssue({ code: 'custom', path: ['recovery', errorType, 'onOpen'], message: 'onOpen applies to dependency failures only (a circuit breaker refusing the task)' });
+      }
+      const fallback = r.fallback;
+      if (fallback?.action !== 'agent-type') continue;
+      const path = ['recovery', errorType, 'fallback', 'agentType'];
+      if (fallback.agentType === task.agentType) ctx.addIssue({ code: 'custom', path, message: `the fallback agent type is the task's own (${task.agentType})` });
+      else if (task.capability !== undefined && !CAPABILITIES[fallback.agentType].includes(task.capability)) {
+        ctx.addIssue({ code: 'custom', path, message: `${fallback.agentType} has no capability "${task.capability}" (it has ${CAPABILITIES[fallback.agentType].join(', ')})` });
+      }
+    }
     if (task.review) for (const issue of reviewIssues(task.review)) ctx.addIssue({ code: 'custom', ...issue });
   });
 

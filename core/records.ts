@@ -1,7 +1,7 @@
 // What the layer keeps in its tables. Every write is a single-item conditional write: no
 // transactions (dynalite has none, and the protocol does not need them).
 import type { AgentType, Priority } from './agent-types.ts';
-import type { ErrorType, TaskError } from './errors.ts';
+import type { ErrorSource, ErrorType, TaskError } from './errors.ts';
 import type { HealthIssue } from './health.ts';
 import type { Pattern, Task } from './plan.ts';
 
@@ -31,8 +31,11 @@ export interface ExecutionRecord {
   maxConcurrency: number;
   stages: StageLayout[];
   taskCount: number;
-  /** Set when a "stop" task failed: tasks not yet claimed are skipped. */
-  stopping?: { taskId: string; stage: string };
+  /**
+   * Set when a "stop" task failed, or a task's escalation said `fail-execution` (`escalated`):
+   * tasks not yet claimed are skipped, and an escalation also cancels the running ones.
+   */
+  stopping?: { taskId: string; stage: string; escalated?: boolean };
   startedAt: string;
   stoppedAt?: string;
   /** Why the execution ended other than by its tasks (aborted, layer stopped, workflow error). */
@@ -91,6 +94,33 @@ export interface TaskRecord {
   checkpoint?: TaskCheckpoint;
   /** While it runs: what a Claude Code run has spent so far, written with each lease renewal. */
   progress?: TaskProgress;
+  /** One entry per attempt that ended (failed, or handed back), oldest first; a completed one is derived. */
+  attemptLog?: AttemptLogEntry[];
+  /** The task ran on its recovery's fallback agent type (`agentType` is that type now). */
+  fallbackFrom?: AgentType;
+  /** The failure a fallback (a default output, a skip) stood in for. */
+  recoveredBy?: { action: 'default-output' | 'skip'; error: TaskError };
+  /** Why the task was skipped (a stop, a cancel, a fallback). */
+  skipReason?: string;
+  /** How often an open breaker made the task wait (its recovery's `onOpen: "wait"`). */
+  breakerWaits?: number;
+}
+
+/** What one attempt of a task did: TaskResult.attemptLog. */
+export interface AttemptLogEntry {
+  /** The task's attempts count at that run (1 for the first claim). */
+  attempt: number;
+  agentId?: string;
+  agentType: AgentType;
+  startedAt?: string;
+  finishedAt: string;
+  status: 'completed' | 'failed' | 'handed-back';
+  errorType?: ErrorType;
+  source?: ErrorSource;
+  message?: string;
+  /** What recovery did next: another attempt after `delaySeconds`, the fallback, or nothing more. */
+  next?: 'retry' | 'fallback' | 'none';
+  delaySeconds?: number;
 }
 
 export interface TaskProgress extends TaskCost {

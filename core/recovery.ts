@@ -1,45 +1,126 @@
-// Recovery strategies per error type (the design's RecoveryStrategy), with the contract's defaults.
-// A task's `recovery` field overrides them one error type at a time.
+// Recovery strategies per error type (the design's RecoveryStrategy: retries, backoff, fallback
+// action, escalation policy), with the contract's defaults. A task's `recovery` field overrides them
+// one error type at a time; the state machine's Recover step (core/steps.ts) carries them out.
+import type { AgentType } from './agent-types.ts';
 import type { ErrorType } from './errors.ts';
 import type { Task } from './plan.ts';
+
+export const BACKOFF_STRATEGIES = ['fixed', 'linear', 'exponential'] as const;
+export const JITTERS = ['full', 'equal', 'none'] as const;
+export const ESCALATIONS = ['notify', 'open-breaker', 'fail-execution'] as const;
+
+export interface Backoff {
+  strategy: (typeof BACKOFF_STRATEGIES)[number];
+  baseSeconds: number;
+  capSeconds: number;
+  jitter: (typeof JITTERS)[number];
+}
+
+/** Once the retries are spent: another agent type, a default output, or a skip. */
+export type FallbackAction =
+  | { action: 'agent-type'; agentType: AgentType }
+  | { action: 'default-output'; output: Record<string, unknown> }
+  | { action: 'skip'; reason?: string };
+
+/** When the task fails for good: tell someone, open the breaker, or end the whole execution now. */
+export type EscalationPolicy = (typeof ESCALATIONS)[number];
 
 export interface RecoveryStrategy {
   errorType: ErrorType;
   maxRetries: number;
-  /** Exponential backoff with full jitter: delay = random(0, min(maxDelay, base * 2^retry)). */
-  baseDelaySeconds: number;
-  maxDelaySeconds: number;
-  /** dependency errors also go through the agent type's circuit breaker. */
-  gatedByBreaker: boolean;
+  backoff: Backoff;
+  fallback?: FallbackAction;
+  escalation?: EscalationPolicy;
+  /** A dependency's open breaker refusing the task: fail it at once (the default) or wait for the probe. */
+  onOpen: 'fail' | 'wait';
 }
 
+const exponential = (baseSeconds: number, capSeconds: number): Backoff => ({ strategy: 'exponential', baseSeconds, capSeconds, jitter: 'full' });
+const none: Backoff = { strategy: 'fixed', baseSeconds: 0, capSeconds: 0, jitter: 'none' };
+
+/** The contract's defaults: transient 3 retries with exponential backoff and full jitter; timeout 1;
+ * resource 2 with longer backoff; dependency 2 (gated by the breakers); permanent and validation none. */
 export const RECOVERY_DEFAULTS: Record<ErrorType, RecoveryStrategy> = {
-  transient: { errorType: 'transient', maxRetries: 3, baseDelaySeconds: 1, maxDelaySeconds: 30, gatedByBreaker: false },
-  timeout: { errorType: 'timeout', maxRetries: 1, baseDelaySeconds: 1, maxDelaySeconds: 10, gatedByBreaker: false },
-  resource: { errorType: 'resource', maxRetries: 2, baseDelaySeconds: 10, maxDelaySeconds: 300, gatedByBreaker: false },
-  dependency: { errorType: 'dependency', maxRetries: 2, baseDelaySeconds: 5, maxDelaySeconds: 120, gatedByBreaker: true },
-  permanent: { errorType: 'permanent', maxRetries: 0, baseDelaySeconds: 0, maxDelaySeconds: 0, gatedByBreaker: false },
-  validation: { errorType: 'validation', maxRetries: 0, baseDelaySeconds: 0, maxDelaySeconds: 0, gatedByBreaker: false },
+  transient: { errorType: 'transient', maxRetries: 3, backoff: exponential(1, 30), onOpen: 'fail' },
+  timeout: { errorType: 'timeout', maxRetries: 1, backoff: exponential(1, 10), onOpen: 'fail' },
+  resource: { errorType: 'resource', maxRetries: 2, backoff: exponential(10, 300), onOpen: 'fail' },
+  dependency: { errorType: 'dependency', maxRetries: 2, backoff: exponential(5, 120), onOpen: 'fail' },
+  permanent: { errorType: 'permanent', maxRetries: 0, backoff: none, onOpen: 'fail' },
+  validation: { errorType: 'validation', maxRetries: 0, backoff: none, onOpen: 'fail' },
 };
+
+/** How many times in a row a task waits for an open breaker (`onOpen: "wait"`) before it fails. */
+export const MAX_BREAKER_WAITS = 10;
 
 export function recoveryStrategy(task: Pick<Task, 'recovery'>, errorType: ErrorType): RecoveryStrategy {
   const base = RECOVERY_DEFAULTS[errorType];
-  const override = task.recovery?.[errorType];
-  return override ? { ...base, ...override } : base;
+  const o = task.recovery?.[errorType];
+  if (!o) return base;
+  // The first form, baseDelaySeconds/maxDelaySeconds, tunes the default shape.
+  const legacy = o.baseDelaySeconds !== undefined || o.maxDelaySeconds !== undefined;
+  const backoff: Backoff = o.backoff
+    ? {
+        strategy: o.backoff.strategy,
+        baseSeconds: o.backoff.baseSeconds ?? Math.max(1, base.backoff.baseSeconds),
+        capSeconds: o.backoff.capSeconds ?? Math.max(o.backoff.baseSeconds ?? 1, base.backoff.capSeconds, 1),
+        jitter: o.backoff.jitter ?? 'full',
+      }
+    : legacy
+      ? {
+          ...exponential(1, 30),
+          ...(base.maxRetries > 0 ? base.backoff : {}),
+          ...(o.baseDelaySeconds !== undefined ? { baseSeconds: o.baseDelaySeconds } : {}),
+          ...(o.maxDelaySeconds !== undefined ? { capSeconds: o.maxDelaySeconds } : {}),
+        }
+      : base.maxRetries === 0 && (o.maxRetries ?? 0) > 0
+        ? exponential(1, 30) // retries asked for an error type that has none by default
+        : base.backoff;
+  return {
+    errorType,
+    maxRetries: o.maxRetries ?? base.maxRetries,
+    backoff,
+    ...(o.fallback ? { fallback: o.fallback as FallbackAction } : {}),
+    ...(o.escalation ? { escalation: o.escalation } : {}),
+    onOpen: o.onOpen ?? base.onOpen,
+  };
 }
 
-export type RecoveryDecision = { retry: true; delaySeconds: number } | { retry: false };
+/**
+ * The delay before retry number `retry + 1` (0-based `retry`), whole seconds (a Wait state's
+ * SecondsPath takes an integer): fixed base, linear base * (n + 1), exponential base * 2^n, capped;
+ * then full jitter (random in [0, d]), equal jitter (d/2 + random in [0, d/2]) or none.
+ */
+export function backoffDelay(backoff: Backoff, retry: number, random: () => number = Math.random): number {
+  const { baseSeconds: base, capSeconds: cap } = backoff;
+  const raw = backoff.strategy === 'fixed' ? base : backoff.strategy === 'linear' ? base * (retry + 1) : base * 2 ** Math.min(retry, 30);
+  const d = Math.min(cap, raw);
+  const jittered = backoff.jitter === 'full' ? random() * d : backoff.jitter === 'equal' ? d / 2 + random() * (d / 2) : d;
+  return Math.max(0, Math.min(Math.round(jittered), Math.ceil(cap)));
+}
+
+export type RecoveryDecision =
+  | { action: 'retry'; delaySeconds: number }
+  | { action: 'fallback'; fallback: FallbackAction }
+  | { action: 'fail'; escalation?: EscalationPolicy };
 
 /**
- * Whether a failed task runs again. `retriesSoFar` counts earlier retries for this error type,
- * so each error type has its own budget, as the contract's defaults are written per type.
+ * What happens after a failure. `retriesSoFar` counts earlier retries for this error type, so each
+ * type has its own budget, as the contract's defaults are written per type. A fallback runs once
+ * per task (`fallbackUsed`): after another agent type failed too, the task fails for good.
  */
 export function decideRecovery(
   strategy: RecoveryStrategy,
   retriesSoFar: number,
-  random: () => number = Math.random,
+  opts: { fallbackUsed?: boolean; random?: () => number } = {},
 ): RecoveryDecision {
-  if (retriesSoFar >= strategy.maxRetries) return { retry: false };
-  const cap = Math.min(strategy.maxDelaySeconds, strategy.baseDelaySeconds * 2 ** retriesSoFar);
-  return { retry: true, delaySeconds: Math.floor(random() * cap) };
+  if (retriesSoFar < strategy.maxRetries) {
+    return { action: 'retry', delaySeconds: backoffDelay(strategy.backoff, retriesSoFar, opts.random) };
+  }
+  if (strategy.fallback && !opts.fallbackUsed) return { action: 'fallback', fallback: strategy.fallback };
+  return { action: 'fail', ...(strategy.escalation ? { escalation: strategy.escalation } : {}) };
+}
+
+/** Every retry a task's recovery allows, over all error types (what sizes a batch's worst case). */
+export function maxRetriesOf(task: Pick<Task, 'recovery'>): number {
+  return (Object.keys(RECOVERY_DEFAULTS) as ErrorType[]).reduce((n, t) => n + recoveryStrategy(task, t).maxRetries, 0);
 }

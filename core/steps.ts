@@ -3,17 +3,21 @@
 import { randomUUID } from 'node:crypto';
 import { queueKey } from './agent-types.ts';
 import { agentTypeBreakerKey, type CircuitBreaker } from './breakers.ts';
-import { classifyErrorName, type ErrorType } from './errors.ts';
+import { classifyStatesError } from './classify.ts';
+import { type ErrorType, type TaskError, isErrorType } from './errors.ts';
+import type { EventSink } from './events.ts';
 import type { ExecutionStore } from './aws/execution-store.ts';
-import type { ExecutionRecord } from './records.ts';
+import type { AttemptLogEntry, ExecutionRecord, TaskRecord } from './records.ts';
 import { deriveOutcome, prepareBatches, type PreparedExecution } from './patterns.ts';
-import { decideRecovery, recoveryStrategy } from './recovery.ts';
+import { type EscalationPolicy, MAX_BREAKER_WAITS, type RecoveryDecision, decideRecovery, recoveryStrategy } from './recovery.ts';
 
 export interface StepDeps {
   executions: ExecutionStore;
   breaker: CircuitBreaker;
   queueUrlPrefix: string;
   dispatchAllowanceSeconds: number;
+  events: EventSink;
+  now?: () => number;
 }
 
 export interface TaskRef {
@@ -35,7 +39,15 @@ export interface Dispatch {
 export type GateResult =
   | { action: 'dispatch'; dispatch: Dispatch }
   | { action: 'skip' }
-  | { action: 'blocked'; failure: { Error: ErrorType; Cause: string }; /** No retry: it would be refused again. */ final?: boolean };
+  | {
+      action: 'blocked';
+      failure: { Error: ErrorType; Cause: string };
+      /** No retry: it would be refused again. */
+      final?: boolean;
+      /** The open breaker that refused it, and when it will let a probe through. */
+      breaker?: string;
+      retryAt?: string;
+    };
 
 export interface Failure {
   Error?: string;
@@ -45,7 +57,10 @@ export interface Failure {
 export type RecoverResult = TaskRef & { action: 'retry' | 'done'; delaySeconds: number };
 
 export class ExecutionSteps {
-  constructor(private readonly deps: StepDeps) {}
+  private readonly now: () => number;
+  constructor(private readonly deps: StepDeps) {
+    this.now = deps.now ?? Date.now;
+  }
 
   /** The execution's record; a workflow without one cannot go on (a permanent error). */
   private async requireExecution(executionId: string): Promise<ExecutionRecord> {
@@ -96,41 +111,68 @@ export class ExecutionSteps {
   }
 
   /**
-   * After a failed dispatch: classify, then retry with backoff, re-dispatch a task that timed out
-   * while still waiting in its queue (that wait never counts against it), or record the failure.
+   * After a failed dispatch (docs/design.md, "Recovery"): classify, then carry out the task's
+   * RecoveryStrategy for that error type: a retry after its backoff, the fallback once the retries
+   * are spent (another agent type, a default output, a skip), or the final failure with its
+   * escalation. A task that timed out while still waiting in its queue is dispatched again (that
+   * wait never counts against it), and so is one an open breaker refused when it waits for the probe.
    */
   async recover(state: TaskRef & { failure?: Failure; gate?: GateResult }): Promise<RecoverResult> {
     const { executionId, taskIndex } = state;
-    const failure = state.gate?.action === 'blocked' ? state.gate.failure : (state.failure ?? {});
+    const blocked = state.gate?.action === 'blocked' ? state.gate : undefined;
+    const failure = blocked ? blocked.failure : (state.failure ?? {});
     const [execution, task] = await Promise.all([
       this.deps.executions.getExecution(executionId),
       this.deps.executions.getTask(executionId, taskIndex),
     ]);
     const done = { executionId, taskIndex, action: 'done' as const, delaySeconds: 0 };
+    const retry = (delaySeconds: number) => ({ executionId, taskIndex, action: 'retry' as const, delaySeconds });
     if (!execution || !task) return done;
     // The agent completed it but its callback came late (TaskTimedOut): the result stands.
     if (task.status === 'completed' || task.status === 'skipped') return done;
 
-    const errorType = classifyErrorName(failure.Error);
-    const message = causeMessage(failure);
-    if (errorType === 'timeout' && task.status === 'queued' && failure.Error === 'States.Timeout') {
-      return { executionId, taskIndex, action: 'retry', delaySeconds: 0 }; // never claimed: dispatch again
-    }
-    // A refusal by the open breaker is not a new failure of the dependency.
-    const refused = state.gate?.action === 'blocked';
-    if (errorType === 'dependency' && !refused) await this.deps.breaker.recordFailure(agentTypeBreakerKey(task.agentType));
-
-    const error = { type: errorType, message };
+    if (task.status === 'queued' && failure.Error === 'States.Timeout') return retry(0); // never claimed: dispatch again
+    const error = failureError(failure, task);
+    const errorType = error.type;
     const stopping = isStopping(execution);
-    const final = state.gate?.action === 'blocked' && state.gate.final === true;
-    if (!stopping && !final) {
-      const decision = decideRecovery(recoveryStrategy(task, errorType), task.retries?.[errorType] ?? 0);
-      if (decision.retry && (await this.deps.executions.recordRetry(executionId, taskIndex, errorType, error))) {
-        return { executionId, taskIndex, action: 'retry', delaySeconds: decision.delaySeconds };
+
+    // A refusal by the open breaker is not a new failure of the dependency.
+    if (errorType === 'dependency' && !blocked) await this.deps.breaker.recordFailure(agentTypeBreakerKey(task.agentType));
+
+    // An open breaker refused it, and its recovery waits for the breaker's probe rather than failing.
+    if (blocked && !blocked.final && !stopping && errorType === 'dependency') {
+      const strategy = recoveryStrategy(task, 'dependency');
+      if (strategy.onOpen === 'wait' && (task.breakerWaits ?? 0) < MAX_BREAKER_WAITS && (await this.deps.executions.recordBreakerWait(executionId, taskIndex))) {
+        return retry(breakerWaitSeconds(blocked.retryAt, this.now()));
       }
     }
-    await this.deps.executions.failTask(executionId, taskIndex, error);
-    if (task.failureStrategy === 'stop') {
+
+    // What this attempt did, for the task's attemptLog: a refusal before any claim is no attempt.
+    const ran = !blocked && task.attempts > 0 && (task.status === 'failed' || task.status === 'running');
+    const entry = (next: AttemptLogEntry['next'], delaySeconds?: number): AttemptLogEntry | undefined =>
+      ran ? attemptEntry(task, error, new Date(this.now()).toISOString(), next, delaySeconds) : undefined;
+
+    const final = stopping || blocked?.final === true;
+    const strategy = recoveryStrategy(task, errorType);
+    const decision: RecoveryDecision = final ? { action: 'fail' } : decideRecovery(strategy, task.retries?.[errorType] ?? 0, { fallbackUsed: task.fallbackFrom !== undefined });
+
+    if (decision.action === 'retry' && (await this.deps.executions.recordRetry(executionId, taskIndex, errorType, error, entry('retry', decision.delaySeconds)))) {
+      return retry(decision.delaySeconds);
+    }
+    if (decision.action === 'fallback') {
+      const fb = decision.fallback;
+      if (fb.action === 'agent-type') {
+        if (await this.deps.executions.reassign(executionId, taskIndex, fb.agentType, error, entry('fallback', 0))) return retry(0);
+      } else {
+        const settle = fb.action === 'skip' ? { action: 'skip' as const, reason: fb.reason ?? `skipped by its recovery after a ${errorType} failure: ${error.message}` } : fb;
+        if (await this.deps.executions.settleByFallback(executionId, taskIndex, settle, error, entry('fallback'))) return done;
+      }
+    }
+
+    await this.deps.executions.failTask(executionId, taskIndex, error, entry('none'));
+    const escalation = decision.action === 'fail' ? decision.escalation : undefined;
+    if (escalation) await this.escalate(escalation, execution, task, error);
+    if (task.failureStrategy === 'stop' && escalation !== 'fail-execution') {
       await this.deps.executions.markStopping(executionId, {
         taskId: task.taskId,
         stage: execution.stages[task.stage]?.name ?? '',
@@ -139,6 +181,22 @@ export class ExecutionSteps {
       await this.deps.executions.skipWaitingTasks(executionId, `task ${task.taskId} failed with failureStrategy "stop"`);
     }
     return done;
+  }
+
+  /**
+   * The escalation policy of a task that failed for good: an event for people (`notify`), its
+   * breaker opened at once (`open-breaker`), or the whole execution ended now (`fail-execution`):
+   * unclaimed tasks are skipped and running ones cancelled, whatever their failureStrategy.
+   */
+  private async escalate(policy: EscalationPolicy, execution: ExecutionRecord, task: TaskRecord, error: TaskError): Promise<void> {
+    await this.deps.events.emit({ kind: 'task.escalated', executionId: execution.executionId, taskId: task.taskId, errorType: error.type, message: error.message, action: policy });
+    if (policy === 'open-breaker') {
+      await this.deps.breaker.trip(agentTypeBreakerKey(task.agentType), `task ${task.taskId} of ${execution.executionId} escalated: ${error.message}`);
+    } else if (policy === 'fail-execution') {
+      const reason = `task ${task.taskId} failed (${error.type}) and its recovery escalates to fail-execution`;
+      await this.deps.executions.markStopping(execution.executionId, { taskId: task.taskId, stage: execution.stages[task.stage]?.name ?? '', escalated: true });
+      await this.deps.executions.cancelTasks(execution.executionId, reason);
+    }
   }
 
   async finalize({ executionId }: { executionId: string }): Promise<{ status: string }> {
@@ -152,6 +210,40 @@ export class ExecutionSteps {
     });
     return { status: outcome.status };
   }
+}
+
+/**
+ * The error of a failed dispatch: what the agent recorded on the task (with its source) when it
+ * reported this failure itself, else the classifier's reading of the Step Functions error.
+ */
+function failureError(failure: Failure, task: TaskRecord): TaskError {
+  if (task.status === 'failed' && task.error && isErrorType(failure.Error) && task.error.type === failure.Error) return task.error;
+  const error = classifyStatesError(failure.Error, causeMessage(failure));
+  // A dispatch that timed out on a claimed task: its agent died or hung.
+  if (failure.Error === 'States.Timeout' && task.status === 'running') return { ...error, message: `the task did not finish within its timeout (agent ${task.agentId ?? '?'})` };
+  return isErrorType(failure.Error) && error.source === 'layer' ? { type: error.type, message: error.message } : error;
+}
+
+function attemptEntry(task: TaskRecord, error: TaskError, now: string, next: AttemptLogEntry['next'], delaySeconds?: number): AttemptLogEntry {
+  return {
+    attempt: task.attempts,
+    ...(task.agentId ? { agentId: task.agentId } : {}),
+    agentType: task.agentType,
+    ...(task.startedAt ? { startedAt: task.startedAt } : {}),
+    finishedAt: task.status === 'failed' && task.finishedAt ? task.finishedAt : now,
+    status: 'failed',
+    errorType: error.type,
+    ...(error.source ? { source: error.source } : {}),
+    message: error.message.slice(0, 1024),
+    next,
+    ...(delaySeconds !== undefined ? { delaySeconds } : {}),
+  };
+}
+
+/** Until the breaker's next probe (at least 5 s, at most 15 min: a Wait per loop, each in the history). */
+function breakerWaitSeconds(retryAt: string | undefined, now: number): number {
+  const until = retryAt ? Math.ceil((Date.parse(retryAt) - now) / 1000) : 30;
+  return Math.min(900, Math.max(5, Number.isFinite(until) ? until : 30));
 }
 
 /** The human message in a Catch's Cause: agents send plain text, Lambda sends JSON. */

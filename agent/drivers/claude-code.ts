@@ -10,7 +10,8 @@ import { chown, open, rm } from 'node:fs/promises';
 import { constants, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import type { ErrorType } from '../../core/errors.ts';
+import { classifyModelApiText } from '../../core/classify.ts';
+import type { ErrorType, TaskError } from '../../core/errors.ts';
 import { enginePrompt } from '../../core/engines/index.ts';
 import type { Task } from '../../core/plan.ts';
 import type { TaskCost } from '../../core/records.ts';
@@ -138,7 +139,7 @@ interface Usage {
   cache_read_input_tokens?: number;
 }
 
-type Failure = { type: ErrorType; message: string };
+type Failure = TaskError;
 
 export class ClaudeCodeDriver implements Driver {
   readonly name = 'claude-code';
@@ -248,7 +249,7 @@ export class ClaudeCodeDriver implements Driver {
       model = await this.modelAccess?.open();
     } catch (err) {
       // The key's secret or the credentials could not be had: the breaker's business, not the task's.
-      return { status: 'failed', error: { type: 'dependency', message: `no model access: ${(err as Error).message}` } };
+      return { status: 'failed', error: { type: 'dependency', source: 'model-api', message: `no model access: ${(err as Error).message}` } };
     }
     try {
       const env: Record<string, string> = { ...this.baseEnv, ...ctx.env, ...this.modelEnv, ...modelVariables(model?.env ?? {}), ...FIXED_ENV };
@@ -324,7 +325,7 @@ export class ClaudeCodeDriver implements Driver {
       conclude: (code, signal, interrupted) => {
         lines?.end();
         const cost = stream.cost();
-        const fail = (error: Failure): DriverResult => ({ status: 'failed', error, cost });
+        const fail = (error: Failure): DriverResult => ({ status: 'failed', error: { source: 'claude-code', ...error }, cost });
         if (interrupted) return fail(interrupted);
         if (stopReason) return fail(stopReason);
         if (stream.result) {
@@ -334,7 +335,9 @@ export class ClaudeCodeDriver implements Driver {
         const tail = stderr.text().trim();
         const text = [tail, stream.apiError].filter(Boolean).join('\n');
         const how = signal !== null ? `killed by signal ${signal}` : code === 0 ? 'ended without a result' : `exit code ${code}`;
-        return fail({ type: classifyErrorText(text) ?? 'transient', message: tail ? `${how}: ${tail}` : stream.apiError ? `${how}: ${stream.apiError}` : how });
+        const message = tail ? `${how}: ${tail}` : stream.apiError ? `${how}: ${stream.apiError}` : how;
+        const api = classifyModelApiText(text);
+        return fail(api ? { ...api, message } : { type: 'transient', source: 'claude-code', message });
       },
     });
   }
@@ -391,7 +394,7 @@ class StreamState {
         if (msg.subtype !== 'init' && msg.error !== undefined) this.apiError = errorText(msg.error);
         // The CLI retries a refused key ten times over minutes: a key that is refused stays refused.
         if (msg.subtype === 'api_retry' && (msg.error_status === 401 || msg.error_status === 403 || msg.error === 'authentication_failed')) {
-          return { type: 'permanent', message: `the model API refused the credentials (${String(msg.error_status)} ${errorText(msg.error)})` };
+          return { type: 'permanent', source: 'model-api', message: `the model API refused the credentials (${String(msg.error_status)} ${errorText(msg.error)})` };
         }
         return undefined;
       default:
@@ -480,17 +483,14 @@ export function mapResult(
     .filter(Boolean)
     .join('\n')
     .trim();
-  return {
-    status: 'failed',
-    error: { type: classifyErrorText(text) ?? 'transient', message: text ? utf8Tail(Buffer.from(text), TAIL_BYTES) : `claude ended with ${r.subtype ?? 'no subtype'}` },
-  };
+  const message = text ? utf8Tail(Buffer.from(text), TAIL_BYTES) : `claude ended with ${r.subtype ?? 'no subtype'}`;
+  const api = classifyModelApiText(text);
+  return { status: 'failed', error: api ? { ...api, message } : { type: 'transient', source: 'claude-code', message } };
 }
 
-/** Error text from the API or the CLI: which error type it is, when it says. */
+/** Error text from the API or the CLI: which error type it is, when it names a model API error (core/classify.ts). */
 export function classifyErrorText(text: string): ErrorType | undefined {
-  if (/authentication|\b401\b|invalid.{0,20}api.?key|unauthori[sz]ed/i.test(text)) return 'permanent';
-  if (/overloaded|rate.?limit|\b429\b|\b529\b|too many requests/i.test(text)) return 'transient';
-  return undefined;
+  return classifyModelApiText(text)?.type;
 }
 
 /** `{ result, sessionId }`, or the result text's last non-empty line when it is a JSON object (with sessionId). */

@@ -2,6 +2,7 @@
 // workspace, in a process group of its own so that everything it starts can be killed at once.
 import { chown } from 'node:fs/promises';
 import type { RunAs } from '../run-as.ts';
+import { classifyProcessEnd } from '../../core/classify.ts';
 import type { Task } from '../../core/plan.ts';
 import { ENV_ALLOWLIST, TAIL_BYTES, TailBuffer, runProcessGroup, startFailureType, utf8Tail } from './process.ts';
 import type { Driver, DriverContext, DriverResult } from './types.ts';
@@ -13,7 +14,7 @@ export const XL_INPUT_MAX_BYTES = 64 * 1024;
 /** stdout kept (its tail): enough for a 1 MiB JSON last line with room to spare. */
 export const STDOUT_CAP_BYTES = 8 * 1024 * 1024;
 
-export const EXIT_TRANSIENT = 75; // EX_TEMPFAIL
+export { EXIT_TRANSIENT } from '../../core/classify.ts';
 
 export interface CommandDriverOptions {
   /** Where the allowlisted variables come from (default: process.env). */
@@ -77,7 +78,7 @@ export class CommandDriver implements Driver {
       timeoutSeconds: task.timeoutSeconds,
       signal: ctx.signal,
       onSpawn: (pgid) => ctx.onSpawn(pgid),
-      startFailed: (err) => ({ status: 'failed', error: { type: startFailureType(err, false), message: `could not start the command: ${err.message}` } }),
+      startFailed: (err) => ({ status: 'failed', error: { type: startFailureType(err, false), source: 'command', message: `could not start the command: ${err.message}` } }),
       started: (child) => {
         child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
         child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
@@ -85,11 +86,9 @@ export class CommandDriver implements Driver {
         child.stdin.end(inputJson);
       },
       conclude: (code, signal, interrupted) => {
-        if (interrupted) return { status: 'failed', error: interrupted };
-        if (signal !== null) return { status: 'failed', error: { type: 'transient', message: `killed by signal ${signal}` } };
-        if (code === 0) return { status: 'completed', output: commandOutput(stdout.toBuffer()) };
-        const message = stderr.toBuffer().toString('utf8').trim() || `exit code ${code}`;
-        return { status: 'failed', error: { type: code === EXIT_TRANSIENT ? 'transient' : 'permanent', message } };
+        if (interrupted) return { status: 'failed', error: { ...interrupted, source: 'command' } };
+        const error = classifyProcessEnd({ code, signal, stderr: signal === null ? stderr.toBuffer().toString('utf8') : '' });
+        return error ? { status: 'failed', error } : { status: 'completed', output: commandOutput(stdout.toBuffer()) };
       },
     });
   }

@@ -15,8 +15,15 @@ export type { EngineContext } from './context.ts';
 /** Never throws for the task's own problems: they are results. */
 export async function applyEngines(task: Task, workspace: string, result: DriverResult, ctx: EngineContext & { input?: Record<string, unknown> }): Promise<DriverResult> {
   const engines = enginesFor(task);
+  const driven = result;
   if (engines.codegen) result = await applyCodegen(task, engines.codegen, workspace, result, ctx);
   if (engines.tests) result = await applyTests(task, engines.tests, workspace, result, ctx);
   if (engines.review) result = applyReview(engines.review, ctx.input ?? {}, result);
-  return applyCoverage(task, workspace, result);
+  return engineSourced(driven, await applyCoverage(task, workspace, result));
+}
+
+/** A failure the engines made of a result (a gate, a check) says so: its source is `engine`. */
+function engineSourced(before: DriverResult, after: DriverResult): DriverResult {
+  if (after.status !== 'failed' || after.error.source) return after;
+  return { ...after, error: { ...after.error, source: before.status === 'failed' ? before.error.source ?? 'engine' : 'engine' } };
 }

@@ -16,7 +16,8 @@
 // a file, never in the command's environment.
 import { execFile } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import type { ErrorType } from '../../core/errors.ts';
+import { classifyGit } from '../../core/classify.ts';
+import type { ErrorSource, ErrorType } from '../../core/errors.ts';
 import type { PayloadStore } from '../../core/aws/payload-store.ts';
 import type { Task } from '../../core/plan.ts';
 import type { Artifact } from '../../core/records.ts';
@@ -127,7 +128,7 @@ export const NEW_FILES_ARTIFACT = 'new-files.tar.gz';
 /** Answers git's `get` with the token in XL_GIT_TOKEN (set on the git process only). */
 const CREDENTIAL_HELPER = '!f() { test "$1" = get || return 0; echo username=x-access-token; echo "password=$XL_GIT_TOKEN"; }; f';
 
-const failed = (type: ErrorType, message: string): DriverResult => ({ status: 'failed', error: { type, message } });
+const failed = (type: ErrorType, message: string, source: ErrorSource = 'git'): DriverResult => ({ status: 'failed', error: { type, source, message } });
 const reason = (err: unknown) => (err instanceof RunError ? err.lastLine : err instanceof Error ? err.message : String(err));
 
 export class WorkspaceGit {
@@ -152,7 +153,7 @@ export class WorkspaceGit {
         token = await this.deps.resolveSecret(spec.credentialsSecret);
       }
     } catch (err) {
-      return { failed: failed('permanent', `the repository credentials could not be read: ${reason(err)}`) };
+      return { failed: failed('permanent', `the repository credentials could not be read: ${reason(err)}`, 'agent') };
     }
     const checkout: Checkout = { workTree: workspace, privateDir, gitDir, spec, ...(token !== undefined ? { token } : {}) };
     try {
@@ -167,8 +168,9 @@ export class WorkspaceGit {
       }
       if (this.deps.owner) await this.run('chown', ['-R', `${this.deps.owner.uid}:${this.deps.owner.gid}`, workspace], { timeoutMs: this.deps.timeoutMs });
     } catch (err) {
-      const type = err instanceof RunError && err.timedOut ? 'transient' : 'permanent';
-      return { failed: failed(type, `the repository could not be cloned: ${reason(err)}`), checkout };
+      // The classifier tells a refused or missing repository (the plan's) from an unreachable host (a dependency).
+      const error = classifyGit('clone', reason(err), { timedOut: err instanceof RunError && err.timedOut });
+      return { failed: failed(error.type, `the repository could not be cloned: ${reason(err)}`), checkout };
     }
     return { checkout };
   }
@@ -185,14 +187,15 @@ export class WorkspaceGit {
     try {
       artifacts = await this.artifacts(checkout, ids);
     } catch (err) {
-      return { ...failed('transient', `the workspace's changes could not be stored: ${reason(err)}`), ...keep };
+      return { ...failed('transient', `the workspace's changes could not be stored: ${reason(err)}`, 'agent'), ...keep };
     }
     if (checkout.spec.pushBranch) {
       try {
         // There is something to commit exactly when there is a diff (an artifact).
         await this.push(checkout, checkout.spec.pushBranch, ids, artifacts.length > 0);
       } catch (err) {
-        return { ...failed('dependency', `the changes could not be pushed to ${checkout.spec.pushBranch}: ${reason(err)}`), ...keep };
+        const error = classifyGit('push', reason(err), { timedOut: err instanceof RunError && err.timedOut });
+        return { ...failed(error.type, `the changes could not be pushed to ${checkout.spec.pushBranch}: ${reason(err)}`), ...keep };
       }
     }
     return artifacts.length ? { ...result, artifacts: [...(result.artifacts ?? []), ...artifacts] } : result;
@@ -286,6 +289,6 @@ export async function prepareWorkspace(
   workspace: string,
 ): Promise<Prepared> {
   if (!task.workspace) return {};
-  if (!git) return { failed: failed('permanent', 'this agent cannot clone repositories') };
+  if (!git) return { failed: failed('permanent', 'this agent cannot clone repositories', 'agent') };
   return git.clone(task.workspace, workspace);
 }

@@ -10,13 +10,18 @@ import {
   UpdateCommand,
   paginateQuery,
 } from '@aws-sdk/lib-dynamodb';
-import type { ErrorType } from '../errors.ts';
+import type { AgentType } from '../agent-types.ts';
+import type { ErrorType, TaskError } from '../errors.ts';
 import { conditional, conditionalResult, strip } from './ddb.ts';
-import type { ExecutionRecord, ExecutionStatus, TaskCheckpoint, TaskProgress, TaskRecord, TaskStatus } from '../records.ts';
+import type { AttemptLogEntry, ExecutionRecord, ExecutionStatus, TaskCheckpoint, TaskProgress, TaskRecord, TaskStatus } from '../records.ts';
 
 const execPk = (id: string) => `X#${id}`;
 const taskSk = (index: number) => `T#${String(index).padStart(6, '0')}`;
 const namePk = (name: string) => `N#${name}`;
+
+/** Appends `:entry` to the task's attempt log (a list that may not exist yet). */
+const LOG_APPEND = ', attemptLog = list_append(if_not_exists(attemptLog, :emptyLog), :entry)';
+const logValues = (entry: AttemptLogEntry | undefined) => (entry ? { ':emptyLog': [], ':entry': [entry] } : {});
 
 interface TaskUpdate {
   set: string;
@@ -347,11 +352,11 @@ export class ExecutionStore {
    * An agent hands its claimed run back (it is stopping): the lease ends now, so the next delivery
    * of the message can claim the task, and the run's checkpoint (when it saved one) goes with it.
    */
-  async handBack(executionId: string, index: number, claimId: string, checkpoint?: TaskCheckpoint): Promise<boolean> {
+  async handBack(executionId: string, index: number, claimId: string, checkpoint?: TaskCheckpoint, entry?: AttemptLogEntry): Promise<boolean> {
     const done = await this.updateTask(executionId, index, {
-      set: 'SET leaseExpiresAt = :zero' + (checkpoint ? ', checkpoint = :cp' : ''),
+      set: 'SET leaseExpiresAt = :zero' + (checkpoint ? ', checkpoint = :cp' : '') + (entry ? LOG_APPEND : ''),
       condition: 'claimId = :claim AND #s = :running',
-      values: { ':zero': 0, ':claim': claimId, ':running': 'running', ...(checkpoint ? { ':cp': checkpoint } : {}) },
+      values: { ':zero': 0, ':claim': claimId, ':running': 'running', ...(checkpoint ? { ':cp': checkpoint } : {}), ...logValues(entry) },
     });
     return done;
   }
@@ -386,26 +391,83 @@ export class ExecutionStore {
     return done;
   }
 
-  /** Counts a retry of the given error type and puts the task back to pending. */
-  async recordRetry(executionId: string, index: number, errorType: ErrorType, error: TaskRecord['error']): Promise<boolean> {
+  /** Counts a retry of the given error type and puts the task back to pending (its attempt logged). */
+  async recordRetry(executionId: string, index: number, errorType: ErrorType, error: TaskRecord['error'], entry?: AttemptLogEntry): Promise<boolean> {
     const done = await this.updateTask(executionId, index, {
-      set: 'SET #s = :pending, retries.#t = if_not_exists(retries.#t, :zero) + :one, #err = :e',
+      set: 'SET #s = :pending, retries.#t = if_not_exists(retries.#t, :zero) + :one, #err = :e' + (entry ? LOG_APPEND : ''),
       condition: '#s IN (:queued, :failed, :running)',
       names: { '#t': errorType, '#err': 'error' },
-      values: { ':pending': 'pending', ':zero': 0, ':one': 1, ':e': error, ':queued': 'queued', ':failed': 'failed', ':running': 'running' },
+      values: { ':pending': 'pending', ':zero': 0, ':one': 1, ':e': error, ':queued': 'queued', ':failed': 'failed', ':running': 'running', ...logValues(entry) },
     });
     return done;
   }
 
-  /** The task's final failure, when no retry is left. */
-  async failTask(executionId: string, index: number, error: NonNullable<TaskRecord['error']>): Promise<boolean> {
+  /** The task's final failure, when no retry is left (its attempt logged). */
+  async failTask(executionId: string, index: number, error: NonNullable<TaskRecord['error']>, entry?: AttemptLogEntry): Promise<boolean> {
     const done = await this.updateTask(executionId, index, {
-      set: 'SET #s = :failed, #err = :e, finishedAt = if_not_exists(finishedAt, :now) REMOVE claimId, leaseExpiresAt',
+      set: 'SET #s = :failed, #err = :e, finishedAt = if_not_exists(finishedAt, :now)' + (entry ? LOG_APPEND : '') + ' REMOVE claimId, leaseExpiresAt',
       condition: '#s IN (:queued, :failed, :running, :pending)',
       names: { '#err': 'error' },
-      values: { ':failed': 'failed', ':e': error, ':now': new Date().toISOString(), ':queued': 'queued', ':running': 'running', ':pending': 'pending' },
+      values: { ':failed': 'failed', ':e': error, ':now': new Date().toISOString(), ':queued': 'queued', ':running': 'running', ':pending': 'pending', ...logValues(entry) },
     });
     return done;
+  }
+
+  /**
+   * The recovery's fallback agent type takes the task: it goes back to pending on that type (Gate
+   * dispatches it to that type's queue), once; `fallbackFrom` keeps the type of the plan.
+   */
+  async reassign(executionId: string, index: number, agentType: AgentType, error: TaskError, entry?: AttemptLogEntry): Promise<boolean> {
+    return this.updateTask(executionId, index, {
+      set: 'SET #s = :pending, fallbackFrom = agentType, agentType = :t, #err = :e' + (entry ? LOG_APPEND : '') + ' REMOVE claimId, leaseExpiresAt, checkpoint',
+      condition: '#s IN (:queued, :failed, :running) AND attribute_not_exists(fallbackFrom)',
+      names: { '#err': 'error' },
+      values: { ':pending': 'pending', ':t': agentType, ':e': error, ':queued': 'queued', ':failed': 'failed', ':running': 'running', ...logValues(entry) },
+    });
+  }
+
+  /**
+   * The recovery's fallback ends the task without a further run: completed with its default output,
+   * or skipped with a reason. `recoveredBy` keeps the failure it stands in for.
+   */
+  async settleByFallback(
+    executionId: string,
+    index: number,
+    fallback: { action: 'default-output'; output: Record<string, unknown> } | { action: 'skip'; reason: string },
+    error: TaskError,
+    entry?: AttemptLogEntry,
+  ): Promise<boolean> {
+    const completed = fallback.action === 'default-output';
+    return this.updateTask(executionId, index, {
+      set:
+        'SET #s = :st, recoveredBy = :by, finishedAt = :now' +
+        (completed ? ', #out = :out' : ', skipReason = :reason') +
+        (entry ? LOG_APPEND : '') +
+        ' REMOVE claimId, leaseExpiresAt, checkpoint, progress' +
+        (completed ? ', #err' : ''),
+      condition: '#s IN (:queued, :failed, :running, :pending)',
+      names: completed ? { '#out': 'output', '#err': 'error' } : {},
+      values: {
+        ':st': completed ? 'completed' : 'skipped',
+        ':by': { action: fallback.action, error },
+        ':now': new Date().toISOString(),
+        ...(completed ? { ':out': { inline: fallback.output } } : { ':reason': fallback.reason }),
+        ':queued': 'queued',
+        ':failed': 'failed',
+        ':running': 'running',
+        ':pending': 'pending',
+        ...logValues(entry),
+      },
+    });
+  }
+
+  /** An open breaker refused the task and its recovery waits for the probe: back to pending, counted. */
+  async recordBreakerWait(executionId: string, index: number): Promise<boolean> {
+    return this.updateTask(executionId, index, {
+      set: 'SET #s = :pending, breakerWaits = if_not_exists(breakerWaits, :zero) + :one',
+      condition: '#s = :queued',
+      values: { ':pending': 'pending', ':queued': 'queued', ':zero': 0, ':one': 1 },
+    });
   }
 
   /**

@@ -11,6 +11,7 @@ import { QueueBacklog } from '#core/aws/queue-backlog.ts';
 import { StepFunctionsWorkflows } from '#core/aws/workflows.ts';
 import { CircuitBreaker } from '#core/breakers.ts';
 import { loadConfig } from '#core/config.ts';
+import { logEventSink } from '#core/events.ts';
 import { ExecutionService } from '#core/executions.ts';
 import { HealthMonitor, PoolManager, parseConcurrencySpec, parsePoolSpec } from '#core/pool.ts';
 import { registeredRuntime } from '#core/runtime.ts';
@@ -24,6 +25,8 @@ export const agentStore = /* @__PURE__ */ once(() => new AgentStore(ddbClient(),
 export const breakerStore = /* @__PURE__ */ once(() => new DynamoBreakerStore(ddbClient(), config().tables.breakers));
 export const circuitBreaker = /* @__PURE__ */ once(() => new CircuitBreaker(breakerStore()));
 export const sqs = sharedSqsClient;
+/** Where the layer's events go: structured log lines (CloudWatch Logs on AWS). */
+export const events = /* @__PURE__ */ once(() => logEventSink(logger));
 
 export const executionSteps = /* @__PURE__ */ once(
   () =>
@@ -32,6 +35,7 @@ export const executionSteps = /* @__PURE__ */ once(
       breaker: circuitBreaker(),
       queueUrlPrefix: config().queueUrlPrefix,
       dispatchAllowanceSeconds: config().dispatchAllowanceSeconds,
+      events: events(),
     }),
 );
 

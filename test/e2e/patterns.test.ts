@@ -36,7 +36,7 @@ describe('sequential', () => {
     expect(ex.status).toBe('FAILED');
     expect(ex.tasks.map((t: any) => [t.taskId, t.status])).toEqual([['one', 'completed'], ['two', 'failed'], ['three', 'skipped']]);
     expect(ex.tasks[0].output).toEqual({ n: 1 });
-    expect(ex.tasks[1].error).toEqual({ type: 'permanent', message: expect.stringContaining('broken') });
+    expect(ex.tasks[1].error).toEqual({ type: 'permanent', source: 'command', message: expect.stringContaining('broken') });
     expect(ex.tasks[1].attempts).toBe(1);
   });
 

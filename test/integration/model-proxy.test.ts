@@ -354,7 +354,7 @@ describe('the claude-code driver with model access', () => {
       env: { XL_STANDIN_ENV_OUT: envOut },
       onSpawn: (pgid) => spawned.push(pgid),
     });
-    expect(result).toEqual({ status: 'failed', error: { type: 'dependency', message: 'no model access: secret "xl/anthropic": access denied (AccessDeniedException)' } });
+    expect(result).toEqual({ status: 'failed', error: { type: 'dependency', source: 'model-api', message: 'no model access: secret "xl/anthropic": access denied (AccessDeniedException)' } });
     expect(spawned).toEqual([]);
   });
 });

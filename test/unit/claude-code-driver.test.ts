@@ -138,7 +138,7 @@ describe('claude-code driver against the stand-in', () => {
     const started = Date.now();
     const ctx = await context({ XL_STANDIN_TRANSCRIPT: transcript('max-turns') });
     const r = await driver().run(task({ limits: { maxTurns: 3 } }), ctx);
-    expect(failure(r)).toEqual({ type: 'resource', message: 'max turns 3 reached' });
+    expect(failure(r)).toEqual({ type: 'resource', source: 'claude-code', message: 'max turns 3 reached' });
     expect(r.cost).toEqual({ usd: 0, inputTokens: 400, outputTokens: 40, turns: 4 });
     expect(Date.now() - started).toBeLessThan(2500);
     expect(alive(ctx.spawned[0]!)).toBe(false);
@@ -150,14 +150,14 @@ describe('claude-code driver against the stand-in', () => {
     expect(r.cost).toEqual({ usd: 0.002, inputTokens: 100, outputTokens: 10, turns: 1 });
   });
 
-  it('overloaded is transient; the next run succeeds', async () => {
+  it('overloaded (529) is a failure of the model API, a dependency; the next run succeeds', async () => {
     const standin = {
       XL_STANDIN_TRANSCRIPT: transcript('overloaded'),
       XL_STANDIN_TRANSCRIPT_2: transcript('success'),
       XL_STANDIN_COUNTER: join(root, 'counter'),
     };
     const first = await driver().run(task(), await context(standin));
-    expect(failure(first).type).toBe('transient');
+    expect(failure(first)).toMatchObject({ type: 'dependency', source: 'model-api' });
     expect(failure(first).message).toMatch(/529.*overloaded/i);
     const second = await driver().run(task(), await context(standin));
     expect(second.status).toBe('completed');
@@ -165,7 +165,7 @@ describe('claude-code driver against the stand-in', () => {
 
   it('an invalid API key is permanent, at the CLI\'s first retry of it', async () => {
     const r = await driver().run(task(), await context({ XL_STANDIN_TRANSCRIPT: transcript('auth-error') }));
-    expect(failure(r)).toEqual({ type: 'permanent', message: 'the model API refused the credentials (401 authentication_failed)' });
+    expect(failure(r)).toEqual({ type: 'permanent', source: 'model-api', message: 'the model API refused the credentials (401 authentication_failed)' });
   });
 
   it('a silent stream is ended by the watchdog (transient), with everything in its group', async () => {
@@ -173,7 +173,7 @@ describe('claude-code driver against the stand-in', () => {
     const started = Date.now();
     const ctx = await context({ XL_STANDIN_TRANSCRIPT: transcript('hang'), XL_STANDIN_MODE: 'hang', XL_STANDIN_PID_OUT: pidOut });
     const r = await driver({ silenceSeconds: 1 }).run(task(), ctx);
-    expect(failure(r)).toEqual({ type: 'transient', message: 'no output for 1 s' });
+    expect(failure(r)).toEqual({ type: 'transient', source: 'claude-code', message: 'no output for 1 s' });
     expect(r.cost?.turns).toBe(1);
     expect(Date.now() - started).toBeLessThan(2500);
     expect(alive(Number(await readFile(pidOut, 'utf8')))).toBe(false);
@@ -204,6 +204,7 @@ describe('claude-code driver against the stand-in', () => {
     setTimeout(() => ac.abort(new Error('claim lost')), 300);
     expect(failure(await driver().run(task(), await context(hang, { signal: ac.signal })))).toEqual({
       type: 'transient',
+      source: 'claude-code',
       message: 'stopped: claim lost',
     });
   });
@@ -224,10 +225,10 @@ describe('claude-code driver mapping', () => {
     expect(mapResult({ type: 'result', subtype: 'error_max_budget_usd', is_error: true }, 's1')).toMatchObject({ error: { type: 'resource' } });
     expect(mapResult({ type: 'result', subtype: 'error_during_execution', is_error: true, errors: ['boom'] }, 's1')).toEqual({
       status: 'failed',
-      error: { type: 'transient', message: 'boom' },
+      error: { type: 'transient', source: 'claude-code', message: 'boom' },
     });
     expect(mapResult({ type: 'result', subtype: 'error_during_execution', is_error: true }, 's1', 'API Error: 401 authentication_error')).toMatchObject({
-      error: { type: 'permanent' },
+      error: { type: 'permanent', source: 'model-api' },
     });
     expect(classifyErrorText('API Error: 429 rate_limit_error')).toBe('transient');
     expect(classifyErrorText('something else')).toBeUndefined();

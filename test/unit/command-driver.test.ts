@@ -85,14 +85,14 @@ describe('command driver exit mapping', () => {
   it('exit 75 is a transient error', async () => {
     expect(await driver.run(task('echo try later >&2; exit 75'), await context())).toEqual({
       status: 'failed',
-      error: { type: 'transient', message: 'try later' },
+      error: { type: 'transient', source: 'command', message: 'try later' },
     });
   });
 
   it('another exit is permanent with the tail of stderr as the message', async () => {
     expect(await driver.run(task('echo first >&2; echo boom >&2; exit 3'), await context())).toEqual({
       status: 'failed',
-      error: { type: 'permanent', message: 'first\nboom' },
+      error: { type: 'permanent', source: 'command', message: 'first\nboom' },
     });
     const r = await driver.run(task(`head -c 10000 /dev/zero | tr '\\0' e >&2; echo END >&2; exit 1`), await context());
     expect(r.status).toBe('failed');
@@ -104,13 +104,13 @@ describe('command driver exit mapping', () => {
   it('says "exit code N" when stderr is empty', async () => {
     expect(await driver.run(task('exit 4'), await context())).toEqual({
       status: 'failed',
-      error: { type: 'permanent', message: 'exit code 4' },
+      error: { type: 'permanent', source: 'command', message: 'exit code 4' },
     });
   });
 
   it('a command killed by a signal it did not get from us is transient', async () => {
     const r = await driver.run(task('kill -TERM $$'), await context());
-    expect(r).toEqual({ status: 'failed', error: { type: 'transient', message: 'killed by signal SIGTERM' } });
+    expect(r).toEqual({ status: 'failed', error: { type: 'transient', source: 'command', message: 'killed by signal SIGTERM' } });
   });
 
   it('a command past its timeout is killed and fails with timeout, and its grandchildren die too', async () => {
@@ -118,7 +118,7 @@ describe('command driver exit mapping', () => {
     const started = Date.now();
     const r = await driver.run(task(`sleep 30 & echo $! > pidfile; wait`, 1), ctx);
     expect(Date.now() - started).toBeLessThan(5000);
-    expect(r).toEqual({ status: 'failed', error: { type: 'timeout', message: 'timed out after 1 s' } });
+    expect(r).toEqual({ status: 'failed', error: { type: 'timeout', source: 'command', message: 'timed out after 1 s' } });
     const grandchild = Number((await readFile(join(ctx.workspace, 'pidfile'), 'utf8')).trim());
     expect(grandchild).toBeGreaterThan(1);
     await waitFor(() => !alive(grandchild), 3000);
@@ -133,7 +133,7 @@ describe('command driver exit mapping', () => {
     const grandchild = Number((await readFile(join(ctx.workspace, 'pidfile'), 'utf8')).trim());
     abort.abort(new Error('claim lost'));
     const r = await running;
-    expect(r).toEqual({ status: 'failed', error: { type: 'transient', message: 'stopped: claim lost' } });
+    expect(r).toEqual({ status: 'failed', error: { type: 'transient', source: 'command', message: 'stopped: claim lost' } });
     await waitFor(() => !alive(grandchild), 3000);
   });
 
