@@ -721,9 +721,15 @@ export class Worker {
     while (run.ticking) await this.sleep(10);
     const ref = { executionId: run.msg.executionId, index: run.msg.taskIndex, taskId: run.task.taskId, attempt: run.task.attempts };
     if (run.end === 'lost') {
-      // The receipt handle may be another agent's now: leave the message alone.
       this.metrics.record(false, this.clock.now() - run.claimedAt);
       this.log.warn('claim lost; the command was killed', ref);
+      // Ended by the layer (a cancel, an escalation's fail-execution) rather than taken by another
+      // agent: its outcome goes to Step Functions now, not at the message's next delivery.
+      // Otherwise the receipt handle may be another agent's now: leave the message alone.
+      const current = await this.deps.executions.getTask(run.msg.executionId, run.msg.taskIndex).catch(() => undefined);
+      if (current && current.dispatchSeq === run.msg.dispatchSeq && (current.status === 'failed' || current.status === 'skipped')) {
+        await this.notClaimed(run.queueUrl, run.receipt, run.msg, { claimed: false, reason: 'finished', task: current }).catch((err: unknown) => this.warnSparse('report', 'could not report a task the layer ended', err));
+      }
       return;
     }
     try {
