@@ -25,6 +25,8 @@ export type ModelAccessMode = 'api-key' | 'bedrock';
 export interface ModelSession {
   env: Record<string, string>;
   close(): void;
+  /** The model API's last HTTP status to this run as the proxy saw it (502 when unreachable); undefined before any. */
+  lastStatus?(): number | undefined;
 }
 export interface ModelAccess {
   open(): Promise<ModelSession>;
@@ -71,6 +73,8 @@ const BEDROCK_HEADERS = /^(content-type|accept|x-amzn-bedrock-.*)$/;
 interface Session {
   secret: Buffer;
   inFlight: Set<() => void>;
+  /** The upstream's last answer to this run (502: unreachable): how the run's failure is classified. */
+  lastStatus?: number;
 }
 
 export class ModelProxy implements ModelAccess {
@@ -136,6 +140,7 @@ export class ModelProxy implements ModelAccess {
           };
     return {
       env,
+      lastStatus: () => session.lastStatus,
       close: () => {
         if (this.sessions.get(id) !== session) return;
         this.sessions.delete(id);
@@ -192,7 +197,7 @@ export class ModelProxy implements ModelAccess {
       const path = this.upstream.pathname.replace(/\/$/, '') + url.pathname + url.search;
       const headers = await this.upstreamHeaders(req, path, url.searchParams, body);
       if (ac.signal.aborted) return void res.destroy();
-      this.forward(path, req.method!, headers, body, res, ac.signal);
+      this.forward(path, req.method!, headers, body, res, ac.signal, session);
     } catch (err) {
       if (ac.signal.aborted) return void res.destroy();
       if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
@@ -226,7 +231,7 @@ export class ModelProxy implements ModelAccess {
     return { ...signed.headers, 'content-length': String(body.length) };
   }
 
-  private forward(path: string, method: string, headers: OutgoingHttpHeaders, body: Buffer, res: ServerResponse, signal: AbortSignal): void {
+  private forward(path: string, method: string, headers: OutgoingHttpHeaders, body: Buffer, res: ServerResponse, signal: AbortSignal, session: Session): void {
     const send = this.dial.protocol === 'https:' ? httpsRequest : httpRequest;
     const upstreamReq = send(
       {
@@ -246,6 +251,7 @@ export class ModelProxy implements ModelAccess {
         for (const [name, value] of Object.entries(upstreamRes.headers)) {
           if (!HOP_BY_HOP.has(name) || name === 'content-length') out[name] = value;
         }
+        session.lastStatus = upstreamRes.statusCode ?? 502;
         res.writeHead(upstreamRes.statusCode ?? 502, out);
         res.flushHeaders(); // SSE and event streams: the CLI sees the first event as it comes
         upstreamRes.on('error', () => res.destroy());
@@ -254,6 +260,7 @@ export class ModelProxy implements ModelAccess {
     );
     upstreamReq.on('error', (err) => {
       if (signal.aborted || res.headersSent) return void res.destroy();
+      session.lastStatus = 502;
       res.writeHead(502, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ type: 'error', error: { type: 'api_error', message: `model proxy: upstream unreachable (${err.message})` } }));
     });

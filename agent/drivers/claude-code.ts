@@ -10,7 +10,7 @@ import { chown, open, rm } from 'node:fs/promises';
 import { constants, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { classifyModelApiText } from '../../core/classify.ts';
+import { classifyModelApiStatus, classifyModelApiText } from '../../core/classify.ts';
 import type { ErrorType, TaskError } from '../../core/errors.ts';
 import { enginePrompt } from '../../core/engines/index.ts';
 import type { Task } from '../../core/plan.ts';
@@ -256,7 +256,7 @@ export class ClaudeCodeDriver implements Driver {
       if (this.runAs) Object.assign(env, { HOME: home, USER: this.runAs.name }); // not the worker's
       // Sessions and settings in the run's own directory: never the worker's, never among the task's files.
       if (ctx.home) env.CLAUDE_CONFIG_DIR = claudeConfigDir(ctx.home);
-      return await this.spawnCli(args, env, promptOnStdin ? prompt : '', limits, ctx);
+      return modelApiFailure(await this.spawnCli(args, env, promptOnStdin ? prompt : '', limits, ctx), model?.lastStatus?.());
     } finally {
       model?.close(); // the token dies with the run, whatever the run left behind
     }
@@ -341,6 +341,18 @@ export class ClaudeCodeDriver implements Driver {
       },
     });
   }
+}
+
+/**
+ * A run that failed on its own account (not a limit, not a timeout) while the model API's last
+ * answer to it was an error: the proxy's status classifies it (core/classify.ts), more surely than
+ * the CLI's text. A limit or a timeout stays what it is.
+ */
+export function modelApiFailure(result: DriverResult, lastStatus: number | undefined): DriverResult {
+  if (result.status !== 'failed' || lastStatus === undefined || lastStatus < 400) return result;
+  if (result.error.source !== 'claude-code' && result.error.source !== 'model-api') return result;
+  if (result.error.type === 'resource' || result.error.type === 'timeout') return result;
+  return { ...result, error: { ...classifyModelApiStatus(lastStatus), message: result.error.message } };
 }
 
 /** Model variables, refusing any name outside MODEL_ENV_ALLOWLIST. */
