@@ -2,7 +2,7 @@
 // dispatch each task, recover from its failures, and finalize the execution.
 import { randomUUID } from 'node:crypto';
 import { queueKey } from './agent-types.ts';
-import { agentTypeBreakerKey, type CircuitBreaker } from './breakers.ts';
+import { agentBreakerKey, type CircuitBreaker, failureBreakerKey } from './breakers.ts';
 import { classifyErrorName, type ErrorType } from './errors.ts';
 import type { ExecutionStore } from './aws/execution-store.ts';
 import type { ExecutionRecord } from './records.ts';
@@ -29,13 +29,23 @@ export interface Dispatch {
     dispatchSeq: number;
     dispatchTimeoutSeconds: number;
     probe: boolean;
+    /** The breaker keys the agent reports this run's success to (core/breakers.ts successBreakerKeys). */
+    breakers: string[];
   };
 }
 
 export type GateResult =
   | { action: 'dispatch'; dispatch: Dispatch }
   | { action: 'skip' }
-  | { action: 'blocked'; failure: { Error: ErrorType; Cause: string }; /** No retry: it would be refused again. */ final?: boolean };
+  | {
+      action: 'blocked';
+      failure: { Error: ErrorType; Cause: string };
+      /** No retry: it would be refused again. */
+      final?: boolean;
+      /** Refused by this circuit breaker, which lets a probe through at retryAt (ISO). */
+      breaker?: string;
+      retryAt?: string;
+    };
 
 export interface Failure {
   Error?: string;
@@ -78,8 +88,11 @@ export class ExecutionSteps {
       const cause = `the plan's budget of ${execution.budgetUsd} USD is spent (${roundUsd(execution.spentUsd ?? 0)} USD recorded)`;
       return { action: 'blocked', failure: { Error: 'resource', Cause: cause }, final: true };
     }
-    const admission = await this.deps.breaker.admit(agentTypeBreakerKey(task.agentType), randomUUID());
-    if (!admission.allowed) return { action: 'blocked', failure: { Error: 'dependency', Cause: admission.reason } };
+    // Every breaker the task needs (recorded at submit; records from before: its agent type's).
+    const admission = await this.deps.breaker.admitAll(task.breakers ?? [agentBreakerKey(task.agentType)], randomUUID());
+    if (!admission.allowed) {
+      return { action: 'blocked', failure: { Error: 'dependency', Cause: admission.reason }, breaker: admission.key, retryAt: admission.retryAt };
+    }
     return {
       action: 'dispatch',
       dispatch: {
@@ -90,6 +103,7 @@ export class ExecutionSteps {
           dispatchSeq: task.dispatchSeq,
           dispatchTimeoutSeconds: this.deps.dispatchAllowanceSeconds + task.timeoutSeconds,
           probe: admission.probe,
+          breakers: admission.report,
         },
       },
     };
@@ -118,7 +132,10 @@ export class ExecutionSteps {
     }
     // A refusal by the open breaker is not a new failure of the dependency.
     const refused = state.gate?.action === 'blocked';
-    if (errorType === 'dependency' && !refused) await this.deps.breaker.recordFailure(agentTypeBreakerKey(task.agentType));
+    // Circuit breakers (core/breakers.ts): the failure counts against the key it says something about,
+    // read from the error the agent recorded (with its source) or else the caught one.
+    const breakerKey = refused ? undefined : failureBreakerKey(task, task.status === 'failed' && task.error ? task.error : { type: errorType });
+    if (breakerKey) await this.deps.breaker.recordFailure(breakerKey);
 
     const error = { type: errorType, message };
     const stopping = isStopping(execution);
