@@ -131,7 +131,7 @@ const PolicyOverrideSchema = z
  * `XL_BREAKER_POLICY`: `{ "<pattern>": { <BreakerPolicy fields> } }`, a pattern being a key
  * (`agent:coder`), a key prefix ending in `*` (`dependency:git:*`) or `*` (every key).
  */
-export const BreakerPolicySpecSchema = z.record(z.string().regex(/^[^*]*\*?$/, 'must be a key, or a key prefix ending in *'), PolicyOverrideSchema);
+export const BreakerPolicySpecSchema = z.record(z.string(), PolicyOverrideSchema);
 export type BreakerPolicySpec = Record<string, Partial<BreakerPolicy>>;
 
 /** The policy of each key: the defaults, overridden by `*`, then by matching prefixes (shortest first), then by the key itself. */
@@ -159,7 +159,7 @@ export class BreakerPolicies {
     try {
       json = JSON.parse(text);
     } catch (err) {
-      throw new Error(`${name} is not JSON: ${(err as Error).message}`);
+      throw new Error(`${name} is not JSON: ${(err as Error).message}`, { cause: err });
     }
     return new BreakerPolicies(parseBreakerPolicySpec(json, name));
   }
@@ -170,6 +170,8 @@ export function parseBreakerPolicySpec(spec: unknown, name = BREAKER_POLICY_VARI
   if (spec && typeof spec === 'object' && !Array.isArray(spec)) {
     const misplaced = Object.keys(spec).find((k) => (POLICY_FIELDS as string[]).includes(k));
     if (misplaced) throw new Error(`${name}: "${misplaced}" must sit under a key pattern, e.g. {"*": {"${misplaced}": ...}} for every key`);
+    const badPattern = Object.keys(spec).find((k) => !/^[^*]*\*?$/.test(k));
+    if (badPattern !== undefined) throw new Error(`${name}["${badPattern}"]: must be a key, or a key prefix ending in *`);
   }
   const result = BreakerPolicySpecSchema.safeParse(spec);
   if (result.success) return result.data;

@@ -12,7 +12,7 @@ function breakerPolicyContext(value: unknown): Record<string, never> | undefined
   try {
     return JSON.parse(value) as Record<string, never>;
   } catch (err) {
-    throw new Error(`-c breakerPolicy is not JSON: ${(err as Error).message}`);
+    throw new Error(`-c breakerPolicy is not JSON: ${(err as Error).message}`, { cause: err });
   }
 }
 
