@@ -21,7 +21,8 @@ import { ddbClient, s3Client, secretsManagerClient, sfnClient, sharedSqsClient }
 import { ExecutionStore } from '../core/aws/execution-store.ts';
 import { PayloadStore } from '../core/aws/payload-store.ts';
 import { SecretsManagerSource } from '../core/aws/secrets.ts';
-import { CircuitBreaker } from '../core/breakers.ts';
+import { BreakerPolicies, CircuitBreaker } from '../core/breakers.ts';
+import { logEventSink } from '../core/events.ts';
 import { heartbeatIntervalMs, loadConfig } from '../core/config.ts';
 import { newAgentId, parseConcurrencySpec } from '../core/pool.ts';
 import type { AgentRuntimeRef } from '../core/records.ts';
@@ -162,7 +163,7 @@ async function main(): Promise<void> {
       executions: new ExecutionStore(clients.ddb, config.tables.executions),
       payloads,
       agents: new AgentStore(clients.ddb, config.tables.agents),
-      breaker: new CircuitBreaker(new DynamoBreakerStore(clients.ddb, config.tables.breakers)),
+      breaker: new CircuitBreaker(new DynamoBreakerStore(clients.ddb, config.tables.breakers), { policy: BreakerPolicies.parse(process.env.XL_BREAKER_POLICY), events: logEventSink(log) }),
       sqs: clients.sqs,
       sfn: clients.sfn,
       drivers: {

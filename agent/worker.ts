@@ -27,7 +27,7 @@ import type { AgentStore } from '../core/aws/agent-store.ts';
 import type { ClaimResult, ExecutionStore } from '../core/aws/execution-store.ts';
 import type { PayloadStore } from '../core/aws/payload-store.ts';
 import { classifyAgentError } from '../core/classify.ts';
-import { agentTypeBreakerKey, type CircuitBreaker } from '../core/breakers.ts';
+import { agentBreakerKey, type CircuitBreaker, successBreakerKeys } from '../core/breakers.ts';
 import { assessHealth, type HealthIssue } from '../core/health.ts';
 import { mergeOutputs } from '../core/patterns.ts';
 import type { Task } from '../core/plan.ts';
@@ -119,6 +119,7 @@ export const DispatchMessageSchema = z.object({
   dispatchTimeoutSeconds: z.number().positive(),
   taskToken: z.string().min(1),
   probe: z.boolean().optional(),
+  breakers: z.array(z.string().min(1).max(512)).max(16).optional(),
 });
 
 export function parseDispatch(body: string | undefined): DispatchMessage | undefined {
@@ -674,7 +675,7 @@ export class Worker {
       delete: this.clock.now() - reported,
     };
 
-    if (msg.probe) await this.recordProbe(outcome);
+    await this.reportToBreakers(msg, outcome);
     this.log.info('task finished', {
       ...ref,
       taskId: task.taskId,
@@ -699,18 +700,21 @@ export class Worker {
     return current?.claimId === run.claimId && current.status === result.status;
   }
 
-  /** This dispatch was the breaker's half-open probe: its outcome closes or reopens the breaker. */
-  private async recordProbe(outcome: DriverResult): Promise<void> {
-    const key = agentTypeBreakerKey(this.config.agentType);
-    try {
-      // The agent type works (a task's own permanent error says nothing against it). A dependency
-      // failure is recorded by the state machine's Recover step, which sees every failure, not
-      // only probes: recording it here too would count it twice.
-      if (outcome.status === 'completed' || outcome.error.type === 'permanent' || outcome.error.type === 'validation') {
+  /**
+   * Reports the run's success to the breakers Gate named (those with failures counted, and those
+   * this run probes): a probe's success closes its breaker, any success resets a count. Failures are
+   * recorded by the state machine's Recover step, which sees every failure, not only this agent's:
+   * recording them here too would count them twice.
+   */
+  private async reportToBreakers(msg: DispatchMessage, outcome: DriverResult): Promise<void> {
+    // A message from before `breakers` existed: `probe` meant the agent type's breaker.
+    const keys = msg.breakers ?? (msg.probe ? [agentBreakerKey(this.config.agentType)] : []);
+    for (const key of successBreakerKeys(keys, outcome)) {
+      try {
         await this.deps.breaker.recordSuccess(key);
+      } catch (err) {
+        this.warnSparse('breaker', 'could not record a success with a circuit breaker', err);
       }
-    } catch (err) {
-      this.warnSparse('breaker', 'could not record the probe outcome', err);
     }
   }
 

@@ -4,7 +4,7 @@
 import type { ErrorType } from './errors.ts';
 
 export type LayerEvent =
-  | { kind: 'breaker.opened' | 'breaker.half-open' | 'breaker.closed'; key: string; failures: number; reason?: string }
+  | { kind: 'breaker.opened' | 'breaker.half-open' | 'breaker.closed'; key: string; failures: number; reason?: string; /** When a probe may be taken (opened, half-open). */ nextProbeAt?: string }
   | { kind: 'task.escalated'; executionId: string; taskId: string; errorType: ErrorType; message: string; action: 'notify' | 'open-breaker' | 'fail-execution' }
   | { kind: 'task.dead-lettered'; executionId: string; taskId: string; queue: string; message: string }
   | { kind: 'execution.resumed' | 'execution.redriven'; executionId: string; tasks: number };

@@ -1,5 +1,6 @@
 // Submitting, reading and cancelling executions: what the API does, free of HTTP.
 import { randomBytes } from 'node:crypto';
+import { breakerKeysFor } from './breakers.ts';
 import { ConflictError, NotFoundError, type TaskError, XlError } from './errors.ts';
 import type { ExecutionStore } from './aws/execution-store.ts';
 import type { PayloadStore } from './aws/payload-store.ts';
@@ -127,6 +128,7 @@ export class ExecutionService {
         timeoutSeconds: task.timeoutSeconds,
         failureStrategy: task.failureStrategy,
         ...(task.recovery ? { recovery: task.recovery } : {}),
+        breakers: breakerKeysFor(task),
         definition: await this.deps.payloads.store(`tasks/${executionId}/${index}.json`, task),
         status: 'pending' as const,
         attempts: 0,

@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { AGENT_TYPES, type AgentType } from './agent-types.ts';
 import type { AgentStore } from './aws/agent-store.ts';
-import { agentTypeBreakerKey, type CircuitBreaker } from './breakers.ts';
+import { agentBreakerKey, type CircuitBreaker } from './breakers.ts';
 import type { AgentRecord, PoolBounds } from './records.ts';
 import type { AgentRuntime } from './runtime.ts';
 import { DEFAULT_POOL_IDLE_SECONDS } from './config.ts';
@@ -153,7 +153,7 @@ export class PoolManager {
       await this.deps.runtime.stop(agent, false).catch(() => undefined);
       if (await this.deps.agents.setStatus(agent.agentId, 'terminated', { from: ['unhealthy'] })) {
         replaced.push(agent.agentId);
-        await this.deps.breaker?.recordFailure(agentTypeBreakerKey(agent.agentType));
+        await this.deps.breaker?.recordFailure(agentBreakerKey(agent.agentType));
       }
     }
     for (const bounds of await this.bounds()) {

@@ -70,6 +70,8 @@ export interface TaskRecord {
   failureStrategy: 'stop' | 'continue';
   /** The task's recovery overrides, kept beside the definition so Recover needs no bucket read. */
   recovery?: Task['recovery'];
+  /** The circuit breaker keys the task needs closed (core/breakers.ts breakerKeysFor), so Gate needs no bucket read. */
+  breakers?: string[];
   definition: Stored<Task>;
   status: TaskStatus;
   /** How many times an agent started the task (claims), retries and re-deliveries included. */
@@ -195,8 +197,14 @@ export interface BreakerRecord {
   openedAt?: string;
   /** Holder of the single half-open probe, won by a conditional write. */
   probeId?: string;
-  /** The latest failure (an older one than the policy's window no longer counts). */
+  /** The latest failure. */
   lastFailureAt?: string;
+  /** Closed: the epoch ms of the failures within the policy's window (at most its threshold). */
+  failureTimes?: number[];
+  /** Open or half-open: probes that failed since it opened (each doubles the cooldown). */
+  reopens?: number;
+  /** Open: the end of its cooldown; half-open: when the out probe counts as lost. */
+  nextProbeAt?: string;
   version: number;
 }
 
@@ -207,8 +215,14 @@ export interface DispatchMessage {
   dispatchSeq: number;
   dispatchTimeoutSeconds: number;
   taskToken: string;
-  /** This run is the agent type's half-open breaker probe: its outcome closes or reopens the breaker. */
+  /** This run is a half-open breaker's probe: its outcome closes or reopens the breaker. */
   probe?: boolean;
+  /**
+   * The breaker keys this run's success is reported to (recordSuccess): those Gate found with
+   * failures, and those it probes. Absent in messages from before it existed: `probe` then means
+   * the agent type's key.
+   */
+  breakers?: string[];
 }
 
 /** What an agent reports with SendTaskSuccess: small, the output itself is in the table. */

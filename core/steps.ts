@@ -2,7 +2,7 @@
 // dispatch each task, recover from its failures, and finalize the execution.
 import { randomUUID } from 'node:crypto';
 import { queueKey } from './agent-types.ts';
-import { agentTypeBreakerKey, type CircuitBreaker } from './breakers.ts';
+import { agentBreakerKey, type CircuitBreaker, failureBreakerKey } from './breakers.ts';
 import { classifyStatesError } from './classify.ts';
 import { type ErrorType, type TaskError, isErrorType } from './errors.ts';
 import type { EventSink } from './events.ts';
@@ -33,6 +33,8 @@ export interface Dispatch {
     dispatchSeq: number;
     dispatchTimeoutSeconds: number;
     probe: boolean;
+    /** The breaker keys the agent reports this run's success to (core/breakers.ts successBreakerKeys). */
+    breakers: string[];
   };
 }
 
@@ -44,7 +46,7 @@ export type GateResult =
       failure: { Error: ErrorType; Cause: string };
       /** No retry: it would be refused again. */
       final?: boolean;
-      /** The open breaker that refused it, and when it will let a probe through. */
+      /** Refused by this circuit breaker, which lets a probe through at retryAt (ISO). */
       breaker?: string;
       retryAt?: string;
     };
@@ -93,8 +95,11 @@ export class ExecutionSteps {
       const cause = `the plan's budget of ${execution.budgetUsd} USD is spent (${roundUsd(execution.spentUsd ?? 0)} USD recorded)`;
       return { action: 'blocked', failure: { Error: 'resource', Cause: cause }, final: true };
     }
-    const admission = await this.deps.breaker.admit(agentTypeBreakerKey(task.agentType), randomUUID());
-    if (!admission.allowed) return { action: 'blocked', failure: { Error: 'dependency', Cause: admission.reason } };
+    // Every breaker the task needs (recorded at submit; records from before: its agent type's).
+    const admission = await this.deps.breaker.admitAll(task.breakers ?? [agentBreakerKey(task.agentType)], randomUUID());
+    if (!admission.allowed) {
+      return { action: 'blocked', failure: { Error: 'dependency', Cause: admission.reason }, breaker: admission.key, retryAt: admission.retryAt };
+    }
     return {
       action: 'dispatch',
       dispatch: {
@@ -105,6 +110,7 @@ export class ExecutionSteps {
           dispatchSeq: task.dispatchSeq,
           dispatchTimeoutSeconds: this.deps.dispatchAllowanceSeconds + task.timeoutSeconds,
           probe: admission.probe,
+          breakers: admission.report,
         },
       },
     };
@@ -136,8 +142,10 @@ export class ExecutionSteps {
     const errorType = error.type;
     const stopping = isStopping(execution);
 
-    // A refusal by the open breaker is not a new failure of the dependency.
-    if (errorType === 'dependency' && !blocked) await this.deps.breaker.recordFailure(agentTypeBreakerKey(task.agentType));
+    // Circuit breakers (core/breakers.ts): the failure counts against the key it says something
+    // about (by its type and source); a refusal by an open breaker is not a new failure.
+    const breakerKey = blocked ? undefined : failureBreakerKey(task, error);
+    if (breakerKey) await this.deps.breaker.recordFailure(breakerKey);
 
     // An open breaker refused it, and its recovery waits for the breaker's probe rather than failing.
     if (blocked && !blocked.final && !stopping && errorType === 'dependency') {
@@ -191,7 +199,7 @@ export class ExecutionSteps {
   private async escalate(policy: EscalationPolicy, execution: ExecutionRecord, task: TaskRecord, error: TaskError): Promise<void> {
     await this.deps.events.emit({ kind: 'task.escalated', executionId: execution.executionId, taskId: task.taskId, errorType: error.type, message: error.message, action: policy });
     if (policy === 'open-breaker') {
-      await this.deps.breaker.trip(agentTypeBreakerKey(task.agentType), `task ${task.taskId} of ${execution.executionId} escalated: ${error.message}`);
+      await this.deps.breaker.trip(agentBreakerKey(task.agentType), `task ${task.taskId} of ${execution.executionId} escalated: ${error.message}`);
     } else if (policy === 'fail-execution') {
       const reason = `task ${task.taskId} failed (${error.type}) and its recovery escalates to fail-execution`;
       await this.deps.executions.markStopping(execution.executionId, { taskId: task.taskId, stage: execution.stages[task.stage]?.name ?? '', escalated: true });

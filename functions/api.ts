@@ -87,19 +87,10 @@ const routes = [
       },
     };
   }),
-  route('GET', '/breakers', async () => ({
-    status: 200,
-    body: {
-      items: (await breakerStore().list()).map((b) => ({
-        key: b.key,
-        state: b.state,
-        failures: b.failures,
-        ...(b.openedAt ? { openedAt: b.openedAt } : {}),
-      })),
-    },
-  })),
+  route('GET', '/breakers', async () => ({ status: 200, body: { items: await circuitBreaker().list() } })),
   route('POST', '/breakers/{key}/reset', async ({ params }) => {
-    await circuitBreaker().reset(params.key!);
+    // A key with no record never failed (or is misspelt): 404 rather than a record made up for it.
+    if (!(await circuitBreaker().reset(params.key!))) throw new NotFoundError(`no circuit breaker ${params.key}`);
     return { status: 200, body: { key: params.key, state: 'closed' } };
   }),
 ];

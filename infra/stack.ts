@@ -10,6 +10,7 @@ import { Pool } from './constructs/pool.ts';
 import { TaskQueues } from './constructs/queues.ts';
 import { PayloadStorage } from './constructs/storage.ts';
 import { Tables } from './constructs/tables.ts';
+import { type BreakerPolicySpec, parseBreakerPolicySpec } from '../core/breakers.ts';
 import { parseConcurrencySpec } from '../core/pool.ts';
 
 export const DEFAULT_STACK_NAME = 'xl';
@@ -29,6 +30,12 @@ export interface ExecutionLayerStackProps extends StackProps {
   readonly maxConcurrentTasks?: string;
   /** How long an agent idles before the pool manager may drain it (default 120 s). */
   readonly poolIdleSeconds?: number;
+  /**
+   * Circuit breaker settings per key pattern (`*`, `dependency:git:*`, `agent:coder`), as
+   * XL_BREAKER_POLICY on the functions and the agents (core/breakers.ts; defaults: 5 failures in
+   * 60 s open a breaker, 30 s cooldown doubling per re-open up to 15 min).
+   */
+  readonly breakerPolicy?: BreakerPolicySpec;
 }
 
 export class ExecutionLayerStack extends Stack {
@@ -50,6 +57,8 @@ export class ExecutionLayerStack extends Stack {
     const heartbeatSeconds = props.heartbeatSeconds ?? HEARTBEAT_SECONDS;
     parseConcurrencySpec(props.maxConcurrentTasks); // a bad spec fails the synth, naming the entry
     if (props.poolIdleSeconds !== undefined && !(props.poolIdleSeconds > 0)) throw new Error(`poolIdleSeconds must be a positive number, got ${props.poolIdleSeconds}`);
+    // A bad policy fails the synth, naming the field, rather than every function's first call.
+    const breakerPolicy = props.breakerPolicy === undefined ? undefined : JSON.stringify(parseBreakerPolicySpec(props.breakerPolicy));
 
     this.tables = new Tables(this, 'Tables');
     this.storage = new PayloadStorage(this, 'Storage');
@@ -62,6 +71,7 @@ export class ExecutionLayerStack extends Stack {
       XL_DISPATCH_ALLOWANCE_SECONDS: String(props.dispatchAllowanceSeconds ?? DISPATCH_ALLOWANCE_SECONDS),
       ...(props.maxConcurrentTasks ? { XL_MAX_CONCURRENT_TASKS: props.maxConcurrentTasks } : {}),
       ...(props.poolIdleSeconds !== undefined ? { XL_POOL_IDLE_SECONDS: String(props.poolIdleSeconds) } : {}),
+      ...(breakerPolicy ? { XL_BREAKER_POLICY: breakerPolicy } : {}),
     };
 
     this.patterns = new Patterns(this, 'Patterns', {
@@ -78,6 +88,7 @@ export class ExecutionLayerStack extends Stack {
       anthropicApiKeySecretName: props.anthropicApiKeySecretName,
       credentialsSecretPrefix: props.credentialsSecretPrefix,
       maxConcurrentTasks: props.maxConcurrentTasks,
+      breakerPolicy,
     });
     this.pool = new Pool(this, 'Pool', {
       tables: this.tables,

@@ -30,7 +30,8 @@ export class DynamoBreakerStore implements BreakerStore {
       this.ddb.send(
         new PutCommand({
           TableName: this.table,
-          Item: { pk: next.key, ...next },
+          // No undefined attributes (a cleared probeId): not every document client is set to drop them.
+          Item: Object.fromEntries(Object.entries({ pk: next.key, ...next }).filter(([, v]) => v !== undefined)),
           ConditionExpression: expectedVersion === 0 ? 'attribute_not_exists(pk)' : 'version = :v',
           ExpressionAttributeValues: expectedVersion === 0 ? undefined : { ':v': expectedVersion },
         }),

@@ -9,7 +9,7 @@ import { ExecutionStore } from '#core/aws/execution-store.ts';
 import { PayloadStore } from '#core/aws/payload-store.ts';
 import { QueueBacklog } from '#core/aws/queue-backlog.ts';
 import { StepFunctionsWorkflows } from '#core/aws/workflows.ts';
-import { CircuitBreaker } from '#core/breakers.ts';
+import { BreakerPolicies, CircuitBreaker } from '#core/breakers.ts';
 import { loadConfig } from '#core/config.ts';
 import { logEventSink } from '#core/events.ts';
 import { ExecutionService } from '#core/executions.ts';
@@ -23,7 +23,10 @@ export const config = /* @__PURE__ */ once(loadConfig);
 export const executionStore = /* @__PURE__ */ once(() => new ExecutionStore(ddbClient(), config().tables.executions));
 export const agentStore = /* @__PURE__ */ once(() => new AgentStore(ddbClient(), config().tables.agents));
 export const breakerStore = /* @__PURE__ */ once(() => new DynamoBreakerStore(ddbClient(), config().tables.breakers));
-export const circuitBreaker = /* @__PURE__ */ once(() => new CircuitBreaker(breakerStore()));
+// XL_BREAKER_POLICY: per-key thresholds, windows and cooldowns (a bad value fails the first call that needs a breaker, naming the field).
+export const circuitBreaker = /* @__PURE__ */ once(
+  () => new CircuitBreaker(breakerStore(), { policy: BreakerPolicies.parse(process.env.XL_BREAKER_POLICY), events: logEventSink({ info: (message, fields) => logger.info(message, fields ?? {}) }) }),
+);
 export const sqs = sharedSqsClient;
 /** Where the layer's events go: structured log lines (CloudWatch Logs on AWS). */
 export const events = /* @__PURE__ */ once(() => logEventSink(logger));

@@ -79,6 +79,8 @@ export interface AgentsProps {
   readonly credentialsSecretPrefix?: string;
   /** XL_MAX_CONCURRENT_TASKS for the agents (`tester=2,monitor=4`): task slots per agent, per type. */
   readonly maxConcurrentTasks?: string;
+  /** XL_BREAKER_POLICY for the agents (JSON, checked by the stack): they report successes to the breakers. */
+  readonly breakerPolicy?: string;
 }
 
 export const DEFAULT_CREDENTIALS_SECRET_PREFIX = 'xl/';
@@ -261,6 +263,7 @@ export class Agents extends Construct {
           // leaves running outside its process group is killed before root touches the workspace.
           XL_REAP_USER_PROCESSES: '1',
           ...(props.maxConcurrentTasks ? { XL_MAX_CONCURRENT_TASKS: props.maxConcurrentTasks } : {}),
+          ...(props.breakerPolicy ? { XL_BREAKER_POLICY: props.breakerPolicy } : {}),
           // HOME and XL_WORKSPACE_ROOT come from the image (agent/Dockerfile): the local layer starts
           // workers with this environment, and they must keep the host's.
         },

@@ -88,8 +88,8 @@ export interface TaskFragmentProps {
  * The data shapes are core/steps.ts's (GateResult, RecoverResult):
  *
  * Gate (steps: gate)       → ResultPath $.gate: `{ action: dispatch, dispatch: { QueueUrl, MessageBody } }`
- *                            (MessageBody: executionId, taskIndex, dispatchSeq, dispatchTimeoutSeconds, probe),
- *                            `{ action: skip }`, or `{ action: blocked, failure }` (agent type's breaker open)
+ *                            (MessageBody: executionId, taskIndex, dispatchSeq, dispatchTimeoutSeconds, probe, breakers),
+ *                            `{ action: skip }`, or `{ action: blocked, failure, breaker?, retryAt? }` (a breaker open)
  * Skip?                    → skip: Skipped; blocked: Recover; otherwise Dispatch
  * Dispatch                 → sqs:sendMessage.waitForTaskToken, InputPath $.gate.dispatch, ResultPath $.outcome
  *                            → Reported; Catch per error type (ResultPath $.failure) → Recover
@@ -129,7 +129,8 @@ export class TaskFragment extends sfn.StateMachineFragment {
         InputPath: '$.gate.dispatch',
         Parameters: {
           'QueueUrl.$': '$.QueueUrl',
-          // Ids, the token and whether this is the breaker's half-open probe; the task itself is in
+          // Ids, the token, whether this is a breaker's half-open probe and which breakers to report a
+          // success to (Gate always sets both, so the paths resolve); the task itself is in
           // the table (a forged message finds nothing).
           MessageBody: {
             'executionId.$': '$.MessageBody.executionId',
@@ -137,6 +138,7 @@ export class TaskFragment extends sfn.StateMachineFragment {
             'dispatchSeq.$': '$.MessageBody.dispatchSeq',
             'dispatchTimeoutSeconds.$': '$.MessageBody.dispatchTimeoutSeconds',
             'probe.$': '$.MessageBody.probe',
+            'breakers.$': '$.MessageBody.breakers',
             'taskToken.$': '$$.Task.Token',
           },
         },

@@ -327,7 +327,7 @@ describe('state machines', () => {
     });
   });
 
-  it('Dispatch sends ids, the probe flag and the task token and waits, with a catcher per error type', () => {
+  it('Dispatch sends ids, the probe flag, the breakers to report to and the task token and waits, with a catcher per error type', () => {
     const [, dispatch] = states(asl.TaskBatch!).find(([n]) => n === 'Dispatch')!;
     expect(dispatch.Resource).toBe('arn:aws:states:::sqs:sendMessage.waitForTaskToken');
     expect(dispatch.InputPath).toBe('$.gate.dispatch');
@@ -339,6 +339,7 @@ describe('state machines', () => {
         'dispatchSeq.$': '$.MessageBody.dispatchSeq',
         'dispatchTimeoutSeconds.$': '$.MessageBody.dispatchTimeoutSeconds',
         'probe.$': '$.MessageBody.probe',
+        'breakers.$': '$.MessageBody.breakers',
         'taskToken.$': '$$.Task.Token',
       },
     });
@@ -400,7 +401,7 @@ describe('state machines', () => {
                     action: 'dispatch',
                     dispatch: {
                       QueueUrl: 'https://sqs.local/xl-coder-normal',
-                      MessageBody: { executionId: 'x1', taskIndex: input.taskIndex, dispatchSeq: 1, dispatchTimeoutSeconds: 30, probe: false },
+                      MessageBody: { executionId: 'x1', taskIndex: input.taskIndex, dispatchSeq: 1, dispatchTimeoutSeconds: 30, probe: false, breakers: ['agent:coder'] },
                     },
                   },
             Dispatch: async (input: Loose) => {
@@ -408,7 +409,7 @@ describe('state machines', () => {
               peak = Math.max(peak, active);
               await new Promise((r) => setTimeout(r, 5));
               active--;
-              expect(input.MessageBody).toMatchObject({ taskToken: 'token', probe: false, dispatchSeq: 1 });
+              expect(input.MessageBody).toMatchObject({ taskToken: 'token', probe: false, breakers: ['agent:coder'], dispatchSeq: 1 });
               const index = input.MessageBody.taskIndex as number;
               if (index === 12 && !failedOnce.has(index)) {
                 failedOnce.add(index);
@@ -471,6 +472,27 @@ describe('pool sizing settings', () => {
     sized.hasResourceProperties('AWS::ECS::TaskDefinition', {
       ContainerDefinitions: [Match.objectLike({ Environment: Match.arrayWith([{ Name: 'XL_MAX_CONCURRENT_TASKS', Value: 'tester=2' }]) })],
     });
+  });
+
+  it('the breaker policy reaches every function and every agent type\'s container as XL_BREAKER_POLICY', () => {
+    const { context } = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8'));
+    const breakerPolicy = { '*': { failureThreshold: 3 }, 'dependency:git:*': { cooldownSeconds: 60, maxCooldownSeconds: 600 } };
+    const json = Template.fromStack(new ExecutionLayerStack(new App({ context }), 'xlb', { breakerPolicy })).toJSON();
+    const ours = Object.values(json.Resources as Record<string, Resource>).filter((r) => r.Type === 'AWS::Lambda::Function' && r.Metadata?.['xl:entry']);
+    expect(ours.length).toBeGreaterThanOrEqual(5);
+    for (const fn of ours) expect(JSON.parse(fn.Properties.Environment.Variables.XL_BREAKER_POLICY), String(fn.Metadata?.['xl:entry'])).toEqual(breakerPolicy);
+    const containers = Object.values(json.Resources as Record<string, Resource>).filter((r) => r.Type === 'AWS::ECS::TaskDefinition').map((r) => r.Properties.ContainerDefinitions[0]);
+    expect(containers).toHaveLength(AGENT_TYPES.length);
+    for (const c of containers) {
+      const env = Object.fromEntries(c.Environment.map((e: { Name: string; Value: unknown }) => [e.Name, e.Value]));
+      expect(JSON.parse(env.XL_BREAKER_POLICY as string), c.Name).toEqual(breakerPolicy);
+    }
+    // Unset, it is not set either: the local layer's own XL_BREAKER_POLICY then applies.
+    for (const [, fn] of ofType('AWS::Lambda::Function')) expect(fn.Properties.Environment?.Variables?.XL_BREAKER_POLICY).toBeUndefined();
+  });
+
+  it('a malformed breaker policy fails the synth, naming the field', () => {
+    expect(() => new ExecutionLayerStack(new App(), 'xlbadb', { breakerPolicy: { 'agent:coder': { failureThreshold: 0 } } })).toThrow('XL_BREAKER_POLICY["agent:coder"].failureThreshold: must be at least 1');
   });
 
   it('a malformed slots spec fails the synth, naming the entry', () => {

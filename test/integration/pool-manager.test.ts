@@ -52,7 +52,7 @@ async function pool(opts: { slots?: number; idleSeconds?: number } = {}) {
     },
   };
   const breakers = new DynamoBreakerStore(ddb, `${name}-breakers`);
-  const breaker = new CircuitBreaker(breakers, { failureThreshold: 3 }, () => NOW, 0);
+  const breaker = new CircuitBreaker(breakers, { policy: { failureThreshold: 3 }, clock: () => NOW, closedCacheMs: 0 });
   const manager = new PoolManager({
     agents,
     runtime,

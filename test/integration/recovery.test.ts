@@ -35,7 +35,7 @@ beforeAll(async () => {
   breakers = new DynamoBreakerStore(client, 'breakers');
   steps = new ExecutionSteps({
     executions,
-    breaker: new CircuitBreaker(breakers, {}, () => NOW, 0),
+    breaker: new CircuitBreaker(breakers, { clock: () => NOW, closedCacheMs: 0 }),
     queueUrlPrefix: 'q/',
     dispatchAllowanceSeconds: 60,
     events: { emit: async (e) => void events.push(e) },
@@ -184,7 +184,7 @@ describe('Recover', () => {
 
   it('waits for an open breaker\'s probe when the recovery says onOpen "wait", and fails fast otherwise', async () => {
     const id = await createExecution([{ agentType: 'logger', recovery: { dependency: { onOpen: 'wait' } } }, { agentType: 'logger', failureStrategy: 'continue' }]);
-    await new CircuitBreaker(breakers, {}, () => NOW, 0).trip('agent:logger', 'test');
+    await new CircuitBreaker(breakers, { clock: () => NOW, closedCacheMs: 0 }).trip('agent:logger', 'test');
     const gate = await steps.gate({ executionId: id, taskIndex: 0 });
     expect(gate).toMatchObject({ action: 'blocked' });
     const retryAt = new Date(NOW + 45_000).toISOString();

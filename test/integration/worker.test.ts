@@ -93,6 +93,7 @@ beforeAll(async () => {
                   'dispatchSeq.$': '$.dispatchSeq',
                   'dispatchTimeoutSeconds.$': '$.dispatchTimeoutSeconds',
                   'probe.$': '$.probe',
+                  'breakers.$': '$.breakers',
                   'taskToken.$': '$$.Task.Token',
                 },
               },
@@ -290,7 +291,7 @@ async function createExecution(
 const queueUrl = (type: AgentType = 'tester') => `${queuePrefix}${type}-normal`;
 
 /** Dispatches a task through the local Step Functions service; returns the workflow execution. */
-async function dispatch(executionId: string, taskIndex: number, opts: { type?: AgentType; seq?: number; probe?: boolean; priority?: Priority } = {}): Promise<string> {
+async function dispatch(executionId: string, taskIndex: number, opts: { type?: AgentType; seq?: number; probe?: boolean; breakers?: string[]; priority?: Priority } = {}): Promise<string> {
   const res = await sfn.send(
     new StartExecutionCommand({
       stateMachineArn: DISPATCH_ARN,
@@ -302,6 +303,7 @@ async function dispatch(executionId: string, taskIndex: number, opts: { type?: A
         dispatchSeq: opts.seq ?? 1,
         dispatchTimeoutSeconds: 120,
         probe: opts.probe ?? false,
+        breakers: opts.breakers ?? [],
       }),
     }),
   );
@@ -450,13 +452,26 @@ describe('agent worker', () => {
     expect((await task(id, 2)).output).toEqual({ inline: { seed: true, a: 1, b: 2, shared: 'second' } });
   });
 
-  it('a probe dispatch that completes closes the agent type’s half-open breaker', async () => {
+  it('a probe dispatch that completes closes the half-open breaker it probes', async () => {
     await breakers.put({ key: 'agent:tester', state: 'half-open', failures: 5, openedAt: new Date().toISOString(), probeId: 'p', version: 1 }, 0);
     const id = await createExecution([{ command: `echo '{}'` }]);
-    const arn = await dispatch(id, 0, { probe: true });
+    const arn = await dispatch(id, 0, { probe: true, breakers: ['agent:tester'] });
     expect((await dispatchOutcome(arn)).status).toBe('SUCCEEDED');
     await waitFor(async () => (await breakers.get('agent:tester'))?.state === 'closed', 3000);
     expect(await breakers.get('agent:tester')).toMatchObject({ state: 'closed', failures: 0 });
+  });
+
+  it('a completed run resets the counts of the breakers its dispatch names; a transient failure reports nothing to them', async () => {
+    const failedAt = Date.now();
+    await breakers.put({ key: 'dependency:git:flaky.example', state: 'closed', failures: 2, failureTimes: [failedAt, failedAt], version: 1 }, 0);
+    const failing = await createExecution([{ command: 'exit 75' }]);
+    expect((await dispatchOutcome(await dispatch(failing, 0, { breakers: ['dependency:git:flaky.example'] }))).error).toBe('transient');
+    expect(await breakers.get('dependency:git:flaky.example')).toMatchObject({ failures: 2, version: 1 });
+
+    const id = await createExecution([{ command: `echo '{}'` }]);
+    expect((await dispatchOutcome(await dispatch(id, 0, { breakers: ['dependency:git:flaky.example'] }))).status).toBe('SUCCEEDED');
+    await waitFor(async () => (await breakers.get('dependency:git:flaky.example'))?.failures === 0, 3000);
+    expect(await breakers.get('dependency:git:flaky.example')).toMatchObject({ state: 'closed', failures: 0 });
   });
 
   it('runs a message delivered twice only once: the second delivery finds the task held', async () => {
