@@ -67,9 +67,15 @@ function printExecution(ex: any): void {
   console.log(`${ex.executionId}  ${ex.pattern}  ${ex.status}${ex.message ? `  (${ex.message})` : ''}`);
   for (const t of ex.tasks ?? []) {
     const took = t.durationMs !== undefined ? ` ${(t.durationMs / 1000).toFixed(1)}s` : '';
-    const err = t.error ? `  ${t.error.type}: ${t.error.message.split('\n')[0]}` : '';
+    const err = t.error ? `  ${t.error.type}${t.error.source ? ` (${t.error.source})` : ''}: ${t.error.message.split('\n')[0]}` : '';
     const spent = t.cost ?? t.progress;
     console.log(`  ${t.status.padEnd(9)} ${t.taskId}${took}  attempts=${t.attempts}${spent ? `  ${costText(spent)}` : ''}${err}`);
+    if (t.recoveredBy) console.log(`            recovered by ${t.recoveredBy.action}${t.skipReason ? ` (${t.skipReason})` : ''} after ${t.recoveredBy.error.type}: ${t.recoveredBy.error.message.split('\n')[0]}`);
+    // Attempts that did not simply complete: what failed, where, and what recovery did next.
+    for (const a of (t.attemptLog ?? []).filter((e: any) => e.status !== 'completed')) {
+      const next = a.next === 'retry' ? ` -> retry in ${a.delaySeconds ?? 0}s` : a.next === 'fallback' ? ' -> fallback' : '';
+      console.log(`            #${a.attempt} ${a.agentType} ${a.status}${a.errorType ? ` ${a.errorType}${a.source ? ` (${a.source})` : ''}: ${String(a.message ?? '').split('\n')[0]}` : ''}${next}`);
+    }
   }
   if (ex.cost) console.log(`cost: ${costText(ex.cost)}`);
   if (ex.result) console.log(`result: ${JSON.stringify(ex.result).slice(0, 2000)}`);

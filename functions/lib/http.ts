@@ -70,12 +70,13 @@ export const errorBody = (): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewa
     const err = request.error;
     if (err instanceof XlError) {
       request.response = json(err.status, {
-        error: { type: err.type, message: err.message, ...(err.details ? { details: err.details } : {}) },
+        // The source (an extension): a request the API refused, or the layer behind it failing.
+        error: { type: err.type, source: err.status < 500 ? 'api' : 'layer', message: err.message, ...(err.details ? { details: err.details } : {}) },
       });
       return;
     }
     logger.error('unhandled API error', { error: err as Error });
-    request.response = json(500, { error: { type: 'transient', message: 'internal error; try again' } });
+    request.response = json(500, { error: { type: 'transient', source: 'layer', message: 'internal error; try again' } });
   },
 });
 
