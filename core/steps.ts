@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { queueKey } from './agent-types.ts';
 import { agentTypeBreakerKey, type CircuitBreaker } from './breakers.ts';
-import { classifyErrorName, type ErrorType } from './errors.ts';
+import { classifyErrorName, isErrorSource, type ErrorType, type TaskError } from './errors.ts';
 import type { ExecutionStore } from './aws/execution-store.ts';
 import type { ExecutionRecord } from './records.ts';
 import { deriveOutcome, prepareBatches, type PreparedExecution } from './patterns.ts';
@@ -40,6 +40,8 @@ export type GateResult =
 export interface Failure {
   Error?: string;
   Cause?: string;
+  /** Set by the state machine's GateFailed: the failure was the layer's own step, not the task's. */
+  source?: string;
 }
 
 export type RecoverResult = TaskRef & { action: 'retry' | 'done'; delaySeconds: number };
@@ -56,8 +58,12 @@ export class ExecutionSteps {
 
   async prepare({ executionId }: { executionId: string }): Promise<PreparedExecution> {
     const execution = await this.requireExecution(executionId);
-    await this.deps.executions.setStatus(executionId, 'RUNNING', { from: ['PENDING'] });
-    return prepareBatches(execution);
+    // The task records' recovery overrides size the batches (their worst-case history).
+    const [tasks] = await Promise.all([
+      this.deps.executions.listTasks(executionId),
+      this.deps.executions.setStatus(executionId, 'RUNNING', { from: ['PENDING'] }),
+    ]);
+    return prepareBatches(execution, tasks);
   }
 
   /**
@@ -101,7 +107,7 @@ export class ExecutionSteps {
    */
   async recover(state: TaskRef & { failure?: Failure; gate?: GateResult }): Promise<RecoverResult> {
     const { executionId, taskIndex } = state;
-    const failure = state.gate?.action === 'blocked' ? state.gate.failure : (state.failure ?? {});
+    const failure: Failure = state.gate?.action === 'blocked' ? state.gate.failure : (state.failure ?? {});
     const [execution, task] = await Promise.all([
       this.deps.executions.getExecution(executionId),
       this.deps.executions.getTask(executionId, taskIndex),
@@ -120,7 +126,7 @@ export class ExecutionSteps {
     const refused = state.gate?.action === 'blocked';
     if (errorType === 'dependency' && !refused) await this.deps.breaker.recordFailure(agentTypeBreakerKey(task.agentType));
 
-    const error = { type: errorType, message };
+    const error: TaskError = { type: errorType, message, ...(isErrorSource(failure.source) && { source: failure.source }) };
     const stopping = isStopping(execution);
     const final = state.gate?.action === 'blocked' && state.gate.final === true;
     if (!stopping && !final) {

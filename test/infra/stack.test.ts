@@ -262,27 +262,97 @@ describe('state machines', () => {
   it('state names are unique within each machine and are the design\'s', () => {
     const names = (id: string) => states(asl[id]!).map(([n]) => n);
     for (const id of MACHINES) expect(new Set(names(id)).size).toBe(names(id).length);
-    expect(names('SequentialExecution')).toEqual(['Prepare', 'Batches', 'RunBatch', 'Finalize']);
-    expect(names('ParallelExecution')).toEqual(['Prepare', 'Batches', 'RunBatch', 'Finalize']);
-    expect(names('PipelineExecution')).toEqual(['Prepare', 'Stages', 'Batches', 'RunBatch', 'Finalize']);
+    expect(names('SequentialExecution')).toEqual(['Prepare', 'Batches', 'RunBatch', 'Finalize', 'FinalizeFailed', 'PrepareFailed']);
+    expect(names('ParallelExecution')).toEqual(['Prepare', 'Batches', 'RunBatch', 'Finalize', 'FinalizeFailed', 'PrepareFailed']);
+    expect(names('PipelineExecution')).toEqual(['Prepare', 'Stages', 'Batches', 'RunBatch', 'Finalize', 'FinalizeFailed', 'PrepareFailed']);
     expect(names('TaskBatch').sort()).toEqual(
-      ['Indexes', 'Tasks', 'Gate', 'Skip?', 'Skipped', 'Dispatch', 'Reported', 'Recover', 'Retry?', 'Backoff', 'Settled'].sort(),
+      [
+        'Indexes', 'Tasks', 'Gate', 'Skip?', 'Skipped', 'Dispatch', 'Reported', 'Recover', 'Retry?', 'Backoff', 'Settled',
+        'GateFailed', 'RecoverAgain?', 'CountRecoverFailure', 'RecoverLater', 'RecoverFailed',
+      ].sort(),
     );
   });
 
-  it('Lambda steps invoke the steps function directly, with their step name, and retry Lambda service errors', () => {
+  it('Lambda steps invoke the steps function directly, with their step name', () => {
     const expected: Record<string, string> = { Prepare: 'prepare', Finalize: 'finalize', Gate: 'gate', Recover: 'recover' };
     for (const id of MACHINES) {
       for (const [name, state] of states(asl[id]!).filter(([n]) => n in expected)) {
         expect(state.Resource).toBe('${StepsFunction.Arn}');
         expect((state.Parameters as Record<string, unknown>).step).toBe(expected[name]);
         expect(state.TimeoutSeconds).toBe(60);
-        const retry = (state.Retry as { ErrorEquals: string[] }[])[0]!;
-        expect(retry.ErrorEquals).toEqual(
-          expect.arrayContaining(['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException']),
-        );
       }
     }
+  });
+
+  it('every step retries the Lambda service\'s errors, Lambda.Unknown, its own timeout and `transient`, with jittered backoff, and never `permanent`', () => {
+    const steps = MACHINES.flatMap((id) => states(asl[id]!).filter(([n]) => ['Prepare', 'Finalize', 'Gate', 'Recover'].includes(n)));
+    expect(steps).toHaveLength(3 * 2 + 2);
+    for (const [name, state] of steps) {
+      const retry = state.Retry as { ErrorEquals: string[]; IntervalSeconds: number; BackoffRate: number; MaxAttempts: number; MaxDelaySeconds: number; JitterStrategy: string }[];
+      expect(retry, name).toHaveLength(1);
+      expect(retry[0]!.ErrorEquals).toEqual(
+        expect.arrayContaining([
+          'transient',
+          'Lambda.ServiceException',
+          'Lambda.AWSLambdaException',
+          'Lambda.SdkClientException',
+          'Lambda.TooManyRequestsException',
+          'Lambda.ClientExecutionTimeoutException',
+          'Lambda.Unknown',
+          'States.Timeout',
+        ]),
+      );
+      expect(retry[0]!.ErrorEquals).not.toContain('permanent');
+      expect(retry[0]!.ErrorEquals).not.toContain('States.ALL');
+      expect(retry[0]!.ErrorEquals).not.toContain('States.TaskFailed');
+      expect(retry[0]).toMatchObject({ IntervalSeconds: 1, BackoffRate: 2, JitterStrategy: 'FULL' });
+      expect(retry[0]!.MaxAttempts).toBeGreaterThanOrEqual(8);
+      expect(retry[0]!.MaxDelaySeconds).toBeLessThanOrEqual(60);
+    }
+  });
+
+  it('every step catches what its retries leave: Prepare and Finalize end the execution FAILED naming the step', () => {
+    for (const id of ['SequentialExecution', 'ParallelExecution', 'PipelineExecution']) {
+      const machine = asl[id]!;
+      for (const step of ['Prepare', 'Finalize']) {
+        const [, state] = states(machine).find(([n]) => n === step)!;
+        expect(state.Catch, `${id}.${step}`).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.stepFailure', Next: `${step}Failed` }]);
+        const [, fail] = states(machine).find(([n]) => n === `${step}Failed`)!;
+        expect(fail).toEqual({ Type: 'Fail', Error: `Layer.${step}Failed`, CausePath: '$.stepFailure.Cause' });
+      }
+    }
+  });
+
+  it('Gate\'s failures go to Recover as a transient failure of the layer, with only the ids kept', () => {
+    const tb = asl.TaskBatch!;
+    const [, gate] = states(tb).find(([n]) => n === 'Gate')!;
+    expect(gate.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.stepFailure', Next: 'GateFailed' }]);
+    const [, gateFailed] = states(tb).find(([n]) => n === 'GateFailed')!;
+    expect(gateFailed).toMatchObject({
+      Type: 'Pass',
+      Next: 'Recover',
+      Parameters: {
+        'executionId.$': '$.executionId',
+        'taskIndex.$': '$.taskIndex',
+        'stepFailures.$': '$.stepFailures',
+        failure: { Error: 'transient', source: 'layer', 'Cause.$': expect.stringContaining('$.stepFailure.Cause') },
+      },
+    });
+  });
+
+  it('Recover\'s failures wait and Recover again, a bounded number of times, then fail the batch', () => {
+    const tb = asl.TaskBatch!;
+    const get = (name: string) => states(tb).find(([n]) => n === name)![1];
+    expect(get('Recover').Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.stepFailure', Next: 'RecoverAgain?' }]);
+    expect(get('RecoverAgain?')).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.stepFailures.count', NumericLessThan: 5, Next: 'CountRecoverFailure' }],
+      Default: 'RecoverFailed',
+    });
+    expect(get('CountRecoverFailure')).toMatchObject({ Type: 'Pass', ResultPath: '$.stepFailures', Next: 'RecoverLater' });
+    expect(get('RecoverLater')).toMatchObject({ Type: 'Wait', Seconds: 30, Next: 'Recover' });
+    expect(get('RecoverFailed')).toEqual({ Type: 'Fail', Error: 'Layer.RecoverFailed', CausePath: '$.stepFailure.Cause' });
+    expect((tb.States.Tasks as Loose).ItemSelector.stepFailures).toEqual({ count: 0 });
   });
 
   it('RunBatch starts TaskBatch synchronously, named <executionId>-<from>, as a child execution', () => {
