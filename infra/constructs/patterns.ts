@@ -7,6 +7,8 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
@@ -55,6 +57,8 @@ export const STEP_RETRY: sfn.RetryProps = {
 export const RECOVER_AGAIN_SECONDS = 30;
 export const RECOVER_FAILURES_MAX = 5;
 export const STATE_MACHINE_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
+/** How often the execution-events function reconciles (drains its dead letters, sweeps RUNNING executions). */
+export const EXECUTION_RECONCILE_RATE = Duration.minutes(5);
 
 /** Logical ids of the state machines in the template (docs/design.md, "Names"). */
 export const STATE_MACHINE_IDS = {
@@ -286,9 +290,13 @@ export interface PatternsProps {
 export class Patterns extends Construct {
   /** functions/steps.ts: prepare, gate, recover, finalize. Needs no state machine ARN (no cycle). */
   readonly steps: XlFunction;
-  /** functions/execution-events.ts: records ends no step sees (workflow errors, stops, timeouts). */
+  /** functions/execution-events.ts: records ends no step sees (workflow errors, stops, timeouts), and reconciles them. */
   readonly executionEvents: XlFunction;
   readonly executionStatusRule: events.Rule;
+  /** Where status change events the events function could not handle go (EventBridge's DLQ and Lambda's on-failure destination). */
+  readonly executionEventsDeadLetters: sqs.Queue;
+  /** Runs the reconcile: the dead letters, and RUNNING executions whose workflow run has ended. */
+  readonly executionReconcileSchedule: events.Rule;
   readonly taskBatch: sfn.StateMachine;
   readonly sequential: sfn.StateMachine;
   readonly parallel: sfn.StateMachine;
@@ -384,16 +392,43 @@ export class Patterns extends Construct {
       );
     }
 
+    // Status change events this function could not handle, from either side of its invocation:
+    // EventBridge puts an event it could not deliver (after its retry policy) here with the event
+    // as the body; Lambda puts an invocation record (the event as `requestPayload`) here when the
+    // function failed on every asynchronous attempt. SSE-SQS: EventBridge cannot use a CMK-less
+    // KMS queue. The reconcile drains it.
+    this.executionEventsDeadLetters = new sqs.Queue(this, 'ExecutionEventsDlq', {
+      queueName: `${Stack.of(this).stackName}-execution-events-dlq`,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    (this.executionEventsDeadLetters.node.defaultChild as CfnResource).overrideLogicalId('ExecutionEventsDlq');
+
     this.executionEvents = new XlFunction(this, 'ExecutionEvents', {
       entry: 'functions/execution-events.ts',
       logicalId: 'ExecutionEventsFunction',
       serviceName: 'xl-execution-events',
-      description: 'Records execution ends that no step sees (Step Functions status change events)',
-      environment: props.environment,
+      description: 'Records execution ends that no step sees (Step Functions status change events), and reconciles them',
+      // The pattern machines' ARNs for the reconcile's DescribeExecution (no cycle: the machines
+      // do not invoke this function, the rule does).
+      environment: { ...props.environment, ...this.environment, XL_EXECUTION_EVENTS_DLQ_URL: this.executionEventsDeadLetters.queueUrl },
       timeout: Duration.seconds(30),
       memorySize: 256,
     });
     tables.executions.grantReadWriteData(this.executionEvents.role);
+    this.executionEventsDeadLetters.grantConsumeMessages(this.executionEvents.role);
+    iam.Grant.addToPrincipal({
+      grantee: this.executionEvents.role,
+      actions: ['states:DescribeExecution'],
+      resourceArns: [this.sequential, this.parallel, this.pipeline].map((m) => Patterns.executionArnPattern(m)),
+    });
+    // Lambda's asynchronous retries (2) and then the on-failure destination.
+    this.executionEvents.function.configureAsyncInvoke({
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(6),
+      onFailure: new destinations.SqsDestination(this.executionEventsDeadLetters),
+    });
     this.executionStatusRule = new events.Rule(this, 'ExecutionStatusChange', {
       description: 'Ends of pattern and TaskBatch executions',
       eventPattern: {
@@ -405,11 +440,21 @@ export class Patterns extends Construct {
         },
       },
       targets: [
+        // EventBridge's own retry policy (it retries throttled or failed invocations, not function
+        // errors), then the same dead-letter queue; CDK adds the queue policy that lets this rule
+        // (aws:SourceArn) send to it.
         new targets.LambdaFunction(this.executionEvents.function, {
           retryAttempts: 185,
           maxEventAge: Duration.hours(24),
+          deadLetterQueue: this.executionEventsDeadLetters,
         }),
       ],
+    });
+    this.executionReconcileSchedule = new events.Rule(this, 'ExecutionReconcileSchedule', {
+      description: 'Runs functions/execution-events.ts { reconcile: true }',
+      schedule: events.Schedule.rate(EXECUTION_RECONCILE_RATE),
+      // No retries: the next round is minutes away.
+      targets: [new targets.LambdaFunction(this.executionEvents.function, { event: events.RuleTargetInput.fromObject({ reconcile: true }), retryAttempts: 0 })],
     });
   }
 

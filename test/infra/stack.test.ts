@@ -107,7 +107,7 @@ describe('queues', () => {
   it('are one per agent type and priority, each with a DLQ, named <stack>-<type>-<priority>', () => {
     const names = ofType('AWS::SQS::Queue').map(([, q]) => q.Properties.QueueName).sort();
     const expected = AGENT_TYPES.flatMap((t) => PRIORITIES.flatMap((p) => [`xl-${queueKey(t, p)}`, `xl-${queueKey(t, p)}-dlq`]));
-    expect(names).toEqual(expected.sort());
+    expect(names).toEqual([...expected, 'xl-execution-events-dlq'].sort());
   });
 
   it('every queue that is not a DLQ redrives to its DLQ after 5 receives', () => {
@@ -195,12 +195,14 @@ describe('functions', () => {
     });
   });
 
-  it('only the API knows the state machine ARNs (the steps function must not: no cycle)', () => {
-    const api = resources.ApiFunction!.Properties.Environment.Variables;
-    expect(api.XL_SFN_SEQUENTIAL).toEqual({ Ref: 'SequentialExecution' });
-    expect(api.XL_SFN_PARALLEL).toEqual({ Ref: 'ParallelExecution' });
-    expect(api.XL_SFN_PIPELINE).toEqual({ Ref: 'PipelineExecution' });
-    for (const id of ['StepsFunction', 'PoolManagerFunction', 'HealthMonitorFunction', 'ExecutionEventsFunction']) {
+  it('only the API and the execution-events reconcile know the state machine ARNs (the steps function must not: no cycle)', () => {
+    for (const id of ['ApiFunction', 'ExecutionEventsFunction']) {
+      const env = resources[id]!.Properties.Environment.Variables;
+      expect(env.XL_SFN_SEQUENTIAL).toEqual({ Ref: 'SequentialExecution' });
+      expect(env.XL_SFN_PARALLEL).toEqual({ Ref: 'ParallelExecution' });
+      expect(env.XL_SFN_PIPELINE).toEqual({ Ref: 'PipelineExecution' });
+    }
+    for (const id of ['StepsFunction', 'PoolManagerFunction', 'HealthMonitorFunction']) {
       expect(Object.keys(resources[id]!.Properties.Environment.Variables).filter((k) => k.startsWith('XL_SFN_'))).toEqual([]);
     }
   });
@@ -515,6 +517,57 @@ describe('execution events', () => {
       },
       Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': ['ExecutionEventsFunction', 'Arn'] } })],
     });
+  });
+
+  it('the rule\'s target retries for 24 hours, then puts the event on the execution-events DLQ, which only that rule may send to', () => {
+    const [, rule] = ofType('AWS::Events::Rule').find(([, r]) => r.Properties.EventPattern?.source?.[0] === 'aws.states')!;
+    const [target] = rule.Properties.Targets;
+    expect(target.DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': ['ExecutionEventsDlq', 'Arn'] } });
+    expect(target.RetryPolicy).toEqual({ MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86_400 });
+    const ruleId = ofType('AWS::Events::Rule').find(([, r]) => r === rule)![0];
+    const policy = ofType('AWS::SQS::QueuePolicy').map(([, p]) => p.Properties).find((p) => p.Queues.some((q: Loose) => q.Ref === 'ExecutionEventsDlq'))!;
+    expect(policy.PolicyDocument.Statement).toContainEqual(
+      expect.objectContaining({
+        Effect: 'Allow',
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: 'sqs:SendMessage',
+        Resource: { 'Fn::GetAtt': ['ExecutionEventsDlq', 'Arn'] },
+        Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [ruleId, 'Arn'] } } },
+      }),
+    );
+    expect(resources.ExecutionEventsDlq!.Properties).toMatchObject({ QueueName: 'xl-execution-events-dlq', SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 86400 });
+  });
+
+  it('the events function\'s failed asynchronous invocations go to the same DLQ after Lambda\'s 2 retries', () => {
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: 'ExecutionEventsFunction' },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['ExecutionEventsDlq', 'Arn'] } } },
+    });
+  });
+
+  it('a schedule runs the reconcile, which reads the DLQ and describes pattern executions, and nothing more', () => {
+    const schedule = ofType('AWS::Events::Rule').find(([, r]) => r.Properties.ScheduleExpression && r.Properties.Targets[0].Arn['Fn::GetAtt']?.[0] === 'ExecutionEventsFunction')!;
+    expect(schedule, 'a reconcile schedule').toBeDefined();
+    expect(schedule[1].Properties.ScheduleExpression).toBe('rate(5 minutes)');
+    expect(JSON.parse(schedule[1].Properties.Targets[0].Input)).toEqual({ reconcile: true });
+    const env = resources.ExecutionEventsFunction!.Properties.Environment.Variables;
+    expect(env.XL_EXECUTION_EVENTS_DLQ_URL).toEqual({ Ref: 'ExecutionEventsDlq' });
+
+    const role = resources.ExecutionEventsFunction!.Properties.Role['Fn::GetAtt'][0];
+    const statements = ofType('AWS::IAM::Policy')
+      .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === role))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: Loose }[]);
+    const on = (action: string) => statements.filter((st) => [st.Action].flat().includes(action)).flatMap((st) => [st.Resource].flat());
+    expect(on('sqs:ReceiveMessage')).toEqual([{ 'Fn::GetAtt': ['ExecutionEventsDlq', 'Arn'] }]);
+    expect(on('sqs:DeleteMessage')).toEqual([{ 'Fn::GetAtt': ['ExecutionEventsDlq', 'Arn'] }]);
+    expect(on('sqs:SendMessage')).toEqual([{ 'Fn::GetAtt': ['ExecutionEventsDlq', 'Arn'] }]);
+    const described = on('states:DescribeExecution').map((r) => JSON.stringify(r));
+    expect(described).toHaveLength(3);
+    for (const machine of ['SequentialExecution', 'ParallelExecution', 'PipelineExecution']) {
+      expect(described.some((r) => r.includes(`"${machine}","Name"`) && r.includes(':*')), machine).toBe(true);
+    }
+    expect(statements.flatMap((st) => [st.Action].flat()).filter((a) => a.startsWith('states:'))).toEqual(['states:DescribeExecution']);
   });
 });
 
