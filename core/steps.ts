@@ -116,6 +116,11 @@ export class ExecutionSteps {
     if (!execution || !task) return done;
     // The agent completed it but its callback came late (TaskTimedOut): the result stands.
     if (task.status === 'completed' || task.status === 'skipped') return done;
+    // The layer's Gate step failed (GateFailed), possibly before the task left `pending`.
+    const layerFailure = failure.source === 'layer';
+    // Pending after any other failure: an earlier attempt of this Recover (a retried Lambda) already
+    // recorded the retry; counting it again, or failing the task, would be wrong.
+    if (task.status === 'pending' && !layerFailure) return { executionId, taskIndex, action: 'retry', delaySeconds: 0 };
 
     const errorType = classifyErrorName(failure.Error);
     const message = causeMessage(failure);
@@ -131,7 +136,7 @@ export class ExecutionSteps {
     const final = state.gate?.action === 'blocked' && state.gate.final === true;
     if (!stopping && !final) {
       const decision = decideRecovery(recoveryStrategy(task, errorType), task.retries?.[errorType] ?? 0);
-      if (decision.retry && (await this.deps.executions.recordRetry(executionId, taskIndex, errorType, error))) {
+      if (decision.retry && (await this.deps.executions.recordRetry(executionId, taskIndex, errorType, error, { fromPending: layerFailure }))) {
         return { executionId, taskIndex, action: 'retry', delaySeconds: decision.delaySeconds };
       }
     }
