@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { stepError, stepErrorName } from '#core/step-errors.ts';
 import { STATUS_CHANGE, statusChangeOf } from '#core/execution-events.ts';
 
-const sdk = <T>(Ctor: new (o: { message: string; $metadata: object }) => T, status: number, extra: object = {}) =>
+const sdk = <T extends object>(Ctor: new (o: { message: string; $metadata: object }) => T, status: number, extra: object = {}) =>
   Object.assign(new Ctor({ message: 'm', $metadata: { httpStatusCode: status } }), extra);
 
 describe('the names a step\'s errors get for the state machine\'s Retry', () => {
