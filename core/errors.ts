@@ -27,27 +27,6 @@ export interface TaskError {
   source?: ErrorSource;
 }
 
-/**
- * Maps an error name as Step Functions reports it (a Catch's `Error`) to an error type.
- * Agents fail tasks with the error type as the error name; the rest are the service's own.
- */
-export function classifyErrorName(name: string | undefined): ErrorType {
-  if (isErrorType(name)) return name;
-  switch (name) {
-    case 'States.Timeout':
-    case 'States.HeartbeatTimeout':
-      return 'timeout';
-    case 'States.DataLimitExceeded':
-      return 'resource';
-    case 'States.Permissions':
-    case 'States.Runtime':
-      return 'permanent';
-    default:
-      // Service hiccups (Lambda.ServiceException, SQS throttling, States.TaskFailed...) are worth a retry.
-      return 'transient';
-  }
-}
-
 export interface ErrorDetail {
   path: string;
   message: string;

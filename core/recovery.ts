@@ -119,8 +119,3 @@ export function decideRecovery(
   if (strategy.fallback && !opts.fallbackUsed) return { action: 'fallback', fallback: strategy.fallback };
   return { action: 'fail', ...(strategy.escalation ? { escalation: strategy.escalation } : {}) };
 }
-
-/** Every retry a task's recovery allows, over all error types (what sizes a batch's worst case). */
-export function maxRetriesOf(task: Pick<Task, 'recovery'>): number {
-  return (Object.keys(RECOVERY_DEFAULTS) as ErrorType[]).reduce((n, t) => n + recoveryStrategy(task, t).maxRetries, 0);
-}

@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { queueKey } from './agent-types.ts';
 import { agentBreakerKey, type CircuitBreaker, failureBreakerKey } from './breakers.ts';
 import { classifyStatesError } from './classify.ts';
-import { type ErrorType, type TaskError, isErrorType } from './errors.ts';
+import { type ErrorType, type TaskError, isErrorSource, isErrorType } from './errors.ts';
 import type { EventSink } from './events.ts';
 import type { ExecutionStore } from './aws/execution-store.ts';
 import type { AttemptLogEntry, ExecutionRecord, TaskRecord } from './records.ts';
@@ -54,6 +54,8 @@ export type GateResult =
 export interface Failure {
   Error?: string;
   Cause?: string;
+  /** Set by the state machine's GateFailed: the failure was the layer's own step, not the task's. */
+  source?: string;
 }
 
 export type RecoverResult = TaskRef & { action: 'retry' | 'done'; delaySeconds: number };
@@ -73,8 +75,12 @@ export class ExecutionSteps {
 
   async prepare({ executionId }: { executionId: string }): Promise<PreparedExecution> {
     const execution = await this.requireExecution(executionId);
-    await this.deps.executions.setStatus(executionId, 'RUNNING', { from: ['PENDING'] });
-    return prepareBatches(execution);
+    // The task records' recovery overrides size the batches (their worst-case history).
+    const [tasks] = await Promise.all([
+      this.deps.executions.listTasks(executionId),
+      this.deps.executions.setStatus(executionId, 'RUNNING', { from: ['PENDING'] }),
+    ]);
+    return prepareBatches(execution, tasks);
   }
 
   /**
@@ -126,7 +132,7 @@ export class ExecutionSteps {
   async recover(state: TaskRef & { failure?: Failure; gate?: GateResult }): Promise<RecoverResult> {
     const { executionId, taskIndex } = state;
     const blocked = state.gate?.action === 'blocked' ? state.gate : undefined;
-    const failure = blocked ? blocked.failure : (state.failure ?? {});
+    const failure: Failure = blocked ? blocked.failure : (state.failure ?? {});
     const [execution, task] = await Promise.all([
       this.deps.executions.getExecution(executionId),
       this.deps.executions.getTask(executionId, taskIndex),
@@ -136,6 +142,11 @@ export class ExecutionSteps {
     if (!execution || !task) return done;
     // The agent completed it but its callback came late (TaskTimedOut): the result stands.
     if (task.status === 'completed' || task.status === 'skipped') return done;
+    // The layer's Gate step failed (GateFailed), possibly before the task left `pending`.
+    const layerFailure = failure.source === 'layer';
+    // Pending after any other failure: an earlier attempt of this Recover (a retried Lambda) already
+    // recorded the retry; counting it again, or failing the task, would be wrong.
+    if (task.status === 'pending' && !layerFailure) return { executionId, taskIndex, action: 'retry', delaySeconds: 0 };
 
     if (task.status === 'queued' && failure.Error === 'States.Timeout') return retry(0); // never claimed: dispatch again
     const error = failureError(failure, task);
@@ -164,7 +175,8 @@ export class ExecutionSteps {
     const strategy = recoveryStrategy(task, errorType);
     const decision: RecoveryDecision = final ? { action: 'fail' } : decideRecovery(strategy, task.retries?.[errorType] ?? 0, { fallbackUsed: task.fallbackFrom !== undefined });
 
-    if (decision.action === 'retry' && (await this.deps.executions.recordRetry(executionId, taskIndex, errorType, error, entry('retry', decision.delaySeconds)))) {
+    const retried = decision.action === 'retry' && (await this.deps.executions.recordRetry(executionId, taskIndex, errorType, error, { entry: entry('retry', decision.delaySeconds), fromPending: layerFailure }));
+    if (decision.action === 'retry' && retried) {
       return retry(decision.delaySeconds);
     }
     if (decision.action === 'fallback') {
@@ -227,6 +239,8 @@ export class ExecutionSteps {
 function failureError(failure: Failure, task: TaskRecord): TaskError {
   if (task.status === 'failed' && task.error && isErrorType(failure.Error) && task.error.type === failure.Error) return task.error;
   const error = classifyStatesError(failure.Error, causeMessage(failure));
+  // The state machine names the source itself where it knows it (GateFailed: the layer's own step).
+  if (isErrorSource(failure.source)) return { ...error, source: failure.source };
   // A dispatch that timed out on a claimed task: its agent died or hung.
   if (failure.Error === 'States.Timeout' && task.status === 'running') return { ...error, message: `the task did not finish within its timeout (agent ${task.agentId ?? '?'})` };
   return isErrorType(failure.Error) && error.source === 'layer' ? { type: error.type, message: error.message } : error;

@@ -1,5 +1,6 @@
 // The Lambda behind the state machines' Prepare, Gate, Recover and Finalize states.
 import middy from '@middy/core';
+import { stepError } from '#core/step-errors.ts';
 import type { RecoverResult, TaskRef } from '#core/steps.ts';
 import { executionSteps, logger } from './lib/deps.ts';
 
@@ -10,6 +11,17 @@ export type StepEvent =
   | { step: 'finalize'; executionId: string };
 
 async function run(event: StepEvent): Promise<unknown> {
+  try {
+    return await runStep(event);
+  } catch (err) {
+    // Named `transient` or `permanent` for the state machine's Retry and Catch (core/step-errors.ts).
+    const named = stepError(event.step ?? 'step', err);
+    logger.warn('step failed', { step: event.step, error: named.name, message: named.message });
+    throw named;
+  }
+}
+
+async function runStep(event: StepEvent): Promise<unknown> {
   const steps = executionSteps();
   switch (event.step) {
     case 'prepare':

@@ -138,7 +138,20 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
     ),
   ]);
   iam5(patterns.steps.role, [executionsIndexes, agentsIndexes]);
-  iam5(patterns.executionEvents.role, [executionsIndexes]);
+  iam5(patterns.executionEvents.role, [
+    executionsIndexes,
+    ...[patterns.sequential, patterns.parallel, patterns.pipeline].map(
+      (m): [string, string] => [
+        resource(Patterns.executionArnPattern(m)),
+        'The reconcile describes executions of the pattern machines (DescribeExecution only); execution names are made at run time.',
+      ],
+    ),
+  ]);
+  ack(
+    patterns.executionEventsDeadLetters,
+    'AwsSolutions-SQS3',
+    'It is a dead-letter queue: EventBridge\'s target DLQ and the events function\'s on-failure destination (neither is a redrive policy, which the rule looks for).',
+  );
   iam5(pool.poolManager.role, [agentsIndexes, queuePattern, clusterTasks, listTasks]);
   iam5(pool.healthMonitor.role, [agentsIndexes, clusterTasks]);
 

@@ -10,6 +10,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { AgentType } from '#core/agent-types.ts';
 import { sqsClient } from '#core/aws/clients.ts';
@@ -35,9 +36,14 @@ export interface LayerOptions {
   apiToken?: string;
   /** Quieter logs for tests and benchmarks. */
   quiet?: boolean;
+  /**
+   * Tests only (local/main.ts never sets it): wraps each template function's handler, named by its
+   * entry module, so that a test can put a stand-in that fails around the real handler.
+   */
+  wrapHandler?: (entry: string, handler: Handler) => Handler;
 }
 
-type Handler = (event: unknown, context?: unknown) => Promise<unknown>;
+export type Handler = (event: unknown, context?: unknown) => Promise<unknown>;
 
 const lambdaContext = (name: string) => ({
   functionName: name,
@@ -109,7 +115,8 @@ export class LocalLayer {
       const env = resolveValue((fn.Properties?.Environment as { Variables?: object })?.Variables ?? {}, names) as Record<string, string>;
       Object.assign(process.env, env);
       const module = (await import(join(PROJECT_ROOT, entry))) as { handler: (e: unknown, c: unknown) => Promise<unknown> };
-      const handler: Handler = (event) => module.handler(event, lambdaContext(id));
+      const real: Handler = (event) => module.handler(event, lambdaContext(id));
+      const handler = this.opts.wrapHandler?.(entry, real) ?? real;
       lambdas[names.attrs.get(id)!.Arn!] = handler;
       byEntry.set(entry, handler);
     }
@@ -117,11 +124,32 @@ export class LocalLayer {
     if (this.opts.apiToken) process.env.XL_API_TOKEN = this.opts.apiToken;
     process.env.XL_START_ALLOWANCE_SECONDS = String(Math.max(30, this.opts.heartbeatSeconds));
 
-    // EventBridge rules on Step Functions status changes, routed to their target functions.
+    // EventBridge rules on Step Functions status changes, routed to their target functions. An event
+    // whose handler throws goes to the target's dead-letter queue, as on AWS once Lambda's retries
+    // are spent, for the execution-events reconcile to drain.
+    const queueUrlByArn = new Map(resourcesOfType(template, 'AWS::SQS::Queue').map(([id]) => [names.attrs.get(id)!.Arn!, names.attrs.get(id)!.QueueUrl!]));
     const statusTargets = resourcesOfType(template, 'AWS::Events::Rule')
       .filter(([, r]) => JSON.stringify(r.Properties?.EventPattern ?? {}).includes('aws.states'))
-      .flatMap(([, r]) => ((r.Properties?.Targets as { Arn: unknown }[]) ?? []).map((t) => lambdas[resolveValue(t.Arn, names) as string]))
-      .filter((h): h is Handler => h !== undefined);
+      .flatMap(([, r]) => (r.Properties?.Targets as { Arn: unknown; DeadLetterConfig?: { Arn: unknown } }[]) ?? [])
+      .map((t) => ({
+        handler: lambdas[resolveValue(t.Arn, names) as string],
+        deadLetters: t.DeadLetterConfig ? queueUrlByArn.get(resolveValue(t.DeadLetterConfig.Arn, names) as string) : undefined,
+      }))
+      .filter((t): t is { handler: Handler; deadLetters: string | undefined } => t.handler !== undefined);
+    const deliverStatus = async (event: ExecutionStatusChangeEvent) => {
+      for (const target of statusTargets) {
+        try {
+          await target.handler(event);
+        } catch (err) {
+          this.log(`status event failed: ${(err as Error).message}`);
+          if (target.deadLetters) {
+            await sqs
+              .send(new SendMessageCommand({ QueueUrl: target.deadLetters, MessageBody: JSON.stringify(event) }))
+              .catch((e) => this.log(`status event lost: ${(e as Error).message}`));
+          }
+        }
+      }
+    };
 
     const stateMachines = resourcesOfType(template, 'AWS::StepFunctions::StateMachine').map(([id]) => ({
       arn: names.ref.get(id)!,
@@ -133,9 +161,7 @@ export class LocalLayer {
       lambdas,
       sqs,
       stateDir: join(stateDir, 'stepfunctions'),
-      onStatusChange: async (event: ExecutionStatusChangeEvent) => {
-        for (const target of statusTargets) await target(event).catch((err) => this.log(`status event failed: ${(err as Error).message}`));
-      },
+      onStatusChange: deliverStatus,
     });
     const sfn = await this.sfn.start();
     this.countRequests(this.sfn.httpServer, () => 'states');
@@ -177,13 +203,16 @@ export class LocalLayer {
     const pool = byEntry.get('functions/pool-manager.ts');
     const health = byEntry.get('functions/health-monitor.ts');
     const api = byEntry.get('functions/api.ts');
-    if (!pool || !health || !api) throw new Error('the template lacks the api, pool-manager or health-monitor function');
-    // One round at a time: the timer, agent exits and submissions all ask for one.
+    const executionEvents = byEntry.get('functions/execution-events.ts');
+    if (!pool || !health || !api || !executionEvents) throw new Error('the template lacks the api, pool-manager, health-monitor or execution-events function');
+    // One round at a time: the timer, agent exits and submissions all ask for one. The execution
+    // reconcile (every few minutes on AWS) rides on the same round here.
     let round: Promise<void> | undefined;
     this.reconcile = () =>
       (round ??= (async () => {
         await health({ source: 'aws.scheduler' });
         await pool({ source: 'aws.scheduler' });
+        await executionEvents({ reconcile: true }).catch((e) => this.log(`execution reconcile: ${(e as Error).message}`));
       })().finally(() => (round = undefined)));
 
     await this.recoverFromEarlierRun();

@@ -392,10 +392,21 @@ export class ExecutionStore {
   }
 
   /** Counts a retry of the given error type and puts the task back to pending (its attempt logged). */
-  async recordRetry(executionId: string, index: number, errorType: ErrorType, error: TaskRecord['error'], entry?: AttemptLogEntry): Promise<boolean> {
+  async recordRetry(
+    executionId: string,
+    index: number,
+    errorType: ErrorType,
+    error: TaskRecord['error'],
+    opts: {
+      entry?: AttemptLogEntry;
+      /** A failure of the layer's Gate step, which may come before the task left `pending`. */
+      fromPending?: boolean;
+    } = {},
+  ): Promise<boolean> {
+    const { entry } = opts;
     const done = await this.updateTask(executionId, index, {
       set: 'SET #s = :pending, retries.#t = if_not_exists(retries.#t, :zero) + :one, #err = :e' + (entry ? LOG_APPEND : ''),
-      condition: '#s IN (:queued, :failed, :running)',
+      condition: opts.fromPending ? '#s IN (:queued, :failed, :running, :pending)' : '#s IN (:queued, :failed, :running)',
       names: { '#t': errorType, '#err': 'error' },
       values: { ':pending': 'pending', ':zero': 0, ':one': 1, ':e': error, ':queued': 'queued', ':failed': 'failed', ':running': 'running', ...logValues(entry) },
     });

@@ -5,6 +5,7 @@ import { AgentStore } from '#core/aws/agent-store.ts';
 import { DynamoBreakerStore } from '#core/aws/breaker-store.ts';
 import { ddbClient, ecsClient, once, s3Client, sfnClient, sharedSqsClient } from '#core/aws/clients.ts';
 import { EcsRuntime } from '#core/aws/ecs-runtime.ts';
+import { SqsDeadLetters, StepFunctionsRuns } from '#core/aws/execution-reconcile.ts';
 import { ExecutionStore } from '#core/aws/execution-store.ts';
 import { PayloadStore } from '#core/aws/payload-store.ts';
 import { QueueBacklog } from '#core/aws/queue-backlog.ts';
@@ -12,6 +13,7 @@ import { StepFunctionsWorkflows } from '#core/aws/workflows.ts';
 import { BreakerPolicies, CircuitBreaker } from '#core/breakers.ts';
 import { loadConfig } from '#core/config.ts';
 import { logEventSink } from '#core/events.ts';
+import { ExecutionReconciler } from '#core/execution-events.ts';
 import { ExecutionService } from '#core/executions.ts';
 import { HealthMonitor, PoolManager, parseConcurrencySpec, parsePoolSpec } from '#core/pool.ts';
 import { registeredRuntime } from '#core/runtime.ts';
@@ -42,7 +44,22 @@ export const executionSteps = /* @__PURE__ */ once(
     }),
 );
 
-// Only the API needs state machine ARNs (the steps function must not: it would be circular).
+/** The logger as the domain's small log port. */
+export const eventLog = { warn: (message: string, details?: Record<string, unknown>) => logger.warn(message, { ...details }) };
+
+/** The execution-events function's schedule: its dead letters, and runs that ended unrecorded. */
+export const executionReconciler = /* @__PURE__ */ once(
+  () =>
+    new ExecutionReconciler({
+      executions: executionStore(),
+      deadLetters: SqsDeadLetters.fromEnv(sqs()),
+      workflows: StepFunctionsRuns.fromEnv(sfnClient()),
+      finalize: (executionId) => executionSteps().finalize({ executionId }),
+      log: eventLog,
+    }),
+);
+
+// Only the API and the reconcile need state machine ARNs (the steps function must not: it would be circular).
 export const executionService = /* @__PURE__ */ once(
   () =>
     new ExecutionService({

@@ -7,6 +7,8 @@ import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
@@ -28,8 +30,35 @@ export const LAMBDA_SERVICE_ERRORS = [
   'Lambda.AWSLambdaException',
   'Lambda.SdkClientException',
   'Lambda.TooManyRequestsException',
+  'Lambda.ClientExecutionTimeoutException',
 ];
+/**
+ * What a step's Retry retries: the Lambda service's own errors (Step Functions best practice
+ * "Handle Lambda service exceptions"), Lambda.Unknown (unhandled: out of memory, a function timeout;
+ * Sandbox.Timedout is the timeout's name in newer runtimes), States.Timeout (the state's own
+ * TimeoutSeconds), and `transient`, which the steps handler throws for throttling, 5xx and network
+ * errors of its AWS calls (core/step-errors.ts). `permanent` and anything else go to the Catch at once.
+ */
+export const STEP_TRANSIENT_ERRORS = ['transient', ...LAMBDA_SERVICE_ERRORS, 'Lambda.Unknown', 'Sandbox.Timedout', 'States.Timeout'];
+/**
+ * Full-jitter exponential backoff, 1 s doubling to 30 s: ten attempts span up to about three
+ * minutes, longer than DynamoDB on-demand takes to adapt to a burst (and the SDK already retries
+ * each call three times inside the function). Each retry adds 3 history events.
+ */
+export const STEP_RETRY: sfn.RetryProps = {
+  errors: STEP_TRANSIENT_ERRORS,
+  interval: Duration.seconds(1),
+  backoffRate: 2,
+  maxAttempts: 10,
+  maxDelay: Duration.seconds(30),
+  jitterStrategy: sfn.JitterType.FULL,
+};
+/** Recover failed past its retries: wait this long, then Recover again, at most this many times per task. */
+export const RECOVER_AGAIN_SECONDS = 30;
+export const RECOVER_FAILURES_MAX = 5;
 export const STATE_MACHINE_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
+/** How often the execution-events function reconciles (drains its dead letters, sweeps RUNNING executions). */
+export const EXECUTION_RECONCILE_RATE = Duration.minutes(5);
 
 /** Logical ids of the state machines in the template (docs/design.md, "Names"). */
 export const STATE_MACHINE_IDS = {
@@ -61,14 +90,17 @@ export function stepTask(
     taskTimeout: sfn.Timeout.duration(LAMBDA_STEP_TIMEOUT),
     resultPath,
   });
-  task.addRetry({
-    errors: LAMBDA_SERVICE_ERRORS,
-    interval: Duration.seconds(1),
-    backoffRate: 2,
-    maxAttempts: 6,
-    maxDelay: Duration.seconds(30),
-    jitterStrategy: sfn.JitterType.FULL,
-  });
+  task.addRetry(STEP_RETRY);
+  return task;
+}
+
+/**
+ * Prepare's and Finalize's Catch: the execution ends FAILED with `Layer.<Step>Failed` as its error and
+ * the step's own error as its cause; the execution-events path records it like any workflow failure.
+ */
+export function failedStep(scope: Construct, task: tasks.LambdaInvoke, step: 'Prepare' | 'Finalize'): tasks.LambdaInvoke {
+  const fail = new sfn.Fail(scope, `${step}Failed`, { error: `Layer.${step}Failed`, causePath: '$.stepFailure.Cause' });
+  task.addCatch(fail, { errors: [sfn.Errors.ALL], resultPath: '$.stepFailure' });
   return task;
 }
 
@@ -84,8 +116,9 @@ export interface TaskFragmentProps {
 }
 
 /**
- * One task, from gate to its end (docs/design.md, "The task fragment"); input `{ executionId, taskIndex }`.
- * The data shapes are core/steps.ts's (GateResult, RecoverResult):
+ * One task, from gate to its end (docs/design.md, "The task fragment"); input
+ * `{ executionId, taskIndex, stepFailures: { count: 0 } }`. The data shapes are core/steps.ts's
+ * (GateResult, RecoverResult):
  *
  * Gate (steps: gate)       → ResultPath $.gate: `{ action: dispatch, dispatch: { QueueUrl, MessageBody } }`
  *                            (MessageBody: executionId, taskIndex, dispatchSeq, dispatchTimeoutSeconds, probe, breakers),
@@ -97,6 +130,19 @@ export interface TaskFragmentProps {
  *                            ResultPath $.recovery: `{ action: retry | done, delaySeconds }`
  * Retry?                   → retry: Backoff; otherwise Settled
  * Backoff                  → Wait SecondsPath $.recovery.delaySeconds → Gate
+ *
+ * The steps' own failures (docs/design.md, "When a step fails"): Gate and Recover retry
+ * STEP_TRANSIENT_ERRORS with backoff (STEP_RETRY), then:
+ * Gate's Catch (any error, ResultPath $.stepFailure)
+ *                          → GateFailed: Pass that keeps only the ids and sets
+ *                            `failure: { Error: transient, Cause: "the Gate step failed (<error>): <cause>", source: layer }`
+ *                            → Recover: the task's own recovery decides (a transient retry, or the task fails)
+ * Recover's Catch (any error, ResultPath $.stepFailure)
+ *                          → RecoverAgain?: fewer than RECOVER_FAILURES_MAX caught so far (count in
+ *                            $.stepFailures.count) → CountRecoverFailure → RecoverLater (Wait
+ *                            RECOVER_AGAIN_SECONDS) → Recover; else RecoverFailed (Fail
+ *                            `Layer.RecoverFailed`: the batch, then the plan, end FAILED, recorded by
+ *                            the execution-events path)
  *
  * Every end state outputs only the task index, so a 250-task Map result stays a few KiB.
  */
@@ -153,6 +199,38 @@ export class TaskFragment extends sfn.StateMachineFragment {
       this.dispatch.addCatch(this.recover, { errors, resultPath: '$.failure' });
     }
 
+    // Gate failed past its retries: a transient failure of the layer, handed to the task's recovery.
+    // Only the ids go on: a $.gate or $.failure of an earlier round must not be read as this one's.
+    const gateFailed = new sfn.Pass(this, 'GateFailed', {
+      parameters: {
+        ...ids,
+        stepFailures: JsonPath.objectAt('$.stepFailures'),
+        failure: {
+          Error: 'transient',
+          Cause: JsonPath.format('the Gate step failed ({}): {}', JsonPath.stringAt('$.stepFailure.Error'), JsonPath.stringAt('$.stepFailure.Cause')),
+          source: 'layer',
+        },
+      },
+    });
+    this.gate.addCatch(gateFailed, { errors: [sfn.Errors.ALL], resultPath: '$.stepFailure' });
+    gateFailed.next(this.recover);
+
+    // Recover failed past its retries: the task's state is unknown, so Recover runs again later, a
+    // bounded number of times per task; then the batch fails rather than leave the task unsettled.
+    const recoverLater = new sfn.Wait(this, 'RecoverLater', { time: sfn.WaitTime.duration(Duration.seconds(RECOVER_AGAIN_SECONDS)) });
+    recoverLater.next(this.recover);
+    const countFailure = new sfn.Pass(this, 'CountRecoverFailure', {
+      parameters: { count: JsonPath.mathAdd(JsonPath.numberAt('$.stepFailures.count'), 1) },
+      resultPath: '$.stepFailures',
+    }).next(recoverLater);
+    const recoverFailed = new sfn.Fail(this, 'RecoverFailed', { error: 'Layer.RecoverFailed', causePath: '$.stepFailure.Cause' });
+    this.recover.addCatch(
+      new sfn.Choice(this, 'RecoverAgain?')
+        .when(sfn.Condition.numberLessThan('$.stepFailures.count', RECOVER_FAILURES_MAX), countFailure)
+        .otherwise(recoverFailed),
+      { errors: [sfn.Errors.ALL], resultPath: '$.stepFailure' },
+    );
+
     const backoff = new sfn.Wait(this, 'Backoff', { time: sfn.WaitTime.secondsPath('$.recovery.delaySeconds') });
     backoff.next(this.gate);
 
@@ -172,6 +250,38 @@ export class TaskFragment extends sfn.StateMachineFragment {
   }
 }
 
+/**
+ * TaskBatch: Indexes → Map Tasks (each item → the task fragment). A function of its own so that the
+ * history measurements (test/integration/batch-history.test.ts) run the very same definition.
+ */
+export function taskBatchDefinition(scope: Construct, steps: lambda.IFunction): sfn.IChainable {
+  return new sfn.Pass(scope, 'Indexes', {
+    parameters: {
+      executionId: JsonPath.stringAt('$.executionId'),
+      from: JsonPath.numberAt('$.from'),
+      to: JsonPath.numberAt('$.to'),
+      concurrency: JsonPath.numberAt('$.concurrency'),
+      indexes: JsonPath.arrayRange(
+        JsonPath.numberAt('$.from'),
+        JsonPath.mathAdd(JsonPath.numberAt('$.to'), -1) as unknown as number,
+        1,
+      ),
+    },
+  }).next(
+    new sfn.Map(scope, 'Tasks', {
+      itemsPath: '$.indexes',
+      maxConcurrencyPath: '$.concurrency',
+      itemSelector: {
+        executionId: JsonPath.stringAt('$.executionId'),
+        taskIndex: JsonPath.numberAt('$$.Map.Item.Value'),
+        // Recover's failures caught so far (RecoverAgain? bounds them).
+        stepFailures: { count: 0 },
+      },
+      resultPath: JsonPath.DISCARD,
+    }).itemProcessor(new TaskFragment(scope, 'Task', { steps })),
+  );
+}
+
 export interface PatternsProps {
   readonly tables: Tables;
   readonly queues: TaskQueues;
@@ -182,9 +292,13 @@ export interface PatternsProps {
 export class Patterns extends Construct {
   /** functions/steps.ts: prepare, gate, recover, finalize. Needs no state machine ARN (no cycle). */
   readonly steps: XlFunction;
-  /** functions/execution-events.ts: records ends no step sees (workflow errors, stops, timeouts). */
+  /** functions/execution-events.ts: records ends no step sees (workflow errors, stops, timeouts), and reconciles them. */
   readonly executionEvents: XlFunction;
   readonly executionStatusRule: events.Rule;
+  /** Where status change events the events function could not handle go (EventBridge's DLQ and Lambda's on-failure destination). */
+  readonly executionEventsDeadLetters: sqs.Queue;
+  /** Runs the reconcile: the dead letters, and RUNNING executions whose workflow run has ended. */
+  readonly executionReconcileSchedule: events.Rule;
   readonly taskBatch: sfn.StateMachine;
   readonly sequential: sfn.StateMachine;
   readonly parallel: sfn.StateMachine;
@@ -206,40 +320,17 @@ export class Patterns extends Construct {
     // agents' and the API's business (recovery overrides are kept on the task record).
     tables.grantReadWriteAll(this.steps.role);
 
-    // TaskBatch: Indexes → Map Tasks (each item → the task fragment).
     this.taskBatch = this.machine(
       STATE_MACHINE_IDS.taskBatch,
       'Runs tasks [from, to) of an execution, at most `concurrency` at once',
-      new sfn.Pass(this, 'Indexes', {
-        parameters: {
-          executionId: JsonPath.stringAt('$.executionId'),
-          from: JsonPath.numberAt('$.from'),
-          to: JsonPath.numberAt('$.to'),
-          concurrency: JsonPath.numberAt('$.concurrency'),
-          indexes: JsonPath.arrayRange(
-            JsonPath.numberAt('$.from'),
-            JsonPath.mathAdd(JsonPath.numberAt('$.to'), -1) as unknown as number,
-            1,
-          ),
-        },
-      }).next(
-        new sfn.Map(this, 'Tasks', {
-          itemsPath: '$.indexes',
-          maxConcurrencyPath: '$.concurrency',
-          itemSelector: {
-            executionId: JsonPath.stringAt('$.executionId'),
-            taskIndex: JsonPath.numberAt('$$.Map.Item.Value'),
-          },
-          resultPath: JsonPath.DISCARD,
-        }).itemProcessor(new TaskFragment(this, 'Task', { steps: this.steps.function })),
-      ),
+      taskBatchDefinition(this, this.steps.function),
     );
     // Dispatch names its queue at run time; the role may send to every task queue (not the DLQs).
     for (const q of queues.taskQueues) q.grant(this.taskBatch, 'sqs:SendMessage');
 
     const ids = { executionId: JsonPath.stringAt('$.executionId') };
-    const prepare = (s: Construct) => stepTask(s, 'Prepare', this.steps.function, 'prepare', ids);
-    const finalize = (s: Construct) => stepTask(s, 'Finalize', this.steps.function, 'finalize', ids);
+    const prepare = (s: Construct) => failedStep(s, stepTask(s, 'Prepare', this.steps.function, 'prepare', ids), 'Prepare');
+    const finalize = (s: Construct) => failedStep(s, stepTask(s, 'Finalize', this.steps.function, 'finalize', ids), 'Finalize');
     const runBatch = (s: Construct) =>
       new tasks.StepFunctionsStartExecution(s, 'RunBatch', {
         stateMachine: this.taskBatch,
@@ -303,16 +394,43 @@ export class Patterns extends Construct {
       );
     }
 
+    // Status change events this function could not handle, from either side of its invocation:
+    // EventBridge puts an event it could not deliver (after its retry policy) here with the event
+    // as the body; Lambda puts an invocation record (the event as `requestPayload`) here when the
+    // function failed on every asynchronous attempt. SSE-SQS: EventBridge cannot use a CMK-less
+    // KMS queue. The reconcile drains it.
+    this.executionEventsDeadLetters = new sqs.Queue(this, 'ExecutionEventsDlq', {
+      queueName: `${Stack.of(this).stackName}-execution-events-dlq`,
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    (this.executionEventsDeadLetters.node.defaultChild as CfnResource).overrideLogicalId('ExecutionEventsDlq');
+
     this.executionEvents = new XlFunction(this, 'ExecutionEvents', {
       entry: 'functions/execution-events.ts',
       logicalId: 'ExecutionEventsFunction',
       serviceName: 'xl-execution-events',
-      description: 'Records execution ends that no step sees (Step Functions status change events)',
-      environment: props.environment,
+      description: 'Records execution ends that no step sees (Step Functions status change events), and reconciles them',
+      // The pattern machines' ARNs for the reconcile's DescribeExecution (no cycle: the machines
+      // do not invoke this function, the rule does).
+      environment: { ...props.environment, ...this.environment, XL_EXECUTION_EVENTS_DLQ_URL: this.executionEventsDeadLetters.queueUrl },
       timeout: Duration.seconds(30),
       memorySize: 256,
     });
     tables.executions.grantReadWriteData(this.executionEvents.role);
+    this.executionEventsDeadLetters.grantConsumeMessages(this.executionEvents.role);
+    iam.Grant.addToPrincipal({
+      grantee: this.executionEvents.role,
+      actions: ['states:DescribeExecution'],
+      resourceArns: [this.sequential, this.parallel, this.pipeline].map((m) => Patterns.executionArnPattern(m)),
+    });
+    // Lambda's asynchronous retries (2) and then the on-failure destination.
+    this.executionEvents.function.configureAsyncInvoke({
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(6),
+      onFailure: new destinations.SqsDestination(this.executionEventsDeadLetters),
+    });
     this.executionStatusRule = new events.Rule(this, 'ExecutionStatusChange', {
       description: 'Ends of pattern and TaskBatch executions',
       eventPattern: {
@@ -324,11 +442,21 @@ export class Patterns extends Construct {
         },
       },
       targets: [
+        // EventBridge's own retry policy (it retries throttled or failed invocations, not function
+        // errors), then the same dead-letter queue; CDK adds the queue policy that lets this rule
+        // (aws:SourceArn) send to it.
         new targets.LambdaFunction(this.executionEvents.function, {
           retryAttempts: 185,
           maxEventAge: Duration.hours(24),
+          deadLetterQueue: this.executionEventsDeadLetters,
         }),
       ],
+    });
+    this.executionReconcileSchedule = new events.Rule(this, 'ExecutionReconcileSchedule', {
+      description: 'Runs functions/execution-events.ts { reconcile: true }',
+      schedule: events.Schedule.rate(EXECUTION_RECONCILE_RATE),
+      // No retries: the next round is minutes away.
+      targets: [new targets.LambdaFunction(this.executionEvents.function, { event: events.RuleTargetInput.fromObject({ reconcile: true }), retryAttempts: 0 })],
     });
   }
 

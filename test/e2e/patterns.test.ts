@@ -235,7 +235,12 @@ describe('large plans', () => {
     const batchMachine = (await sfn.send(new ListStateMachinesCommand({}))).stateMachines!.find((m) => /TaskBatch/.test(m.name!))!;
     const children = (await sfn.send(new ListExecutionsCommand({ stateMachineArn: batchMachine.stateMachineArn, maxResults: 1000 }))).executions!
       .filter((e) => e.name!.startsWith(ex.executionId));
-    expect(children.map((c) => c.name).sort()).toEqual([`${ex.executionId}-0`, `${ex.executionId}-250`, `${ex.executionId}-500`]);
+    // Batches as long as their tasks' worst-case history allows (the contract's default recovery: 112 tasks).
+    const { prepareBatches, stageLayout } = await import('../../core/patterns.ts');
+    const prepared = prepareBatches({ executionId: ex.executionId, pattern: 'parallel', maxConcurrency: 8, taskCount: 520, stages: stageLayout('parallel', [{ name: '', count: 520 }]) });
+    const froms = 'batches' in prepared ? prepared.batches.map((b) => b.from) : [];
+    expect(froms).toEqual([0, 112, 224, 336, 448]);
+    expect(children.map((c) => c.name).sort()).toEqual(froms.map((f) => `${ex.executionId}-${f}`).sort());
     for (const child of children) {
       let events = 0;
       let nextToken: string | undefined;

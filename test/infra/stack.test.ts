@@ -107,7 +107,7 @@ describe('queues', () => {
   it('are one per agent type and priority, each with a DLQ, named <stack>-<type>-<priority>', () => {
     const names = ofType('AWS::SQS::Queue').map(([, q]) => q.Properties.QueueName).sort();
     const expected = AGENT_TYPES.flatMap((t) => PRIORITIES.flatMap((p) => [`xl-${queueKey(t, p)}`, `xl-${queueKey(t, p)}-dlq`]));
-    expect(names).toEqual(expected.sort());
+    expect(names).toEqual([...expected, 'xl-execution-events-dlq'].sort());
   });
 
   it('every queue that is not a DLQ redrives to its DLQ after 5 receives', () => {
@@ -195,12 +195,14 @@ describe('functions', () => {
     });
   });
 
-  it('only the API knows the state machine ARNs (the steps function must not: no cycle)', () => {
-    const api = resources.ApiFunction!.Properties.Environment.Variables;
-    expect(api.XL_SFN_SEQUENTIAL).toEqual({ Ref: 'SequentialExecution' });
-    expect(api.XL_SFN_PARALLEL).toEqual({ Ref: 'ParallelExecution' });
-    expect(api.XL_SFN_PIPELINE).toEqual({ Ref: 'PipelineExecution' });
-    for (const id of ['StepsFunction', 'PoolManagerFunction', 'HealthMonitorFunction', 'ExecutionEventsFunction']) {
+  it('only the API and the execution-events reconcile know the state machine ARNs (the steps function must not: no cycle)', () => {
+    for (const id of ['ApiFunction', 'ExecutionEventsFunction']) {
+      const env = resources[id]!.Properties.Environment.Variables;
+      expect(env.XL_SFN_SEQUENTIAL).toEqual({ Ref: 'SequentialExecution' });
+      expect(env.XL_SFN_PARALLEL).toEqual({ Ref: 'ParallelExecution' });
+      expect(env.XL_SFN_PIPELINE).toEqual({ Ref: 'PipelineExecution' });
+    }
+    for (const id of ['StepsFunction', 'PoolManagerFunction', 'HealthMonitorFunction']) {
       expect(Object.keys(resources[id]!.Properties.Environment.Variables).filter((k) => k.startsWith('XL_SFN_'))).toEqual([]);
     }
   });
@@ -262,27 +264,97 @@ describe('state machines', () => {
   it('state names are unique within each machine and are the design\'s', () => {
     const names = (id: string) => states(asl[id]!).map(([n]) => n);
     for (const id of MACHINES) expect(new Set(names(id)).size).toBe(names(id).length);
-    expect(names('SequentialExecution')).toEqual(['Prepare', 'Batches', 'RunBatch', 'Finalize']);
-    expect(names('ParallelExecution')).toEqual(['Prepare', 'Batches', 'RunBatch', 'Finalize']);
-    expect(names('PipelineExecution')).toEqual(['Prepare', 'Stages', 'Batches', 'RunBatch', 'Finalize']);
+    expect(names('SequentialExecution')).toEqual(['Prepare', 'Batches', 'RunBatch', 'Finalize', 'FinalizeFailed', 'PrepareFailed']);
+    expect(names('ParallelExecution')).toEqual(['Prepare', 'Batches', 'RunBatch', 'Finalize', 'FinalizeFailed', 'PrepareFailed']);
+    expect(names('PipelineExecution')).toEqual(['Prepare', 'Stages', 'Batches', 'RunBatch', 'Finalize', 'FinalizeFailed', 'PrepareFailed']);
     expect(names('TaskBatch').sort()).toEqual(
-      ['Indexes', 'Tasks', 'Gate', 'Skip?', 'Skipped', 'Dispatch', 'Reported', 'Recover', 'Retry?', 'Backoff', 'Settled'].sort(),
+      [
+        'Indexes', 'Tasks', 'Gate', 'Skip?', 'Skipped', 'Dispatch', 'Reported', 'Recover', 'Retry?', 'Backoff', 'Settled',
+        'GateFailed', 'RecoverAgain?', 'CountRecoverFailure', 'RecoverLater', 'RecoverFailed',
+      ].sort(),
     );
   });
 
-  it('Lambda steps invoke the steps function directly, with their step name, and retry Lambda service errors', () => {
+  it('Lambda steps invoke the steps function directly, with their step name', () => {
     const expected: Record<string, string> = { Prepare: 'prepare', Finalize: 'finalize', Gate: 'gate', Recover: 'recover' };
     for (const id of MACHINES) {
       for (const [name, state] of states(asl[id]!).filter(([n]) => n in expected)) {
         expect(state.Resource).toBe('${StepsFunction.Arn}');
         expect((state.Parameters as Record<string, unknown>).step).toBe(expected[name]);
         expect(state.TimeoutSeconds).toBe(60);
-        const retry = (state.Retry as { ErrorEquals: string[] }[])[0]!;
-        expect(retry.ErrorEquals).toEqual(
-          expect.arrayContaining(['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException']),
-        );
       }
     }
+  });
+
+  it('every step retries the Lambda service\'s errors, Lambda.Unknown, its own timeout and `transient`, with jittered backoff, and never `permanent`', () => {
+    const steps = MACHINES.flatMap((id) => states(asl[id]!).filter(([n]) => ['Prepare', 'Finalize', 'Gate', 'Recover'].includes(n)));
+    expect(steps).toHaveLength(3 * 2 + 2);
+    for (const [name, state] of steps) {
+      const retry = state.Retry as { ErrorEquals: string[]; IntervalSeconds: number; BackoffRate: number; MaxAttempts: number; MaxDelaySeconds: number; JitterStrategy: string }[];
+      expect(retry, name).toHaveLength(1);
+      expect(retry[0]!.ErrorEquals).toEqual(
+        expect.arrayContaining([
+          'transient',
+          'Lambda.ServiceException',
+          'Lambda.AWSLambdaException',
+          'Lambda.SdkClientException',
+          'Lambda.TooManyRequestsException',
+          'Lambda.ClientExecutionTimeoutException',
+          'Lambda.Unknown',
+          'States.Timeout',
+        ]),
+      );
+      expect(retry[0]!.ErrorEquals).not.toContain('permanent');
+      expect(retry[0]!.ErrorEquals).not.toContain('States.ALL');
+      expect(retry[0]!.ErrorEquals).not.toContain('States.TaskFailed');
+      expect(retry[0]).toMatchObject({ IntervalSeconds: 1, BackoffRate: 2, JitterStrategy: 'FULL' });
+      expect(retry[0]!.MaxAttempts).toBeGreaterThanOrEqual(8);
+      expect(retry[0]!.MaxDelaySeconds).toBeLessThanOrEqual(60);
+    }
+  });
+
+  it('every step catches what its retries leave: Prepare and Finalize end the execution FAILED naming the step', () => {
+    for (const id of ['SequentialExecution', 'ParallelExecution', 'PipelineExecution']) {
+      const machine = asl[id]!;
+      for (const step of ['Prepare', 'Finalize']) {
+        const [, state] = states(machine).find(([n]) => n === step)!;
+        expect(state.Catch, `${id}.${step}`).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.stepFailure', Next: `${step}Failed` }]);
+        const [, fail] = states(machine).find(([n]) => n === `${step}Failed`)!;
+        expect(fail).toEqual({ Type: 'Fail', Error: `Layer.${step}Failed`, CausePath: '$.stepFailure.Cause' });
+      }
+    }
+  });
+
+  it('Gate\'s failures go to Recover as a transient failure of the layer, with only the ids kept', () => {
+    const tb = asl.TaskBatch!;
+    const [, gate] = states(tb).find(([n]) => n === 'Gate')!;
+    expect(gate.Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.stepFailure', Next: 'GateFailed' }]);
+    const [, gateFailed] = states(tb).find(([n]) => n === 'GateFailed')!;
+    expect(gateFailed).toMatchObject({
+      Type: 'Pass',
+      Next: 'Recover',
+      Parameters: {
+        'executionId.$': '$.executionId',
+        'taskIndex.$': '$.taskIndex',
+        'stepFailures.$': '$.stepFailures',
+        failure: { Error: 'transient', source: 'layer', 'Cause.$': expect.stringContaining('$.stepFailure.Cause') },
+      },
+    });
+  });
+
+  it('Recover\'s failures wait and Recover again, a bounded number of times, then fail the batch', () => {
+    const tb = asl.TaskBatch!;
+    const get = (name: string) => states(tb).find(([n]) => n === name)![1];
+    expect(get('Recover').Catch).toEqual([{ ErrorEquals: ['States.ALL'], ResultPath: '$.stepFailure', Next: 'RecoverAgain?' }]);
+    expect(get('RecoverAgain?')).toMatchObject({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.stepFailures.count', NumericLessThan: 5, Next: 'CountRecoverFailure' }],
+      Default: 'RecoverFailed',
+    });
+    expect(get('CountRecoverFailure')).toMatchObject({ Type: 'Pass', ResultPath: '$.stepFailures', Next: 'RecoverLater' });
+    expect(get('RecoverLater')).toMatchObject({ Type: 'Wait', Seconds: 30, Next: 'Recover' });
+    expect(get('RecoverFailed')).toEqual({ Type: 'Fail', Error: 'Layer.RecoverFailed', CausePath: '$.stepFailure.Cause' });
+    expect((tb.States.Tasks as Loose).ItemSelector.stepFailures).toEqual({ count: 0 });
   });
 
   it('RunBatch starts TaskBatch synchronously, named <executionId>-<from>, as a child execution', () => {
@@ -446,6 +518,57 @@ describe('execution events', () => {
       },
       Targets: [Match.objectLike({ Arn: { 'Fn::GetAtt': ['ExecutionEventsFunction', 'Arn'] } })],
     });
+  });
+
+  it('the rule\'s target retries for 24 hours, then puts the event on the execution-events DLQ, which only that rule may send to', () => {
+    const [, rule] = ofType('AWS::Events::Rule').find(([, r]) => r.Properties.EventPattern?.source?.[0] === 'aws.states')!;
+    const [target] = rule.Properties.Targets;
+    expect(target.DeadLetterConfig).toEqual({ Arn: { 'Fn::GetAtt': ['ExecutionEventsDlq', 'Arn'] } });
+    expect(target.RetryPolicy).toEqual({ MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86_400 });
+    const ruleId = ofType('AWS::Events::Rule').find(([, r]) => r === rule)![0];
+    const policy = ofType('AWS::SQS::QueuePolicy').map(([, p]) => p.Properties).find((p) => p.Queues.some((q: Loose) => q.Ref === 'ExecutionEventsDlq'))!;
+    expect(policy.PolicyDocument.Statement).toContainEqual(
+      expect.objectContaining({
+        Effect: 'Allow',
+        Principal: { Service: 'events.amazonaws.com' },
+        Action: 'sqs:SendMessage',
+        Resource: { 'Fn::GetAtt': ['ExecutionEventsDlq', 'Arn'] },
+        Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [ruleId, 'Arn'] } } },
+      }),
+    );
+    expect(resources.ExecutionEventsDlq!.Properties).toMatchObject({ QueueName: 'xl-execution-events-dlq', SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 86400 });
+  });
+
+  it('the events function\'s failed asynchronous invocations go to the same DLQ after Lambda\'s 2 retries', () => {
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: 'ExecutionEventsFunction' },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: { 'Fn::GetAtt': ['ExecutionEventsDlq', 'Arn'] } } },
+    });
+  });
+
+  it('a schedule runs the reconcile, which reads the DLQ and describes pattern executions, and nothing more', () => {
+    const schedule = ofType('AWS::Events::Rule').find(([, r]) => r.Properties.ScheduleExpression && r.Properties.Targets[0].Arn['Fn::GetAtt']?.[0] === 'ExecutionEventsFunction')!;
+    expect(schedule, 'a reconcile schedule').toBeDefined();
+    expect(schedule[1].Properties.ScheduleExpression).toBe('rate(5 minutes)');
+    expect(JSON.parse(schedule[1].Properties.Targets[0].Input)).toEqual({ reconcile: true });
+    const env = resources.ExecutionEventsFunction!.Properties.Environment.Variables;
+    expect(env.XL_EXECUTION_EVENTS_DLQ_URL).toEqual({ Ref: 'ExecutionEventsDlq' });
+
+    const role = resources.ExecutionEventsFunction!.Properties.Role['Fn::GetAtt'][0];
+    const statements = ofType('AWS::IAM::Policy')
+      .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === role))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: Loose }[]);
+    const on = (action: string) => statements.filter((st) => [st.Action].flat().includes(action)).flatMap((st) => [st.Resource].flat());
+    expect(on('sqs:ReceiveMessage')).toEqual([{ 'Fn::GetAtt': ['ExecutionEventsDlq', 'Arn'] }]);
+    expect(on('sqs:DeleteMessage')).toEqual([{ 'Fn::GetAtt': ['ExecutionEventsDlq', 'Arn'] }]);
+    expect(on('sqs:SendMessage')).toEqual([{ 'Fn::GetAtt': ['ExecutionEventsDlq', 'Arn'] }]);
+    const described = on('states:DescribeExecution').map((r) => JSON.stringify(r));
+    expect(described).toHaveLength(3);
+    for (const machine of ['SequentialExecution', 'ParallelExecution', 'PipelineExecution']) {
+      expect(described.some((r) => r.includes(`"${machine}","Name"`) && r.includes(':*')), machine).toBe(true);
+    }
+    expect(statements.flatMap((st) => [st.Action].flat()).filter((a) => a.startsWith('states:'))).toEqual(['states:DescribeExecution']);
   });
 });
 

@@ -175,6 +175,6 @@ describe('the breakers API', () => {
   });
 
   it('POST /breakers/{key}/reset of a key that never failed is a 404 naming it', async () => {
-    expect(await call('POST', `/breakers/${encodeURIComponent('agent:nope')}/reset`)).toEqual({ status: 404, body: { error: { type: 'permanent', message: 'no circuit breaker agent:nope' } } });
+    expect(await call('POST', `/breakers/${encodeURIComponent('agent:nope')}/reset`)).toEqual({ status: 404, body: { error: { type: 'permanent', source: 'api', message: 'no circuit breaker agent:nope' } } });
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { BATCH_SIZE, deriveOutcome, mergeOutputs, prepareBatches, stageLayout } from '#core/patterns.ts';
+import { ERROR_TYPES } from '#core/errors.ts';
+import { BATCH_SIZE, BATCH_TASK_EVENT_BUDGET, HISTORY_EVENTS, deriveOutcome, mergeOutputs, prepareBatches, stageLayout, worstCaseTaskEvents } from '#core/patterns.ts';
 
 const exec = (pattern: 'sequential' | 'parallel' | 'pipeline', taskCount: number, maxConcurrency = 10) => ({
   executionId: 'e',
@@ -9,9 +10,13 @@ const exec = (pattern: 'sequential' | 'parallel' | 'pipeline', taskCount: number
   stages: stageLayout(pattern, [{ name: 's', count: taskCount }]),
 });
 
+/** Task records whose recovery allows `maxRetries` retries of every error type. */
+const withRetries = (count: number, maxRetries: number) =>
+  Array.from({ length: count }, (_, index) => ({ index, recovery: Object.fromEntries(ERROR_TYPES.map((t) => [t, { maxRetries }])) }));
+
 describe('pattern semantics', () => {
   it('runs a sequential plan one task at a time, in batches, in order', () => {
-    const p = prepareBatches(exec('sequential', 600));
+    const p = prepareBatches(exec('sequential', 600), withRetries(600, 0));
     if (!('batches' in p)) throw new Error('expected batches');
     expect(p.batchConcurrency).toBe(1);
     expect(p.batches.map((b) => [b.from, b.to, b.concurrency])).toEqual([[0, 250, 1], [250, 500, 1], [500, 600, 1]]);
@@ -26,6 +31,37 @@ describe('pattern semantics', () => {
       expect(p.batches.every((b) => b.to - b.from <= BATCH_SIZE && b.concurrency <= 40)).toBe(true);
       expect(p.batches.at(-1)!.to).toBe(tasks);
     }
+  });
+
+  it('sizes each batch so that its tasks, each using every retry its recovery allows, stay under 25,000 history events', () => {
+    const batchesOf = (tasks: ReturnType<typeof withRetries> | [], count = 1000) => {
+      const p = prepareBatches(exec('parallel', count, 40), tasks);
+      if (!('batches' in p)) throw new Error('expected batches');
+      return p.batches;
+    };
+    // The contract's defaults: 3 + 1 + 2 + 2 retries, 24 + 22 × 8 = 200 events a task.
+    expect(worstCaseTaskEvents({})).toBe(200);
+    expect(batchesOf([]).map((b) => b.to - b.from).slice(0, 2)).toEqual([112, 112]);
+    // 20 retries of each of the six types: 2,664 events a task.
+    expect(batchesOf(withRetries(1000, 20))[0]!.to).toBe(8);
+    for (const [tasks, count] of [[[], 1000], [withRetries(1000, 20), 1000], [withRetries(1000, 0), 1000], [withRetries(300, 5), 300]] as const) {
+      const batches = batchesOf(tasks as ReturnType<typeof withRetries>, count);
+      expect(batches.at(-1)!.to).toBe(count);
+      for (const b of batches) {
+        const events = HISTORY_EVENTS.batch + (b.to - b.from) * worstCaseTaskEvents((tasks as ReturnType<typeof withRetries>)[b.from] ?? {});
+        expect(events).toBeLessThanOrEqual(HISTORY_EVENTS.limit - HISTORY_EVENTS.margin);
+        expect(b.to - b.from).toBeLessThanOrEqual(BATCH_SIZE);
+      }
+    }
+    expect(BATCH_TASK_EVENT_BUDGET).toBe(25_000 - HISTORY_EVENTS.batch - HISTORY_EVENTS.margin);
+  });
+
+  it('cuts a batch where a task with a large retry budget would overflow it', () => {
+    const tasks = [...withRetries(100, 0), ...withRetries(20, 20).map((t, i) => ({ ...t, index: 100 + i }))];
+    const p = prepareBatches(exec('sequential', 120), tasks);
+    if (!('batches' in p)) throw new Error('expected batches');
+    // 100 × 24 = 2,400 events, then 7 tasks of 2,664 fit under 22,492 and the eighth does not.
+    expect(p.batches.map((b) => [b.from, b.to])).toEqual([[0, 107], [107, 115], [115, 120]]);
   });
 
   it('runs each pipeline stage as its own batches, all tasks of a stage at once', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parsePlan } from '#core/plan.ts';
-import { RECOVERY_DEFAULTS, backoffDelay, decideRecovery, maxRetriesOf, recoveryStrategy } from '#core/recovery.ts';
+import { retryBudget } from '#core/patterns.ts';
+import { RECOVERY_DEFAULTS, backoffDelay, decideRecovery, recoveryStrategy } from '#core/recovery.ts';
 
 const task = (recovery: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
   pattern: 'sequential',
@@ -69,10 +70,15 @@ describe('recovery strategies', () => {
     expect(decideRecovery(s, 1, { fallbackUsed: true })).toEqual({ action: 'fail', escalation: 'notify' });
     expect(decideRecovery(RECOVERY_DEFAULTS.permanent, 0)).toEqual({ action: 'fail' });
   });
+});
 
-  it('counts every retry a task allows over all error types', () => {
-    expect(maxRetriesOf({})).toBe(3 + 1 + 2 + 2);
-    expect(maxRetriesOf({ recovery: { transient: { maxRetries: 20 }, permanent: { maxRetries: 1 } } })).toBe(20 + 1 + 2 + 2 + 1);
+describe('a task\'s loops in the worst case (what sizes its batch)', () => {
+  it('counts every retry over all error types, one fallback run and the breaker waits', () => {
+    expect(retryBudget({})).toBe(3 + 1 + 2 + 2);
+    expect(retryBudget({ recovery: { transient: { maxRetries: 20 }, permanent: { maxRetries: 1 } } })).toBe(20 + 1 + 2 + 2 + 1);
+    expect(retryBudget({ recovery: { permanent: { fallback: { action: 'agent-type', agentType: 'architect' } } } })).toBe(8 + 1);
+    expect(retryBudget({ recovery: { permanent: { fallback: { action: 'skip' } } } })).toBe(8);
+    expect(retryBudget({ recovery: { dependency: { onOpen: 'wait' } } })).toBe(8 + 10);
   });
 });
 
