@@ -21,13 +21,13 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import * as z from 'zod';
 import { PRIORITIES, type AgentType, type Priority, queueKey } from '../core/agent-types.ts';
 import type { AgentStore } from '../core/aws/agent-store.ts';
 import type { ClaimResult, ExecutionStore } from '../core/aws/execution-store.ts';
 import type { PayloadStore } from '../core/aws/payload-store.ts';
 import { agentTypeBreakerKey, type CircuitBreaker } from '../core/breakers.ts';
 import { assessHealth, type HealthIssue } from '../core/health.ts';
+import { parseDispatch } from '../core/dispatch.ts';
 import { mergeOutputs } from '../core/patterns.ts';
 import type { Task } from '../core/plan.ts';
 import type {
@@ -109,27 +109,7 @@ export interface WorkerDeps {
 
 // ---- the dispatch message -----------------------------------------------------------------------
 
-/** What the state machine puts on a queue (ids, the token, and whether it is a breaker probe). */
-export const DispatchMessageSchema = z.object({
-  executionId: z.string().min(1).max(256),
-  taskIndex: z.number().int().min(0),
-  dispatchSeq: z.number().int().min(0),
-  dispatchTimeoutSeconds: z.number().positive(),
-  taskToken: z.string().min(1),
-  probe: z.boolean().optional(),
-});
-
-export function parseDispatch(body: string | undefined): DispatchMessage | undefined {
-  if (!body) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    return undefined;
-  }
-  const parsed = DispatchMessageSchema.safeParse(json);
-  return parsed.success ? parsed.data : undefined;
-}
+export { DispatchMessageSchema, parseDispatch } from '../core/dispatch.ts';
 
 /** A Claude Code run's session transcript, kept as an artifact of its task. */
 export const TRANSCRIPT_ARTIFACT = 'claude-transcript.jsonl';

@@ -91,6 +91,19 @@ export interface TaskRecord {
   checkpoint?: TaskCheckpoint;
   /** While it runs: what a Claude Code run has spent so far, written with each lease renewal. */
   progress?: TaskProgress;
+  /** Set by the dead-letter sweep when it failed this dispatch because its message reached the DLQ. */
+  deadLetter?: DeadLetterMark;
+}
+
+/** The dead-letter sweep's mark on a task whose dispatch it failed (core/dead-letters.ts). */
+export interface DeadLetterMark {
+  dispatchSeq: number;
+  /** The task queue (`<type>-<priority>`) whose DLQ held the message. */
+  queue: string;
+  messageId: string;
+  /** How many times the task queue had delivered the message. */
+  receiveCount: number;
+  at: string;
 }
 
 export interface TaskProgress extends TaskCost {
