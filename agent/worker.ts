@@ -44,6 +44,7 @@ import type {
   TaskRecord,
 } from '../core/records.ts';
 import type { Checkpoints, RunDirs } from './checkpoint.ts';
+import { DISPATCHED_AT_ATTRIBUTE, dispatchedAtOf, type HeldMessage, MAX_DELAY_SECONDS, MessageCustody } from './custody.ts';
 import { claudeConfigDir, claudeProjectDir } from './drivers/claude-code.ts';
 import { killProcessGroup } from './drivers/process.ts';
 import { type DriverRegistry, type DriverResult, driverNameFor } from './drivers/types.ts';
@@ -88,6 +89,12 @@ export interface WorkerConfig {
    * command started outlives its agent. A line may name a group that has ended already.
    */
   pgidFile?: string;
+  /**
+   * Seconds after its receipt by which a running task's message is relayed as a fresh copy
+   * (agent/custody.ts): SQS caps a message's visibility at 12 hours from its receipt, and the
+   * contract allows 24-hour tasks. Default just under 12 hours (XL_VISIBILITY_CAP_SECONDS).
+   */
+  visibilityCapSeconds?: number;
 }
 
 export interface WorkerDeps {
@@ -152,7 +159,12 @@ type RunEnd = 'lost' | 'handback';
 interface Run {
   msg: DispatchMessage;
   queueUrl: string;
-  receipt: string;
+  /** The message this run holds; none once it was relayed (past the visibility cap). */
+  receipt?: string;
+  body: string;
+  /** When the receive that got the message was sent (the visibility cap counts from the receipt). */
+  receivedAt: number;
+  dispatchedAt?: number;
   claimId: string;
   task: TaskRecord;
   claimedAt: number;
@@ -174,6 +186,9 @@ interface Run {
   checkpoint?: TaskCheckpoint;
 }
 
+/** A received message and when the receive was sent. */
+type Received = Message & { receivedAt: number };
+
 interface QueueRef {
   url: string;
   priority: Priority;
@@ -185,6 +200,9 @@ export class Worker {
   private readonly queues: QueueRef[];
   private readonly leaseMs: number;
   private readonly visibilitySeconds: number;
+  private readonly custody: MessageCustody;
+  /** A relayed copy comes back after as long as a visibility timeout would have kept the message away. */
+  private readonly relayDelaySeconds: number;
 
   private inFlight = 0;
   private readonly runs = new Set<Run>();
@@ -228,6 +246,8 @@ export class Worker {
     this.queues = PRIORITIES.map((priority) => ({ url: config.queueUrlPrefix + queueKey(config.agentType, priority), priority }));
     this.leaseMs = 2 * config.heartbeatIntervalMs;
     this.visibilitySeconds = Math.max(1, Math.ceil(this.leaseMs / 1000));
+    this.custody = new MessageCustody(deps.sqs, config.visibilityCapSeconds, this.log);
+    this.relayDelaySeconds = Math.min(MAX_DELAY_SECONDS, this.visibilitySeconds);
     this.pgids = config.pgidFile ? new PgidFile(config.pgidFile, (err) => this.warnSparse('pgid-file', 'could not write the pgid file', err)) : undefined;
     this.startedAt = new Date(this.clock.now()).toISOString();
     this.idleSince = this.clock.now();
@@ -337,7 +357,8 @@ export class Worker {
     this.longPolls.set(url, poll);
   }
 
-  private async receive(url: string, waitSeconds: number, max: number, abortSignal?: AbortSignal): Promise<Message[]> {
+  private async receive(url: string, waitSeconds: number, max: number, abortSignal?: AbortSignal): Promise<Received[]> {
+    const receivedAt = this.clock.now();
     const res = await this.deps.sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: url,
@@ -346,14 +367,16 @@ export class Worker {
         VisibilityTimeout: this.visibilitySeconds,
         // When the state machine sent it: the task record keeps it, for dispatch latency.
         MessageSystemAttributeNames: ['SentTimestamp'],
+        // A relayed copy carries the first dispatch's send time (agent/custody.ts).
+        MessageAttributeNames: [DISPATCHED_AT_ATTRIBUTE],
       }),
       abortSignal ? { abortSignal } : undefined,
     );
-    return res.Messages ?? [];
+    return (res.Messages ?? []).map((m) => ({ ...m, receivedAt }));
   }
 
   /** Takes each message into a free slot; one that finds no free slot goes back at once. */
-  private accept(url: string, messages: Message[]): void {
+  private accept(url: string, messages: Received[]): void {
     for (const m of messages) {
       if (!m.ReceiptHandle) continue;
       if (this.stopping || this.inFlight >= this.config.slots) {
@@ -383,8 +406,9 @@ export class Worker {
 
   // ---- one message ----------------------------------------------------------------------------
 
-  private async handle(queueUrl: string, m: Message): Promise<void> {
+  private async handle(queueUrl: string, m: Received): Promise<void> {
     const receipt = m.ReceiptHandle!;
+    const held: HeldMessage = { queueUrl, receipt, body: m.Body ?? '', receivedAt: m.receivedAt, dispatchedAt: dispatchedAtOf(m) };
     try {
       const msg = parseDispatch(m.Body);
       if (!msg) {
@@ -402,7 +426,7 @@ export class Worker {
         claimId,
         leaseMs: this.leaseMs,
         now: claimedAt,
-        dispatchedAt: Number(m.Attributes?.SentTimestamp) || undefined,
+        dispatchedAt: held.dispatchedAt,
       });
       if (!claim.claimed && claim.reason === 'held' && claim.task?.claimId === claimId) {
         // Our own write landed but its answer was lost (the SDK retried it and the retry found the
@@ -410,13 +434,16 @@ export class Worker {
         claim = { claimed: true, task: claim.task };
       }
       if (!claim.claimed) {
-        await this.notClaimed(queueUrl, receipt, msg, claim);
+        await this.notClaimed(held, msg, claim);
         return;
       }
       const run: Run = {
         msg,
         queueUrl,
         receipt,
+        body: held.body,
+        receivedAt: held.receivedAt,
+        dispatchedAt: held.dispatchedAt,
         claimId,
         task: claim.task,
         claimedAt,
@@ -449,7 +476,8 @@ export class Worker {
   }
 
   /** A message whose task this agent cannot claim. */
-  private async notClaimed(queueUrl: string, receipt: string, msg: DispatchMessage, claim: Extract<ClaimResult, { claimed: false }>) {
+  private async notClaimed(held: HeldMessage, msg: DispatchMessage, claim: Extract<ClaimResult, { claimed: false }>) {
+    const { queueUrl, receipt } = held;
     const ref = { executionId: msg.executionId, index: msg.taskIndex, dispatchSeq: msg.dispatchSeq };
     switch (claim.reason) {
       case 'unknown':
@@ -462,8 +490,12 @@ export class Worker {
         await this.deleteMessage(queueUrl, receipt);
         return;
       case 'held':
-        // Another agent's live lease (a second delivery): it will report. Leave the message be.
+        // Another agent's live lease (a second delivery, or the holder's relay past the visibility
+        // cap): it will report. This delivery goes back as a fresh copy that returns after a
+        // visibility timeout, so a held task's message never piles up receives toward the DLQ, and
+        // a copy is claimed soon after the holder dies (agent/custody.ts).
         this.log.debug('task is held by another agent', { ...ref, holder: claim.task?.agentId });
+        await this.custody.relay(held, this.relayDelaySeconds);
         return;
       case 'finished': {
         // Reported before, perhaps without the report reaching Step Functions: say it again (a
@@ -592,7 +624,7 @@ export class Worker {
     const finished = await this.finish(run, { status: 'skipped', finishedAt: new Date(this.clock.now()).toISOString() });
     if (!finished) return;
     await this.sendSuccess(msg.taskToken, { status: 'skipped', attempts: run.task.attempts }, ref);
-    await this.deleteMessage(run.queueUrl, run.receipt);
+    if (run.receipt) await this.deleteMessage(run.queueUrl, run.receipt);
     this.log.info('task skipped', { ...ref, taskId: run.task.taskId, reason: 'no execution' });
   }
 
@@ -637,7 +669,8 @@ export class Worker {
     if (outcome.status === 'completed') await this.sendSuccess(msg.taskToken, { status: 'completed', attempts }, ref);
     else await this.sendFailure(msg.taskToken, outcome.error, ref);
     const reported = this.clock.now();
-    await this.deleteMessage(run.queueUrl, run.receipt);
+    // A relayed copy (past the visibility cap) is found finished by whoever receives it, and dropped.
+    if (run.receipt) await this.deleteMessage(run.queueUrl, run.receipt);
     // Where the agent's share of a task's time goes: before the command, the command, recording the
     // result, the callback, and deleting the message.
     const phasesMs = {
@@ -708,7 +741,9 @@ export class Worker {
         this.log.warn('could not hand a task back: another agent holds it now', ref);
         return;
       }
-      await this.changeVisibility(run.queueUrl, run.receipt, 0);
+      if (run.receipt) await this.changeVisibility(run.queueUrl, run.receipt, 0);
+      // Past the visibility cap the message was relayed: a copy, visible at once, takes its place.
+      else await this.custody.sendCopy({ queueUrl: run.queueUrl, body: run.body, receivedAt: run.receivedAt, dispatchedAt: run.dispatchedAt }, 0);
       this.log.info('task handed back', { ...ref, checkpoint: run.checkpoint?.key ?? null });
     } catch (err) {
       this.warnSparse('handback', 'could not hand a task back; its lease will run out', err);
@@ -779,11 +814,32 @@ export class Worker {
           return;
         }
       }
-      if ((run.end as RunEnd | undefined) !== 'lost') await this.changeVisibility(run.queueUrl, run.receipt, this.visibilitySeconds);
+      if ((run.end as RunEnd | undefined) !== 'lost') await this.extendVisibility(run);
     } catch (err) {
       this.warnSparse('lease', 'could not renew a lease; trying again next interval', err);
     } finally {
       run.ticking = false;
+    }
+  }
+
+  /**
+   * The message stays hidden while the task runs, up to the visibility cap; past it, it is relayed
+   * and the lease alone says the task is held (agent/custody.ts).
+   */
+  private async extendVisibility(run: Run): Promise<void> {
+    if (!run.receipt) return;
+    const held: HeldMessage = { queueUrl: run.queueUrl, receipt: run.receipt, body: run.body, receivedAt: run.receivedAt, dispatchedAt: run.dispatchedAt };
+    if (!this.custody.passesCap(held, this.clock.now(), this.visibilitySeconds)) {
+      await this.changeVisibility(run.queueUrl, run.receipt, this.visibilitySeconds);
+      return;
+    }
+    if (await this.custody.relay(held, this.relayDelaySeconds)) {
+      run.receipt = undefined;
+      this.log.info('relayed the message of a task running past the visibility cap', {
+        executionId: run.msg.executionId,
+        index: run.msg.taskIndex,
+        heldForSeconds: Math.round((this.clock.now() - run.receivedAt) / 1000),
+      });
     }
   }
 
