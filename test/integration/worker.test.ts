@@ -15,6 +15,7 @@ import {
   DeleteMessageCommand,
   GetQueueAttributesCommand,
   type Message,
+  type QueueAttributeName,
   ReceiveMessageCommand,
   SendMessageCommand,
   SQSClient,
@@ -334,7 +335,7 @@ async function queueDepth(type: AgentType = 'tester'): Promise<number> {
       AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
     }),
   );
-  const count = (name: string) => Number(res.Attributes?.[name] ?? 0);
+  const count = (name: QueueAttributeName) => Number(res.Attributes?.[name] ?? 0);
   return count('ApproximateNumberOfMessages') + count('ApproximateNumberOfMessagesNotVisible') + count('ApproximateNumberOfMessagesDelayed');
 }
 
