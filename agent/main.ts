@@ -2,7 +2,9 @@
 //
 // Environment: XL_AGENT_TYPE (required), XL_AGENT_ID (else `<type>-<random>`), XL_AGENT_SLOTS
 // (task slots; else XL_MAX_CONCURRENT_TASKS for the type, e.g. `tester=2`; default 1),
-// XL_GRACE_SECONDS (default 10), XL_WORKSPACE_ROOT (default
+// XL_GRACE_SECONDS (default 10), XL_VISIBILITY_CAP_SECONDS (when a running task's message is
+// relayed, counted from its receipt: default just under SQS's 12-hour cap; agent/custody.ts),
+// XL_WORKSPACE_ROOT (default
 // <tmpdir>/xl-workspaces), XL_RUN_DIR (optional: where `<agentId>.pgids` lists the process groups
 // of running commands, for a supervisor to reap), XL_LOG_LEVEL (debug|info|warn|error, default
 // info), plus the layer's settings (core/config.ts) and AWS_ENDPOINT_URL_* for emulators.
@@ -24,6 +26,7 @@ import { SecretsManagerSource } from '../core/aws/secrets.ts';
 import { BreakerPolicies, CircuitBreaker } from '../core/breakers.ts';
 import { logEventSink } from '../core/events.ts';
 import { heartbeatIntervalMs, loadConfig } from '../core/config.ts';
+import { DEFAULT_VISIBILITY_CAP_SECONDS } from './custody.ts';
 import { newAgentId, parseConcurrencySpec } from '../core/pool.ts';
 import type { AgentRuntimeRef } from '../core/records.ts';
 import { CachedSecretSource, LocalSecretsFile, type SecretSource, secretValue } from '../core/secrets.ts';
@@ -158,6 +161,7 @@ async function main(): Promise<void> {
       capabilityIssues,
       runtime,
       pgidFile: runDir ? join(runDir, `${agentId}.pgids`) : undefined,
+      visibilityCapSeconds: positive('XL_VISIBILITY_CAP_SECONDS', DEFAULT_VISIBILITY_CAP_SECONDS),
     },
     {
       executions: new ExecutionStore(clients.ddb, config.tables.executions),

@@ -21,7 +21,6 @@ import {
   type SQSClient,
 } from '@aws-sdk/client-sqs';
 import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
-import * as z from 'zod';
 import { PRIORITIES, type AgentType, type Priority, queueKey } from '../core/agent-types.ts';
 import type { AgentStore } from '../core/aws/agent-store.ts';
 import type { ClaimResult, ExecutionStore } from '../core/aws/execution-store.ts';
@@ -29,6 +28,7 @@ import type { PayloadStore } from '../core/aws/payload-store.ts';
 import { classifyAgentError } from '../core/classify.ts';
 import { agentBreakerKey, type CircuitBreaker, successBreakerKeys } from '../core/breakers.ts';
 import { assessHealth, type HealthIssue } from '../core/health.ts';
+import { parseDispatch } from '../core/dispatch.ts';
 import { mergeOutputs } from '../core/patterns.ts';
 import type { Task } from '../core/plan.ts';
 import type {
@@ -46,6 +46,7 @@ import type {
   TaskRecord,
 } from '../core/records.ts';
 import type { Checkpoints, RunDirs } from './checkpoint.ts';
+import { DISPATCHED_AT_ATTRIBUTE, dispatchedAtOf, type HeldMessage, MAX_DELAY_SECONDS, MessageCustody } from './custody.ts';
 import { claudeConfigDir, claudeProjectDir } from './drivers/claude-code.ts';
 import { killProcessGroup } from './drivers/process.ts';
 import { type DriverRegistry, type DriverResult, driverNameFor } from './drivers/types.ts';
@@ -90,6 +91,12 @@ export interface WorkerConfig {
    * command started outlives its agent. A line may name a group that has ended already.
    */
   pgidFile?: string;
+  /**
+   * Seconds after its receipt by which a running task's message is relayed as a fresh copy
+   * (agent/custody.ts): SQS caps a message's visibility at 12 hours from its receipt, and the
+   * contract allows 24-hour tasks. Default just under 12 hours (XL_VISIBILITY_CAP_SECONDS).
+   */
+  visibilityCapSeconds?: number;
 }
 
 export interface WorkerDeps {
@@ -111,28 +118,7 @@ export interface WorkerDeps {
 
 // ---- the dispatch message -----------------------------------------------------------------------
 
-/** What the state machine puts on a queue (ids, the token, and whether it is a breaker probe). */
-export const DispatchMessageSchema = z.object({
-  executionId: z.string().min(1).max(256),
-  taskIndex: z.number().int().min(0),
-  dispatchSeq: z.number().int().min(0),
-  dispatchTimeoutSeconds: z.number().positive(),
-  taskToken: z.string().min(1),
-  probe: z.boolean().optional(),
-  breakers: z.array(z.string().min(1).max(512)).max(16).optional(),
-});
-
-export function parseDispatch(body: string | undefined): DispatchMessage | undefined {
-  if (!body) return undefined;
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    return undefined;
-  }
-  const parsed = DispatchMessageSchema.safeParse(json);
-  return parsed.success ? parsed.data : undefined;
-}
+export { DispatchMessageSchema, parseDispatch } from '../core/dispatch.ts';
 
 /** A Claude Code run's session transcript, kept as an artifact of its task. */
 export const TRANSCRIPT_ARTIFACT = 'claude-transcript.jsonl';
@@ -175,7 +161,12 @@ type RunEnd = 'lost' | 'handback';
 interface Run {
   msg: DispatchMessage;
   queueUrl: string;
-  receipt: string;
+  /** The message this run holds; none once it was relayed (past the visibility cap). */
+  receipt?: string;
+  body: string;
+  /** When the receive that got the message was sent (the visibility cap counts from the receipt). */
+  receivedAt: number;
+  dispatchedAt?: number;
   claimId: string;
   task: TaskRecord;
   claimedAt: number;
@@ -197,6 +188,9 @@ interface Run {
   checkpoint?: TaskCheckpoint;
 }
 
+/** A received message and when the receive was sent. */
+type Received = Message & { receivedAt: number };
+
 interface QueueRef {
   url: string;
   priority: Priority;
@@ -208,6 +202,9 @@ export class Worker {
   private readonly queues: QueueRef[];
   private readonly leaseMs: number;
   private readonly visibilitySeconds: number;
+  private readonly custody: MessageCustody;
+  /** A relayed copy comes back after as long as a visibility timeout would have kept the message away. */
+  private readonly relayDelaySeconds: number;
 
   private inFlight = 0;
   private readonly runs = new Set<Run>();
@@ -251,6 +248,8 @@ export class Worker {
     this.queues = PRIORITIES.map((priority) => ({ url: config.queueUrlPrefix + queueKey(config.agentType, priority), priority }));
     this.leaseMs = 2 * config.heartbeatIntervalMs;
     this.visibilitySeconds = Math.max(1, Math.ceil(this.leaseMs / 1000));
+    this.custody = new MessageCustody(deps.sqs, config.visibilityCapSeconds, this.log);
+    this.relayDelaySeconds = Math.min(MAX_DELAY_SECONDS, this.visibilitySeconds);
     this.pgids = config.pgidFile ? new PgidFile(config.pgidFile, (err) => this.warnSparse('pgid-file', 'could not write the pgid file', err)) : undefined;
     this.startedAt = new Date(this.clock.now()).toISOString();
     this.idleSince = this.clock.now();
@@ -360,7 +359,8 @@ export class Worker {
     this.longPolls.set(url, poll);
   }
 
-  private async receive(url: string, waitSeconds: number, max: number, abortSignal?: AbortSignal): Promise<Message[]> {
+  private async receive(url: string, waitSeconds: number, max: number, abortSignal?: AbortSignal): Promise<Received[]> {
+    const receivedAt = this.clock.now();
     const res = await this.deps.sqs.send(
       new ReceiveMessageCommand({
         QueueUrl: url,
@@ -369,14 +369,16 @@ export class Worker {
         VisibilityTimeout: this.visibilitySeconds,
         // When the state machine sent it: the task record keeps it, for dispatch latency.
         MessageSystemAttributeNames: ['SentTimestamp'],
+        // A relayed copy carries the first dispatch's send time (agent/custody.ts).
+        MessageAttributeNames: [DISPATCHED_AT_ATTRIBUTE],
       }),
       abortSignal ? { abortSignal } : undefined,
     );
-    return res.Messages ?? [];
+    return (res.Messages ?? []).map((m) => ({ ...m, receivedAt }));
   }
 
   /** Takes each message into a free slot; one that finds no free slot goes back at once. */
-  private accept(url: string, messages: Message[]): void {
+  private accept(url: string, messages: Received[]): void {
     for (const m of messages) {
       if (!m.ReceiptHandle) continue;
       if (this.stopping || this.inFlight >= this.config.slots) {
@@ -406,8 +408,9 @@ export class Worker {
 
   // ---- one message ----------------------------------------------------------------------------
 
-  private async handle(queueUrl: string, m: Message): Promise<void> {
+  private async handle(queueUrl: string, m: Received): Promise<void> {
     const receipt = m.ReceiptHandle!;
+    const held: HeldMessage = { queueUrl, receipt, body: m.Body ?? '', receivedAt: m.receivedAt, dispatchedAt: dispatchedAtOf(m) };
     try {
       const msg = parseDispatch(m.Body);
       if (!msg) {
@@ -425,7 +428,7 @@ export class Worker {
         claimId,
         leaseMs: this.leaseMs,
         now: claimedAt,
-        dispatchedAt: Number(m.Attributes?.SentTimestamp) || undefined,
+        dispatchedAt: held.dispatchedAt,
       });
       if (!claim.claimed && claim.reason === 'held' && claim.task?.claimId === claimId) {
         // Our own write landed but its answer was lost (the SDK retried it and the retry found the
@@ -433,13 +436,16 @@ export class Worker {
         claim = { claimed: true, task: claim.task };
       }
       if (!claim.claimed) {
-        await this.notClaimed(queueUrl, receipt, msg, claim);
+        await this.notClaimed(held, msg, claim);
         return;
       }
       const run: Run = {
         msg,
         queueUrl,
         receipt,
+        body: held.body,
+        receivedAt: held.receivedAt,
+        dispatchedAt: held.dispatchedAt,
         claimId,
         task: claim.task,
         claimedAt,
@@ -472,7 +478,8 @@ export class Worker {
   }
 
   /** A message whose task this agent cannot claim. */
-  private async notClaimed(queueUrl: string, receipt: string, msg: DispatchMessage, claim: Extract<ClaimResult, { claimed: false }>) {
+  private async notClaimed(held: HeldMessage, msg: DispatchMessage, claim: Extract<ClaimResult, { claimed: false }>) {
+    const { queueUrl, receipt } = held;
     const ref = { executionId: msg.executionId, index: msg.taskIndex, dispatchSeq: msg.dispatchSeq };
     switch (claim.reason) {
       case 'unknown':
@@ -485,23 +492,32 @@ export class Worker {
         await this.deleteMessage(queueUrl, receipt);
         return;
       case 'held':
-        // Another agent's live lease (a second delivery): it will report. Leave the message be.
+        // Another agent's live lease (a second delivery, or the holder's relay past the visibility
+        // cap): it will report. This delivery goes back as a fresh copy that returns after a
+        // visibility timeout, so a held task's message never piles up receives toward the DLQ, and
+        // a copy is claimed soon after the holder dies (agent/custody.ts).
         this.log.debug('task is held by another agent', { ...ref, holder: claim.task?.agentId });
+        await this.custody.relay(held, this.relayDelaySeconds);
         return;
       case 'finished': {
         // Reported before, perhaps without the report reaching Step Functions: say it again (a
         // closed token answers TaskTimedOut or InvalidToken, which is fine), then drop.
         const task = claim.task!;
-        const attempts = task.attempts;
-        if (task.status === 'completed' || task.status === 'skipped') {
-          await this.sendSuccess(msg.taskToken, { status: task.status, attempts }, ref);
-        } else if (task.status === 'failed' && task.error) {
-          await this.sendFailure(msg.taskToken, task.error, ref);
-        }
+        await this.reportRecorded(msg, task);
         this.log.debug('dropped a dispatch of a finished task', { ...ref, status: task.status });
         await this.deleteMessage(queueUrl, receipt);
         return;
       }
+    }
+  }
+
+  /** Tells Step Functions the outcome recorded on a finished task (a closed token is fine). */
+  private async reportRecorded(msg: DispatchMessage, task: TaskRecord): Promise<void> {
+    const ref = { executionId: msg.executionId, index: msg.taskIndex, dispatchSeq: msg.dispatchSeq };
+    if (task.status === 'completed' || task.status === 'skipped') {
+      await this.sendSuccess(msg.taskToken, { status: task.status, attempts: task.attempts }, ref);
+    } else if (task.status === 'failed' && task.error) {
+      await this.sendFailure(msg.taskToken, task.error, ref);
     }
   }
 
@@ -617,7 +633,7 @@ export class Worker {
     const finished = await this.finish(run, { status: 'skipped', finishedAt: new Date(this.clock.now()).toISOString() });
     if (!finished) return;
     await this.sendSuccess(msg.taskToken, { status: 'skipped', attempts: run.task.attempts }, ref);
-    await this.deleteMessage(run.queueUrl, run.receipt);
+    if (run.receipt) await this.deleteMessage(run.queueUrl, run.receipt);
     this.log.info('task skipped', { ...ref, taskId: run.task.taskId, reason: 'no execution' });
   }
 
@@ -662,7 +678,8 @@ export class Worker {
     if (outcome.status === 'completed') await this.sendSuccess(msg.taskToken, { status: 'completed', attempts }, ref);
     else await this.sendFailure(msg.taskToken, outcome.error, ref);
     const reported = this.clock.now();
-    await this.deleteMessage(run.queueUrl, run.receipt);
+    // A relayed copy (past the visibility cap) is found finished by whoever receives it, and dropped.
+    if (run.receipt) await this.deleteMessage(run.queueUrl, run.receipt);
     // Where the agent's share of a task's time goes: before the command, the command, recording the
     // result, the callback, and deleting the message.
     const phasesMs = {
@@ -732,7 +749,13 @@ export class Worker {
       // Otherwise the receipt handle may be another agent's now: leave the message alone.
       const current = await this.deps.executions.getTask(run.msg.executionId, run.msg.taskIndex).catch(() => undefined);
       if (current && current.dispatchSeq === run.msg.dispatchSeq && (current.status === 'failed' || current.status === 'skipped')) {
-        await this.notClaimed(run.queueUrl, run.receipt, run.msg, { claimed: false, reason: 'finished', task: current }).catch((err: unknown) => this.warnSparse('report', 'could not report a task the layer ended', err));
+        try {
+          await this.reportRecorded(run.msg, current);
+          // Unless custody already relayed it (agent/custody.ts): then the copy is dropped when it comes.
+          if (run.receipt) await this.deleteMessage(run.queueUrl, run.receipt);
+        } catch (err) {
+          this.warnSparse('report', 'could not report a task the layer ended', err);
+        }
       }
       return;
     }
@@ -751,7 +774,9 @@ export class Worker {
         this.log.warn('could not hand a task back: another agent holds it now', ref);
         return;
       }
-      await this.changeVisibility(run.queueUrl, run.receipt, 0);
+      if (run.receipt) await this.changeVisibility(run.queueUrl, run.receipt, 0);
+      // Past the visibility cap the message was relayed: a copy, visible at once, takes its place.
+      else await this.custody.sendCopy({ queueUrl: run.queueUrl, body: run.body, receivedAt: run.receivedAt, dispatchedAt: run.dispatchedAt }, 0);
       this.log.info('task handed back', { ...ref, checkpoint: run.checkpoint?.key ?? null });
     } catch (err) {
       this.warnSparse('handback', 'could not hand a task back; its lease will run out', err);
@@ -822,11 +847,32 @@ export class Worker {
           return;
         }
       }
-      if ((run.end as RunEnd | undefined) !== 'lost') await this.changeVisibility(run.queueUrl, run.receipt, this.visibilitySeconds);
+      if ((run.end as RunEnd | undefined) !== 'lost') await this.extendVisibility(run);
     } catch (err) {
       this.warnSparse('lease', 'could not renew a lease; trying again next interval', err);
     } finally {
       run.ticking = false;
+    }
+  }
+
+  /**
+   * The message stays hidden while the task runs, up to the visibility cap; past it, it is relayed
+   * and the lease alone says the task is held (agent/custody.ts).
+   */
+  private async extendVisibility(run: Run): Promise<void> {
+    if (!run.receipt) return;
+    const held: HeldMessage = { queueUrl: run.queueUrl, receipt: run.receipt, body: run.body, receivedAt: run.receivedAt, dispatchedAt: run.dispatchedAt };
+    if (!this.custody.passesCap(held, this.clock.now(), this.visibilitySeconds)) {
+      await this.changeVisibility(run.queueUrl, run.receipt, this.visibilitySeconds);
+      return;
+    }
+    if (await this.custody.relay(held, this.relayDelaySeconds)) {
+      run.receipt = undefined;
+      this.log.info('relayed the message of a task running past the visibility cap', {
+        executionId: run.msg.executionId,
+        index: run.msg.taskIndex,
+        heldForSeconds: Math.round((this.clock.now() - run.receivedAt) / 1000),
+      });
     }
   }
 

@@ -14,6 +14,8 @@ const USAGE = `usage: xl <command> [options]
   cancel <executionId>             abort an execution
   artifact <executionId> <taskId> [name] [--out file]
                                    list a task's artifacts, or write one to stdout (or --out)
+  dead-letters [--redrive] [--queue <type>-<priority>]
+                                   list the dispatches in the dead-letter queues, or move them back
   agents | pool | health | breakers
 options: --endpoint URL (or XL_ENDPOINT); default: the local layer's endpoint.json, else the deployed stack`;
 
@@ -134,7 +136,14 @@ async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
-    options: { endpoint: { type: 'string' }, watch: { type: 'boolean', default: false }, out: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    options: {
+      endpoint: { type: 'string' },
+      watch: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      redrive: { type: 'boolean', default: false },
+      queue: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
   });
   const [command, arg] = positionals;
   if (!command || values.help) {
@@ -183,6 +192,29 @@ async function main(argv: string[]): Promise<number> {
       const body = await fetchArtifact(artifact.uri, base);
       if (values.out) await writeFile(values.out, body);
       else process.stdout.write(body);
+      return 0;
+    }
+    case 'dead-letters': {
+      if (values.redrive) {
+        const res = await api.call('POST', '/dead-letters/redrive', values.queue ? { queue: values.queue } : {});
+        if (!res.items.length) console.log('no dead letters to move back');
+        for (const r of res.items) {
+          const how = r.error ? `not moved: ${r.error}` : r.mode === 'move-task' ? `moving back (SQS move task ${r.taskHandle ?? ''})` : 'moved back';
+          console.log(`${r.queue}  ${r.messages} message(s)  ${how}`);
+        }
+        return res.items.some((r: { error?: string }) => r.error) ? 1 : 0;
+      }
+      const res = await api.call('GET', '/dead-letters');
+      if (!res.items.length) console.log('no dead letters');
+      for (const q of res.items) {
+        if (values.queue && q.queue !== values.queue) continue;
+        console.log(`${q.deadLetterQueue}  ${q.depth} message(s)`);
+        for (const m of q.messages) {
+          const task = m.executionId ? `${m.executionId} task ${m.taskId ?? `#${m.taskIndex}`}` : '(not a dispatch)';
+          const state = m.taskFailed ? 'task failed as validation' : m.taskStatus ? `task ${m.taskStatus}` : (m.note ?? '');
+          console.log(`  ${m.messageId}  ${task}  received ${m.receiveCount}x${m.sentAt ? `  sent ${m.sentAt}` : ''}  ${state}`);
+        }
+      }
       return 0;
     }
     case 'agents':

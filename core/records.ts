@@ -106,6 +106,8 @@ export interface TaskRecord {
   skipReason?: string;
   /** How often an open breaker made the task wait (its recovery's `onOpen: "wait"`). */
   breakerWaits?: number;
+  /** Set by the dead-letter sweep when it failed this dispatch because its message reached the DLQ. */
+  deadLetter?: DeadLetterMark;
 }
 
 /** What one attempt of a task did: TaskResult.attemptLog. */
@@ -123,6 +125,17 @@ export interface AttemptLogEntry {
   /** What recovery did next: another attempt after `delaySeconds`, the fallback, or nothing more. */
   next?: 'retry' | 'fallback' | 'none';
   delaySeconds?: number;
+}
+
+/** The dead-letter sweep's mark on a task whose dispatch it failed (core/dead-letters.ts). */
+export interface DeadLetterMark {
+  dispatchSeq: number;
+  /** The task queue (`<type>-<priority>`) whose DLQ held the message. */
+  queue: string;
+  messageId: string;
+  /** How many times the task queue had delivered the message. */
+  receiveCount: number;
+  at: string;
 }
 
 export interface TaskProgress extends TaskCost {

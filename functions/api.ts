@@ -4,7 +4,7 @@ import * as z from 'zod';
 import { AGENT_TYPES, type AgentType } from '#core/agent-types.ts';
 import { NotFoundError, ValidationError } from '#core/errors.ts';
 import { toJsonPointer } from '#core/plan.ts';
-import { agentStore, breakerStore, circuitBreaker, executionService, poolManager, queueBacklog } from './lib/deps.ts';
+import { agentStore, breakerStore, circuitBreaker, deadLetters, executionService, poolManager, queueBacklog } from './lib/deps.ts';
 import { bearerToken, dispatch, errorBody, route } from './lib/http.ts';
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -92,6 +92,11 @@ const routes = [
     // A key with no record never failed (or is misspelt): 404 rather than a record made up for it.
     if (!(await circuitBreaker().reset(params.key!))) throw new NotFoundError(`no circuit breaker ${params.key}`);
     return { status: 200, body: { key: params.key, state: 'closed' } };
+  }),
+  route('GET', '/dead-letters', async () => ({ status: 200, body: { items: await deadLetters().list() } })),
+  route('POST', '/dead-letters/redrive', async ({ body }) => {
+    const req = parse(z.object({ queue: z.string().optional() }).strict(), body);
+    return { status: 202, body: { items: await deadLetters().redrive(req.queue) } };
   }),
 ];
 

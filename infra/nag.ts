@@ -90,7 +90,11 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
   ];
   const queuePattern: [string, string] = [
     resource(queues.queueArnPattern),
-    'sqs:GetQueueAttributes (backlog, health) on the stack\'s queues, all named <stack>-<type>-<priority>[-dlq].',
+    'sqs:GetQueueAttributes (backlog, health) on the stack\'s queues, all named <stack>-<type>-<priority>[-dlq]; for the API also sqs:SendMessage (the redrive sends dead letters back to their task queues).',
+  ];
+  const deadLetterQueues: [string, string] = [
+    resource(queues.deadLetterQueueArnPattern),
+    'The dead-letter sweep, GET /dead-letters and the redrive read every DLQ of the stack (named <stack>-<type>-<priority>-dlq); no task queue.',
   ];
   const clusterTasks: [string, string] = [
     resource(agents.clusterTasksArn),
@@ -128,6 +132,7 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
     agentsIndexes,
     payloadObjects,
     queuePattern,
+    deadLetterQueues,
     clusterTasks,
     listTasks,
     ...[patterns.sequential, patterns.parallel, patterns.pipeline].map(
@@ -152,7 +157,17 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
     'AwsSolutions-SQS3',
     'It is a dead-letter queue: EventBridge\'s target DLQ and the events function\'s on-failure destination (neither is a redrive policy, which the rule looks for).',
   );
-  iam5(pool.poolManager.role, [agentsIndexes, queuePattern, clusterTasks, listTasks]);
+  iam5(pool.poolManager.role, [
+    executionsIndexes,
+    agentsIndexes,
+    queuePattern,
+    deadLetterQueues,
+    clusterTasks,
+    [
+      STAR,
+      'ecs:ListTasks has no task resource (the ecs:cluster condition limits it to the agents\' cluster); states:SendTaskFailure (the dead-letter sweep) supports no resource-level permissions: the task token is the only scope.',
+    ],
+  ]);
   iam5(pool.healthMonitor.role, [agentsIndexes, clusterTasks]);
 
   // --- Step Functions

@@ -108,6 +108,9 @@ export class ExecutionLayerStack extends Stack {
     this.storage.grantReadWrite(apiRole);
     this.queues.grantReadAttributes(apiRole);
     this.agents.grantPoolControl(apiRole);
+    // GET /dead-letters and POST /dead-letters/redrive.
+    this.queues.grantDeadLetterRead(apiRole);
+    this.queues.grantDeadLetterRedrive(apiRole);
 
     const outputs: Record<string, string> = {
       ApiUrl: this.api.url,

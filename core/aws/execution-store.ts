@@ -13,7 +13,7 @@ import {
 import type { AgentType } from '../agent-types.ts';
 import type { ErrorType, TaskError } from '../errors.ts';
 import { conditional, conditionalResult, strip } from './ddb.ts';
-import type { AttemptLogEntry, ExecutionRecord, ExecutionStatus, TaskCheckpoint, TaskProgress, TaskRecord, TaskStatus } from '../records.ts';
+import type { AttemptLogEntry, DeadLetterMark, ExecutionRecord, ExecutionStatus, TaskCheckpoint, TaskProgress, TaskRecord, TaskStatus } from '../records.ts';
 
 const execPk = (id: string) => `X#${id}`;
 const taskSk = (index: number) => `T#${String(index).padStart(6, '0')}`;
@@ -505,4 +505,28 @@ export class ExecutionStore {
     return cancelled;
   }
 
+  /**
+   * The dead-letter sweep's right to fail a dispatch (core/dead-letters.ts): the task still waits for
+   * that dispatch (same dispatchSeq; queued, or running under a lease that ran out) and no sweep has
+   * marked it for that dispatch yet. Of two sweeps that race, one wins.
+   */
+  async markDeadLettered(executionId: string, index: number, mark: DeadLetterMark, now: number): Promise<boolean> {
+    return this.updateTask(executionId, index, {
+      set: 'SET deadLetter = :mark',
+      condition:
+        'dispatchSeq = :seq AND (#s = :queued OR (#s = :running AND (attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :now))) ' +
+        'AND (attribute_not_exists(deadLetter) OR deadLetter.dispatchSeq <> :seq)',
+      values: { ':mark': mark, ':seq': mark.dispatchSeq, ':queued': 'queued', ':running': 'running', ':now': now },
+    });
+  }
+
+  /** Takes a mark back (its report did not reach Step Functions), so that the next sweep retries. */
+  async unmarkDeadLettered(executionId: string, index: number, mark: DeadLetterMark): Promise<boolean> {
+    return this.updateTask(executionId, index, {
+      set: 'REMOVE deadLetter',
+      condition: 'attribute_exists(#s) AND deadLetter.dispatchSeq = :seq AND deadLetter.#at = :at',
+      names: { '#at': 'at' },
+      values: { ':seq': mark.dispatchSeq, ':at': mark.at },
+    });
+  }
 }

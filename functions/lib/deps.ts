@@ -2,6 +2,7 @@
 // own getter so that a handler's bundle holds only the AWS clients it uses (esbuild drops the rest).
 import { Logger } from '@aws-lambda-powertools/logger';
 import { AgentStore } from '#core/aws/agent-store.ts';
+import { SqsDeadLetterQueues, StepFunctionsTaskTokens } from '#core/aws/dead-letter-queues.ts';
 import { DynamoBreakerStore } from '#core/aws/breaker-store.ts';
 import { ddbClient, ecsClient, once, s3Client, sfnClient, sharedSqsClient } from '#core/aws/clients.ts';
 import { EcsRuntime } from '#core/aws/ecs-runtime.ts';
@@ -12,6 +13,7 @@ import { QueueBacklog } from '#core/aws/queue-backlog.ts';
 import { StepFunctionsWorkflows } from '#core/aws/workflows.ts';
 import { BreakerPolicies, CircuitBreaker } from '#core/breakers.ts';
 import { loadConfig } from '#core/config.ts';
+import { DeadLetterService } from '#core/dead-letters.ts';
 import { logEventSink } from '#core/events.ts';
 import { ExecutionReconciler } from '#core/execution-events.ts';
 import { ExecutionService } from '#core/executions.ts';
@@ -92,3 +94,16 @@ export const poolManager = /* @__PURE__ */ once(
 
 /** Queued and running tasks per agent type (the pool's sizing and the health view). */
 export const queueBacklog = /* @__PURE__ */ once(() => new QueueBacklog(sqs(), config().queueUrlPrefix));
+
+
+/** The DLQs: the pool manager's sweep, and GET /dead-letters and the redrive. */
+export const deadLetters = /* @__PURE__ */ once(
+  () =>
+    new DeadLetterService({
+      queues: new SqsDeadLetterQueues(sqs(), config().queueUrlPrefix),
+      executions: executionStore(),
+      tokens: new StepFunctionsTaskTokens(sfnClient()),
+      events: events(),
+      log: { warn: (message, fields) => logger.warn(message, { ...fields }) },
+    }),
+);

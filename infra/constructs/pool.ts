@@ -1,6 +1,7 @@
 // The pool manager and the health monitor, each a Lambda function on a one-minute schedule.
 import { Duration } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import { Construct } from 'constructs';
 import type { Agents } from './agents.ts';
@@ -42,6 +43,17 @@ export class Pool extends Construct {
     tables.breakers.grantReadWriteData(this.poolManager.role);
     queues.grantReadAttributes(this.poolManager.role);
     agents.grantPoolControl(this.poolManager.role);
+    // The dead-letter sweep: read the DLQs, mark the tasks it fails, fail their task tokens.
+    queues.grantDeadLetterRead(this.poolManager.role);
+    tables.executions.grantReadWriteData(this.poolManager.role);
+    this.poolManager.role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'FailDeadLetteredTasks',
+        actions: ['states:SendTaskFailure'],
+        // SendTaskFailure takes no resource: the task token is the only scope there is.
+        resources: ['*'],
+      }),
+    );
 
     [this.healthMonitor, this.healthMonitorSchedule] = this.scheduled('HealthMonitor', HEALTH_MONITOR_RATE, {
       entry: 'functions/health-monitor.ts',

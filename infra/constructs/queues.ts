@@ -1,14 +1,16 @@
 // One queue per agent type and priority, each with its dead-letter queue. Names are deterministic
 // (`<stack>-<type>-<priority>`) so that a single prefix variable reaches all of them.
 import { ArnFormat, Aws, CfnResource, Duration, Fn, Stack } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AGENT_TYPES, PRIORITIES, type AgentType, type Priority, queueKey } from '../../core/agent-types.ts';
+import { MAX_RECEIVE_COUNT } from '../../core/dead-letters.ts';
 
 /** Agents extend visibility while they run; this is only the first lease on a received message. */
 export const QUEUE_VISIBILITY_TIMEOUT = Duration.seconds(120);
-export const QUEUE_MAX_RECEIVE_COUNT = 5;
+export const QUEUE_MAX_RECEIVE_COUNT = MAX_RECEIVE_COUNT;
 
 const pascal = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
@@ -17,6 +19,11 @@ export class TaskQueues extends Construct {
   readonly queues: Readonly<Record<string, sqs.Queue>>;
   /** Their dead-letter queues, same keys. */
   readonly deadLetterQueues: Readonly<Record<string, sqs.Queue>>;
+  /**
+   * One alarm per DLQ, in alarm while it holds a message (a dispatch no agent could finish). They
+   * have no actions: a deployment adds its own (an SNS topic, a chat channel) with addAlarmAction.
+   */
+  readonly deadLetterAlarms: Readonly<Record<string, cloudwatch.Alarm>>;
   /** `https://sqs.<region>.<urlSuffix>/<account>/<stack>-`: append `<type>-<priority>` for a queue URL. */
   readonly urlPrefix: string;
   /** `<stack>-`: the common prefix of every queue name. */
@@ -28,6 +35,7 @@ export class TaskQueues extends Construct {
     this.namePrefix = `${stack.stackName}-`;
     const queues: Record<string, sqs.Queue> = {};
     const dlqs: Record<string, sqs.Queue> = {};
+    const alarms: Record<string, cloudwatch.Alarm> = {};
     for (const type of AGENT_TYPES) {
       for (const priority of PRIORITIES) {
         const key = queueKey(type, priority);
@@ -50,10 +58,22 @@ export class TaskQueues extends Construct {
         (queue.node.defaultChild as CfnResource).overrideLogicalId(`${logical}Queue`);
         queues[key] = queue;
         dlqs[key] = dlq;
+        // SQS sends its metrics each minute; any visible message in a DLQ is worth a look.
+        alarms[key] = new cloudwatch.Alarm(this, `${logical}DlqAlarm`, {
+          alarmName: `${this.namePrefix}${key}-dlq-depth`,
+          alarmDescription: `${key}: a dispatch reached the dead-letter queue (agents kept dying on it or could not handle it); see GET /dead-letters`,
+          metric: dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM }),
+          threshold: 0,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        });
+        (alarms[key].node.defaultChild as CfnResource).overrideLogicalId(`${logical}DlqAlarm`);
       }
     }
     this.queues = queues;
     this.deadLetterQueues = dlqs;
+    this.deadLetterAlarms = alarms;
     this.urlPrefix = Fn.join('', ['https://sqs.', Aws.REGION, '.', Aws.URL_SUFFIX, '/', Aws.ACCOUNT_ID, '/', this.namePrefix]);
   }
 
@@ -93,5 +113,45 @@ export class TaskQueues extends Construct {
   /** sqs:GetQueueAttributes on every queue and DLQ (backlog and health views). */
   grantReadAttributes(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({ grantee, actions: ['sqs:GetQueueAttributes'], resourceArns: [this.queueArnPattern] });
+  }
+
+  /** ARN pattern of the stack's DLQs only (`<stack>-*-dlq`). */
+  get deadLetterQueueArnPattern(): string {
+    return Stack.of(this).formatArn({ service: 'sqs', resource: `${this.namePrefix}*-dlq`, arnFormat: ArnFormat.NO_RESOURCE_NAME });
+  }
+
+  /**
+   * Reading the DLQs without consuming them (the dead-letter sweep, GET /dead-letters): receive,
+   * then make visible again; depths.
+   */
+  grantDeadLetterRead(grantee: iam.IGrantable): iam.Grant {
+    return iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes'],
+      resourceArns: [this.deadLetterQueueArnPattern],
+    });
+  }
+
+  /**
+   * POST /dead-letters/redrive: StartMessageMoveTask needs, on the DLQ, sqs:StartMessageMoveTask,
+   * sqs:ReceiveMessage, sqs:DeleteMessage and sqs:GetQueueAttributes, and sqs:SendMessage on the
+   * destination (the task queue the message came from). The same permissions serve the copying
+   * redrive (receive, send, delete).
+   */
+  grantDeadLetterRedrive(grantee: iam.IGrantable): void {
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: [
+        'sqs:StartMessageMoveTask',
+        'sqs:ReceiveMessage',
+        'sqs:DeleteMessage',
+        'sqs:ChangeMessageVisibility',
+        'sqs:GetQueueAttributes',
+      ],
+      resourceArns: [this.deadLetterQueueArnPattern],
+    });
+    // On the stack's queue pattern, which the backlog grant already names: one statement, where 33
+    // queue ARNs (or a pattern per priority) push the API role's policy past IAM's size limit.
+    iam.Grant.addToPrincipal({ grantee, actions: ['sqs:SendMessage'], resourceArns: [this.queueArnPattern] });
   }
 }

@@ -141,6 +141,64 @@ describe('queues', () => {
   });
 });
 
+describe('dead letters', () => {
+  /** A role's policy statements, by the logical id of the function it serves. */
+  const statementsOfFunction = (fnId: string): Loose[] => {
+    const role = resources[fnId]!.Properties.Role['Fn::GetAtt'][0];
+    // CDK moves what overflows a role's inline policy into managed policies: both count.
+    return [...ofType('AWS::IAM::Policy'), ...ofType('AWS::IAM::ManagedPolicy')]
+      .filter(([, p]) => (p.Properties.Roles ?? []).some((r: { Ref: string }) => r.Ref === role))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
+  };
+  const granting = (statements: Loose[], action: string) => statements.filter((s) => [s.Action].flat().includes(action));
+  const resourceText = (s: Loose) => JSON.stringify(s.Resource);
+  const DLQ_PATTERN = /xl-\*-dlq/;
+
+  it('each DLQ has an alarm that fires while it holds a visible message, and no task queue has one', () => {
+    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    const watched = alarms.map((a) => resources[a.Dimensions[0].Value['Fn::GetAtt'][0]]!.Properties.QueueName).sort();
+    expect(watched).toEqual(AGENT_TYPES.flatMap((t) => PRIORITIES.map((p) => `xl-${queueKey(t, p)}-dlq`)).sort());
+    for (const a of alarms) {
+      expect(a).toMatchObject({
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Statistic: 'Maximum',
+        Period: 60,
+        Threshold: 0,
+        ComparisonOperator: 'GreaterThanThreshold',
+        EvaluationPeriods: 1,
+        TreatMissingData: 'notBreaching',
+      });
+      expect(a.Dimensions[0].Name).toBe('QueueName');
+    }
+  });
+
+  it('the pool manager may read the DLQs without deleting, mark tasks and fail task tokens', () => {
+    const statements = statementsOfFunction('PoolManagerFunction');
+    const receive = granting(statements, 'sqs:ReceiveMessage');
+    expect(receive).toHaveLength(1);
+    expect(resourceText(receive[0])).toMatch(DLQ_PATTERN);
+    expect([receive[0].Action].flat().sort()).toEqual(['sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage']);
+    expect(granting(statements, 'sqs:DeleteMessage')).toEqual([]);
+    expect(granting(statements, 'sqs:SendMessage')).toEqual([]);
+    expect(granting(statements, 'states:SendTaskFailure')).toEqual([expect.objectContaining({ Resource: '*', Effect: 'Allow' })]);
+    expect(granting(statements, 'dynamodb:UpdateItem').map(resourceText).join()).toContain('ExecutionsTable');
+  });
+
+  it('the API may start a message move task and delete on the DLQs only, and send only to the stack\'s queues', () => {
+    const statements = statementsOfFunction('ApiFunction');
+    const move = granting(statements, 'sqs:StartMessageMoveTask');
+    expect(move).toHaveLength(1);
+    expect(resourceText(move[0])).toMatch(DLQ_PATTERN);
+    expect([move[0].Action].flat()).toEqual(expect.arrayContaining(['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:GetQueueAttributes']));
+    for (const s of granting(statements, 'sqs:DeleteMessage')) expect(resourceText(s)).toMatch(DLQ_PATTERN);
+    const send = granting(statements, 'sqs:SendMessage');
+    expect(send).toHaveLength(1);
+    // The stack's queues only (<stack>-*): the task queues the messages go back to, and their DLQs.
+    expect(resourceText(send[0])).toMatch(/:xl-\*"\]\]\}$/);
+  });
+});
+
 describe('functions', () => {
   const ENTRIES: Record<string, string> = {
     ApiFunction: 'functions/api.ts',

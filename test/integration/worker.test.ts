@@ -15,6 +15,7 @@ import {
   DeleteMessageCommand,
   GetQueueAttributesCommand,
   type Message,
+  type QueueAttributeName,
   ReceiveMessageCommand,
   SendMessageCommand,
   SQSClient,
@@ -328,15 +329,16 @@ async function sendRaw(body: string, type: AgentType = 'tester'): Promise<void> 
   await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl(type), MessageBody: body }));
 }
 
-/** Messages on the queue, visible or in flight. */
+/** Messages on the queue, visible, in flight or delayed (a held task's relayed copy: agent/custody.ts). */
 async function queueDepth(type: AgentType = 'tester'): Promise<number> {
   const res = await sqs.send(
     new GetQueueAttributesCommand({
       QueueUrl: queueUrl(type),
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
     }),
   );
-  return Number(res.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
+  const count = (name: QueueAttributeName) => Number(res.Attributes?.[name] ?? 0);
+  return count('ApproximateNumberOfMessages') + count('ApproximateNumberOfMessagesNotVisible') + count('ApproximateNumberOfMessagesDelayed');
 }
 
 const task = (executionId: string, index = 0) => executions.getTask(executionId, index) as Promise<TaskRecord>;

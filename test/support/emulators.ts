@@ -2,7 +2,7 @@
 // bucket), on loopback, with SDK clients for them and the stack's tables, bucket and queues created.
 import { CreateTableCommand, type CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AgentType } from '../../core/agent-types.ts';
 import { type RunningDynalite, startDynalite, waitForActiveTables } from '../../local/services/dynalite.ts';
@@ -77,8 +77,10 @@ export interface Emulators {
 /**
  * Starts dynalite and fauxqs and creates the stack's tables, the payload bucket and, for each agent
  * type in `queues`, its three priority queues, all named with `prefix` as the local layer names them.
+ * With `maxReceiveCount`, each queue also gets its DLQ (`<queue>-dlq`) and a redrive policy, as the
+ * stack declares them.
  */
-export async function startEmulators(opts: { prefix: string; queues: readonly AgentType[] }): Promise<Emulators> {
+export async function startEmulators(opts: { prefix: string; queues: readonly AgentType[]; maxReceiveCount?: number }): Promise<Emulators> {
   const [dynamo, fauxqs] = await Promise.all([startDynalite(), startFauxqs127()]);
   const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ ...LOCAL_CLIENT, endpoint: dynamo.endpoint }), {
     marshallOptions: { removeUndefinedValues: true },
@@ -90,7 +92,16 @@ export async function startEmulators(opts: { prefix: string; queues: readonly Ag
   const bucket = `${prefix}payloads`;
   await Promise.all([createTables(ddb, tables), s3.send(new CreateBucketCommand({ Bucket: bucket }))]);
   for (const type of opts.queues) {
-    for (const priority of ['high', 'normal', 'low']) await sqs.send(new CreateQueueCommand({ QueueName: `${prefix}${type}-${priority}` }));
+    for (const priority of ['high', 'normal', 'low']) {
+      const name = `${prefix}${type}-${priority}`;
+      let Attributes: Record<string, string> | undefined;
+      if (opts.maxReceiveCount !== undefined) {
+        const dlq = (await sqs.send(new CreateQueueCommand({ QueueName: `${name}-dlq` }))).QueueUrl!;
+        const arn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlq, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
+        Attributes = { RedrivePolicy: JSON.stringify({ deadLetterTargetArn: arn, maxReceiveCount: opts.maxReceiveCount }) };
+      }
+      await sqs.send(new CreateQueueCommand({ QueueName: name, Attributes }));
+    }
   }
   return {
     dynamo,
