@@ -11,6 +11,7 @@ import { QueueBacklog } from '#core/aws/queue-backlog.ts';
 import { StepFunctionsWorkflows } from '#core/aws/workflows.ts';
 import { CircuitBreaker } from '#core/breakers.ts';
 import { loadConfig } from '#core/config.ts';
+import { logEventSink } from '#core/events.ts';
 import { ExecutionService } from '#core/executions.ts';
 import { HealthMonitor, PoolManager, parseConcurrencySpec, parsePoolSpec } from '#core/pool.ts';
 import { registeredRuntime } from '#core/runtime.ts';
@@ -42,6 +43,7 @@ export const executionService = /* @__PURE__ */ once(
       executions: executionStore(),
       payloads: new PayloadStore(s3Client(), config().bucket),
       workflows: StepFunctionsWorkflows.fromEnv(sfnClient()),
+      events: logEventSink({ info: (message, fields) => logger.info(message, fields ?? {}) }),
     }),
 );
 

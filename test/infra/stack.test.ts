@@ -285,13 +285,14 @@ describe('state machines', () => {
     }
   });
 
-  it('RunBatch starts TaskBatch synchronously, named <executionId>-<from>, as a child execution', () => {
+  it('RunBatch starts TaskBatch synchronously, named <workflow run>-<from>, as a child execution', () => {
     for (const id of ['SequentialExecution', 'ParallelExecution', 'PipelineExecution']) {
       const [, run] = states(asl[id]!).find(([n]) => n === 'RunBatch')!;
       expect(run.Resource).toBe('arn:aws:states:::states:startExecution.sync:2');
       const params = run.Parameters as Record<string, Loose>;
       expect(params.StateMachineArn).toBe('${TaskBatch}');
-      expect(params['Name.$']).toBe("States.Format('{}-{}', $.executionId, $.from)");
+      // The run's own name (<executionId>, or <executionId>-r<n> after a resume or redrive): a new run's batches are new executions.
+      expect(params['Name.$']).toBe("States.Format('{}-{}', $$.Execution.Name, $.from)");
       expect(params.Input).toMatchObject({
         'executionId.$': '$.executionId',
         'from.$': '$.from',
