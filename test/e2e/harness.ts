@@ -82,7 +82,7 @@ export async function startLayer(opts: { env?: Record<string, string>; stateDir?
  * to (one line per run): what a crash and a resume must neither lose nor double.
  */
 export function runCounts(file: string): Record<string, number> {
-  let text = '';
+  let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch {
