@@ -60,6 +60,10 @@ export interface ExecutionView {
   cost?: TaskCost;
   /** The plan's own limits (its budget). */
   limits?: { maxBudgetUsd: number };
+  /** After a resume or a redrive: which workflow run is the current one (the first is 0), and when. */
+  workflowRun?: number;
+  resumedAt?: string;
+  redrivenAt?: string;
 }
 
 const newExecutionId = () => `ex-${Date.now().toString(36)}-${randomBytes(6).toString('base64url')}`;
@@ -193,6 +197,9 @@ export class ExecutionService {
       tasks,
       ...totalCost(records),
       ...(execution.budgetUsd !== undefined ? { limits: { maxBudgetUsd: execution.budgetUsd } } : {}),
+      ...(execution.workflowRun ? { workflowRun: execution.workflowRun } : {}),
+      ...(execution.resumedAt ? { resumedAt: execution.resumedAt } : {}),
+      ...(execution.redrivenAt ? { redrivenAt: execution.redrivenAt } : {}),
     };
     if (execution.pattern === 'pipeline' && execution.result) {
       const input = await this.deps.payloads.load(execution.input);

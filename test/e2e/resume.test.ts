@@ -51,6 +51,7 @@ describe('the local layer killed mid-plan and started again', () => {
       expect(ex.tasks.map((t: any) => t.output)).toEqual([{ s0: true }, { s1: true }, { s2: true }, { s3: true }]);
       expect(runCounts(join(dir, 'runs'))).toEqual({ s0: 1, s1: 1, s2: 2, s3: 1 });
       expect(ex.tasks[2].attempts).toBe(2);
+      expect(ex).toMatchObject({ workflowRun: 1, resumedAt: expect.any(String) });
       // The earlier run's command did not outlive it.
       expect(isAlive(sleepers[0]!)).toBe(false);
     } finally {
@@ -138,7 +139,7 @@ describe('redrive', () => {
       expect(again.body.error.message).toMatch(/is RUNNING/);
 
       const ex = await waitForEnd(layer, res.body.executionId);
-      expect(ex.status).toBe('SUCCEEDED');
+      expect(ex).toMatchObject({ status: 'SUCCEEDED', workflowRun: 1, redrivenAt: expect.any(String) });
       expect(ex.tasks.map((t: any) => [t.taskId, t.status, t.attempts])).toEqual([['r0', 'completed', 1], ['r1', 'completed', 2], ['r2', 'completed', 1]]);
       expect(runCounts(join(dir, 'runs'))).toEqual({ r0: 1, r1: 2, r2: 1 });
 
