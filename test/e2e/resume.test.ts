@@ -1,11 +1,13 @@
 // End-to-end: the local layer stopped mid-plan (SIGKILL or SIGTERM) and started again on the same
 // state dir resumes its executions; a failed execution is redriven. Each command appends its task id
 // to a side-effect file, so that runs are counted outside the layer's own records.
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type Layer, isAlive, removeStateDir, runCounts, scratchDir, startLayer, waitFor, waitForEnd } from './harness.ts';
+import { type Layer, ROOT, isAlive, removeStateDir, runCounts, scratchDir, startLayer, waitFor, waitForEnd } from './harness.ts';
 
 /** Two layer starts (synth included), a crash and the rest of the plan. */
 const TIMEOUT = 180_000;
@@ -98,6 +100,39 @@ describe('the local layer killed mid-plan and started again', () => {
   }, TIMEOUT);
 });
 
+// The reliability suite's large case (a 200-task parallel plan killed mid-run): XL_E2E_RESUME_TASKS=200.
+const MANY = Number(process.env.XL_E2E_RESUME_TASKS ?? 0);
+describe.skipIf(!MANY)(`a parallel plan of ${MANY} tasks killed mid-run`, () => {
+  it('finishes with every task run, and none that had completed run again', async () => {
+    const dir = scratchDir('xl-resume-many-');
+    const stateDir = mkdtempSync(join(tmpdir(), 'xl-resume-many-state-'));
+    stateDirs.push(stateDir);
+    const many = { ...env, XL_POOL: 'coder=2..2,tester=0..1,reviewer=0..1', XL_MAX_CONCURRENT_TASKS: 'coder=4' };
+    let layer = await startLayer({ stateDir, env: many });
+    const ids = Array.from({ length: MANY }, (_, i) => `m${i}`);
+    const plan = { pattern: 'parallel', maxConcurrency: 8, tasks: ids.map((id) => ({ id, agentType: 'coder', command: `echo ${id} >> ${dir}/runs; sleep 0.2; echo '{}'` })) };
+    const res = await layer.request('POST', '/executions', plan);
+    await waitFor('a third of the tasks to run', async () => Object.keys(runCounts(join(dir, 'runs'))).length >= MANY / 3, 120_000);
+    const before = (await layer.request('GET', `/executions/${res.body.executionId}`)).body;
+    const completed = before.tasks.filter((t: any) => t.status === 'completed').map((t: any) => t.taskId);
+    await layer.kill();
+    layer = await startLayer({ stateDir, env: many });
+    try {
+      const ex = await waitForEnd(layer, res.body.executionId, 300_000);
+      expect(ex.status).toBe('SUCCEEDED');
+      const counts = runCounts(join(dir, 'runs'));
+      expect(ids.filter((id) => !counts[id])).toEqual([]); // none lost
+      expect(completed.filter((id: string) => counts[id] !== 1)).toEqual([]); // none that had completed run again
+      // Only tasks that were running (at most maxConcurrency) run twice; never more.
+      const twice = ids.filter((id) => counts[id]! > 1);
+      expect(twice.length).toBeLessThanOrEqual(8);
+      expect(ids.filter((id) => counts[id]! > 2)).toEqual([]);
+    } finally {
+      await layer.stop();
+    }
+  }, 600_000);
+});
+
 describe('the local layer stopped cleanly mid-plan and started again', () => {
   it('finishes the plan; the task that was handed back runs once more', async () => {
     const dir = scratchDir('xl-resume-term-');
@@ -143,9 +178,13 @@ describe('redrive', () => {
       expect(ex.tasks.map((t: any) => [t.taskId, t.status, t.attempts])).toEqual([['r0', 'completed', 1], ['r1', 'completed', 2], ['r2', 'completed', 1]]);
       expect(runCounts(join(dir, 'runs'))).toEqual({ r0: 1, r1: 2, r2: 1 });
 
-      const succeeded = await layer.request('POST', `/executions/${res.body.executionId}/redrive`);
-      expect(succeeded.status).toBe(409);
-      expect(succeeded.body.error.message).toMatch(/is SUCCEEDED: only a FAILED, TIMED_OUT, ABORTED execution can be redriven/);
+      // Through the xl command: a SUCCEEDED execution is refused, with the reason.
+      const xl = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/xl.ts'), 'redrive', res.body.executionId, '--endpoint', layer.url], { cwd: ROOT }).then(
+        () => ({ code: 0, out: '' }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: e.stdout + e.stderr }),
+      );
+      expect(xl.code).toBe(1);
+      expect(xl.out).toMatch(/409.*is SUCCEEDED: only a FAILED, TIMED_OUT, ABORTED execution can be redriven/s);
       expect((await layer.request('POST', '/executions/ex-nope/redrive')).status).toBe(404);
     } finally {
       await layer.stop();
