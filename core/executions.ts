@@ -27,6 +27,9 @@ export interface ExecutionDeps {
   events?: EventSink;
 }
 
+/** A redrive whose workflow run has not begun (Prepare) this long after it was recorded crashed on the way. */
+const STRANDED_REDRIVE_MS = 60_000;
+
 /** Execution statuses a redrive accepts: the ends that left work undone (docs/design.md, "Resume and redrive"). */
 export const REDRIVABLE: readonly ExecutionRecord['status'][] = ['FAILED', 'TIMED_OUT', 'ABORTED'];
 
@@ -249,27 +252,37 @@ export class ExecutionService {
    * POST /executions/{id}/redrive: an execution that ended FAILED, TIMED_OUT or ABORTED runs again
    * in a new workflow run that re-runs only what did not complete: failed and skipped tasks go back
    * to pending with a fresh retry budget. The execution is reopened first (one conditional write
-   * that only one of two concurrent redrives wins), then its tasks, then the run starts.
+   * that only one of two concurrent redrives wins), then its tasks, then the run starts. A redrive
+   * whose run has still not begun a minute later (PENDING: it crashed in between) is carried on by
+   * the next request, which reopens only tasks that ended before it and starts the same run.
    */
   async redrive(executionId: string): Promise<{ executionId: string; status: 'RUNNING'; workflowRun: number; tasks: number }> {
     const execution = await this.deps.executions.getExecution(executionId);
     if (!execution) throw new NotFoundError(`no execution ${executionId}`);
-    if (!REDRIVABLE.includes(execution.status)) {
+    const redriving = execution.status === 'PENDING' && execution.redrivenAt !== undefined;
+    const unfinishedRedrive = redriving && Date.now() - Date.parse(execution.redrivenAt!) > STRANDED_REDRIVE_MS;
+    if (redriving && !unfinishedRedrive) throw new ConflictError(`execution ${executionId} is being redriven (since ${execution.redrivenAt})`);
+    if (!unfinishedRedrive && !REDRIVABLE.includes(execution.status)) {
       throw new ConflictError(
         `execution ${executionId} is ${visibleStatus(execution.status)}: only a ${REDRIVABLE.join(', ')} execution can be redriven`,
       );
     }
-    const from = execution.workflowRun ?? 0;
-    if (!(await this.deps.executions.advanceWorkflowRun(executionId, from, { statuses: [execution.status], reopen: true }))) {
-      throw new ConflictError(`execution ${executionId} changed meanwhile (another redrive?): read it and try again`);
+    let run = execution.workflowRun ?? 0;
+    let since = execution.redrivenAt!;
+    if (!unfinishedRedrive) {
+      since = new Date().toISOString();
+      if (!(await this.deps.executions.advanceWorkflowRun(executionId, run, { statuses: [execution.status], redrivenAt: since }))) {
+        throw new ConflictError(`execution ${executionId} changed meanwhile (another redrive?): read it and try again`);
+      }
+      run += 1;
     }
     let reopened = 0;
     for (const t of await this.deps.executions.listTasks(executionId)) {
-      if ((t.status === 'failed' || t.status === 'skipped') && (await this.deps.executions.reopenTask(executionId, t.index))) reopened++;
+      if ((t.status === 'failed' || t.status === 'skipped') && (await this.deps.executions.reopenTask(executionId, t.index, since))) reopened++;
     }
-    await this.start(execution.pattern, executionId, from + 1);
+    await this.start(execution.pattern, executionId, run);
     await this.events.emit({ kind: 'execution.redriven', executionId, tasks: reopened });
-    return { executionId, status: 'RUNNING', workflowRun: from + 1, tasks: reopened };
+    return { executionId, status: 'RUNNING', workflowRun: run, tasks: reopened };
   }
 
   private get events(): EventSink {

@@ -181,21 +181,19 @@ export class ExecutionStore {
   /**
    * Makes workflow run `from + 1` the execution's current one, if `from` still is and the execution
    * is in one of `statuses`: of two concurrent resumes or redrives exactly one wins. A redrive
-   * (`reopen`) also sets the execution PENDING (it shows as RUNNING; Prepare of the new run makes it
-   * RUNNING) and clears what its end left: `stopping`, `stoppedAt`, `message`, `result`.
+   * (`redrivenAt`) also sets the execution PENDING (it shows as RUNNING; Prepare of the new run makes
+   * it RUNNING) and clears what its end left: `stopping`, `stoppedAt`, `message`, `result`.
    */
-  async advanceWorkflowRun(executionId: string, from: number, opts: { statuses: ExecutionStatus[]; reopen?: boolean }): Promise<boolean> {
-    const values: Record<string, unknown> = { ':run': from, ':next': from + 1, ':now': new Date().toISOString() };
+  async advanceWorkflowRun(executionId: string, from: number, opts: { statuses: ExecutionStatus[]; redrivenAt?: string }): Promise<boolean> {
+    const values: Record<string, unknown> = { ':run': from, ':next': from + 1, ':now': opts.redrivenAt ?? new Date().toISOString() };
     opts.statuses.forEach((s, i) => (values[`:f${i}`] = s));
     const condition = `#s IN (${opts.statuses.map((_, i) => `:f${i}`).join(', ')}) AND ${currentRunCondition(from)}`;
-    let update = 'SET workflowRun = :next';
-    if (opts.reopen) {
+    if (opts.redrivenAt) {
       values[':pending'] = 'PENDING';
-      update += ', #s = :pending, redrivenAt = :now REMOVE stopping, stoppedAt, #message, #result';
+      const update = 'SET workflowRun = :next, #s = :pending, redrivenAt = :now REMOVE stopping, stoppedAt, #message, #result';
       return this.updateExecution(executionId, update, condition, values, { '#s': 'status', '#message': 'message', '#result': 'result' });
     }
-    update += ', resumedAt = :now';
-    return this.updateExecution(executionId, update, condition, values, { '#s': 'status' });
+    return this.updateExecution(executionId, 'SET workflowRun = :next, resumedAt = :now', condition, values, { '#s': 'status' });
   }
 
   /** Adds a run's spend to its execution (the plan's budget is checked against the sum before each dispatch). */
@@ -469,14 +467,15 @@ export class ExecutionStore {
 
   /**
    * A redrive reopens a failed or skipped task: pending again with a fresh retry budget. `attempts`
-   * keeps counting runs; the old error, end and skip reason go.
+   * keeps counting runs; the old error, end and skip reason go. Only a task that ended before the
+   * redrive (`endedBefore`, its redrivenAt): one the redriven run has already ended again is its.
    */
-  async reopenTask(executionId: string, index: number): Promise<boolean> {
+  async reopenTask(executionId: string, index: number, endedBefore: string): Promise<boolean> {
     return this.updateTask(executionId, index, {
       set: 'SET #s = :pending, retries = :none REMOVE #err, finalFailure, finishedAt, durationMs, skipReason, claimId, leaseExpiresAt, checkpoint, progress',
-      condition: '#s IN (:failed, :skipped)',
+      condition: '#s IN (:failed, :skipped) AND (attribute_not_exists(finishedAt) OR finishedAt < :since)',
       names: { '#err': 'error' },
-      values: { ':pending': 'pending', ':none': {}, ':failed': 'failed', ':skipped': 'skipped' },
+      values: { ':pending': 'pending', ':none': {}, ':failed': 'failed', ':skipped': 'skipped', ':since': endedBefore },
     });
   }
 

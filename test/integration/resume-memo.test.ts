@@ -1,7 +1,7 @@
 // The resume memo on a real executions table (dynalite): which tasks a new workflow run dispatches,
 // what a resume and a redrive do to the records, and that a superseded run's end is ignored.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ExecutionStore } from '#core/aws/execution-store.ts';
 import type { PayloadStore } from '#core/aws/payload-store.ts';
@@ -14,12 +14,13 @@ import { startDynalite } from '../../local/services/dynalite.ts';
 import { LOCAL_CLIENT, createTables } from '../support/emulators.ts';
 
 let dynamo: Awaited<ReturnType<typeof startDynalite>>;
+let ddb: DynamoDBDocumentClient;
 let store: ExecutionStore;
 let n = 0;
 
 beforeAll(async () => {
   dynamo = await startDynalite();
-  const ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: dynamo.endpoint, ...LOCAL_CLIENT }), {
+  ddb = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint: dynamo.endpoint, ...LOCAL_CLIENT }), {
     marshallOptions: { removeUndefinedValues: true },
   });
   await createTables(ddb, { executions: 'executions' });
@@ -178,6 +179,25 @@ describe('redrive', () => {
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     const refused = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
     expect(refused.reason).toMatchObject({ status: 409 });
+    expect(started).toEqual([{ executionId: id, run: 1 }]);
+  });
+
+  it('one that crashed before its run began is carried on by the next: same run, only tasks that ended before it', async () => {
+    const crashedAt = new Date(Date.now() - 120_000).toISOString();
+    const id = await execution(['pending', 'failed', 'failed'], { status: 'PENDING', workflowRun: 1, redrivenAt: crashedAt });
+    // Task 1 ended before the redrive (not reopened yet when it crashed), task 2 after it (the new run's own end).
+    await store.failTask(id, 1, { type: 'permanent', message: 'before' });
+    await store.failTask(id, 2, { type: 'permanent', message: 'after' });
+    const { executions, started } = service();
+    const fresh = await execution(['failed'], { status: 'PENDING', workflowRun: 1, redrivenAt: new Date().toISOString() });
+    await expect(executions.redrive(fresh)).rejects.toMatchObject({ status: 409, message: expect.stringMatching(/is being redriven/) });
+
+    // failTask stamped both with now: task 1's end goes back to before the redrive, where it was.
+    await ddb.send(
+      new UpdateCommand({ TableName: 'executions', Key: { pk: `X#${id}`, sk: 'T#000001' }, UpdateExpression: 'SET finishedAt = :t', ExpressionAttributeValues: { ':t': new Date(Date.now() - 180_000).toISOString() } }),
+    );
+    expect(await executions.redrive(id)).toEqual({ executionId: id, status: 'RUNNING', workflowRun: 1, tasks: 1 });
+    expect((await store.listTasks(id)).sort((a, b) => a.index - b.index).map((t) => t.status)).toEqual(['pending', 'pending', 'failed']);
     expect(started).toEqual([{ executionId: id, run: 1 }]);
   });
 
