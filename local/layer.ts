@@ -331,8 +331,9 @@ export class LocalLayer {
     try {
       const result = (await api(event)) as APIGatewayProxyResult;
       reply(result);
-      // New work: size the pool to it once its first tasks are queued, not at the next round.
-      if (event.httpMethod === 'POST' && url.pathname === '/executions' && result.statusCode === 202) this.reconcileSoon(1000);
+      // New work (a submission or a redrive): size the pool to it once its first tasks are queued, not at the next round.
+      const newWork = url.pathname === '/executions' || url.pathname.endsWith('/redrive');
+      if (event.httpMethod === 'POST' && newWork && result.statusCode === 202) this.reconcileSoon(1000);
     } catch (err) {
       this.log(`api: ${(err as Error).stack}`);
       reply({ statusCode: 500, body: JSON.stringify({ error: { type: 'transient', message: 'internal error' } }) });
