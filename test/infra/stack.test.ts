@@ -228,6 +228,23 @@ describe('functions', () => {
     const actions = policies.flatMap(([, p]) => p.Properties.PolicyDocument.Statement.flatMap((s: { Action: string | string[] }) => s.Action));
     expect(actions.filter((a: string) => a.startsWith('sqs:') || a.startsWith('states:'))).toEqual([]);
   });
+
+  it('the API may start the pattern machines and stop their runs (redrive is a new run: no RedriveExecution), nothing of TaskBatch', () => {
+    const role = resources.ApiFunction!.Properties.Role['Fn::GetAtt'][0];
+    const statements = ofType('AWS::IAM::Policy')
+      .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === role))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: Loose }[])
+      .filter((st) => [st.Action].flat().some((a) => a.startsWith('states:')));
+    const actions = statements.flatMap((st) => [st.Action].flat()).sort();
+    expect(actions).toEqual(['states:StartExecution', 'states:StopExecution']);
+    const start = statements.find((st) => [st.Action].flat().includes('states:StartExecution'))!;
+    expect([start.Resource].flat().map((r: Loose) => r.Ref).sort()).toEqual(['ParallelExecution', 'PipelineExecution', 'SequentialExecution']);
+    // Every run of a pattern machine, <executionId> and <executionId>-r<n> alike: `<machine name>:*`.
+    const stop = JSON.stringify(statements.find((st) => [st.Action].flat().includes('states:StopExecution'))!.Resource);
+    expect(stop).toMatch(/:execution:/);
+    expect(stop).not.toMatch(/TaskBatch/);
+    expect((stop.match(/:\*"/g) ?? []).length).toBe(3);
+  });
 });
 
 describe('state machines', () => {
