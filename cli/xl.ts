@@ -12,6 +12,7 @@ const USAGE = `usage: xl <command> [options]
   run <plan.json|plan.yaml> [--watch]   submit a plan and wait; --watch shows live per-task progress
   status <executionId>             show an execution and its tasks
   cancel <executionId>             abort an execution
+  redrive <executionId> [--watch]  run a FAILED, TIMED_OUT or ABORTED execution again: only its failed and skipped tasks
   artifact <executionId> <taskId> [name] [--out file]
                                    list a task's artifacts, or write one to stdout (or --out)
   dead-letters [--redrive] [--queue <type>-<priority>]
@@ -176,6 +177,15 @@ async function main(argv: string[]): Promise<number> {
       await api.call('DELETE', `/executions/${encodeURIComponent(arg)}`);
       console.log(`${arg}  ABORTED`);
       return 0;
+    case 'redrive': {
+      if (!arg) throw new Error('xl redrive needs an execution id');
+      const res = await api.call('POST', `/executions/${encodeURIComponent(arg)}/redrive`);
+      console.log(`${res.executionId}  ${res.status}  (run ${res.workflowRun}, ${res.tasks} task${res.tasks === 1 ? '' : 's'} to run again)`);
+      if (!values.watch) return 0;
+      const ex = await watch(api, res.executionId, true);
+      printExecution(ex);
+      return ex.status === 'SUCCEEDED' ? 0 : 1;
+    }
     case 'artifact': {
       const [, , taskId, name] = positionals;
       if (!arg || !taskId) throw new Error('xl artifact needs an execution id and a task id');

@@ -5,7 +5,7 @@
 // dead-letter queue, and asks Step Functions about executions the table still has RUNNING.
 import type { ExecutionStore } from './aws/execution-store.ts';
 import type { Pattern } from './plan.ts';
-import type { ExecutionRecord, ExecutionStatus } from './records.ts';
+import { type ExecutionRecord, type ExecutionStatus, parseWorkflowRunName, workflowRunName } from './records.ts';
 import { causeMessage } from './steps.ts';
 
 /** The `detail` of a "Step Functions Execution Status Change" event, as far as it is read here. */
@@ -20,50 +20,63 @@ export interface StatusChange {
 
 export const STATUS_CHANGE = 'Step Functions Execution Status Change';
 
-/**
- * The name of an execution's workflow run (its Step Functions execution name). Today it is the
- * execution id; resumed or redriven runs may get their own names, and this is the one place to say so.
- */
-export function workflowRunName(execution: Pick<ExecutionRecord, 'executionId'>): string {
-  return execution.executionId;
-}
-
-/**
- * The execution a workflow run belongs to, from the run's name (the inverse of workflowRunName).
- * TaskBatch children (`<executionId>-<from>`) are not pattern runs: their names find no execution.
- */
-export function executionIdOfRun(runName: string): string {
-  return runName;
-}
-
 export interface EventLog {
   warn(message: string, details?: Record<string, unknown>): void;
+  info?(message: string, details?: Record<string, unknown>): void;
 }
 
+export type StatusOutcome =
+  | { kind: 'not-an-end' | 'not-an-execution' }
+  | { kind: 'superseded'; executionId: string; run: number; current: number }
+  | { kind: 'ended' | 'already-ended'; executionId: string; status: ExecutionStatus; message: string };
+
 /**
- * What the execution-events function does with one status change: a run that FAILED, TIMED_OUT or
- * was ABORTED ends its execution with the workflow's error as the message, and cancels the tasks
- * still open. SUCCEEDED and RUNNING are Finalize's and Prepare's to record. Idempotent: a second
- * delivery changes nothing. Answers whether the execution's status changed.
+ * What one status change does: a run that FAILED, TIMED_OUT or was ABORTED ends its execution with
+ * the workflow's error as the message, and cancels the tasks still open. SUCCEEDED and RUNNING are
+ * Finalize's and Prepare's to record. Only the execution's current workflow run counts: a run
+ * superseded by a resume or a redrive (the local service reports the run that died with the layer as
+ * Local.LayerStopped) is ignored. Idempotent: a second delivery changes nothing.
  */
-export async function recordWorkflowEnd(executions: ExecutionStore, change: StatusChange, log?: EventLog): Promise<boolean> {
+export async function recordWorkflowStatus(executions: ExecutionStore, change: StatusChange): Promise<StatusOutcome> {
   const { status, name, error, cause, stopDate } = change;
-  if (status === 'RUNNING' || status === 'SUCCEEDED') return false;
-  const executionId = executionIdOfRun(name);
-  const execution = await executions.getExecution(executionId);
-  if (!execution) return false;
+  if (status === 'RUNNING' || status === 'SUCCEEDED') return { kind: 'not-an-end' };
+  // Only pattern executions are named after an execution id (and run); batch children end through their parent.
+  const found = await workflowRunOf(executions, name);
+  if (!found) return { kind: 'not-an-execution' };
+  const { execution, run } = found;
+  const { executionId } = execution;
+  const current = execution.workflowRun ?? 0;
+  if (current !== run) return { kind: 'superseded', executionId, run, current };
   const message =
     status === 'ABORTED'
       ? (execution.message ?? 'the workflow was stopped')
       : `${error ?? status}: ${causeMessage({ Error: error ?? undefined, Cause: cause ?? undefined })}`;
-  const changed = await executions.setStatus(executionId, status as ExecutionStatus, {
+  // Conditional on the run too: a resume or a redrive between the read and this write wins.
+  const changed = await executions.setStatus(executionId, status, {
     from: ['PENDING', 'RUNNING'],
     stoppedAt: new Date(stopDate ?? Date.now()).toISOString(),
     message,
+    run,
   });
   if (changed || status === 'ABORTED') await executions.cancelTasks(executionId, message);
-  if (changed) log?.warn('execution ended by its workflow', { executionId, status, reason: message });
-  return changed;
+  return { kind: changed ? 'ended' : 'already-ended', executionId, status, message };
+}
+
+/** recordWorkflowStatus, logged; answers whether the execution's status changed. */
+export async function recordWorkflowEnd(executions: ExecutionStore, change: StatusChange, log?: EventLog): Promise<boolean> {
+  const outcome = await recordWorkflowStatus(executions, change);
+  if (outcome.kind === 'superseded') log?.info?.('status of a superseded workflow run ignored', { ...outcome, status: change.status });
+  if (outcome.kind === 'ended') log?.warn('execution ended by its workflow', { executionId: outcome.executionId, status: outcome.status, reason: outcome.message });
+  return outcome.kind === 'ended';
+}
+
+/** The execution a workflow run's name belongs to: `<executionId>` is run 0, `<executionId>-r<n>` run n. */
+async function workflowRunOf(executions: ExecutionStore, name: string): Promise<{ execution: ExecutionRecord; run: number } | undefined> {
+  const first = await executions.getExecution(name);
+  if (first) return { execution: first, run: 0 };
+  const parsed = parseWorkflowRunName(name);
+  const execution = parsed && (await executions.getExecution(parsed.executionId));
+  return execution ? { execution, run: parsed!.run } : undefined;
 }
 
 /**
@@ -161,7 +174,7 @@ export class ExecutionReconciler {
   async sweep(): Promise<string[]> {
     const ended: string[] = [];
     for (const execution of await this.deps.executions.listByStatus(['RUNNING'])) {
-      const run = await this.deps.workflows.describe(execution.pattern, workflowRunName(execution));
+      const run = await this.deps.workflows.describe(execution.pattern, workflowRunName(execution.executionId, execution.workflowRun ?? 0));
       if (!run || run.status === 'RUNNING') continue;
       const changed =
         run.status === 'SUCCEEDED'

@@ -3,23 +3,36 @@ import { randomBytes } from 'node:crypto';
 import { breakerKeysFor } from './breakers.ts';
 import { ConflictError, NotFoundError, type TaskError, XlError } from './errors.ts';
 import type { ExecutionStore } from './aws/execution-store.ts';
+import { type EventSink, noEvents } from './events.ts';
 import type { PayloadStore } from './aws/payload-store.ts';
 import { mergeOutputs, stageLayout, stagesInData } from './patterns.ts';
 import { type Pattern, type Plan, parsePlan, planHash, planTasks } from './plan.ts';
 import type { AttemptLogEntry, ExecutionRecord, TaskCost, TaskRecord } from './records.ts';
 
-/** Starts and stops workflow executions (Step Functions in AWS and locally). */
+/**
+ * Starts and stops workflow executions (Step Functions in AWS and locally). An execution has one
+ * current workflow run (`ExecutionRecord.workflowRun`, 0 when absent); a resume or a redrive starts
+ * the next one over the same task records.
+ */
 export interface Workflows {
-  /** Idempotent: starting an execution that already exists is not an error. */
-  start(pattern: Pattern, executionId: string): Promise<void>;
-  stop(pattern: Pattern, executionId: string, cause: string): Promise<void>;
+  /** Idempotent: starting a run that already exists is not an error. */
+  start(pattern: Pattern, executionId: string, run?: number): Promise<void>;
+  stop(pattern: Pattern, executionId: string, cause: string, run?: number): Promise<void>;
 }
 
 export interface ExecutionDeps {
   executions: ExecutionStore;
   payloads: PayloadStore;
   workflows: Workflows;
+  /** Where `execution.resumed` and `execution.redriven` go. */
+  events?: EventSink;
 }
+
+/** A redrive whose workflow run has not begun (Prepare) this long after it was recorded crashed on the way. */
+const STRANDED_REDRIVE_MS = 60_000;
+
+/** Execution statuses a redrive accepts: the ends that left work undone (docs/design.md, "Resume and redrive"). */
+export const REDRIVABLE: readonly ExecutionRecord['status'][] = ['FAILED', 'TIMED_OUT', 'ABORTED'];
 
 export interface TaskResult {
   taskId: string;
@@ -59,6 +72,10 @@ export interface ExecutionView {
   cost?: TaskCost;
   /** The plan's own limits (its budget). */
   limits?: { maxBudgetUsd: number };
+  /** After a resume or a redrive: which workflow run is the current one (the first is 0), and when. */
+  workflowRun?: number;
+  resumedAt?: string;
+  redrivenAt?: string;
 }
 
 const newExecutionId = () => `ex-${Date.now().toString(36)}-${randomBytes(6).toString('base64url')}`;
@@ -88,7 +105,7 @@ export class ExecutionService {
         const existing = await this.deps.executions.getExecution(reservation.executionId);
         if (existing) {
           // A submit that died between recording and starting is finished by its retry.
-          if (existing.status === 'PENDING') await this.start(existing.pattern, existing.executionId);
+          if (existing.status === 'PENDING') await this.start(existing.pattern, existing.executionId, existing.workflowRun ?? 0);
           return { created: false, executionId: existing.executionId, name, status: visibleStatus(existing.status) };
         }
         executionId = reservation.executionId; // recorded name, no execution yet: finish creating it
@@ -100,12 +117,14 @@ export class ExecutionService {
     return { created: true, executionId, name, status: 'RUNNING' };
   }
 
-  private async start(pattern: Pattern, executionId: string): Promise<void> {
+  /** Starts workflow run `run`; when it cannot start, the execution ends FAILED (if still in `from`). */
+  private async start(pattern: Pattern, executionId: string, run = 0, from: ExecutionRecord['status'][] = ['PENDING']): Promise<void> {
     try {
-      await this.deps.workflows.start(pattern, executionId);
+      await this.deps.workflows.start(pattern, executionId, run);
     } catch (err) {
       await this.deps.executions.setStatus(executionId, 'FAILED', {
-        from: ['PENDING'],
+        from,
+        run,
         stoppedAt: new Date().toISOString(),
         message: `the workflow could not be started: ${(err as Error).message}`,
       });
@@ -191,6 +210,9 @@ export class ExecutionService {
       tasks,
       ...totalCost(records),
       ...(execution.budgetUsd !== undefined ? { limits: { maxBudgetUsd: execution.budgetUsd } } : {}),
+      ...(execution.workflowRun ? { workflowRun: execution.workflowRun } : {}),
+      ...(execution.resumedAt ? { resumedAt: execution.resumedAt } : {}),
+      ...(execution.redrivenAt ? { redrivenAt: execution.redrivenAt } : {}),
     };
     if (execution.pattern === 'pipeline' && execution.result) {
       const input = await this.deps.payloads.load(execution.input);
@@ -212,10 +234,74 @@ export class ExecutionService {
       stoppedAt: new Date().toISOString(),
       message: 'cancelled by request',
     });
-    await this.deps.workflows.stop(execution.pattern, executionId, 'cancelled by request');
+    await this.deps.workflows.stop(execution.pattern, executionId, 'cancelled by request', execution.workflowRun ?? 0);
     await this.deps.executions.cancelTasks(executionId, 'cancelled by request');
   }
+
+  /**
+   * Local mode, at start: an execution whose workflow run died with the layer goes on in a new run.
+   * The caller has made sure no agent of the earlier run is alive. Its running tasks go back to
+   * pending (a checkpoint their agent handed back stays), queued ones get a new dispatchSeq (the
+   * dead run's messages become stale); completed, skipped and finally failed tasks are left as
+   * they are, and the new run's Gate skips them. False when the execution is not running or
+   * another resume won.
+   */
+  async resume(executionId: string): Promise<boolean> {
+    const execution = await this.deps.executions.getExecution(executionId);
+    if (!execution || (execution.status !== 'PENDING' && execution.status !== 'RUNNING')) return false;
+    const from = execution.workflowRun ?? 0;
+    if (!(await this.deps.executions.advanceWorkflowRun(executionId, from, { statuses: ['PENDING', 'RUNNING'] }))) return false;
+    const tasks = await this.deps.executions.listTasks(executionId);
+    for (const t of tasks) if (t.status === 'running' || t.status === 'queued') await this.deps.executions.releaseTask(t);
+    await this.start(execution.pattern, executionId, from + 1, ['PENDING', 'RUNNING']);
+    await this.events.emit({ kind: 'execution.resumed', executionId, tasks: tasks.filter(unfinished).length });
+    return true;
+  }
+
+  /**
+   * POST /executions/{id}/redrive: an execution that ended FAILED, TIMED_OUT or ABORTED runs again
+   * in a new workflow run that re-runs only what did not complete: failed and skipped tasks go back
+   * to pending with a fresh retry budget. The execution is reopened first (one conditional write
+   * that only one of two concurrent redrives wins), then its tasks, then the run starts. A redrive
+   * whose run has still not begun a minute later (PENDING: it crashed in between) is carried on by
+   * the next request, which reopens only tasks that ended before it and starts the same run.
+   */
+  async redrive(executionId: string): Promise<{ executionId: string; status: 'RUNNING'; workflowRun: number; tasks: number }> {
+    const execution = await this.deps.executions.getExecution(executionId);
+    if (!execution) throw new NotFoundError(`no execution ${executionId}`);
+    const redriving = execution.status === 'PENDING' && execution.redrivenAt !== undefined;
+    const unfinishedRedrive = redriving && Date.now() - Date.parse(execution.redrivenAt!) > STRANDED_REDRIVE_MS;
+    if (redriving && !unfinishedRedrive) throw new ConflictError(`execution ${executionId} is being redriven (since ${execution.redrivenAt})`);
+    if (!unfinishedRedrive && !REDRIVABLE.includes(execution.status)) {
+      throw new ConflictError(
+        `execution ${executionId} is ${visibleStatus(execution.status)}: only a ${REDRIVABLE.join(', ')} execution can be redriven`,
+      );
+    }
+    let run = execution.workflowRun ?? 0;
+    let since = execution.redrivenAt!;
+    if (!unfinishedRedrive) {
+      since = new Date().toISOString();
+      if (!(await this.deps.executions.advanceWorkflowRun(executionId, run, { statuses: [execution.status], redrivenAt: since }))) {
+        throw new ConflictError(`execution ${executionId} changed meanwhile (another redrive?): read it and try again`);
+      }
+      run += 1;
+    }
+    let reopened = 0;
+    for (const t of await this.deps.executions.listTasks(executionId)) {
+      if ((t.status === 'failed' || t.status === 'skipped') && (await this.deps.executions.reopenTask(executionId, t.index, since))) reopened++;
+    }
+    await this.start(execution.pattern, executionId, run);
+    await this.events.emit({ kind: 'execution.redriven', executionId, tasks: reopened });
+    return { executionId, status: 'RUNNING', workflowRun: run, tasks: reopened };
+  }
+
+  private get events(): EventSink {
+    return this.deps.events ?? noEvents;
+  }
 }
+
+/** A task a run still has to do something about. */
+const unfinished = (t: TaskRecord) => t.status !== 'completed' && t.status !== 'skipped' && !(t.status === 'failed' && t.finalFailure);
 
 function taskResult(t: TaskRecord, output: Record<string, unknown> | undefined): TaskResult {
   return {

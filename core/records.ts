@@ -45,6 +45,27 @@ export interface ExecutionRecord {
   /** What its tasks have recorded spending (USD), added as each run ends. */
   spentUsd?: number;
   result?: { status: 'completed' | 'failed'; stage?: string };
+  /**
+   * Which workflow run (Step Functions execution) is the current one: 0 (or absent) is the first,
+   * named after the executionId; a resume or a redrive starts run n, named `<executionId>-r<n>`.
+   * Status events of any other run are ignored.
+   */
+  workflowRun?: number;
+  /** When the layer last resumed it after a restart (local mode). */
+  resumedAt?: string;
+  /** When it was last redriven. */
+  redrivenAt?: string;
+}
+
+/** The Step Functions execution name of an execution's workflow run. */
+export function workflowRunName(executionId: string, run = 0): string {
+  return run === 0 ? executionId : `${executionId}-r${run}`;
+}
+
+/** The execution id and run a workflow run's name stands for (a name without `-r<n>` is run 0). */
+export function parseWorkflowRunName(name: string): { executionId: string; run: number } | undefined {
+  const m = /^(.+)-r([1-9]\d{0,5})$/.exec(name);
+  return m ? { executionId: m[1]!, run: Number(m[2]) } : undefined;
 }
 
 export interface TaskCost {
@@ -68,6 +89,8 @@ export interface TaskRecord {
   priority: Priority;
   timeoutSeconds: number;
   failureStrategy: 'stop' | 'continue';
+  /** Set with a failure that no workflow run may dispatch again (failTask, a cancel); a redrive clears it. */
+  finalFailure?: boolean;
   /** The task's recovery overrides, kept beside the definition so Recover needs no bucket read. */
   recovery?: Task['recovery'];
   /** The circuit breaker keys the task needs closed (core/breakers.ts breakerKeysFor), so Gate needs no bucket read. */

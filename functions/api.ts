@@ -38,6 +38,10 @@ const routes = [
     await executionService().cancel(params.executionId!);
     return { status: 202, body: { executionId: params.executionId, status: 'ABORTED' } };
   }),
+  route('POST', '/executions/{executionId}/redrive', async ({ params }) => ({
+    status: 202,
+    body: await executionService().redrive(params.executionId!),
+  })),
   route('GET', '/agents', async () => ({ status: 200, body: { items: await agentStore().list() } })),
   route('POST', '/agents', async ({ body }) => {
     const req = parse(z.object({ agentType: z.enum(AGENT_TYPES), count: z.number().int().min(1).max(50).default(1) }).strict(), body);

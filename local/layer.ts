@@ -13,6 +13,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { AgentType } from '#core/agent-types.ts';
+import { workflowRunName } from '#core/records.ts';
 import { sqsClient } from '#core/aws/clients.ts';
 import { heartbeatIntervalMs } from '#core/config.ts';
 import { registerRuntime } from '#core/runtime.ts';
@@ -20,6 +21,7 @@ import { resolveDefinition } from '../infra/asl.ts';
 import { startDynalite } from './services/dynalite.ts';
 import { startFauxqs127 } from './services/fauxqs.ts';
 import { type ExecutionStatusChangeEvent, LocalStepFunctions } from './stepfunctions/index.ts';
+import { killLeftoverWorkers, reapLeftoverGroups } from './leftovers.ts';
 import { ProcessRuntime } from './process-runtime.ts';
 import { provisionBuckets, provisionQueues, provisionTables } from './provision.ts';
 import { type CfnTemplate, LOCAL_REGION, localNames, resolveValue, resourcesOfType } from './template.ts';
@@ -82,6 +84,12 @@ export class LocalLayer {
     // Private: the queues' database holds task tokens, which agents' commands must never read.
     await chmod(stateDir, 0o700);
     await this.refuseSecondInstance();
+    // An earlier layer on this state dir that was killed may have left workers (for the second they
+    // take to notice) and their commands: they go before anything can claim or re-dispatch a task.
+    const runDir = join(stateDir, 'run');
+    const workers = await killLeftoverWorkers(runDir);
+    const groups = await reapLeftoverGroups(runDir);
+    if (workers.length || groups) this.log(`killed ${workers.length} worker(s) and ${groups} command group(s) of the earlier run`);
 
     const template = await this.synthesize();
     const dynamo = await startDynalite({ path: join(stateDir, 'dynamodb') });
@@ -161,6 +169,8 @@ export class LocalLayer {
       lambdas,
       sqs,
       stateDir: join(stateDir, 'stepfunctions'),
+      // Sent once the executions they belong to are resumed (recoverFromEarlierRun).
+      holdRecoveredNotices: true,
       onStatusChange: deliverStatus,
     });
     const sfn = await this.sfn.start();
@@ -170,7 +180,6 @@ export class LocalLayer {
 
     // Agents: worker processes with the environment of their type's task definition.
     const agentEnv = this.agentEnvironments(template, names);
-    const runDir = join(stateDir, 'run');
     await mkdir(runDir, { recursive: true });
     const workerLog = this.opts.quiet ? createWriteStream(join(stateDir, 'agents.log'), { flags: 'a' }) : undefined;
     this.runtime = new ProcessRuntime({
@@ -291,29 +300,30 @@ export class LocalLayer {
   }
 
   /**
-   * Executions that were running when the layer last stopped: the local Step Functions service ends
-   * its own as FAILED (and tells the execution-events handler); records whose workflow never started
-   * are ended here. Agents of the earlier run are gone.
+   * Executions that were running when the layer last stopped go on: each gets a new workflow run
+   * over its task records (ExecutionService.resume), which re-runs only what had not finished. The
+   * local Step Functions service ended the dead runs FAILED with Local.LayerStopped; their notices
+   * are sent after the resumes, so the execution-events handler sees them as superseded runs. The
+   * earlier run's agents are gone (killed at start if they were not).
    */
   private async recoverFromEarlierRun(): Promise<void> {
-    const { agentStore, executionStore } = await import('../functions/lib/deps.ts');
-    const executions = executionStore();
+    const { agentStore, executionService, executionStore } = await import('../functions/lib/deps.ts');
     const agents = agentStore();
     for (const agent of await agents.list()) {
       if (agent.status !== 'terminated' && !(await this.runtime!.isAlive(agent.runtime))) {
         await agents.setStatus(agent.agentId, 'terminated');
       }
     }
-    for (const execution of await executions.listByStatus(['PENDING', 'RUNNING'])) {
-      const running = this.sfn!.isRunning(execution.executionId);
-      if (running) continue;
-      await executions.setStatus(execution.executionId, 'FAILED', {
-        from: ['PENDING', 'RUNNING'],
-        stoppedAt: new Date().toISOString(),
-        message: 'the local layer stopped while this execution was running',
-      });
-      await executions.cancelTasks(execution.executionId, 'the local layer stopped');
+    for (const execution of await executionStore().listByStatus(['PENDING', 'RUNNING'])) {
+      const { executionId } = execution;
+      if (this.sfn!.isRunning(workflowRunName(executionId, execution.workflowRun ?? 0))) continue;
+      try {
+        if (await executionService().resume(executionId)) this.log(`resumed execution ${executionId}`);
+      } catch (err) {
+        this.log(`could not resume execution ${executionId}: ${(err as Error).message}`);
+      }
     }
+    await this.sfn!.flushRecovered();
   }
 
   private async serve(api: Handler, req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -350,8 +360,9 @@ export class LocalLayer {
     try {
       const result = (await api(event)) as APIGatewayProxyResult;
       reply(result);
-      // New work: size the pool to it once its first tasks are queued, not at the next round.
-      if (event.httpMethod === 'POST' && url.pathname === '/executions' && result.statusCode === 202) this.reconcileSoon(1000);
+      // New work (a submission or a redrive): size the pool to it once its first tasks are queued, not at the next round.
+      const newWork = url.pathname === '/executions' || url.pathname.endsWith('/redrive');
+      if (event.httpMethod === 'POST' && newWork && result.statusCode === 202) this.reconcileSoon(1000);
     } catch (err) {
       this.log(`api: ${(err as Error).stack}`);
       reply({ statusCode: 500, body: JSON.stringify({ error: { type: 'transient', message: 'internal error' } }) });

@@ -155,11 +155,14 @@ export class ExecutionStore {
     return out;
   }
 
-  /** Moves the execution to `status` if it is in one of `from`. */
+  /**
+   * Moves the execution to `status` if it is in one of `from` (and, given `run`, only while that
+   * workflow run is the current one: a superseded run's end must not end the execution).
+   */
   async setStatus(
     executionId: string,
     status: ExecutionStatus,
-    opts: { from: ExecutionStatus[]; stoppedAt?: string; message?: string; result?: ExecutionRecord['result'] },
+    opts: { from: ExecutionStatus[]; stoppedAt?: string; message?: string; result?: ExecutionRecord['result']; run?: number },
   ): Promise<boolean> {
     const names: Record<string, string> = { '#s': 'status' };
     const values: Record<string, unknown> = { ':s': status };
@@ -172,7 +175,30 @@ export class ExecutionStore {
       }
     }
     opts.from.forEach((s, i) => (values[`:f${i}`] = s));
-    return this.updateExecution(executionId, 'SET ' + sets.join(', '), `#s IN (${opts.from.map((_, i) => `:f${i}`).join(', ')})`, values, names);
+    let condition = `#s IN (${opts.from.map((_, i) => `:f${i}`).join(', ')})`;
+    if (opts.run !== undefined) {
+      values[':run'] = opts.run;
+      condition += ` AND ${currentRunCondition(opts.run)}`;
+    }
+    return this.updateExecution(executionId, 'SET ' + sets.join(', '), condition, values, names);
+  }
+
+  /**
+   * Makes workflow run `from + 1` the execution's current one, if `from` still is and the execution
+   * is in one of `statuses`: of two concurrent resumes or redrives exactly one wins. A redrive
+   * (`redrivenAt`) also sets the execution PENDING (it shows as RUNNING; Prepare of the new run makes
+   * it RUNNING) and clears what its end left: `stopping`, `stoppedAt`, `message`, `result`.
+   */
+  async advanceWorkflowRun(executionId: string, from: number, opts: { statuses: ExecutionStatus[]; redrivenAt?: string }): Promise<boolean> {
+    const values: Record<string, unknown> = { ':run': from, ':next': from + 1, ':now': opts.redrivenAt ?? new Date().toISOString() };
+    opts.statuses.forEach((s, i) => (values[`:f${i}`] = s));
+    const condition = `#s IN (${opts.statuses.map((_, i) => `:f${i}`).join(', ')}) AND ${currentRunCondition(from)}`;
+    if (opts.redrivenAt) {
+      values[':pending'] = 'PENDING';
+      const update = 'SET workflowRun = :next, #s = :pending, redrivenAt = :now REMOVE stopping, stoppedAt, #message, #result';
+      return this.updateExecution(executionId, update, condition, values, { '#s': 'status', '#message': 'message', '#result': 'result' });
+    }
+    return this.updateExecution(executionId, 'SET workflowRun = :next, resumedAt = :now', condition, values, { '#s': 'status' });
   }
 
   /** Adds a run's spend to its execution (the plan's budget is checked against the sum before each dispatch). */
@@ -259,14 +285,20 @@ export class ExecutionStore {
     return res && strip<TaskRecord>(res.Attributes ?? {});
   }
 
-  /** A new dispatch of the task: a fresh dispatchSeq makes every older message stale. */
+  /**
+   * A new dispatch of the task: a fresh dispatchSeq makes every older message stale. Dispatched are
+   * pending tasks (new, put back by Recover for a retry, or by a resume or a redrive), queued ones
+   * (a dispatch that timed out unclaimed) and failed ones whose failure was not final (an agent
+   * reported it but no Recover decided on it: the workflow run that would have was superseded).
+   * A final failure (failTask, a cancel) is never dispatched again: only a redrive reopens it.
+   */
   async prepareDispatch(executionId: string, index: number): Promise<TaskRecord | undefined> {
     return this.updateTaskReturning(
       executionId,
       index,
       {
         set: 'SET #s = :queued, dispatchSeq = dispatchSeq + :one REMOVE claimId, leaseExpiresAt',
-        condition: '#s IN (:pending, :queued, :failed)',
+        condition: '#s IN (:pending, :queued) OR (#s = :failed AND attribute_not_exists(finalFailure))',
         values: { ':queued': 'queued', ':one': 1, ':pending': 'pending', ':failed': 'failed' },
       },
     );
@@ -406,20 +438,21 @@ export class ExecutionStore {
     const { entry } = opts;
     const done = await this.updateTask(executionId, index, {
       set: 'SET #s = :pending, retries.#t = if_not_exists(retries.#t, :zero) + :one, #err = :e' + (entry ? LOG_APPEND : ''),
-      condition: opts.fromPending ? '#s IN (:queued, :failed, :running, :pending)' : '#s IN (:queued, :failed, :running)',
+      // A final failure stays final (a Recover that runs twice for one failure must not reopen it).
+      condition: (opts.fromPending ? '#s IN (:queued, :running, :pending)' : '#s IN (:queued, :running)') + ' OR (#s = :failed AND attribute_not_exists(finalFailure))',
       names: { '#t': errorType, '#err': 'error' },
       values: { ':pending': 'pending', ':zero': 0, ':one': 1, ':e': error, ':queued': 'queued', ':failed': 'failed', ':running': 'running', ...logValues(entry) },
     });
     return done;
   }
 
-  /** The task's final failure, when no retry is left (its attempt logged). */
+  /** The task's final failure, when no retry is left (its attempt logged): `finalFailure` keeps every later run from dispatching it. */
   async failTask(executionId: string, index: number, error: NonNullable<TaskRecord['error']>, entry?: AttemptLogEntry): Promise<boolean> {
     const done = await this.updateTask(executionId, index, {
-      set: 'SET #s = :failed, #err = :e, finishedAt = if_not_exists(finishedAt, :now)' + (entry ? LOG_APPEND : '') + ' REMOVE claimId, leaseExpiresAt',
+      set: 'SET #s = :failed, #err = :e, finishedAt = if_not_exists(finishedAt, :now), finalFailure = :true' + (entry ? LOG_APPEND : '') + ' REMOVE claimId, leaseExpiresAt',
       condition: '#s IN (:queued, :failed, :running, :pending)',
       names: { '#err': 'error' },
-      values: { ':failed': 'failed', ':e': error, ':now': new Date().toISOString(), ':queued': 'queued', ':running': 'running', ':pending': 'pending', ...logValues(entry) },
+      values: { ':failed': 'failed', ':e': error, ':now': new Date().toISOString(), ':true': true, ':queued': 'queued', ':running': 'running', ':pending': 'pending', ...logValues(entry) },
     });
     return done;
   }
@@ -431,7 +464,7 @@ export class ExecutionStore {
   async reassign(executionId: string, index: number, agentType: AgentType, error: TaskError, entry?: AttemptLogEntry): Promise<boolean> {
     return this.updateTask(executionId, index, {
       set: 'SET #s = :pending, fallbackFrom = agentType, agentType = :t, #err = :e' + (entry ? LOG_APPEND : '') + ' REMOVE claimId, leaseExpiresAt, checkpoint',
-      condition: '#s IN (:queued, :failed, :running) AND attribute_not_exists(fallbackFrom)',
+      condition: '(#s IN (:queued, :running) OR (#s = :failed AND attribute_not_exists(finalFailure))) AND attribute_not_exists(fallbackFrom)',
       names: { '#err': 'error' },
       values: { ':pending': 'pending', ':t': agentType, ':e': error, ':queued': 'queued', ':failed': 'failed', ':running': 'running', ...logValues(entry) },
     });
@@ -482,6 +515,45 @@ export class ExecutionStore {
   }
 
   /**
+   * Puts back to pending a task whose workflow run or agent is gone (a resume after the layer
+   * stopped): a running one loses its claim (its checkpoint, if its agent handed it back with one,
+   * stays for the next attempt), a queued one gets a new dispatchSeq so that the old run's message
+   * is stale. Conditional on what was read, so a task that moved on meanwhile is left alone.
+   */
+  async releaseTask(task: Pick<TaskRecord, 'executionId' | 'index' | 'status' | 'claimId' | 'dispatchSeq'>): Promise<boolean> {
+    if (task.status === 'running') {
+      return this.updateTask(task.executionId, task.index, {
+        set: 'SET #s = :pending REMOVE claimId, leaseExpiresAt, progress',
+        condition: task.claimId ? '#s = :running AND claimId = :claim' : '#s = :running AND attribute_not_exists(claimId)',
+        values: { ':pending': 'pending', ':running': 'running', ...(task.claimId ? { ':claim': task.claimId } : {}) },
+      });
+    }
+    if (task.status === 'queued') {
+      return this.updateTask(task.executionId, task.index, {
+        set: 'SET #s = :pending, dispatchSeq = dispatchSeq + :one',
+        condition: '#s = :queued AND dispatchSeq = :seq',
+        values: { ':pending': 'pending', ':queued': 'queued', ':one': 1, ':seq': task.dispatchSeq },
+      });
+    }
+    return false;
+  }
+
+  /**
+   * A redrive reopens a failed or skipped task: pending again with a fresh retry budget. `attempts`
+   * keeps counting runs; the old error, end and skip reason go. Only a task that ended before the
+   * redrive (`endedBefore`, its redrivenAt): one the redriven run has already ended again is its.
+   */
+  async reopenTask(executionId: string, index: number, endedBefore: string): Promise<boolean> {
+    return this.updateTask(executionId, index, {
+      // A task its recovery moved to a fallback agent type goes back to the plan's, with its fallback ahead again.
+      set: 'SET #s = :pending, retries = :none, agentType = if_not_exists(fallbackFrom, agentType) REMOVE #err, finalFailure, finishedAt, durationMs, skipReason, claimId, leaseExpiresAt, checkpoint, progress, fallbackFrom, recoveredBy, breakerWaits, deadLetter',
+      condition: '#s IN (:failed, :skipped) AND (attribute_not_exists(finishedAt) OR finishedAt < :since)',
+      names: { '#err': 'error' },
+      values: { ':pending': 'pending', ':none': {}, ':failed': 'failed', ':skipped': 'skipped', ':since': endedBefore },
+    });
+  }
+
+  /**
    * Ends the unfinished tasks of an execution that ended otherwise (aborted, failed by its workflow):
    * waiting ones are skipped, running ones fail as cancelled. Either way their agents lose the claim
    * at the next lease renewal and kill the command.
@@ -494,10 +566,10 @@ export class ExecutionStore {
         if (await this.skipTask(executionId, t.index, reason)) cancelled++;
       } else if (t.status === 'running') {
         const done = await this.updateTask(executionId, t.index, {
-          set: 'SET #s = :failed, #err = :e, finishedAt = :now REMOVE claimId, leaseExpiresAt',
+          set: 'SET #s = :failed, #err = :e, finishedAt = :now, finalFailure = :true REMOVE claimId, leaseExpiresAt',
           condition: '#s = :running',
           names: { '#err': 'error' },
-          values: { ':failed': 'failed', ':e': { type: 'permanent', message: `cancelled: ${reason}` }, ':now': now, ':running': 'running' },
+          values: { ':failed': 'failed', ':e': { type: 'permanent', message: `cancelled: ${reason}` }, ':now': now, ':true': true, ':running': 'running' },
         });
         if (done) cancelled++;
       }
@@ -529,4 +601,9 @@ export class ExecutionStore {
       values: { ':seq': mark.dispatchSeq, ':at': mark.at },
     });
   }
+}
+
+/** The condition that workflow run `run` is the execution's current one (no `workflowRun` is run 0). */
+function currentRunCondition(run: number): string {
+  return run === 0 ? '(attribute_not_exists(workflowRun) OR workflowRun = :run)' : 'workflowRun = :run';
 }

@@ -1,7 +1,11 @@
-// Workflows over Step Functions: one state machine per pattern, execution name = executionId.
+// Workflows over Step Functions: one state machine per pattern. An execution's first workflow run is
+// named after its executionId; a resume or a redrive starts run n as `<executionId>-r<n>` (names:
+// 1..80 characters, no whitespace, brackets, wildcards or `" # % \ ^ | ~ ` $ & , ; : /`, unique per
+// state machine for 90 days; executionIds are `ex-<base36>-<base64url>`, so ids and suffixes fit).
 import { ExecutionAlreadyExists, ExecutionDoesNotExist, type SFNClient, StartExecutionCommand, StopExecutionCommand } from '@aws-sdk/client-sfn';
 import type { Workflows } from '../executions.ts';
 import type { Pattern } from '../plan.ts';
+import { workflowRunName } from '../records.ts';
 
 export class StepFunctionsWorkflows implements Workflows {
   constructor(
@@ -22,12 +26,19 @@ export class StepFunctionsWorkflows implements Workflows {
     });
   }
 
-  async start(pattern: Pattern, executionId: string): Promise<void> {
+  /**
+   * A redrive is a new run of the pattern machine over the same records, not RedriveExecution:
+   * a plan that FAILED because a "stop" task failed ends with its workflow SUCCEEDED (Finalize
+   * wrote FAILED), which RedriveExecution refuses, and it also refuses executions older than 14
+   * days or past the history limit. The task records are the memo that makes a new run re-run only
+   * what did not complete (docs/design.md, "Resume and redrive").
+   */
+  async start(pattern: Pattern, executionId: string, run = 0): Promise<void> {
     try {
       await this.sfn.send(
         new StartExecutionCommand({
           stateMachineArn: this.stateMachines[pattern],
-          name: executionId,
+          name: workflowRunName(executionId, run),
           input: JSON.stringify({ executionId }),
         }),
       );
@@ -38,8 +49,8 @@ export class StepFunctionsWorkflows implements Workflows {
     }
   }
 
-  async stop(pattern: Pattern, executionId: string, cause: string): Promise<void> {
-    const executionArn = this.stateMachines[pattern].replace(':stateMachine:', ':execution:') + ':' + executionId;
+  async stop(pattern: Pattern, executionId: string, cause: string, run = 0): Promise<void> {
+    const executionArn = this.stateMachines[pattern].replace(':stateMachine:', ':execution:') + ':' + workflowRunName(executionId, run);
     try {
       await this.sfn.send(new StopExecutionCommand({ executionArn, cause }));
     } catch (err) {

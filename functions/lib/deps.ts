@@ -47,7 +47,10 @@ export const executionSteps = /* @__PURE__ */ once(
 );
 
 /** The logger as the domain's small log port. */
-export const eventLog = { warn: (message: string, details?: Record<string, unknown>) => logger.warn(message, { ...details }) };
+export const eventLog = {
+  warn: (message: string, details?: Record<string, unknown>) => logger.warn(message, { ...details }),
+  info: (message: string, details?: Record<string, unknown>) => logger.info(message, { ...details }),
+};
 
 /** The execution-events function's schedule: its dead letters, and runs that ended unrecorded. */
 export const executionReconciler = /* @__PURE__ */ once(
@@ -68,6 +71,7 @@ export const executionService = /* @__PURE__ */ once(
       executions: executionStore(),
       payloads: new PayloadStore(s3Client(), config().bucket),
       workflows: StepFunctionsWorkflows.fromEnv(sfnClient()),
+      events: logEventSink({ info: (message, fields) => logger.info(message, fields ?? {}) }),
     }),
 );
 

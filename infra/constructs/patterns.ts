@@ -335,8 +335,9 @@ export class Patterns extends Construct {
       new tasks.StepFunctionsStartExecution(s, 'RunBatch', {
         stateMachine: this.taskBatch,
         integrationPattern: sfn.IntegrationPattern.RUN_JOB,
-        // Named <executionId>-<from>: a retried start of the same batch is idempotent.
-        name: JsonPath.format('{}-{}', JsonPath.stringAt('$.executionId'), JsonPath.stringAt('$.from')),
+        // Named <workflow run>-<from> (the run is <executionId>, or <executionId>-r<n> after a resume
+        // or a redrive): a retried start of the same batch is idempotent, a new run's batch is new.
+        name: JsonPath.format('{}-{}', JsonPath.executionName, JsonPath.stringAt('$.from')),
         input: sfn.TaskInput.fromObject({
           executionId: JsonPath.stringAt('$.executionId'),
           from: JsonPath.numberAt('$.from'),

@@ -120,6 +120,7 @@ export class LocalStepFunctions {
   private readonly byMachine = new Map<string, Execution[]>();
   private readonly tokens: TaskTokens;
   private recoveredNotices: ExecutionRecord[] = [];
+  private readonly holdRecoveredNotices: boolean;
   private server?: Server;
   private closed = false;
   private readonly createdAt = new Date();
@@ -129,6 +130,7 @@ export class LocalStepFunctions {
     this.accountId = opts.accountId ?? '000000000000';
     this.sqs = opts.sqs;
     this.onStatusChange = opts.onStatusChange;
+    this.holdRecoveredNotices = opts.holdRecoveredNotices ?? false;
     for (const [arn, handler] of Object.entries(opts.lambdas)) {
       this.lambdas.set(arn, handler);
       this.lambdasByName.set(lambdaFunctionName(arn), handler);
@@ -166,13 +168,13 @@ export class LocalStepFunctions {
       });
       this.server = server;
     }
-    await this.flushRecovered();
+    if (!this.holdRecoveredNotices) await this.flushRecovered();
     return { endpoint: `http://127.0.0.1:${(this.server.address() as AddressInfo).port}` };
   }
 
   /**
    * Reports (once) the executions a previous process left running, which this service ended
-   * FAILED with Local.LayerStopped when it was constructed. start() calls it.
+   * FAILED with Local.LayerStopped when it was constructed. start() calls it, unless told to hold them.
    */
   async flushRecovered(): Promise<void> {
     const notices = this.recoveredNotices;

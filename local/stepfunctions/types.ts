@@ -45,6 +45,12 @@ export interface LocalStepFunctionsOptions {
   onStatusChange?: (e: ExecutionStatusChangeEvent) => Promise<void> | void;
   /** Where execution records persist (JSON files); memory when absent. */
   stateDir?: string;
+  /**
+   * Keep the notices of executions an earlier process left running (ended Local.LayerStopped) until
+   * flushRecovered() is called, instead of sending them from start(): the local layer first starts
+   * their successors, so that the notices arrive as news of superseded runs.
+   */
+  holdRecoveredNotices?: boolean;
   region?: string;
   accountId?: string;
 }

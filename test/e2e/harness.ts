@@ -1,6 +1,6 @@
 // Starts the embedded local layer as `npm start` does (a child process) and talks to it over HTTP.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -22,6 +22,8 @@ export interface Layer {
   request: <T = any>(method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<{ status: number; body: T }>;
   /** SIGTERM and wait for the exit; resolves with the exit code and how long it took. */
   stop: () => Promise<{ code: number | null; ms: number }>;
+  /** SIGKILL (a crash: nothing is drained or saved) and wait for the exit. */
+  kill: () => Promise<void>;
 }
 
 export async function startLayer(opts: { env?: Record<string, string>; stateDir?: string } = {}): Promise<Layer> {
@@ -66,7 +68,29 @@ export async function startLayer(opts: { env?: Record<string, string>; stateDir?
     const code = await exited;
     return { code, ms: Date.now() - started };
   };
-  return { url: endpoint.url, stateDir, endpoint, process: child, output: () => output, request, stop };
+  const kill = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
+    child.kill('SIGKILL');
+    await exited;
+  };
+  return { url: endpoint.url, stateDir, endpoint, process: child, output: () => output, request, stop, kill };
+}
+
+/**
+ * How many times each task's command ran, from a side-effect file its commands append their task id
+ * to (one line per run): what a crash and a resume must neither lose nor double.
+ */
+export function runCounts(file: string): Record<string, number> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return {};
+  }
+  const counts: Record<string, number> = {};
+  for (const line of text.split('\n').filter(Boolean)) counts[line] = (counts[line] ?? 0) + 1;
+  return counts;
 }
 
 export async function removeStateDir(dir: string): Promise<void> {

@@ -288,6 +288,23 @@ describe('functions', () => {
     const actions = policies.flatMap(([, p]) => p.Properties.PolicyDocument.Statement.flatMap((s: { Action: string | string[] }) => s.Action));
     expect(actions.filter((a: string) => a.startsWith('sqs:') || a.startsWith('states:'))).toEqual([]);
   });
+
+  it('the API may start the pattern machines and stop their runs (redrive is a new run: no RedriveExecution), nothing of TaskBatch', () => {
+    const role = resources.ApiFunction!.Properties.Role['Fn::GetAtt'][0];
+    const statements = ofType('AWS::IAM::Policy')
+      .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === role))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: Loose }[])
+      .filter((st) => [st.Action].flat().some((a) => a.startsWith('states:')));
+    const actions = statements.flatMap((st) => [st.Action].flat()).sort();
+    expect(actions).toEqual(['states:StartExecution', 'states:StopExecution']);
+    const start = statements.find((st) => [st.Action].flat().includes('states:StartExecution'))!;
+    expect([start.Resource].flat().map((r: Loose) => r.Ref).sort()).toEqual(['ParallelExecution', 'PipelineExecution', 'SequentialExecution']);
+    // Every run of a pattern machine, <executionId> and <executionId>-r<n> alike: `<machine name>:*`.
+    const stop = JSON.stringify(statements.find((st) => [st.Action].flat().includes('states:StopExecution'))!.Resource);
+    expect(stop).toMatch(/:execution:/);
+    expect(stop).not.toMatch(/TaskBatch/);
+    expect((stop.match(/:\*"/g) ?? []).length).toBe(3);
+  });
 });
 
 describe('state machines', () => {
@@ -415,13 +432,14 @@ describe('state machines', () => {
     expect((tb.States.Tasks as Loose).ItemSelector.stepFailures).toEqual({ count: 0 });
   });
 
-  it('RunBatch starts TaskBatch synchronously, named <executionId>-<from>, as a child execution', () => {
+  it('RunBatch starts TaskBatch synchronously, named <workflow run>-<from>, as a child execution', () => {
     for (const id of ['SequentialExecution', 'ParallelExecution', 'PipelineExecution']) {
       const [, run] = states(asl[id]!).find(([n]) => n === 'RunBatch')!;
       expect(run.Resource).toBe('arn:aws:states:::states:startExecution.sync:2');
       const params = run.Parameters as Record<string, Loose>;
       expect(params.StateMachineArn).toBe('${TaskBatch}');
-      expect(params['Name.$']).toBe("States.Format('{}-{}', $.executionId, $.from)");
+      // The run's own name (<executionId>, or <executionId>-r<n> after a resume or redrive): a new run's batches are new executions.
+      expect(params['Name.$']).toBe("States.Format('{}-{}', $$.Execution.Name, $.from)");
       expect(params.Input).toMatchObject({
         'executionId.$': '$.executionId',
         'from.$': '$.from',

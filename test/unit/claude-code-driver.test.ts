@@ -140,7 +140,7 @@ describe('claude-code driver against the stand-in', () => {
     const r = await driver().run(task({ limits: { maxTurns: 3 } }), ctx);
     expect(failure(r)).toEqual({ type: 'resource', source: 'claude-code', message: 'max turns 3 reached' });
     expect(r.cost).toEqual({ usd: 0, inputTokens: 400, outputTokens: 40, turns: 4 });
-    expect(Date.now() - started).toBeLessThan(2500);
+    expect(Date.now() - started).toBeLessThan(20_000); // generous: a loaded machine must not fail this
     expect(alive(ctx.spawned[0]!)).toBe(false);
   });
 
@@ -175,7 +175,7 @@ describe('claude-code driver against the stand-in', () => {
     const r = await driver({ silenceSeconds: 1 }).run(task(), ctx);
     expect(failure(r)).toEqual({ type: 'transient', source: 'claude-code', message: 'no output for 1 s' });
     expect(r.cost?.turns).toBe(1);
-    expect(Date.now() - started).toBeLessThan(2500);
+    expect(Date.now() - started).toBeLessThan(20_000); // the stand-in hangs for 1000 s
     expect(alive(Number(await readFile(pidOut, 'utf8')))).toBe(false);
   });
 
@@ -184,7 +184,7 @@ describe('claude-code driver against the stand-in', () => {
     const ctx = await context({ XL_STANDIN_TRANSCRIPT: transcript('success'), XL_STANDIN_MODE: 'hang' });
     const r = await driver({ resultGraceMs: 200 }).run(task(), ctx);
     expect(r.status).toBe('completed');
-    expect(Date.now() - started).toBeLessThan(2000);
+    expect(Date.now() - started).toBeLessThan(20_000); // the stand-in hangs for 1000 s after its result
     expect(alive(ctx.spawned[0]!)).toBe(false);
   });
 
