@@ -11,13 +11,13 @@ import { type ReliabilityCase, finishesOf, submit, tallyExecution, trialTaskId }
 
 const TYPE = 'reviewer';
 
-function queueOf(layer: Layer): { sqs: SQSClient; url: Promise<string> } {
+function queuesOf(layer: Layer): { sqs: SQSClient; url: Promise<string>; dlq: Promise<string> } {
   const endpoint = layer.endpoint.services?.sqs;
   if (!endpoint) throw new Error('endpoint.json lists no sqs endpoint');
   const sqs = new SQSClient({ endpoint, region: LOCAL_REGION, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
-  // The stack is `xl` locally: queue names are `xl-<type>-<priority>` (infra/constructs/queues.ts).
-  const url = sqs.send(new GetQueueUrlCommand({ QueueName: `xl-${queueKey(TYPE, 'normal')}` })).then((r) => r.QueueUrl!);
-  return { sqs, url };
+  // The stack is `xl` locally: queue names are `xl-<type>-<priority>[-dlq]` (infra/constructs/queues.ts).
+  const urlOf = (name: string) => sqs.send(new GetQueueUrlCommand({ QueueName: name })).then((r) => r.QueueUrl!);
+  return { sqs, url: urlOf(`xl-${queueKey(TYPE, 'normal')}`), dlq: urlOf(`xl-${queueKey(TYPE, 'normal')}-dlq`) };
 }
 
 async function depth(sqs: SQSClient, url: string): Promise<{ visible: number; inFlight: number }> {
@@ -33,8 +33,9 @@ export const duplicateDelivery: ReliabilityCase = {
   trials: (mode) => (mode === 'full' ? 100 : 20),
   async run(ctx) {
     await ctx.agents(0);
-    const { sqs, url: queueUrl } = queueOf(ctx.layer);
-    const url = await queueUrl;
+    const queues = queuesOf(ctx.layer);
+    const { sqs } = queues;
+    const [url, dlq] = await Promise.all([queues.url, queues.dlq]);
     const ids = Array.from({ length: ctx.trials }, (_, i) => trialTaskId(i));
     const executionId = await submit(ctx.layer, {
       pattern: 'parallel',
@@ -65,7 +66,10 @@ export const duplicateDelivery: ReliabilityCase = {
       return d.visible + d.inFlight === 0;
     }, 60_000);
     const execution = (await ctx.layer.request('GET', `/executions/${executionId}`)).body;
+    // Drained means handled by agents, not moved aside as undeliverable.
+    const deadLetters = await depth(sqs, dlq);
     const tally = account({ execution, expectedStatus: 'SUCCEEDED', expectations, ledger: (id) => ctx.ledger.entry(id), finishes: finishesOf(ctx.layer) });
+    if (deadLetters.visible + deadLetters.inFlight) tally.failures.push(`${deadLetters.visible + deadLetters.inFlight} dispatches reached ${dlq}`);
     if (first.failures.length) tally.failures.unshift(...first.failures.map((f) => `before the late copies: ${f}`));
     const ms = Date.parse(first.execution.stoppedAt) - Date.parse(first.execution.startedAt);
     return { ...tally, lost: Math.max(tally.lost, first.lost), doubled: Math.max(tally.doubled, first.doubled), notes: `${ctx.trials} tasks in one plan, 3 deliveries each, ${(ms / 1000).toFixed(1)} s` };
