@@ -106,6 +106,7 @@ async function runCase(c: ReliabilityCase, shared: Layer, kept: string[]): Promi
   } catch (err) {
     // A case that could not finish its trials is a failure, whatever it had counted.
     result = { tasks: 0, lost: 0, doubled: 0, failures: [`the case stopped: ${(err as Error).stack ?? err}`], notes: 'did not finish' };
+    log(`${c.name}: stopped: ${(err as Error).message}`);
   } finally {
     await shared.request('PUT', `/pool/${c.agentType}`, { min: 0, max: 0 }).catch(() => undefined);
     for (const layer of own) await layer.stop();

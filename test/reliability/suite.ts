@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { AgentType } from '#core/agent-types.ts';
 import { type Layer, waitFor } from '../e2e/harness.ts';
-import { type Expectation, type Finish, type Tally, account, parseFinishes } from './account.ts';
+import { type Expectation, type Finish, type Tally, account, addTally, emptyTally, parseFinishes } from './account.ts';
 import type { Ledger } from './ledger.ts';
 
 export type Mode = 'full' | 'quick';
@@ -103,4 +103,21 @@ export async function agentRecord(layer: Layer, agentId: string): Promise<any> {
 /** The shell pid of a task's attempt, once its command has written its start line. */
 export async function startedShell(ledger: Ledger, taskId: string, attempt: number, timeoutMs = 30_000): Promise<number> {
   return waitFor(`${taskId}'s attempt ${attempt} to start`, async () => ledger.entry(taskId).starts.find((s) => s.attempt === attempt)?.pid, timeoutMs);
+}
+
+/**
+ * Runs the case's trials one after another and adds up their tallies. A trial that throws (a wait
+ * that timed out) is a failed expectation with what it said; the next trial still runs.
+ */
+export async function eachTrial(ctx: Pick<CaseContext, 'trials' | 'log'>, trial: (index: number) => Promise<Tally>): Promise<Tally> {
+  const total = emptyTally();
+  for (let i = 0; i < ctx.trials; i++) {
+    try {
+      addTally(total, await trial(i));
+    } catch (err) {
+      ctx.log(`trial ${i} stopped: ${(err as Error).message}`);
+      total.failures.push(`trial ${i} stopped: ${(err as Error).message}`);
+    }
+  }
+  return total;
 }

@@ -7,7 +7,7 @@
 import { alive } from '../../support/processes.ts';
 import { waitFor } from '../../e2e/harness.ts';
 import { type Tally, addTally, emptyTally } from '../account.ts';
-import { type ReliabilityCase, agentRecord, finishesOf, startedShell, submit, tallyExecution, taskWhen, trialTaskId } from '../suite.ts';
+import { type ReliabilityCase, agentRecord, eachTrial, finishesOf, startedShell, submit, tallyExecution, taskWhen, trialTaskId } from '../suite.ts';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -23,12 +23,11 @@ export const agentFrozen: ReliabilityCase = {
   name: 'agent-frozen',
   cheap: false,
   agentType: TYPE,
-  trials: (mode) => (mode === 'full' ? 20 : 5),
+  trials: (mode) => (mode === 'full' ? 20 : 3),
   async run(ctx) {
-    const total: Tally = emptyTally();
     let thawedAlive = 0;
     let stoppedItself = 0;
-    for (let trial = 0; trial < ctx.trials; trial++) {
+    const total = await eachTrial(ctx, async (trial) => {
       await ctx.agents(2);
       const id = trialTaskId(trial);
       const command = ctx.ledger.command(id, `if [ "$XL_ATTEMPT" = 1 ]; then ${ctx.ledger.waitForGate(id)}; fi`);
@@ -66,8 +65,8 @@ export const agentFrozen: ReliabilityCase = {
       const byFrozen = (finishesOf(ctx.layer).get(`${executionId}/${id}`) ?? []).filter((f) => f.attempt === 1);
       if (byFrozen.length) checks.failures.push(`${executionId}/${id}: the thawed agent recorded attempt 1 as ${byFrozen.map((f) => f.status).join(', ')}`);
       if (claimsLost(ctx.layer.stateDir, frozen.agentId, executionId)) stoppedItself++;
-      addTally(addTally(total, tally), checks);
-    }
+      return addTally(tally, checks);
+    });
     if (thawedAlive === 0) total.failures.push('no trial thawed a live agent: every frozen agent was declared dead and killed first, so the case tested nothing of a thaw');
     return { ...total, notes: `one task per trial; ${thawedAlive}/${ctx.trials} agents thawed alive, ${stoppedItself} of them killed their lost run themselves` };
   },

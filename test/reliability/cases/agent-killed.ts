@@ -4,20 +4,21 @@
 // is gone, so a run that outlived its agent would commit a second time and show as doubled.
 import { alive } from '../../support/processes.ts';
 import { waitFor } from '../../e2e/harness.ts';
-import { type Tally, emptyTally, addTally } from '../account.ts';
-import { type ReliabilityCase, agentRecord, startedShell, submit, tallyExecution, taskWhen, trialTaskId } from '../suite.ts';
+import { type Tally, addTally, emptyTally } from '../account.ts';
+import { type ReliabilityCase, agentRecord, eachTrial, startedShell, submit, tallyExecution, taskWhen, trialTaskId } from '../suite.ts';
 
 const TYPE = 'coder';
+const BREAKER = `agent:${TYPE}`;
 
 export const agentKilled: ReliabilityCase = {
   name: 'agent-killed',
   cheap: false,
   agentType: TYPE,
-  trials: (mode) => (mode === 'full' ? 20 : 5),
+  trials: (mode) => (mode === 'full' ? 20 : 3),
   async run(ctx) {
-    const total: Tally = emptyTally();
     let unreaped = 0;
-    for (let trial = 0; trial < ctx.trials; trial++) {
+    let counted = 0;
+    const total = await eachTrial(ctx, async (trial) => {
       await ctx.agents(2);
       const id = trialTaskId(trial);
       const command = ctx.ledger.command(id, `if [ "$XL_ATTEMPT" = 1 ]; then ${ctx.ledger.waitForGate(id)}; fi`);
@@ -45,8 +46,16 @@ export const agentKilled: ReliabilityCase = {
           (_task, entry) => (entry.commits.join(',') === '2' ? undefined : `committed by attempts [${entry.commits.join(',')}], expected [2]`),
         ],
       }], 60_000);
-      addTally(addTally(total, tally), checks);
-    }
-    return { ...total, notes: `one task per trial; ${ctx.trials - unreaped}/${ctx.trials} killed runs reaped before the gate opened` };
+      // The pool replaces the dead agent, and each replaced agent counts against its type's breaker
+      // (five in ten minutes open it: the design's escalation). Each trial is one death in a healthy
+      // fleet, so the breaker is reset once this one is counted.
+      await waitFor('the killed agent to be replaced', async () => (await agentRecord(ctx.layer, victim.agentId)).status === 'terminated', 30_000);
+      const breaker = (await ctx.layer.request('GET', '/breakers')).body.items.find((b: any) => b.key === BREAKER);
+      if (breaker?.failures > 0 || breaker?.state !== 'closed') counted++;
+      const reset = await ctx.layer.request('POST', `/breakers/${BREAKER}/reset`);
+      if (reset.status !== 200) throw new Error(`POST /breakers/${BREAKER}/reset: ${reset.status} ${JSON.stringify(reset.body)}`);
+      return addTally(tally, checks);
+    });
+    return { ...total, notes: `one task per trial; ${ctx.trials - unreaped}/${ctx.trials} killed runs reaped before the gate opened; ${counted} deaths counted by the breaker (reset after each)` };
   },
 };
