@@ -15,7 +15,7 @@ const mode: Mode = args.includes('--quick') || process.env.CI === 'true' ? 'quic
 const only = args.includes('--case') ? args[args.indexOf('--case') + 1] : undefined;
 const cases = CASES.filter((c) => !only || c.name === only);
 if (!cases.length) throw new Error(`no case named "${only}"; the cases: ${CASES.map((c) => c.name).join(', ')}`);
-const types = cases.map((c) => c.agentType);
+const types = cases.flatMap((c) => (c.agentType ? [c.agentType] : []));
 const clash = types.find((t, i) => types.indexOf(t) !== i);
 if (clash) throw new Error(`two cases use agent type ${clash}: each needs its own on the shared layer`);
 
@@ -41,7 +41,7 @@ async function main(): Promise<number> {
     env: {
       XL_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS),
       XL_POOL: AGENT_TYPES.map((t) => `${t}=0..0`).join(','),
-      XL_MAX_CONCURRENT_TASKS: cases.map((c) => `${c.agentType}=${c.slots ?? 1}`).join(','),
+      XL_MAX_CONCURRENT_TASKS: cases.flatMap((c) => (c.agentType ? [`${c.agentType}=${c.slots ?? 1}`] : [])).join(','),
       XL_LOG_LEVEL: 'info',
     },
   });
@@ -85,6 +85,7 @@ async function runCase(c: ReliabilityCase, shared: Layer, kept: string[]): Promi
     layer: shared,
     ledger,
     agents: async (count) => {
+      if (!c.agentType) throw new Error(`case ${c.name} has no agentType on the shared layer`);
       const res = await shared.request('PUT', `/pool/${c.agentType}`, { min: count, max: count });
       if (res.status !== 200) throw new Error(`PUT /pool/${c.agentType}: ${res.status} ${JSON.stringify(res.body)}`);
       await waitFor(`${count} idle ${c.agentType} agents`, async () => {
@@ -108,7 +109,7 @@ async function runCase(c: ReliabilityCase, shared: Layer, kept: string[]): Promi
     result = { tasks: 0, lost: 0, doubled: 0, failures: [`the case stopped: ${(err as Error).stack ?? err}`], notes: 'did not finish' };
     log(`${c.name}: stopped: ${(err as Error).message}`);
   } finally {
-    await shared.request('PUT', `/pool/${c.agentType}`, { min: 0, max: 0 }).catch(() => undefined);
+    if (c.agentType) await shared.request('PUT', `/pool/${c.agentType}`, { min: 0, max: 0 }).catch(() => undefined);
     for (const layer of own) await layer.stop();
   }
   const bad = result.lost || result.doubled || result.failures.length;

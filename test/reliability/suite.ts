@@ -18,8 +18,11 @@ export interface ReliabilityCase {
   name: string;
   /** Cheap cases run at least 100 trials in full mode (many tasks of one plan), the others at least 20. */
   cheap: boolean;
-  /** On the suite's shared layer, the agent type this case has to itself, and task slots per agent of it. */
-  agentType: AgentType;
+  /**
+   * On the suite's shared layer, the agent type this case has to itself, and task slots per agent of
+   * it. A case that brings its own layer (ctx.startLayer) needs none.
+   */
+  agentType?: AgentType;
   slots?: number;
   trials(mode: Mode): number;
   run(ctx: CaseContext): Promise<CaseResult>;
