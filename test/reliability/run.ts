@@ -43,6 +43,7 @@ async function main(): Promise<number> {
       XL_POOL: AGENT_TYPES.map((t) => `${t}=0..0`).join(','),
       XL_MAX_CONCURRENT_TASKS: cases.flatMap((c) => (c.agentType ? [`${c.agentType}=${c.slots ?? 1}`] : [])).join(','),
       XL_LOG_LEVEL: 'info',
+      XL_BREAKER_POLICY: JSON.stringify(Object.fromEntries(cases.flatMap((c) => (c.agentType && c.breaker ? [[`agent:${c.agentType}`, c.breaker]] : [])))),
     },
   });
   log(`layer up in ${((Date.now() - began) / 1000).toFixed(1)} s (state in ${shared.stateDir})`);

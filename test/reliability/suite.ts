@@ -2,6 +2,7 @@
 // a ReliabilityCase; cases/index.ts lists them.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { BreakerPolicy } from '../../core/breakers.ts';
 import type { AgentType } from '#core/agent-types.ts';
 import { type Layer, waitFor } from '../e2e/harness.ts';
 import { type Expectation, type Finish, type Tally, account, addTally, emptyTally, parseFinishes } from './account.ts';
@@ -24,6 +25,13 @@ export interface ReliabilityCase {
    */
   agentType?: AgentType;
   slots?: number;
+  /**
+   * Its agent type's circuit breaker, on the shared layer. A case about retries or lost agents fails
+   * tasks (or kills agents) on purpose, many within a minute, which would open the type's breaker
+   * (core/breakers.ts: 5 in 60 s); `{ failureThreshold: 1_000_000 }` keeps it out of the way, and the
+   * breaker cases test breakers.
+   */
+  breaker?: Partial<BreakerPolicy>;
   trials(mode: Mode): number;
   run(ctx: CaseContext): Promise<CaseResult>;
 }

@@ -25,6 +25,7 @@ function claimsLost(stateDir: string, agentId: string, executionId: string): num
 export const agentFrozen: ReliabilityCase = {
   name: 'agent-frozen',
   cheap: false,
+  breaker: { failureThreshold: 1_000_000 },
   agentType: TYPE,
   trials: (mode) => (mode === 'full' ? 20 : 3),
   async run(ctx) {

@@ -13,6 +13,7 @@ const BREAKER = `agent:${TYPE}`;
 export const agentKilled: ReliabilityCase = {
   name: 'agent-killed',
   cheap: false,
+  breaker: { failureThreshold: 1_000_000 },
   agentType: TYPE,
   trials: (mode) => (mode === 'full' ? 20 : 3),
   async run(ctx) {

@@ -10,6 +10,7 @@ const SLEEP_SECONDS = 5;
 export const taskTimeout: ReliabilityCase = {
   name: 'task-timeout',
   cheap: true,
+  breaker: { failureThreshold: 1_000_000 },
   agentType: 'documenter',
   slots: 8,
   trials: (mode) => (mode === 'full' ? 100 : 20),

@@ -11,11 +11,19 @@ export const transientChecks: TaskCheck[] = [
     return starts === '1,2' ? undefined : `started as attempts [${starts}], expected [1,2]`;
   },
   (_task, entry) => (entry.commits.join(',') === '2' ? undefined : `committed by attempts [${entry.commits.join(',')}], expected [2]`),
+  // The attempt log says what happened: the first attempt failed transiently (its command's exit 75),
+  // recovery chose a retry, and the second completed.
+  (task) => {
+    const log = (task.attemptLog ?? []) as { attempt: number; status: string; errorType?: string; source?: string; next?: string }[];
+    const seen = log.map((e) => `${e.attempt}:${e.status}${e.errorType ? `:${e.errorType}:${e.source}:${e.next}` : ''}`).join(' ');
+    return seen === '1:failed:transient:command:retry 2:completed' ? undefined : `attemptLog [${seen}], expected [1:failed:transient:command:retry 2:completed]`;
+  },
 ];
 
 export const transientRetry: ReliabilityCase = {
   name: 'transient-retry',
   cheap: true,
+  breaker: { failureThreshold: 1_000_000 },
   agentType: 'architect',
   slots: 8,
   trials: (mode) => (mode === 'full' ? 100 : 20),
