@@ -170,8 +170,8 @@ interface Observed {
   /** Per task index, its claims in time order. */
   runsOf: Run[][];
   runs: Run[];
-  /** When the Recover call that settled each task returned (ms, process clock). */
-  settledAt: Map<number, number>;
+  /** The Recover call that settled each task: when it was called and when it returned (ms, process clock). */
+  settled: Map<number, { calledAt: number; at: number }>;
 }
 
 let planCount = 0;
@@ -208,10 +208,10 @@ async function runPlan(shape: PlanShape): Promise<Observed> {
   await within(20_000, rig.ended(executionId), `execution ${executionId} of ${JSON.stringify(plan)} did not end`);
   const view = await rig.service.describe(executionId);
   const runs = rig.agents.runs.filter((r) => r.executionId === executionId).sort((a, b) => a.claimCalledAt - b.claimCalledAt);
-  const settledAt = new Map(rig.recovered.filter((r) => r.executionId === executionId).map((r) => [r.taskIndex, r.at]));
+  const settled = new Map(rig.recovered.filter((r) => r.executionId === executionId).map((r) => [r.taskIndex, r]));
   runMs.push(performance.now() - started);
   expect(rig.agents.anomalies).toEqual([]);
-  return { shape, specs, ids: built.map((b) => b.task.id as string), stageOf, view, runs, runsOf: specs.map((_, i) => runs.filter((r) => r.index === i)), settledAt };
+  return { shape, specs, ids: built.map((b) => b.task.id as string), stageOf, view, runs, runsOf: specs.map((_, i) => runs.filter((r) => r.index === i)), settled };
 }
 
 // ---- properties every pattern has ---------------------------------------------------------------
@@ -268,7 +268,7 @@ function checkEveryTask(o: Observed): void {
     } else if (fallsBack(spec) && t.status === 'failed') {
       // Its failure came after the run began stopping: a stopping run takes no recovery, not even a
       // fallback that runs nothing (the contract leaves this open: see the test at the end).
-      expect(stopAt(o), where).toBeLessThan(o.settledAt.get(i)!);
+      expect(stopAt(o, 'calledAt'), where).toBeLessThan(o.settled.get(i)!.at);
       expect(t.error?.type, where).toBe('permanent');
       expect(t.attemptLog?.at(-1)?.next, where).toBe('none');
     } else {
@@ -286,19 +286,19 @@ function checkEveryTask(o: Observed): void {
 const fallsBack = (s: TaskSpec) => s.kind === 'default-output' || s.kind === 'skip-fallback';
 
 /**
- * When the first task that stops the run had settled (its Recover returned, having marked the run
- * stopping), or Infinity. The stop itself came a little earlier, inside that call.
+ * Bounds of when the run began stopping (Infinity when it did not): the first stopping task's
+ * Recover marks the run stopping after it was called (`calledAt`) and before it returns (`at`).
  */
-function stopAt(o: Observed): number {
-  const settled = o.view.tasks
-    .map((t, i) => (t.status === 'failed' && stops(o.specs[i]!) ? o.settledAt.get(i) : undefined))
+function stopAt(o: Observed, bound: 'calledAt' | 'at'): number {
+  const times = o.view.tasks
+    .map((t, i) => (t.status === 'failed' && stops(o.specs[i]!) ? o.settled.get(i)?.[bound] : undefined))
     .filter((at): at is number => at !== undefined);
-  return Math.min(Infinity, ...settled);
+  return Math.min(Infinity, ...times);
 }
 
 /** Once the first task that stops the run has settled, no further claim succeeds. */
 function checkNothingStartsAfterAStop(o: Observed): void {
-  const at = stopAt(o);
+  const at = stopAt(o, 'at');
   const late = o.runs.filter((r) => r.claimCalledAt > at);
   expect(late, 'tasks claimed after the run stopped').toEqual([]);
 }

@@ -56,10 +56,11 @@ export interface Run {
   result?: 'completed' | 'failed' | 'lost';
 }
 
-/** A Recover call that answered `done`, and when it returned. */
+/** A Recover call that answered `done` (the task settled): when it was called and when it returned. */
 export interface RecoverDone {
   executionId: string;
   taskIndex: number;
+  calledAt: number;
   at: number;
 }
 
@@ -296,9 +297,10 @@ export async function startPatternRig(opts: { agentTypes: readonly string[] }): 
     })),
     lambdas: {
       [stepsArn]: async (event) => {
+        const calledAt = performance.now();
         const result = (await steps(event, context)) as { action?: string };
         const e = event as { step: string; executionId: string; taskIndex: number };
-        if (e.step === 'recover' && result?.action === 'done') recovered.push({ executionId: e.executionId, taskIndex: e.taskIndex, at: performance.now() });
+        if (e.step === 'recover' && result?.action === 'done') recovered.push({ executionId: e.executionId, taskIndex: e.taskIndex, calledAt, at: performance.now() });
         return result;
       },
     },
