@@ -67,6 +67,8 @@ interface TaskSpec {
   defaultOutput: Record<string, unknown>;
   /** The recovery's maxRetries for transient failures. */
   retries: number;
+  /** Its failure waits until the run is stopping (plain tests only). */
+  afterStopping?: boolean;
 }
 
 interface PlanShape {
@@ -126,7 +128,7 @@ const transientRetries = (s: TaskSpec) => (s.kind === 'transient-then-ok' ? Math
 function planTask(s: TaskSpec, id: string): { task: Record<string, unknown>; script: AttemptScript[] } {
   const base = { id, agentType: s.agentType, priority: s.priority, command: 'true', failureStrategy: s.failureStrategy };
   const ok = (i: number): AttemptScript => ({ delayMs: s.delays[i]!, complete: s.output });
-  const fail = (i: number, error = PERMANENT): AttemptScript => ({ delayMs: s.delays[i]!, fail: error });
+  const fail = (i: number, error = PERMANENT): AttemptScript => ({ delayMs: s.delays[i]!, fail: error, ...(s.afterStopping ? { afterStopping: true } : {}) });
   const transient = { transient: { maxRetries: transientRetries(s), backoff: ZERO_BACKOFF } };
   switch (s.kind) {
     case 'ok':
@@ -419,7 +421,8 @@ describe('a stop and a fallback', () => {
   });
 
   it('a claimed task that fails after the run began stopping fails for good, without its default output', async () => {
-    const o = await runPlan({ pattern: 'parallel', input: {}, maxConcurrency: 2, stages: [[spec('permanent', 'stop', 150), spec('default-output', 'continue', 600)]] });
+    // The second task fails only once the first one's failure has made the run stop.
+    const o = await runPlan({ pattern: 'parallel', input: {}, maxConcurrency: 2, stages: [[spec('permanent', 'stop', 0), { ...spec('default-output', 'continue', 0), afterStopping: true }]] });
     expect(o.view.status).toBe('FAILED');
     expect(o.runsOf[1]).toHaveLength(1);
     expect(o.view.tasks[1]).toMatchObject({ status: 'failed', attempts: 1, error: { type: 'permanent' }, attemptLog: [expect.objectContaining({ status: 'failed', next: 'none' })] });

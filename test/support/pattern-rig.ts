@@ -35,8 +35,11 @@ import { LOCAL_CLIENT } from './emulators.ts';
 const ROOT = join(import.meta.dirname, '../..');
 const STACK_NAME = 'xl';
 
-/** What one attempt of a task does: complete with an output, or fail, after `delayMs`. */
-export type AttemptScript = { delayMs: number } & ({ complete: Record<string, unknown> } | { fail: TaskError });
+/**
+ * What one attempt of a task does: complete with an output, or fail, after `delayMs` and, with
+ * `afterStopping`, once its execution is stopping (a condition, so tests of the order need no race).
+ */
+export type AttemptScript = { delayMs: number; afterStopping?: boolean } & ({ complete: Record<string, unknown> } | { fail: TaskError });
 
 /** One claim of a task by a fake agent, with process-clock times (performance.now()). */
 export interface Run {
@@ -66,6 +69,14 @@ export interface RecoverDone {
 
 /** Resolves after `ms`: the scripted work of a task (the subject of the test, not a wait for a condition). */
 const work = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function untilStopping(executions: ExecutionStore, executionId: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await executions.getExecution(executionId))?.stopping) {
+    if (Date.now() > deadline) throw new Error(`execution ${executionId} never began stopping`);
+    await work(20);
+  }
+}
 
 /**
  * Fake agents of every type the rig polls: any number of tasks at once (so the machines, not the
@@ -148,6 +159,7 @@ export class FakeAgents {
     const script = this.scripts.get(task.taskId)?.[task.attempts - 1];
     if (!script) this.anomalies.push(`attempt ${task.attempts} of ${task.taskId} is not in its script`);
     await work(script?.delayMs ?? 0);
+    if (script?.afterStopping) await untilStopping(executions, msg.executionId);
 
     run.finishCalledAt = performance.now();
     const finishedAt = new Date().toISOString();
