@@ -99,6 +99,13 @@ const MISSING = new Set([
 ]);
 const NETWORK = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND', 'TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'NetworkingError']);
 
+/** An AWS SDK v3 service error, or a network error on the way to one (not a bug of the caller's). */
+export function isAwsOrNetworkError(err: unknown): boolean {
+  const e = (err ?? {}) as { name?: string; code?: string; $metadata?: unknown; $retryable?: unknown; $fault?: unknown };
+  if (e.$metadata !== undefined || e.$retryable !== undefined || e.$fault !== undefined) return true;
+  return [e.name, e.code].some((n) => n !== undefined && (THROTTLING.has(n) || NETWORK.has(n)));
+}
+
 /**
  * An AWS SDK v3 error: throttling, 5xx and the network are transient; refused credentials or
  * permissions are permanent (a retry is refused again); a missing resource is a dependency.

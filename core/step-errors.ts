@@ -3,33 +3,9 @@
 // A step's failure is the layer's, not the task's: `transient` is retried by the state machine with
 // backoff, `permanent` goes straight to the state's Catch.
 
+import { classifyAwsError, isAwsOrNetworkError } from './classify.ts';
+
 export type StepErrorName = 'transient' | 'permanent';
-
-/** An AWS SDK v3 service exception, as far as this module reads one. */
-interface SdkErrorShape {
-  name?: string;
-  code?: string;
-  $fault?: 'client' | 'server';
-  $retryable?: { throttling?: boolean } | boolean;
-  $metadata?: { httpStatusCode?: number };
-}
-
-/** Throttling and capacity errors of the services the steps call (DynamoDB above all). */
-const THROTTLING = new Set([
-  'ThrottlingException',
-  'Throttling',
-  'ThrottledException',
-  'TooManyRequestsException',
-  'ProvisionedThroughputExceededException',
-  'RequestLimitExceeded',
-  'RequestThrottled',
-  'RequestThrottledException',
-  'SlowDown',
-  'TransactionInProgressException',
-]);
-
-/** Errors of the connection, not of the request: the SDK's own timeout and Node's socket errors. */
-const NETWORK = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException', 'ECONNRESET', 'ECONNREFUSED', 'ETIMEDOUT', 'EPIPE', 'EAI_AGAIN', 'ENOTFOUND']);
 
 /**
  * transient: what another attempt may cure (throttling, a 5xx, a lost connection, anything the SDK
@@ -39,14 +15,8 @@ const NETWORK = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutExcept
 export function stepErrorName(err: unknown): StepErrorName {
   if (!(err instanceof Error)) return 'permanent';
   if (err.name === 'transient' || err.name === 'permanent') return err.name;
-  const e = err as Error & SdkErrorShape;
-  if (e.$retryable) return 'transient';
-  if (e.$fault === 'server') return 'transient';
-  const status = e.$metadata?.httpStatusCode;
-  if (status !== undefined && (status === 429 || status >= 500)) return 'transient';
-  if (THROTTLING.has(e.name)) return 'transient';
-  if (NETWORK.has(e.name) || (e.code !== undefined && NETWORK.has(e.code))) return 'transient';
-  return 'permanent';
+  // The one classifier (core/classify.ts); what is not an AWS or network error is a bug: permanent.
+  return isAwsOrNetworkError(err) && classifyAwsError(err).type === 'transient' ? 'transient' : 'permanent';
 }
 
 /**
