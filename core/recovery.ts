@@ -3,7 +3,6 @@
 // one error type at a time; the state machine's Recover step (core/steps.ts) carries them out.
 import type { AgentType } from './agent-types.ts';
 import type { ErrorType } from './errors.ts';
-import type { Task } from './plan.ts';
 
 export const BACKOFF_STRATEGIES = ['fixed', 'linear', 'exponential'] as const;
 export const JITTERS = ['full', 'equal', 'none'] as const;
@@ -52,7 +51,18 @@ export const RECOVERY_DEFAULTS: Record<ErrorType, RecoveryStrategy> = {
 /** How many times in a row a task waits for an open breaker (`onOpen: "wait"`) before it fails. */
 export const MAX_BREAKER_WAITS = 10;
 
-export function recoveryStrategy(task: Pick<Task, 'recovery'>, errorType: ErrorType): RecoveryStrategy {
+/** A plan's `recovery[errorType]` (core/plan.ts validates it): each field overrides the default's. */
+export interface RecoveryOverride {
+  maxRetries?: number;
+  baseDelaySeconds?: number;
+  maxDelaySeconds?: number;
+  backoff?: { strategy: Backoff['strategy']; baseSeconds?: number; capSeconds?: number; jitter?: Backoff['jitter'] };
+  fallback?: FallbackAction;
+  escalation?: EscalationPolicy;
+  onOpen?: 'fail' | 'wait';
+}
+
+export function recoveryStrategy(task: { recovery?: Partial<Record<ErrorType, RecoveryOverride>> }, errorType: ErrorType): RecoveryStrategy {
   const base = RECOVERY_DEFAULTS[errorType];
   const o = task.recovery?.[errorType];
   if (!o) return base;
@@ -79,7 +89,7 @@ export function recoveryStrategy(task: Pick<Task, 'recovery'>, errorType: ErrorT
     errorType,
     maxRetries: o.maxRetries ?? base.maxRetries,
     backoff,
-    ...(o.fallback ? { fallback: o.fallback as FallbackAction } : {}),
+    ...(o.fallback ? { fallback: o.fallback } : {}),
     ...(o.escalation ? { escalation: o.escalation } : {}),
     onOpen: o.onOpen ?? base.onOpen,
   };
