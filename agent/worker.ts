@@ -10,17 +10,10 @@
 // per task.
 import { randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
-import { appendFile, mkdir, open, realpath, rm, writeFile } from 'node:fs/promises';
-import { totalmem } from 'node:os';
-import { dirname, join } from 'node:path';
-import {
-  ChangeMessageVisibilityCommand,
-  DeleteMessageCommand,
-  type Message,
-  ReceiveMessageCommand,
-  type SQSClient,
-} from '@aws-sdk/client-sqs';
-import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { mkdir, open, realpath } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { SFNClient } from '@aws-sdk/client-sfn';
 import { PRIORITIES, type AgentType, type Priority, queueKey } from '../core/agent-types.ts';
 import type { AgentStore } from '../core/aws/agent-store.ts';
 import type { ClaimResult, ExecutionStore } from '../core/aws/execution-store.ts';
@@ -38,17 +31,18 @@ import type {
   AttemptLogEntry,
   DispatchMessage,
   ExecutionRecord,
-  HealthMetrics,
   Stored,
   TaskCheckpoint,
   TaskCost,
-  TaskOutcome,
   TaskRecord,
 } from '../core/records.ts';
+import { AgentCalls, errorMessage, errorName, retry } from './agent-calls.ts';
 import type { Checkpoints, RunDirs } from './checkpoint.ts';
 import { DISPATCHED_AT_ATTRIBUTE, dispatchedAtOf, type HeldMessage, MAX_DELAY_SECONDS, MessageCustody } from './custody.ts';
 import { claudeConfigDir, claudeProjectDir } from './drivers/claude-code.ts';
 import { killProcessGroup } from './drivers/process.ts';
+import { Metrics } from './metrics.ts';
+import { PgidFile } from './pgid-file.ts';
 import { type DriverRegistry, type DriverResult, driverNameFor } from './drivers/types.ts';
 import { applyEngines } from './engines/index.ts';
 import { prepareWorkspace, type WorkspaceGit } from './engines/workspace-git.ts';
@@ -146,10 +140,6 @@ async function readTranscript(file: string): Promise<Buffer | undefined> {
   }
 }
 
-/** SendTaskFailure caps `cause` at 32,768 characters and `error` at 256. */
-const CAUSE_MAX = 32768;
-/** Task runs whose outcomes feed the health metrics. */
-const METRICS_WINDOW = 50;
 /** Inputs (and pipeline `data` per stage) kept in memory. */
 const INPUT_CACHE_SIZE = 64;
 const LONG_POLL_SECONDS = 20;
@@ -237,6 +227,8 @@ export class Worker {
   /** When the last task ended (or the agent started): the pool manager drains long-idle agents. */
   private idleSince: number;
   private readonly lastWarned = new Map<string, number>();
+  /** Reports to Step Functions and message deletes: AWS calls that must not throw (agent/agent-calls.ts). */
+  private readonly calls: AgentCalls;
 
   constructor(
     readonly config: WorkerConfig,
@@ -249,8 +241,9 @@ export class Worker {
     this.leaseMs = 2 * config.heartbeatIntervalMs;
     this.visibilitySeconds = Math.max(1, Math.ceil(this.leaseMs / 1000));
     this.custody = new MessageCustody(deps.sqs, config.visibilityCapSeconds, this.log);
+    this.calls = new AgentCalls(deps.sfn, deps.sqs, this.log, (kind, msg, err) => this.warnSparse(kind, msg, err));
     this.relayDelaySeconds = Math.min(MAX_DELAY_SECONDS, this.visibilitySeconds);
-    this.pgids = config.pgidFile ? new PgidFile(config.pgidFile, (err) => this.warnSparse('pgid-file', 'could not write the pgid file', err)) : undefined;
+    this.pgids = config.pgidFile ? new PgidFile(config.pgidFile, (err: unknown) => this.warnSparse('pgid-file', 'could not write the pgid file', err)) : undefined;
     this.startedAt = new Date(this.clock.now()).toISOString();
     this.idleSince = this.clock.now();
     this.stopSignal = new Promise((resolve) => (this.signalStop = resolve));
@@ -382,7 +375,7 @@ export class Worker {
     for (const m of messages) {
       if (!m.ReceiptHandle) continue;
       if (this.stopping || this.inFlight >= this.config.slots) {
-        void this.changeVisibility(url, m.ReceiptHandle, 0);
+        void this.calls.changeVisibility(url, m.ReceiptHandle, 0);
         continue;
       }
       this.inFlight++;
@@ -415,7 +408,7 @@ export class Worker {
       const msg = parseDispatch(m.Body);
       if (!msg) {
         this.log.warn('dropped a message that is not a dispatch', { queueUrl, messageId: m.MessageId });
-        await this.deleteMessage(queueUrl, receipt);
+        await this.calls.deleteMessage(queueUrl, receipt);
         return;
       }
       const claimId = randomUUID();
@@ -485,11 +478,11 @@ export class Worker {
       case 'unknown':
         // Not dispatched by the layer (put on the queue by hand): dropped, never run.
         this.log.warn('dropped a message for a task that does not exist', ref);
-        await this.deleteMessage(queueUrl, receipt);
+        await this.calls.deleteMessage(queueUrl, receipt);
         return;
       case 'stale':
         this.log.info('dropped a stale dispatch', { ...ref, current: claim.task?.dispatchSeq });
-        await this.deleteMessage(queueUrl, receipt);
+        await this.calls.deleteMessage(queueUrl, receipt);
         return;
       case 'held':
         // Another agent's live lease (a second delivery, or the holder's relay past the visibility
@@ -505,7 +498,7 @@ export class Worker {
         const task = claim.task!;
         await this.reportRecorded(msg, task);
         this.log.debug('dropped a dispatch of a finished task', { ...ref, status: task.status });
-        await this.deleteMessage(queueUrl, receipt);
+        await this.calls.deleteMessage(queueUrl, receipt);
         return;
       }
     }
@@ -515,9 +508,9 @@ export class Worker {
   private async reportRecorded(msg: DispatchMessage, task: TaskRecord): Promise<void> {
     const ref = { executionId: msg.executionId, index: msg.taskIndex, dispatchSeq: msg.dispatchSeq };
     if (task.status === 'completed' || task.status === 'skipped') {
-      await this.sendSuccess(msg.taskToken, { status: task.status, attempts: task.attempts }, ref);
+      await this.calls.sendSuccess(msg.taskToken, { status: task.status, attempts: task.attempts }, ref);
     } else if (task.status === 'failed' && task.error) {
-      await this.sendFailure(msg.taskToken, task.error, ref);
+      await this.calls.sendFailure(msg.taskToken, task.error, ref);
     }
   }
 
@@ -632,8 +625,8 @@ export class Worker {
     run.phase = 'reporting';
     const finished = await this.finish(run, { status: 'skipped', finishedAt: new Date(this.clock.now()).toISOString() });
     if (!finished) return;
-    await this.sendSuccess(msg.taskToken, { status: 'skipped', attempts: run.task.attempts }, ref);
-    if (run.receipt) await this.deleteMessage(run.queueUrl, run.receipt);
+    await this.calls.sendSuccess(msg.taskToken, { status: 'skipped', attempts: run.task.attempts }, ref);
+    if (run.receipt) await this.calls.deleteMessage(run.queueUrl, run.receipt);
     this.log.info('task skipped', { ...ref, taskId: run.task.taskId, reason: 'no execution' });
   }
 
@@ -675,11 +668,11 @@ export class Worker {
       await retry(() => this.deps.executions.addSpend(msg.executionId, usd)).catch((err: unknown) => this.warnSparse('spend', 'could not add a run\'s spend to its execution', err));
     }
     const recorded = this.clock.now();
-    if (outcome.status === 'completed') await this.sendSuccess(msg.taskToken, { status: 'completed', attempts }, ref);
-    else await this.sendFailure(msg.taskToken, outcome.error, ref);
+    if (outcome.status === 'completed') await this.calls.sendSuccess(msg.taskToken, { status: 'completed', attempts }, ref);
+    else await this.calls.sendFailure(msg.taskToken, outcome.error, ref);
     const reported = this.clock.now();
     // A relayed copy (past the visibility cap) is found finished by whoever receives it, and dropped.
-    if (run.receipt) await this.deleteMessage(run.queueUrl, run.receipt);
+    if (run.receipt) await this.calls.deleteMessage(run.queueUrl, run.receipt);
     // Where the agent's share of a task's time goes: before the command, the command, recording the
     // result, the callback, and deleting the message.
     const phasesMs = {
@@ -752,7 +745,7 @@ export class Worker {
         try {
           await this.reportRecorded(run.msg, current);
           // Unless custody already relayed it (agent/custody.ts): then the copy is dropped when it comes.
-          if (run.receipt) await this.deleteMessage(run.queueUrl, run.receipt);
+          if (run.receipt) await this.calls.deleteMessage(run.queueUrl, run.receipt);
         } catch (err) {
           this.warnSparse('report', 'could not report a task the layer ended', err);
         }
@@ -774,7 +767,7 @@ export class Worker {
         this.log.warn('could not hand a task back: another agent holds it now', ref);
         return;
       }
-      if (run.receipt) await this.changeVisibility(run.queueUrl, run.receipt, 0);
+      if (run.receipt) await this.calls.changeVisibility(run.queueUrl, run.receipt, 0);
       // Past the visibility cap the message was relayed: a copy, visible at once, takes its place.
       else await this.custody.sendCopy({ queueUrl: run.queueUrl, body: run.body, receivedAt: run.receivedAt, dispatchedAt: run.dispatchedAt }, 0);
       this.log.info('task handed back', { ...ref, checkpoint: run.checkpoint?.key ?? null });
@@ -863,7 +856,7 @@ export class Worker {
     if (!run.receipt) return;
     const held: HeldMessage = { queueUrl: run.queueUrl, receipt: run.receipt, body: run.body, receivedAt: run.receivedAt, dispatchedAt: run.dispatchedAt };
     if (!this.custody.passesCap(held, this.clock.now(), this.visibilitySeconds)) {
-      await this.changeVisibility(run.queueUrl, run.receipt, this.visibilitySeconds);
+      await this.calls.changeVisibility(run.queueUrl, run.receipt, this.visibilitySeconds);
       return;
     }
     if (await this.custody.relay(held, this.relayDelaySeconds)) {
@@ -924,55 +917,6 @@ export class Worker {
       this.inputs.set(key, data);
     }
     return data;
-  }
-
-  // ---- AWS calls that must not throw ----------------------------------------------------------
-
-  private async sendSuccess(token: string, outcome: TaskOutcome, ref: Record<string, unknown>): Promise<void> {
-    await this.callback(() => this.deps.sfn.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(outcome) })), ref);
-  }
-
-  private async sendFailure(token: string, error: { type: string; message: string }, ref: Record<string, unknown>): Promise<void> {
-    await this.callback(
-      () =>
-        this.deps.sfn.send(
-          new SendTaskFailureCommand({ taskToken: token, error: error.type.slice(0, 256), cause: error.message.slice(0, CAUSE_MAX) }),
-        ),
-      ref,
-    );
-  }
-
-  private async callback(send: () => Promise<unknown>, ref: Record<string, unknown>): Promise<void> {
-    try {
-      await retry(send, (err) => !CLOSED_TOKEN_ERRORS.has(errorName(err)));
-    } catch (err) {
-      const name = errorName(err);
-      if (CLOSED_TOKEN_ERRORS.has(name)) {
-        // The workflow stopped waiting (timeout, abort) or heard from us already.
-        this.log.info('the workflow no longer waits for this task', { ...ref, error: name });
-      } else {
-        // Left undeleted, the message comes back and the 'finished' path reports again.
-        this.warnSparse('callback', 'could not report to Step Functions', err);
-        throw err;
-      }
-    }
-  }
-
-  private async deleteMessage(url: string, receipt: string): Promise<void> {
-    try {
-      await retry(() => this.deps.sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: receipt })));
-    } catch (err) {
-      this.warnSparse('delete', 'could not delete a message; it will be delivered again and dropped then', err);
-    }
-  }
-
-  private async changeVisibility(url: string, receipt: string, seconds: number): Promise<void> {
-    try {
-      await this.deps.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: receipt, VisibilityTimeout: seconds }));
-    } catch (err) {
-      // A receipt handle goes stale when the message was received again; harmless.
-      this.log.debug('could not change a message visibility', { error: errorMessage(err) });
-    }
   }
 
   // ---- the agent record -----------------------------------------------------------------------
@@ -1133,28 +1077,6 @@ export class Worker {
 
 // ---- pieces -------------------------------------------------------------------------------------
 
-const CLOSED_TOKEN_ERRORS = new Set(['TaskTimedOut', 'InvalidToken', 'TaskDoesNotExist']);
-
-function errorName(err: unknown): string {
-  return (err as Error | undefined)?.name ?? 'Error';
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-
-/** A few tries with a short backoff, on top of the SDK's own retries. */
-async function retry<T>(fn: () => Promise<T>, retryable: (err: unknown) => boolean = () => true, tries = 3): Promise<T> {
-  for (let i = 0; ; i++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (i + 1 >= tries || !retryable(err)) throw err;
-      await new Promise((r) => setTimeout(r, 200 * 2 ** i));
-    }
-  }
-}
 
 /** A tiny LRU: a Map iterates in insertion order, so the first key is the least recent. */
 class Lru<V> {
@@ -1175,81 +1097,3 @@ class Lru<V> {
   }
 }
 
-/** Health metrics over the last task runs, and the process's CPU and memory. */
-class Metrics {
-  completed = 0;
-  failed = 0;
-  private readonly window: { ok: boolean; ms: number }[] = [];
-  private lastCpu = process.cpuUsage();
-  private lastAt = process.hrtime.bigint();
-
-  get count(): number {
-    return this.window.length;
-  }
-
-  record(ok: boolean, ms: number): void {
-    if (ok) this.completed++;
-    else this.failed++;
-    this.window.push({ ok, ms });
-    if (this.window.length > METRICS_WINDOW) this.window.shift();
-  }
-
-  snapshot(): HealthMetrics {
-    const cpu = process.cpuUsage(this.lastCpu);
-    const now = process.hrtime.bigint();
-    const wallUs = Number(now - this.lastAt) / 1000;
-    this.lastCpu = process.cpuUsage();
-    this.lastAt = now;
-    const n = this.window.length;
-    const ok = this.window.filter((w) => w.ok).length;
-    return {
-      cpu: round(wallUs > 0 ? ((cpu.user + cpu.system) / wallUs) * 100 : 0),
-      memory: round((process.memoryUsage.rss() / totalmem()) * 100),
-      responseTime: n ? Math.round(this.window.reduce((s, w) => s + w.ms, 0) / n) : 0,
-      errorRate: n ? round((n - ok) / n, 3) : 0,
-      taskSuccessRate: n ? round(ok / n, 3) : 1,
-    };
-  }
-}
-
-const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** digits;
-
-/** The pgid file (format: WorkerConfig.pgidFile). Writes are serialised and asynchronous. */
-class PgidFile {
-  private readonly live = new Set<number>();
-  private chain: Promise<void> = Promise.resolve();
-  constructor(
-    private readonly path: string,
-    private readonly onError: (err: unknown) => void,
-  ) {}
-
-  private enqueue(op: () => Promise<unknown>): Promise<void> {
-    this.chain = this.chain.then(op).then(
-      () => undefined,
-      (err) => this.onError(err),
-    );
-    return this.chain;
-  }
-
-  reset(): Promise<void> {
-    return this.enqueue(async () => {
-      await mkdir(dirname(this.path), { recursive: true });
-      await writeFile(this.path, '');
-    });
-  }
-
-  add(pgid: number): void {
-    this.live.add(pgid);
-    void this.enqueue(() => appendFile(this.path, `${pgid}\n`));
-  }
-
-  remove(pgid: number): void {
-    if (!this.live.delete(pgid)) return;
-    const text = [...this.live].map((p) => `${p}\n`).join('');
-    void this.enqueue(() => writeFile(this.path, text));
-  }
-
-  close(): Promise<void> {
-    return this.enqueue(() => rm(this.path, { force: true }));
-  }
-}
