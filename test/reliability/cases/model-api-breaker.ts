@@ -104,6 +104,8 @@ export const modelApiBreaker: ReliabilityCase = {
       const failFast = { dependency: { maxRetries: 0 } };
       const claude = (id: string, type: string) => ({ id, agentType: type, failureStrategy: 'continue', recovery: failFast, instructions: `Profile ${id}. [standin:overloaded]` });
 
+      /** Trials in which all of it held: opened through the proxy, Claude Code refused unrun, commands ran. */
+      let held = 0;
       const total = await eachTrial(ctx, async (trial) => {
         const tally: Tally = emptyTally();
         const reset = await layer.request('POST', `/breakers/${KEY}/reset`);
@@ -155,9 +157,10 @@ export const modelApiBreaker: ReliabilityCase = {
         const agentTypes = new Map<string, string>((await layer.request('GET', '/agents')).body.items.map((a: any) => [a.agentId, a.agentType]));
         const types = new Set(result.execution.tasks.filter((t: any) => t.status === 'completed').map((t: any) => agentTypes.get(t.agentId)));
         if (types.size !== TYPES.length) tally.failures.push(`trial ${trial}: command tasks completed on [${[...types].join(', ')}], expected ${TYPES.join(', ')}`);
+        if (!tally.failures.length) held++;
         return tally;
       });
-      return { ...total, notes: `per trial: ${THRESHOLD} Claude Code runs get 529 through the model proxy and open ${KEY}; then 2 Claude Code tasks (${TYPES.join(', ')}) refused unrun, 2 command tasks of those types completed; ${api.calls.length} API calls` };
+      return { ...total, notes: `${held}/${ctx.trials} trials: ${THRESHOLD} Claude Code runs get 529 through the model proxy and open ${KEY}, then 2 Claude Code tasks (${TYPES.join(', ')}) are refused unrun while 2 command tasks of those types complete; ${api.calls.length} API calls` };
     } finally {
       api.close();
       await rm(dir, { recursive: true, force: true });
