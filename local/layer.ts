@@ -187,7 +187,7 @@ export class LocalLayer {
       runDir,
       logStream: workerLog,
       envFor: (type, agentId) => ({
-        ...pick(process.env, ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'USER', 'SHELL', 'NODE_OPTIONS', 'XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_AGENT_RUN_AS', 'XL_CLAUDE_BIN', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_LOCAL_SECRETS_FILE', 'XL_BREAKER_POLICY']),
+        ...pick(process.env, ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'USER', 'SHELL', 'NODE_OPTIONS', 'XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_AGENT_RUN_AS', 'XL_CLAUDE_BIN', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_LOCAL_SECRETS_FILE', 'XL_BREAKER_POLICY']),
         ...(agentEnv.get(type) ?? {}),
         // How Claude Code reaches the model is the host's choice here, not the template's (Bedrock or a key secret on AWS).
         XL_MODEL_ACCESS: process.env.XL_MODEL_ACCESS ?? '',

@@ -2,8 +2,12 @@
 import type { ReliabilityCase } from '../suite.ts';
 import { agentFrozen } from './agent-frozen.ts';
 import { agentKilled } from './agent-killed.ts';
+import { breakerModel } from './breaker-model.ts';
 import { duplicateDelivery } from './duplicate-delivery.ts';
+import { halfOpenRace } from './half-open-race.ts';
+import { modelApiBreaker } from './model-api-breaker.ts';
 import { taskTimeout } from './task-timeout.ts';
 import { transientRetry } from './transient-retry.ts';
+import { typeBreaker } from './type-breaker.ts';
 
-export const CASES: ReliabilityCase[] = [agentKilled, agentFrozen, duplicateDelivery, taskTimeout, transientRetry];
+export const CASES: ReliabilityCase[] = [agentKilled, agentFrozen, duplicateDelivery, taskTimeout, transientRetry, typeBreaker, halfOpenRace, modelApiBreaker, breakerModel];
