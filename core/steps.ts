@@ -171,7 +171,9 @@ export class ExecutionSteps {
     const entry = (next: AttemptLogEntry['next'], delaySeconds?: number): AttemptLogEntry | undefined =>
       ran ? attemptEntry(task, error, new Date(this.now()).toISOString(), next, delaySeconds) : undefined;
 
-    const final = stopping || blocked?.final === true;
+    // An open breaker refuses fast (the design's circuit breaker): no retry would be admitted sooner
+    // than its probe, so the refusal is final unless the recovery waits for the probe (above).
+    const final = stopping || blocked?.final === true || blocked?.breaker !== undefined;
     const strategy = recoveryStrategy(task, errorType);
     const decision: RecoveryDecision = final ? { action: 'fail' } : decideRecovery(strategy, task.retries?.[errorType] ?? 0, { fallbackUsed: task.fallbackFrom !== undefined });
 
@@ -200,7 +202,27 @@ export class ExecutionSteps {
       // Tasks no agent has claimed yet are skipped; an agent whose claim then fails reports the skip.
       await this.deps.executions.skipWaitingTasks(executionId, `task ${task.taskId} failed with failureStrategy "stop"`);
     }
+    if (escalation === 'fail-execution' || task.failureStrategy === 'stop') await this.endIfSettled(executionId);
     return done;
+  }
+
+  /**
+   * A stopping execution whose tasks are all final ends now, as Finalize would end it. Its workflow
+   * run may still wait for the skipped tasks' dispatches, whose tokens are in their queued messages
+   * until an agent of their type is free to receive and report them: on a busy fleet that can take
+   * long, and the execution's status must not wait for it (Finalize's later write changes nothing).
+   */
+  private async endIfSettled(executionId: string): Promise<void> {
+    const [execution, tasks] = await Promise.all([this.deps.executions.getExecution(executionId), this.deps.executions.listTasks(executionId)]);
+    if (!execution || !isStopping(execution)) return;
+    if (tasks.some((t) => t.status !== 'completed' && t.status !== 'failed' && t.status !== 'skipped')) return;
+    const outcome = deriveOutcome(execution, tasks);
+    await this.deps.executions.setStatus(executionId, outcome.status, {
+      from: ['PENDING', 'RUNNING'],
+      stoppedAt: new Date(this.now()).toISOString(),
+      result: outcome.result,
+      run: execution.workflowRun ?? 0,
+    });
   }
 
   /**

@@ -179,6 +179,8 @@ describe('Recover', () => {
     const execution = (await executions.getExecution(id))!;
     expect(execution.stopping).toMatchObject({ taskId: 't0', escalated: true });
     expect(deriveOutcome(execution, tasks).status).toBe('FAILED');
+    // Every task is final: the execution ends now, not once its skipped dispatches reach a free agent.
+    expect(execution).toMatchObject({ status: 'FAILED', stoppedAt: expect.any(String) });
     expect(await steps.gate({ executionId: id, taskIndex: 2 })).toEqual({ action: 'skip' });
   });
 
@@ -194,9 +196,27 @@ describe('Recover', () => {
 
     const other = await steps.gate({ executionId: id, taskIndex: 1 });
     const refused = await steps.recover({ executionId: id, taskIndex: 1, gate: other });
-    // The default onOpen is "fail": a dependency retry (not an attempt: no agent ran it).
-    expect(refused).toMatchObject({ action: 'retry' });
+    // The default onOpen is "fail": at once, no retry (and no attempt: no agent ran it).
+    expect(refused).toMatchObject({ action: 'done' });
+    expect(await task(id, 1)).toMatchObject({ status: 'failed', attempts: 0, retries: {}, error: { type: 'dependency', message: expect.stringContaining('agent:logger') } });
     expect((await task(id, 1)).attemptLog).toBeUndefined();
+  });
+
+  it('ends a stopped execution at once when no task runs any more, though its skipped dispatches still wait in their queues', async () => {
+    const id = await createExecution([{}, {}, {}]);
+    await steps.gate({ executionId: id, taskIndex: 1 }); // queued: its message waits for a busy type
+    await (await agentFails(id, 0, { type: 'permanent', source: 'command', message: 'broken' })).recover();
+    expect((await executions.listTasks(id)).map((t) => t.status)).toEqual(['failed', 'skipped', 'skipped']);
+    expect(await executions.getExecution(id)).toMatchObject({ status: 'FAILED', stoppedAt: expect.any(String) });
+  });
+
+  it('leaves a stopped execution running while one of its tasks still runs: that task finishes and is reported', async () => {
+    const id = await createExecution([{}, {}]);
+    const gate1 = await steps.gate({ executionId: id, taskIndex: 1 });
+    if (gate1.action !== 'dispatch') throw new Error('expected a dispatch');
+    await executions.claimTask({ executionId: id, index: 1, dispatchSeq: gate1.dispatch.MessageBody.dispatchSeq, agentId: 'other', claimId: 'c1', leaseMs: 60_000 });
+    await (await agentFails(id, 0, { type: 'permanent', source: 'command', message: 'broken' })).recover();
+    expect(await executions.getExecution(id)).toMatchObject({ status: 'RUNNING' });
   });
 
   it('re-dispatches a task that timed out while still queued, without counting it', async () => {

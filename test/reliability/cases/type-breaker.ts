@@ -7,8 +7,8 @@
 //              half-open while its command blocks on a gate), the others are refused as `dependency`
 //              ("half-open and its probe is out"); the gate opens, the probe completes, the breaker
 //              closes. Exactly one of them ran.
-// Refused tasks fail at once: `recovery.dependency.maxRetries: 0` (the default retries a refusal
-// twice after a backoff, which would outlast the cooldown). POST /breakers/{key}/reset ends a trial.
+// Refused tasks fail at once, with their recovery's defaults (an open breaker's refusal is final
+// unless the recovery says onOpen "wait"). POST /breakers/{key}/reset ends a trial.
 import { agentBreakerKey } from '#core/breakers.ts';
 import { waitFor } from '../../e2e/harness.ts';
 import { type Expectation, type Tally, addTally, emptyTally } from '../account.ts';
@@ -49,7 +49,6 @@ export const typeBreaker: ReliabilityCase = {
   trials: (mode) => (mode === 'full' ? 20 : 3),
   async run(ctx) {
     await ctx.agents(1);
-    const failFast = { dependency: { maxRetries: 0 } };
     let slowestRefusalMs = 0;
     /** Trials that saw the whole cycle: open, refusals, half-open with one probe, closed. */
     let cycles = 0;
@@ -75,7 +74,7 @@ export const typeBreaker: ReliabilityCase = {
       const refusing = await submit(ctx.layer, {
         pattern: 'parallel',
         maxConcurrency: REFUSED,
-        tasks: refused.map((t) => ({ id: t, agentType: TYPE, failureStrategy: 'continue', recovery: failFast, command: ctx.ledger.command(t) })),
+        tasks: refused.map((t) => ({ id: t, agentType: TYPE, failureStrategy: 'continue', command: ctx.ledger.command(t) })),
       });
       const open = new RegExp(`circuit breaker ${KEY} is open`);
       const refusal = await tallyExecution(ctx, refusing, 'SUCCEEDED', refused.map((taskId) => ({ taskId, status: 'failed', errorType: 'dependency', commits: 0, checks: refusedFast(open) })), 60_000);
@@ -93,7 +92,7 @@ export const typeBreaker: ReliabilityCase = {
       const probing = await submit(ctx.layer, {
         pattern: 'parallel',
         maxConcurrency: CANDIDATES,
-        tasks: candidates.map((t) => ({ id: t, agentType: TYPE, failureStrategy: 'continue', recovery: failFast, command: ctx.ledger.command(t, ctx.ledger.waitForGate(`${trial}`)) })),
+        tasks: candidates.map((t) => ({ id: t, agentType: TYPE, failureStrategy: 'continue', command: ctx.ledger.command(t, ctx.ledger.waitForGate(`${trial}`)) })),
       });
       const halfOpen = await waitFor(`${KEY} to be half-open`, async () => {
         const b = await breaker(ctx);
