@@ -2,9 +2,22 @@
 import type { ReliabilityCase } from '../suite.ts';
 import { agentFrozen } from './agent-frozen.ts';
 import { agentKilled } from './agent-killed.ts';
+import { defaultOutput } from './default-output.ts';
 import { duplicateDelivery } from './duplicate-delivery.ts';
+import { failExecution } from './fail-execution.ts';
+import { fallbackAgentType } from './fallback-agent-type.ts';
 import { poisonMessage } from './poison-message.ts';
 import { taskTimeout } from './task-timeout.ts';
 import { transientRetry } from './transient-retry.ts';
 
-export const CASES: ReliabilityCase[] = [agentKilled, agentFrozen, duplicateDelivery, poisonMessage, taskTimeout, transientRetry];
+export const CASES: ReliabilityCase[] = [
+  agentKilled,
+  agentFrozen,
+  duplicateDelivery,
+  poisonMessage,
+  taskTimeout,
+  transientRetry,
+  fallbackAgentType,
+  defaultOutput,
+  failExecution,
+];

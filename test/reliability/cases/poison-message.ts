@@ -110,7 +110,7 @@ export const poisonMessage: ReliabilityCase = {
         (task) => (String(task.error?.message).includes(`dead-letter queue ${deadLetterQueueKey(queue.key)}`) ? undefined : `error message "${task.error?.message}" does not name ${deadLetterQueueKey(queue.key)}`),
         (_task, entry) => (entry.starts.length === 0 ? undefined : `ran ${entry.starts.length} times, though no agent took its dispatch`),
       ];
-      const poisoned = (taskId: string, queue: Queue): Expectation => ({ taskId, status: 'failed', errorType: 'validation', commits: 0, checks: deadLettered(queue) });
+      const poisoned = (taskId: string, queue: Queue): Expectation => ({ taskId, status: 'failed', errorType: 'validation', attempts: 0, commits: 0, checks: deadLettered(queue) });
       // Each task fails within a few of the pool manager's rounds (every third of the heartbeat),
       // not at its dispatch timeout.
       const first = await tallyExecution(ctx, many, 'SUCCEEDED', ids.map((id) => poisoned(id, normal)), 60_000 + ctx.trials * 500);
