@@ -11,7 +11,9 @@
 // its low queue, which that case does not use) dispatched at once (maxConcurrency 4) while that
 // type's only agent is held by a task of another execution, so they wait on their queue unclaimed.
 // They must be skipped, and the execution must end as promptly; the blocker is released afterwards,
-// and they must never run.
+// and they must never run. (Found by this case: the layer skips their records at once, but their
+// dispatches' task tokens are reported only by an agent that receives the messages, so the
+// execution stays RUNNING until that type has a free agent.)
 import { join } from 'node:path';
 import { alive } from '../../support/processes.ts';
 import { waitFor } from '../../e2e/harness.ts';
