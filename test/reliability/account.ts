@@ -6,6 +6,7 @@
 //   doubled: the side effect was committed more than once, or one run's end (or a completion) was
 //            recorded more than once.
 // A run started again after its agent died is expected (started twice, committed once): not doubled.
+import { isDeepStrictEqual } from 'node:util';
 import type { ErrorType } from '#core/errors.ts';
 import type { LedgerEntry } from './ledger.ts';
 
@@ -27,6 +28,11 @@ export interface Expectation {
   attempts?: number;
   /** Side effects the task must have committed: 1, or 0 for a command that must never get past its kill. */
   commits: 0 | 1;
+  /**
+   * A completed task's output when no run of it produced one (its recovery's default output): the
+   * record's output must equal it, and the ledger must show no commit (`commits: 0`).
+   */
+  defaultOutput?: unknown;
   checks?: TaskCheck[];
 }
 
@@ -118,6 +124,9 @@ function lostReason(want: Expectation, task: any, entry: LedgerEntry): string | 
   if (entry.commits.length < want.commits) return `no side effect committed (ledger starts: ${entry.starts.map((s) => s.attempt).join(', ') || 'none'})`;
   if (want.status !== 'completed') return undefined;
   const output = task.output;
+  if (want.defaultOutput !== undefined) {
+    return isDeepStrictEqual(output, want.defaultOutput) ? undefined : `output ${JSON.stringify(output)}, expected the default output ${JSON.stringify(want.defaultOutput)}`;
+  }
   if (output?.task !== want.taskId) return `output ${JSON.stringify(output)} is not this task's`;
   if (!entry.commits.includes(output.attempt)) return `output of attempt ${output.attempt}, which committed nothing (commits: ${entry.commits.join(', ') || 'none'})`;
   return undefined;

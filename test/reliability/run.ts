@@ -1,4 +1,4 @@
-// `npm run test:reliability [-- --quick] [-- --case <name>]`: the fault suite on the local layer,
+// `npm run test:reliability [-- --quick] [-- --case <name>[,<name>...]]`: the fault suite on the local layer,
 // with real processes. Prints a table of case, trials, tasks, lost, doubled; writes it to
 // bench/results/reliability.json; exits non-zero when any task was lost or doubled, or any trial
 // failed its own expectations. Quick mode (`--quick`, or CI=true) runs fewer trials.
@@ -12,9 +12,10 @@ import type { CaseContext, CaseResult, Mode, ReliabilityCase } from './suite.ts'
 
 const args = process.argv.slice(2);
 const mode: Mode = args.includes('--quick') || process.env.CI === 'true' ? 'quick' : 'full';
-const only = args.includes('--case') ? args[args.indexOf('--case') + 1] : undefined;
-const cases = CASES.filter((c) => !only || c.name === only);
-if (!cases.length) throw new Error(`no case named "${only}"; the cases: ${CASES.map((c) => c.name).join(', ')}`);
+const only = args.includes('--case') ? (args[args.indexOf('--case') + 1] ?? '').split(',') : undefined;
+const unknown = only?.find((name) => !CASES.some((c) => c.name === name));
+if (unknown !== undefined) throw new Error(`no case named "${unknown}"; the cases: ${CASES.map((c) => c.name).join(', ')}`);
+const cases = CASES.filter((c) => !only || only.includes(c.name));
 const types = cases.flatMap((c) => (c.agentType ? [c.agentType] : []));
 const clash = types.find((t, i) => types.indexOf(t) !== i);
 if (clash) throw new Error(`two cases use agent type ${clash}: each needs its own on the shared layer`);

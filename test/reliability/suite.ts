@@ -103,6 +103,21 @@ export async function taskWhen(layer: Layer, executionId: string, taskId: string
 /** A unique task id per trial: ledgers are per case, executions per trial. */
 export const trialTaskId = (trial: number, i = 0) => `t${trial}-${i}`;
 
+/**
+ * Bounds another agent type's pool to exactly `count` agents and waits until that many are idle: for
+ * a case that borrows a type of another case's (which runs before or after it, never beside it) and
+ * gives it back at 0..0.
+ */
+export async function sizePool(layer: Layer, type: AgentType, count: number): Promise<void> {
+  const res = await layer.request('PUT', `/pool/${type}`, { min: count, max: count });
+  if (res.status !== 200) throw new Error(`PUT /pool/${type}: ${res.status} ${JSON.stringify(res.body)}`);
+  if (count === 0) return;
+  await waitFor(`${count} idle ${type} agents`, async () => {
+    const agents = (await layer.request('GET', '/agents')).body.items.filter((a: any) => a.agentType === type);
+    return agents.filter((a: any) => a.status === 'idle').length >= count || undefined;
+  }, 60_000);
+}
+
 /** The agent record (GET /agents) of `agentId`. */
 export async function agentRecord(layer: Layer, agentId: string): Promise<any> {
   const agents = (await layer.request('GET', '/agents')).body.items;

@@ -62,6 +62,19 @@ describe('counting lost and doubled tasks', () => {
     expect(t.failures).toHaveLength(3);
   });
 
+  it('takes a task completed by its default output, with nothing committed, as neither lost nor doubled', () => {
+    const task = { taskId: 'a', status: 'completed', attempts: 1, output: { lint: 'not run' } };
+    const t = tally([task], { a: { starts: [{ attempt: 1, pid: 10 }], commits: [] } }, { expectations: [want('a', { commits: 0, defaultOutput: { lint: 'not run' } })] });
+    expect(t).toEqual({ tasks: 1, lost: 0, doubled: 0, failures: [] });
+  });
+
+  it('counts a task whose output is not the expected default output as lost', () => {
+    const task = { taskId: 'a', status: 'completed', attempts: 1, output: { lint: 'ran' } };
+    const t = tally([task], { a: { starts: [{ attempt: 1, pid: 10 }], commits: [] } }, { expectations: [want('a', { commits: 0, defaultOutput: { lint: 'not run' } })] });
+    expect(t).toMatchObject({ lost: 1, doubled: 0 });
+    expect(t.failures[0]).toMatch(/expected the default output \{"lint":"not run"\}/);
+  });
+
   it('runs a task\'s own checks and reports what they find', () => {
     const t = tally([completed('a', 1)], { a: { starts: [{ attempt: 1, pid: 10 }], commits: [1] } }, { expectations: [want('a', { checks: [() => 'no attemptLog'] })] });
     expect(t.failures).toEqual(['ex-1/a: no attemptLog']);
