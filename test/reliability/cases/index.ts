@@ -3,7 +3,8 @@ import type { ReliabilityCase } from '../suite.ts';
 import { agentFrozen } from './agent-frozen.ts';
 import { agentKilled } from './agent-killed.ts';
 import { duplicateDelivery } from './duplicate-delivery.ts';
+import { layerKilled } from './layer-killed.ts';
 import { taskTimeout } from './task-timeout.ts';
 import { transientRetry } from './transient-retry.ts';
 
-export const CASES: ReliabilityCase[] = [agentKilled, agentFrozen, duplicateDelivery, taskTimeout, transientRetry];
+export const CASES: ReliabilityCase[] = [agentKilled, agentFrozen, duplicateDelivery, taskTimeout, transientRetry, layerKilled];
