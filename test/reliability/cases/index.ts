@@ -4,7 +4,8 @@ import { agentFrozen } from './agent-frozen.ts';
 import { agentKilled } from './agent-killed.ts';
 import { duplicateDelivery } from './duplicate-delivery.ts';
 import { layerKilled } from './layer-killed.ts';
+import { stepFault } from './step-fault.ts';
 import { taskTimeout } from './task-timeout.ts';
 import { transientRetry } from './transient-retry.ts';
 
-export const CASES: ReliabilityCase[] = [agentKilled, agentFrozen, duplicateDelivery, taskTimeout, transientRetry, layerKilled];
+export const CASES: ReliabilityCase[] = [agentKilled, agentFrozen, duplicateDelivery, taskTimeout, transientRetry, layerKilled, stepFault];
