@@ -1,13 +1,13 @@
 // The local layer SIGKILLed mid-plan and started again on the same state dir (README "Resume"): the
 // plan must finish, tasks that had completed must not start again, and no task may be lost or commit
 // twice. Each trial draws k: the plan's tasks before k run through, the ones from k on wait on a gate,
-// and the layer is killed once the record shows the first k completed and the ledger shows the tasks
-// from k that can run (the plan's concurrency) waiting. Their runs die with the layer before
+// and the layer is killed once the record shows the first k completed and the ledger shows waiting
+// as many tasks from k as the plan, k's batch or k's stage lets run. Their runs die with the layer before
 // committing; after the restart the gate opens only once their shells are gone, so a run that outlived
 // its layer would commit twice and show as doubled. The trials go round four plans: sequential,
 // parallel, pipeline, and a parallel plan of 200 tasks (two batches of default tasks).
 //
-// Cost: a layer start dominates a trial (15-30 s on a loaded machine). The layer a trial restarts is
+// Cost: a layer start dominates a trial (15-50 s on a loaded machine). The layer a trial restarts is
 // the next trial's, on the same state dir, so a case of n trials starts the layer n + 1 times.
 import { AGENT_TYPES } from '#core/agent-types.ts';
 import { prepareBatches, stageLayout } from '#core/patterns.ts';
