@@ -11,7 +11,7 @@
 //   lost:    a task of a batch that did not SUCCEED (a history at the cap fails it), or dispatched
 //            fewer times than its budget allows;
 //   doubled: dispatched more times than its budget allows.
-// The history must stay under the cap less HISTORY_EVENTS.margin, the room Prepare keeps for the
+// The history must stay within the cap less HISTORY_EVENTS.margin, the room Prepare keeps for the
 // steps' own Lambda retries.
 import { AGENT_TYPES } from '#core/agent-types.ts';
 import { ERROR_TYPES, type ErrorType } from '#core/errors.ts';
@@ -23,6 +23,7 @@ import { between, runSeed, seededRandom } from '../random.ts';
 import { type ReliabilityCase, eachTrial } from '../suite.ts';
 
 const PLAN_TASKS = 1000;
+const TASK_TYPE = 'coder';
 /** Error types a task can retry (permanent and validation take retries only when a plan asks). */
 const RETRIED: ErrorType[] = ['transient', 'timeout', 'resource', 'dependency'];
 
@@ -39,7 +40,9 @@ const everyType = (maxRetries: number) => Object.fromEntries(ERROR_TYPES.map((t)
 function uniformShapes(random: () => number): Shape[] {
   const many = ERROR_TYPES[between(random, 0, ERROR_TYPES.length - 1)]!;
   const carrier = RETRIED[between(random, 0, RETRIED.length - 1)]!;
-  const fallbackType = AGENT_TYPES[between(random, 0, AGENT_TYPES.length - 1)]!;
+  // Another type than the tasks' own (coder): a plan may not fall back to the type that failed.
+  const others = AGENT_TYPES.filter((t) => t !== TASK_TYPE);
+  const fallbackType = others[between(random, 0, others.length - 1)]!;
   const dependencyRetries = between(random, 0, 5);
   return [
     { name: 'defaults', recovery: () => undefined },
@@ -63,7 +66,7 @@ function largestBatch(shape: Shape): number[] {
   const plan = parsePlan({
     pattern: 'parallel',
     maxConcurrency: 40,
-    tasks: Array.from({ length: PLAN_TASKS }, (_, i) => ({ id: `t${i}`, agentType: 'coder', command: 'true', recovery: shape.recovery(i) })),
+    tasks: Array.from({ length: PLAN_TASKS }, (_, i) => ({ id: `t${i}`, agentType: TASK_TYPE, command: 'true', recovery: shape.recovery(i) })),
   });
   const tasks = planTasks(plan).map(({ task }, index) => ({ index, recovery: task.recovery }));
   const prepared = prepareBatches({ executionId: 'e', pattern: 'parallel', maxConcurrency: 40, taskCount: PLAN_TASKS, stages: stageLayout('parallel', [{ name: '', count: PLAN_TASKS }]) }, tasks);
@@ -87,8 +90,10 @@ async function measure(shape: Shape): Promise<Tally & { events: number; size: nu
   });
   if (status !== 'SUCCEEDED') tally.failures.push(`${where}: the batch ended ${status} after ${types.length} events`);
   if (tally.lost || tally.doubled) tally.failures.push(`${where}: ${tally.lost} tasks dispatched fewer times than 1 + their budget, ${tally.doubled} more`);
+  // Prepare fills a batch up to this (BATCH_TASK_EVENT_BUDGET plus the batch's own events): reaching
+  // it exactly is a batch cut as tight as allowed, which the mixed plans often are.
   const ceiling = HISTORY_EVENTS.limit - HISTORY_EVENTS.margin;
-  if (types.length >= ceiling) tally.failures.push(`${where}: ${types.length} history events, at or over ${ceiling} (the cap less the steps' margin)`);
+  if (types.length > ceiling) tally.failures.push(`${where}: ${types.length} history events, over ${ceiling} (the cap less the steps' margin)`);
   return tally;
 }
 
