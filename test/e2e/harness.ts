@@ -62,7 +62,8 @@ export async function startLayer(opts: { env?: Record<string, string>; stateDir?
   };
   const stop = async () => {
     const started = Date.now();
-    if (child.exitCode !== null) return { code: child.exitCode, ms: 0 };
+    // A killed layer has no exit code, only a signal: it has exited all the same.
+    if (child.exitCode !== null || child.signalCode !== null) return { code: child.exitCode, ms: 0 };
     const exited = new Promise<number | null>((ok) => child.once('exit', (code) => ok(code)));
     child.kill('SIGTERM');
     const code = await exited;

@@ -95,8 +95,8 @@ async function runCase(c: ReliabilityCase, shared: Layer, kept: string[]): Promi
         return agents.filter((a: any) => a.status === 'idle').length >= count;
       }, 60_000);
     },
-    startLayer: async (env = {}) => {
-      const layer = await startLayer({ env: { XL_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS), ...env } });
+    startLayer: async (env = {}, opts = {}) => {
+      const layer = await startLayer({ stateDir: opts.stateDir, env: { XL_HEARTBEAT_SECONDS: String(HEARTBEAT_SECONDS), ...env } });
       own.push(layer);
       return layer;
     },
@@ -115,8 +115,9 @@ async function runCase(c: ReliabilityCase, shared: Layer, kept: string[]): Promi
     for (const layer of own) await layer.stop();
   }
   const bad = result.lost || result.doubled || result.failures.length;
-  if (bad) kept.push(ledger.dir, ...own.map((l) => l.stateDir));
-  else for (const dir of [ledger.dir, ...own.map((l) => l.stateDir)]) await removeStateDir(dir);
+  const dirs = [...new Set([ledger.dir, ...own.map((l) => l.stateDir)])]; // a restarted layer shares its state dir
+  if (bad) kept.push(...dirs);
+  else for (const dir of dirs) await removeStateDir(dir);
   const seconds = Math.round((Date.now() - began) / 100) / 10;
   log(`${c.name}: ${result.tasks} tasks, ${result.lost} lost, ${result.doubled} doubled, ${result.failures.length} failed expectations, ${seconds} s`);
   return { case: c.name, trials, seconds, ...result };

@@ -45,8 +45,11 @@ export interface CaseContext {
   ledger: Ledger;
   /** Bounds the case's agent type to exactly `count` agents and waits until that many are idle. */
   agents(count: number): Promise<void>;
-  /** A layer of the case's own (for faults to the layer itself); the runner stops it after the case. */
-  startLayer(env?: Record<string, string>): Promise<Layer>;
+  /**
+   * A layer of the case's own (for faults to the layer itself); the runner stops it after the case.
+   * `stateDir` starts it on an earlier layer's state (a restart).
+   */
+  startLayer(env?: Record<string, string>, opts?: { stateDir?: string }): Promise<Layer>;
   log(message: string): void;
 }
 

@@ -2,14 +2,17 @@
 import type { ReliabilityCase } from '../suite.ts';
 import { agentFrozen } from './agent-frozen.ts';
 import { agentKilled } from './agent-killed.ts';
+import { batchHistory } from './batch-history.ts';
 import { breakerModel } from './breaker-model.ts';
 import { defaultOutput } from './default-output.ts';
 import { duplicateDelivery } from './duplicate-delivery.ts';
 import { failExecution } from './fail-execution.ts';
 import { fallbackAgentType } from './fallback-agent-type.ts';
 import { halfOpenRace } from './half-open-race.ts';
+import { layerKilled } from './layer-killed.ts';
 import { modelApiBreaker } from './model-api-breaker.ts';
 import { poisonMessage } from './poison-message.ts';
+import { stepFault } from './step-fault.ts';
 import { taskTimeout } from './task-timeout.ts';
 import { transientRetry } from './transient-retry.ts';
 import { typeBreaker } from './type-breaker.ts';
@@ -28,4 +31,7 @@ export const CASES: ReliabilityCase[] = [
   halfOpenRace,
   modelApiBreaker,
   breakerModel,
+  layerKilled,
+  stepFault,
+  batchHistory,
 ];
