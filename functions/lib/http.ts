@@ -25,7 +25,8 @@ export type Route = {
 /** `/executions/{executionId}` → a route matching that path, capturing executionId. */
 export function route(method: string, template: string, handle: Route['handle']): Route {
   const keys: string[] = [];
-  const source = template.replace(/\{(\w+)\}/g, (_, key: string) => {
+  // A literal dot (/openapi.json) is escaped; {name} captures one path segment.
+  const source = template.replaceAll('.', '\\.').replace(/\{(\w+)\}/g, (_, key: string) => {
     keys.push(key);
     return '([^/]+)';
   });
@@ -80,13 +81,16 @@ export const errorBody = (): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewa
   },
 });
 
-/** Locally, XL_API_TOKEN guards every route but GET /health. On AWS, IAM does. */
+/**
+ * Locally, XL_API_TOKEN guards every route but GET /health and GET /openapi.json (the API's
+ * description, public like any API's reference: it holds no data of the layer). On AWS, IAM does.
+ */
 export const bearerToken = (): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> => ({
   before: async (request) => {
     const token = process.env.XL_API_TOKEN;
     if (!token) return;
     const { httpMethod, path } = request.event;
-    if (httpMethod === 'GET' && /^(\/v1)?\/health\/?$/.test(path)) return;
+    if (httpMethod === 'GET' && /^(\/v1)?\/(health|openapi\.json)\/?$/.test(path)) return;
     const header = request.event.headers?.authorization ?? request.event.headers?.Authorization ?? '';
     const given = Buffer.from(header.replace(/^Bearer\s+/i, ''));
     const expected = Buffer.from(token);
