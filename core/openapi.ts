@@ -24,7 +24,8 @@ function registry() {
 
 /** Exactly one of instructions / command: a refine in zod, expressible in JSON Schema, so editors flag it too. */
 function override(ctx: { zodSchema: unknown; jsonSchema: Json }) {
-  if (ctx.zodSchema === TaskSchema) ctx.jsonSchema.oneOf = [{ required: ['instructions'] }, { required: ['command'] }];
+  const one = (key: string) => ({ properties: { [key]: { type: 'string' } }, required: [key] });
+  if (ctx.zodSchema === TaskSchema) ctx.jsonSchema.oneOf = [one('instructions'), one('command')];
 }
 
 const PARAMS = { target: 'draft-2020-12', io: 'input', unrepresentable: 'throw' } as const;

@@ -24,7 +24,8 @@ const agentTypeParam = (value: string): AgentType => {
 
 const backlog = (type: AgentType) => queueBacklog().of(type);
 
-const routes = [
+/** Exported for the test that holds the OpenAPI document to them. */
+export const routes = [
   route('POST', '/executions', async ({ body }) => {
     const res = await executionService().submit(body);
     return { status: res.created ? 202 : 200, body: { executionId: res.executionId, name: res.name, status: res.status } };

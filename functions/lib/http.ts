@@ -17,6 +17,8 @@ export interface Request {
 }
 export type Route = {
   method: string;
+  /** As written, e.g. `/executions/{executionId}` (the OpenAPI document's path). */
+  template: string;
   pattern: RegExp;
   keys: string[];
   handle: (req: Request) => Promise<{ status: number; body: unknown }>;
@@ -30,7 +32,7 @@ export function route(method: string, template: string, handle: Route['handle'])
     keys.push(key);
     return '([^/]+)';
   });
-  return { method, pattern: new RegExp(`^${source}/?$`), keys, handle };
+  return { method, template, pattern: new RegExp(`^${source}/?$`), keys, handle };
 }
 
 export function json(status: number, body: unknown): APIGatewayProxyResult {
