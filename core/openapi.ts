@@ -3,13 +3,14 @@
 // test fails when the committed files are stale. Draft 2020-12 is OpenAPI 3.1's schema dialect.
 import * as z from 'zod';
 import * as api from './api-schemas.ts';
+import { AGENT_TYPES, CAPABILITIES } from './agent-types.ts';
 import { PlanSchema, StageSchema, TaskSchema } from './plan.ts';
 
 type Json = Record<string, unknown>;
 
 /** What zod cannot put in a JSON Schema (superRefine rules): said in the descriptions instead. */
 const TASK_RULES =
-  'Checked by the API (and `xl validate`) only: a capability must be one of its agent type\'s; ' +
+  'Checked by the API (and `xl validate`) only: ' +
   "a fallback agent type must differ from the task's and have its capability; `onOpen` is for `dependency` only; " +
   '`backoff` excludes `baseDelaySeconds`/`maxDelaySeconds`, and its `capSeconds` is not below `baseSeconds`; ' +
   'a default output is at most 32 KiB of JSON; the `codegen`, `tests` and `review.qualityGates` combinations of the engines.';
@@ -22,10 +23,18 @@ function registry() {
   return r;
 }
 
-/** Exactly one of instructions / command: a refine in zod, expressible in JSON Schema, so editors flag it too. */
+/**
+ * Two of the task's refine rules JSON Schema can say, so editors flag them too: exactly one of
+ * instructions / command, and a capability from the agent type's list.
+ */
 function override(ctx: { zodSchema: unknown; jsonSchema: Json }) {
+  if (ctx.zodSchema !== TaskSchema) return;
   const one = (key: string) => ({ properties: { [key]: { type: 'string' } }, required: [key] });
-  if (ctx.zodSchema === TaskSchema) ctx.jsonSchema.oneOf = [one('instructions'), one('command')];
+  ctx.jsonSchema.oneOf = [one('instructions'), one('command')];
+  ctx.jsonSchema.allOf = AGENT_TYPES.map((type) => ({
+    if: { properties: { agentType: { const: type } }, required: ['agentType'] },
+    then: { properties: { capability: { enum: [...CAPABILITIES[type]] } } },
+  }));
 }
 
 const PARAMS = { target: 'draft-2020-12', io: 'input', unrepresentable: 'throw' } as const;

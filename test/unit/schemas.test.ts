@@ -6,6 +6,8 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import { afterEach, describe, expect, it } from 'vitest';
 import { openApiDocument, planJsonSchema, schemaFiles } from '../../core/openapi.ts';
 import { handler, routes } from '../../functions/api.ts';
+import { CAPABILITIES } from '../../core/agent-types.ts';
+import { parsePlan } from '../../core/plan.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 const committed = (file: string) => readFileSync(join(ROOT, file), 'utf8');
@@ -135,9 +137,19 @@ describe('the plan JSON Schema', () => {
     expect(schema.$defs.Task.oneOf.map((b: Json) => b.required)).toEqual([['instructions'], ['command']]);
   });
 
+  it("limits a task's capability to its agent type's list", () => {
+    const coder = schema.$defs.Task.allOf.find((rule: Json) => rule.if.properties.agentType.const === 'coder');
+    expect(coder.then.properties.capability.enum).toEqual(CAPABILITIES.coder);
+  });
+
+  it('has no "$schema" key for JSON plans, which the API refuses as it does any unknown key', () => {
+    for (const variant of schema.oneOf) expect(Object.keys(variant.properties)).not.toContain('$schema');
+    expect(() => parsePlan({ $schema: '../schemas/plan.schema.json', pattern: 'sequential', tasks: [{ id: 'a', agentType: 'coder', command: 'true' }] })).toThrow(/\$schema/);
+  });
+
   it('says in its descriptions which rules only the API checks', () => {
     expect(schema.description).toMatch(/task ids are unique/);
-    expect(schema.$defs.Task.description).toMatch(/Checked by the API.*capability/);
+    expect(schema.$defs.Task.description).toMatch(/Checked by the API.*fallback agent type/);
   });
 });
 
