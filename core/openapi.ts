@@ -203,7 +203,7 @@ export function openApiDocument(): Json {
       schemas: components,
       responses: Object.fromEntries(Object.entries(ERROR_RESPONSES).map(([s, description]) => [`E${s}`, { description, content: content('Error') }])),
       securitySchemes: {
-        sigv4: { type: 'apiKey', name: 'Authorization', in: 'header', description: 'AWS SigV4 (IAM), on API Gateway' },
+        sigv4: { type: 'apiKey', name: 'Authorization', in: 'header', 'x-amazon-apigateway-authtype': 'awsSigv4', description: 'AWS SigV4 (IAM), on API Gateway' },
         bearer: { type: 'http', scheme: 'bearer', description: 'Local mode, when XL_API_TOKEN is set' },
       },
     },
