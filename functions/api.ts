@@ -1,9 +1,12 @@
 // The API Lambda: the contract's HTTP routes, each a few lines over the domain core.
 import middy from '@middy/core';
-import * as z from 'zod';
+import type * as z from 'zod';
 import { AGENT_TYPES, type AgentType } from '#core/agent-types.ts';
 import { NotFoundError, ValidationError } from '#core/errors.ts';
 import { toJsonPointer } from '#core/plan.ts';
+import { PoolBoundsRequest, RedriveDeadLettersRequest, StartAgentsRequest } from '#core/api-schemas.ts';
+// The committed document (npm run schemas), bundled into the Lambda: no file to read at run time.
+import openApiDocument from '../schemas/openapi.json' with { type: 'json' };
 import { agentStore, breakerStore, circuitBreaker, deadLetters, executionService, poolManager, queueBacklog } from './lib/deps.ts';
 import { bearerToken, dispatch, errorBody, route } from './lib/http.ts';
 
@@ -21,7 +24,8 @@ const agentTypeParam = (value: string): AgentType => {
 
 const backlog = (type: AgentType) => queueBacklog().of(type);
 
-const routes = [
+/** Exported for the test that holds the OpenAPI document to them. */
+export const routes = [
   route('POST', '/executions', async ({ body }) => {
     const res = await executionService().submit(body);
     return { status: res.created ? 202 : 200, body: { executionId: res.executionId, name: res.name, status: res.status } };
@@ -44,7 +48,7 @@ const routes = [
   })),
   route('GET', '/agents', async () => ({ status: 200, body: { items: await agentStore().list() } })),
   route('POST', '/agents', async ({ body }) => {
-    const req = parse(z.object({ agentType: z.enum(AGENT_TYPES), count: z.number().int().min(1).max(50).default(1) }).strict(), body);
+    const req = parse(StartAgentsRequest, body);
     const agentIds = await poolManager().startAgents(req.agentType, req.count);
     return { status: 202, body: { agentIds } };
   }),
@@ -63,7 +67,7 @@ const routes = [
     const pool = poolManager();
     const agents = agentStore();
     const current = (await pool.bounds()).find((b) => b.agentType === agentType)!;
-    const req = parse(z.object({ min: z.number().int().min(0).max(100).optional(), max: z.number().int().min(0).max(100).optional() }).strict(), body);
+    const req = parse(PoolBoundsRequest, body);
     const next = { agentType, min: req.min ?? current.min, max: req.max ?? current.max };
     if (next.min > next.max) throw new ValidationError(`min ${next.min} is above max ${next.max}`, [{ path: '/min', message: 'above max' }]);
     await agents.setPoolBounds(next);
@@ -99,9 +103,10 @@ const routes = [
   }),
   route('GET', '/dead-letters', async () => ({ status: 200, body: { items: await deadLetters().list() } })),
   route('POST', '/dead-letters/redrive', async ({ body }) => {
-    const req = parse(z.object({ queue: z.string().optional() }).strict(), body);
+    const req = parse(RedriveDeadLettersRequest, body);
     return { status: 202, body: { items: await deadLetters().redrive(req.queue) } };
   }),
+  route('GET', '/openapi.json', async () => ({ status: 200, body: openApiDocument })),
 ];
 
 export const handler = middy(dispatch(routes)).use(bearerToken()).use(errorBody());

@@ -17,6 +17,8 @@ export interface Request {
 }
 export type Route = {
   method: string;
+  /** As written, e.g. `/executions/{executionId}` (the OpenAPI document's path). */
+  template: string;
   pattern: RegExp;
   keys: string[];
   handle: (req: Request) => Promise<{ status: number; body: unknown }>;
@@ -25,11 +27,12 @@ export type Route = {
 /** `/executions/{executionId}` → a route matching that path, capturing executionId. */
 export function route(method: string, template: string, handle: Route['handle']): Route {
   const keys: string[] = [];
-  const source = template.replace(/\{(\w+)\}/g, (_, key: string) => {
+  // A literal dot (/openapi.json) is escaped; {name} captures one path segment.
+  const source = template.replaceAll('.', '\\.').replace(/\{(\w+)\}/g, (_, key: string) => {
     keys.push(key);
     return '([^/]+)';
   });
-  return { method, pattern: new RegExp(`^${source}/?$`), keys, handle };
+  return { method, template, pattern: new RegExp(`^${source}/?$`), keys, handle };
 }
 
 export function json(status: number, body: unknown): APIGatewayProxyResult {
@@ -80,13 +83,16 @@ export const errorBody = (): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewa
   },
 });
 
-/** Locally, XL_API_TOKEN guards every route but GET /health. On AWS, IAM does. */
+/**
+ * Locally, XL_API_TOKEN guards every route but GET /health and GET /openapi.json (the API's
+ * description, public like any API's reference: it holds no data of the layer). On AWS, IAM does.
+ */
 export const bearerToken = (): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> => ({
   before: async (request) => {
     const token = process.env.XL_API_TOKEN;
     if (!token) return;
     const { httpMethod, path } = request.event;
-    if (httpMethod === 'GET' && /^(\/v1)?\/health\/?$/.test(path)) return;
+    if (httpMethod === 'GET' && /^(\/v1)?\/(health|openapi\.json)\/?$/.test(path)) return;
     const header = request.event.headers?.authorization ?? request.event.headers?.Authorization ?? '';
     const given = Buffer.from(header.replace(/^Bearer\s+/i, ''));
     const expected = Buffer.from(token);

@@ -98,6 +98,13 @@ it('asks for the bearer token on every route but GET /health when XL_API_TOKEN i
   expect((await layer.request('GET', '/executions', undefined, { authorization: 'Bearer secret-token' })).status).toBe(200);
 });
 
+it('serves its OpenAPI document at GET /openapi.json without the bearer token: the committed schemas/openapi.json', async () => {
+  const res = await layer.request('GET', '/openapi.json');
+  expect(res.status).toBe(200);
+  expect(res.body).toEqual(JSON.parse(readFileSync(join(ROOT, 'schemas/openapi.json'), 'utf8')));
+  expect(res.body.openapi).toBe('3.1.0');
+});
+
 it('xl run submits a plan, shows progress, and exits 0 only when it SUCCEEDED', async () => {
   const xl = (args: string[]) =>
     promisify(execFile)(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/xl.ts'), ...args, '--endpoint', layer.url], {

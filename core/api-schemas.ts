@@ -1,0 +1,205 @@
+// The HTTP API's bodies as zod schemas: the requests the API parses with them, and the responses
+// (CONTRACT.md and the README's extensions), which are only described here, for the OpenAPI
+// document (core/openapi.ts). Responses are open objects: later work may add fields to them.
+import * as z from 'zod';
+import { AGENT_TYPES } from './agent-types.ts';
+import { ERROR_SOURCES, ERROR_TYPES } from './errors.ts';
+
+// ---- Requests (functions/api.ts parses these) ----
+
+export const StartAgentsRequest = z
+  .object({ agentType: z.enum(AGENT_TYPES), count: z.number().int().min(1).max(50).default(1) })
+  .strict();
+
+export const PoolBoundsRequest = z
+  .object({ min: z.number().int().min(0).max(100).optional(), max: z.number().int().min(0).max(100).optional() })
+  .strict();
+
+export const RedriveDeadLettersRequest = z
+  .object({ queue: z.string().optional().describe('One task queue (`<agentType>-<priority>`, e.g. coder-normal); every non-empty DLQ when absent') })
+  .strict();
+
+// ---- Responses ----
+
+const time = () => z.string().describe('ISO-8601');
+const errorType = z.enum(ERROR_TYPES);
+const errorSource = z.enum(ERROR_SOURCES);
+const executionStatus = z.enum(['RUNNING', 'SUCCEEDED', 'FAILED', 'ABORTED', 'TIMED_OUT']);
+const pattern = z.enum(['sequential', 'parallel', 'pipeline']);
+
+export const ErrorBody = z.object({
+  error: z.object({
+    type: errorType.describe('validation for 400, 405, 409 and 413; permanent for 401, 403 and 404; transient for 429 and 5xx'),
+    source: errorSource.optional().describe('api: the API refused the request; layer: the layer behind it failed'),
+    message: z.string(),
+    details: z
+      .array(z.object({ path: z.string().describe('JSON Pointer into the request body, e.g. /tasks/0/agentType'), message: z.string() }))
+      .optional(),
+  }),
+});
+
+export const TaskErrorSchema = z.object({ type: errorType, source: errorSource.optional(), message: z.string() });
+
+const cost = z.object({ usd: z.number(), inputTokens: z.number(), outputTokens: z.number(), turns: z.number() });
+
+export const AttemptLogEntrySchema = z.object({
+  attempt: z.number().int().describe("The task's attempts count at that run (1 for the first claim)"),
+  agentId: z.string().optional(),
+  agentType: z.enum(AGENT_TYPES),
+  startedAt: time().optional(),
+  finishedAt: time(),
+  status: z.enum(['completed', 'failed', 'handed-back']),
+  errorType: errorType.optional(),
+  source: errorSource.optional(),
+  message: z.string().optional(),
+  next: z.enum(['retry', 'fallback', 'none']).optional(),
+  delaySeconds: z.number().optional(),
+});
+
+export const TaskResultSchema = z.object({
+  taskId: z.string(),
+  status: z.enum(['pending', 'running', 'completed', 'failed', 'skipped']),
+  output: z.record(z.string(), z.unknown()).optional(),
+  error: TaskErrorSchema.optional(),
+  agentId: z.string().optional(),
+  attempts: z.number().int().describe('How many times an agent started the task, retries and re-deliveries included'),
+  startedAt: time().optional(),
+  finishedAt: time().optional(),
+  durationMs: z.number().optional(),
+  cost: cost.optional(),
+  artifacts: z.array(z.object({ name: z.string(), uri: z.string(), bytes: z.number().int() })).optional(),
+  progress: cost.extend({ at: time() }).optional().describe("A running Claude Code task's spend so far"),
+  attemptLog: z.array(AttemptLogEntrySchema).optional(),
+  skipReason: z.string().optional(),
+  recoveredBy: z.object({ action: z.enum(['default-output', 'skip']), error: TaskErrorSchema }).optional(),
+  fallbackFrom: z.enum(AGENT_TYPES).optional(),
+  cachedFrom: z.object({ executionId: z.string(), taskId: z.string() }).optional(),
+});
+
+export const ExecutionStarted = z.object({ executionId: z.string(), name: z.string(), status: executionStatus });
+
+export const ExecutionSummary = z.object({
+  executionId: z.string(),
+  name: z.string(),
+  pattern,
+  status: executionStatus,
+  startedAt: time(),
+  stoppedAt: time().optional(),
+});
+
+export const ExecutionList = z.object({ items: z.array(ExecutionSummary), nextToken: z.string().optional() });
+
+export const Execution = ExecutionSummary.extend({
+  message: z.string().optional().describe('Why it ended other than by its tasks (cancelled, the layer stopped, a workflow error)'),
+  tasks: z.array(TaskResultSchema),
+  result: z
+    .object({ status: z.enum(['completed', 'failed']), stage: z.string().optional(), data: z.record(z.string(), z.unknown()) })
+    .optional(),
+  cost: cost.optional(),
+  limits: z.object({ maxBudgetUsd: z.number() }).optional(),
+  workflowRun: z.number().int().optional(),
+  resumedAt: time().optional(),
+  redrivenAt: time().optional(),
+});
+
+export const ExecutionAborted = z.object({ executionId: z.string(), status: z.literal('ABORTED') });
+
+export const ExecutionRedriven = z.object({
+  executionId: z.string(),
+  status: z.literal('RUNNING'),
+  workflowRun: z.number().int(),
+  tasks: z.number().int().describe('How many tasks were reopened'),
+});
+
+export const AgentSchema = z.object({
+  agentId: z.string(),
+  agentType: z.enum(AGENT_TYPES),
+  status: z.enum(['starting', 'idle', 'busy', 'draining', 'unhealthy', 'terminated']),
+  currentTaskId: z.string().optional(),
+  startedAt: time(),
+  lastHeartbeatAt: time(),
+  runtime: z.union([
+    z.object({ kind: z.literal('process'), pid: z.number().int() }),
+    z.object({ kind: z.literal('ecs'), taskArn: z.string() }),
+    z.object({ kind: z.enum(['docker', 'containerd']), containerId: z.string() }),
+    z.object({ kind: z.literal('kubernetes'), namespace: z.string(), name: z.string() }),
+  ]),
+  health: z.object({
+    overall: z.enum(['healthy', 'degraded', 'unhealthy', 'unknown']),
+    metrics: z.object({ cpu: z.number(), memory: z.number(), responseTime: z.number(), errorRate: z.number(), taskSuccessRate: z.number() }),
+    lastCheck: time(),
+    issues: z
+      .array(z.object({ check: z.enum(['heartbeat', 'capability', 'performance', 'resource']), severity: z.enum(['warning', 'critical']), message: z.string() }))
+      .optional(),
+  }),
+  idleSince: time().optional(),
+  statusReason: z.string().optional(),
+});
+
+export const AgentList = z.object({ items: z.array(AgentSchema) });
+export const AgentsStarted = z.object({ agentIds: z.array(z.string()) });
+export const AgentStopped = z.object({ agentId: z.string() });
+
+export const PoolRowSchema = z.object({
+  agentType: z.enum(AGENT_TYPES),
+  min: z.number().int(),
+  max: z.number().int(),
+  desired: z.number().int(),
+  running: z.number().int(),
+  backlog: z.number().int(),
+});
+export const PoolList = z.object({ items: z.array(PoolRowSchema) });
+
+export const Health = z.object({
+  overall: z.enum(['healthy', 'degraded']),
+  agents: z.object({ total: z.number().int(), byStatus: z.record(z.string(), z.number().int()) }),
+  queues: z.array(z.object({ agentType: z.enum(AGENT_TYPES), visible: z.number().int(), inFlight: z.number().int(), high: z.number().int().optional() })),
+  breakers: z.object({ open: z.array(z.string()), total: z.number().int() }),
+});
+
+export const BreakerSchema = z.object({
+  key: z.string(),
+  state: z.enum(['closed', 'open', 'half-open']),
+  failures: z.number().int(),
+  openedAt: time().optional(),
+  nextProbeAt: time().optional(),
+});
+export const BreakerList = z.object({ items: z.array(BreakerSchema) });
+export const BreakerReset = z.object({ key: z.string(), state: z.literal('closed') });
+
+export const DeadLetterList = z.object({
+  items: z.array(
+    z.object({
+      queue: z.string(),
+      deadLetterQueue: z.string(),
+      depth: z.number().int(),
+      messages: z.array(
+        z.object({
+          messageId: z.string(),
+          executionId: z.string().optional(),
+          taskIndex: z.number().int().optional(),
+          dispatchSeq: z.number().int().optional(),
+          taskId: z.string().optional(),
+          taskStatus: z.enum(['pending', 'queued', 'running', 'completed', 'failed', 'skipped']).optional(),
+          receiveCount: z.number().int(),
+          sentAt: time().optional(),
+          taskFailed: z.boolean(),
+          note: z.string().optional(),
+        }),
+      ),
+    }),
+  ),
+});
+
+export const DeadLettersRedriven = z.object({
+  items: z.array(
+    z.object({
+      queue: z.string(),
+      mode: z.enum(['move-task', 'copied']).optional(),
+      messages: z.number().int(),
+      taskHandle: z.string().optional(),
+      error: z.string().optional(),
+    }),
+  ),
+});
+

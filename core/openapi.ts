@@ -1,0 +1,217 @@
+// The API's OpenAPI 3.1 document and the plan files' JSON Schema, both generated from the zod
+// schemas (core/plan.ts, core/api-schemas.ts). `npm run schemas` writes them to schemas/; a unit
+// test fails when the committed files are stale. Draft 2020-12 is OpenAPI 3.1's schema dialect.
+import * as z from 'zod';
+import * as api from './api-schemas.ts';
+import { AGENT_TYPES, CAPABILITIES } from './agent-types.ts';
+import { PlanSchema, StageSchema, TaskSchema } from './plan.ts';
+
+type Json = Record<string, unknown>;
+
+/** What zod cannot put in a JSON Schema (superRefine rules): said in the descriptions instead. */
+const TASK_RULES =
+  'Checked by the API (and `xl validate`) only: ' +
+  "a fallback agent type must differ from the task's and have its capability; `onOpen` is for `dependency` only; " +
+  '`backoff` excludes `baseDelaySeconds`/`maxDelaySeconds`, and its `capSeconds` is not below `baseSeconds`; ' +
+  'a default output is at most 32 KiB of JSON; the `codegen`, `tests` and `review.qualityGates` combinations of the engines.';
+const PLAN_RULES = 'Checked by the API (and `xl validate`) only: task ids are unique within the plan, across stages; stage names are unique.';
+
+function registry() {
+  const r = z.registry<{ id?: string; title?: string; description?: string }>();
+  r.add(TaskSchema, { id: 'Task', description: `A unit of work for one agent. ${TASK_RULES}` });
+  r.add(StageSchema, { id: 'Stage', description: "A pipeline stage: its tasks run in parallel; each gets the plan's input merged with earlier stages' outputs." });
+  return r;
+}
+
+/**
+ * Two of the task's refine rules JSON Schema can say, so editors flag them too: exactly one of
+ * instructions / command, and a capability from the agent type's list.
+ */
+function override(ctx: { zodSchema: unknown; jsonSchema: Json }) {
+  if (ctx.zodSchema !== TaskSchema) return;
+  const one = (key: string) => ({ properties: { [key]: { type: 'string' } }, required: [key] });
+  ctx.jsonSchema.oneOf = [one('instructions'), one('command')];
+  ctx.jsonSchema.allOf = AGENT_TYPES.map((type) => ({
+    if: { properties: { agentType: { const: type } }, required: ['agentType'] },
+    then: { properties: { capability: { enum: [...CAPABILITIES[type]] } } },
+  }));
+}
+
+const PARAMS = { target: 'draft-2020-12', io: 'input', unrepresentable: 'throw' } as const;
+
+/** schemas/plan.schema.json: the plan a user writes (defaults optional), JSON or YAML. */
+export function planJsonSchema(): Json {
+  const schema = z.toJSONSchema(PlanSchema, { ...PARAMS, metadata: registry(), override }) as Json;
+  return {
+    $schema: schema.$schema,
+    title: 'agent-execution-layer plan',
+    description: `A plan for POST /executions and \`xl run\`. ${PLAN_RULES}`,
+    ...Object.fromEntries(Object.entries(schema).filter(([k]) => k !== '$schema')),
+  };
+}
+
+/** The components, each a zod schema with its name: the plan's and the API's bodies. */
+function componentRegistry() {
+  const r = registry();
+  r.add(PlanSchema, { id: 'Plan', description: `A plan (CONTRACT.md). ${PLAN_RULES}` });
+  const named: Record<string, z.ZodType> = {
+    Error: api.ErrorBody,
+    TaskError: api.TaskErrorSchema,
+    AttemptLogEntry: api.AttemptLogEntrySchema,
+    TaskResult: api.TaskResultSchema,
+    ExecutionStarted: api.ExecutionStarted,
+    ExecutionSummary: api.ExecutionSummary,
+    ExecutionList: api.ExecutionList,
+    Execution: api.Execution,
+    ExecutionAborted: api.ExecutionAborted,
+    ExecutionRedriven: api.ExecutionRedriven,
+    Agent: api.AgentSchema,
+    AgentList: api.AgentList,
+    StartAgentsRequest: api.StartAgentsRequest,
+    AgentsStarted: api.AgentsStarted,
+    AgentStopped: api.AgentStopped,
+    PoolRow: api.PoolRowSchema,
+    PoolList: api.PoolList,
+    PoolBoundsRequest: api.PoolBoundsRequest,
+    Health: api.Health,
+    Breaker: api.BreakerSchema,
+    BreakerList: api.BreakerList,
+    BreakerReset: api.BreakerReset,
+    DeadLetterList: api.DeadLetterList,
+    RedriveDeadLettersRequest: api.RedriveDeadLettersRequest,
+    DeadLettersRedriven: api.DeadLettersRedriven,
+  };
+  for (const [id, schema] of Object.entries(named)) r.add(schema, { id });
+  return r;
+}
+
+const ref = (id: string) => ({ $ref: `#/components/schemas/${id}` });
+const content = (id: string) => ({ 'application/json': { schema: ref(id) } });
+const ok = (status: number, id: string, description: string) => ({ [status]: { description, content: content(id) } });
+const errors = (...statuses: number[]) => Object.fromEntries(statuses.map((s) => [s, { $ref: `#/components/responses/E${s}` }]));
+const ERROR_RESPONSES: Record<number, string> = {
+  400: 'Invalid request: details name the JSON Pointer of each problem',
+  401: 'Locally, with XL_API_TOKEN set: no or a wrong bearer token',
+  403: 'On AWS: IAM refused the signed request',
+  404: 'No such resource',
+  409: 'Conflict with the current state',
+  413: 'Request body over 1 MiB',
+  429: 'Throttled: try again later',
+  500: 'The layer failed: try again',
+};
+// Every route may answer these (IAM, throttling, the layer).
+const COMMON = [401, 403, 429, 500];
+
+const pathParam = (name: string, description: string) => ({ name, in: 'path', required: true, schema: { type: 'string' }, description });
+const op = (operationId: string, summary: string, responses: Json, extra: Json = {}) => ({
+  operationId,
+  summary,
+  ...extra,
+  responses: { ...responses, ...errors(...COMMON) },
+});
+const body = (id: string) => ({ requestBody: { required: true, content: content(id) } });
+
+/** schemas/openapi.json: every route of CONTRACT.md and the README's extensions. */
+export function openApiDocument(): Json {
+  const { schemas } = z.toJSONSchema(componentRegistry(), { ...PARAMS, override, uri: (id) => `#/components/schemas/${id}` });
+  const components = Object.fromEntries(
+    Object.entries(schemas)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([id, s]) => [id, Object.fromEntries(Object.entries(s as Json).filter(([k]) => k !== '$schema' && k !== '$id'))]),
+  );
+  const executionId = pathParam('executionId', 'As returned by POST /executions');
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'agent-execution-layer',
+      version: '1',
+      description:
+        'The execution layer for fleets of agents. On AWS every route is IAM-authorized (SigV4), under the stage path /v1. ' +
+        'Locally the API listens on 127.0.0.1; with XL_API_TOKEN set every route but GET /health and GET /openapi.json needs `Authorization: Bearer <token>`.',
+    },
+    jsonSchemaDialect: 'https://spec.openapis.org/oas/3.1/dialect/base',
+    security: [{ sigv4: [] }, { bearer: [] }],
+    paths: {
+      '/executions': {
+        post: op('startExecution', 'Start an execution of a plan', {
+          ...ok(202, 'ExecutionStarted', 'Started'),
+          ...ok(200, 'ExecutionStarted', 'The same name and plan again: the existing execution'),
+          ...errors(400, 409, 413),
+        }, body('Plan')),
+        get: op('listExecutions', 'List executions, newest first', ok(200, 'ExecutionList', 'A page of executions'), {
+          parameters: [
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 50 } },
+            { name: 'nextToken', in: 'query', schema: { type: 'string' } },
+          ],
+        }),
+      },
+      '/executions/{executionId}': {
+        parameters: [executionId],
+        get: op('describeExecution', 'An execution and its tasks', { ...ok(200, 'Execution', 'The execution'), ...errors(404) }),
+        delete: op('cancelExecution', 'Cancel: the execution ends ABORTED, its running tasks are cancelled', {
+          ...ok(202, 'ExecutionAborted', 'Cancelling'),
+          ...errors(404),
+        }),
+      },
+      '/executions/{executionId}/redrive': {
+        parameters: [executionId],
+        post: op('redriveExecution', 'Run a FAILED, TIMED_OUT or ABORTED execution again (its failed and skipped tasks)', {
+          ...ok(202, 'ExecutionRedriven', 'A new workflow run started'),
+          ...errors(404, 409),
+        }),
+      },
+      '/agents': {
+        get: op('listAgents', 'The agents', ok(200, 'AgentList', 'Every agent the layer knows')),
+        post: op('startAgents', 'Start agents of a type', { ...ok(202, 'AgentsStarted', 'Starting'), ...errors(400) }, body('StartAgentsRequest')),
+      },
+      '/agents/{agentId}': {
+        parameters: [pathParam('agentId', 'An agent')],
+        delete: op('stopAgent', 'Stop an agent', { ...ok(202, 'AgentStopped', 'Stopping'), ...errors(404) }, {
+          parameters: [{ name: 'graceful', in: 'query', schema: { type: 'string', enum: ['true', 'false'], default: 'true' }, description: 'Let the current task finish or hand it back' }],
+        }),
+      },
+      '/pool': { get: op('listPool', 'Pool bounds and sizes per agent type', ok(200, 'PoolList', 'One row per agent type')) },
+      '/pool/{agentType}': {
+        parameters: [pathParam('agentType', 'An agent type')],
+        put: op('setPoolBounds', "Set an agent type's pool bounds", { ...ok(200, 'PoolRow', 'The new row'), ...errors(400, 404) }, body('PoolBoundsRequest')),
+      },
+      '/health': {
+        get: op('health', "The layer's health", ok(200, 'Health', 'Once the layer is up'), { security: [{ sigv4: [] }, {}] }),
+      },
+      '/breakers': { get: op('listBreakers', 'The circuit breakers', ok(200, 'BreakerList', 'Every breaker with a record')) },
+      '/breakers/{key}/reset': {
+        parameters: [pathParam('key', 'A breaker key, e.g. agent-type:coder')],
+        post: op('resetBreaker', 'Close a circuit breaker', { ...ok(200, 'BreakerReset', 'Closed'), ...errors(404) }),
+      },
+      '/dead-letters': { get: op('listDeadLetters', 'The task queues whose dead-letter queues hold messages', ok(200, 'DeadLetterList', 'Up to 100 messages per queue')) },
+      '/dead-letters/redrive': {
+        post: op('redriveDeadLetters', 'Move dead letters back to their task queues', {
+          ...ok(202, 'DeadLettersRedriven', 'Moving'),
+          ...errors(400),
+        }, { requestBody: { required: false, content: content('RedriveDeadLettersRequest') } }),
+      },
+      '/openapi.json': {
+        get: {
+          operationId: 'openApi',
+          summary: 'This document',
+          security: [{ sigv4: [] }, {}],
+          responses: { 200: { description: 'The OpenAPI 3.1 document', content: { 'application/json': { schema: { type: 'object' } } } } },
+        },
+      },
+    },
+    components: {
+      schemas: components,
+      responses: Object.fromEntries(Object.entries(ERROR_RESPONSES).map(([s, description]) => [`E${s}`, { description, content: content('Error') }])),
+      securitySchemes: {
+        sigv4: { type: 'apiKey', name: 'Authorization', in: 'header', 'x-amazon-apigateway-authtype': 'awsSigv4', description: 'AWS SigV4 (IAM), on API Gateway' },
+        bearer: { type: 'http', scheme: 'bearer', description: 'Local mode, when XL_API_TOKEN is set' },
+      },
+    },
+  };
+}
+
+/** The files `npm run schemas` writes, by path from the project root, as they are committed. */
+export function schemaFiles(): Record<string, string> {
+  const text = (value: unknown) => JSON.stringify(value, null, 2) + '\n';
+  return { 'schemas/openapi.json': text(openApiDocument()), 'schemas/plan.schema.json': text(planJsonSchema()) };
+}
