@@ -3,6 +3,10 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import Ajv2020 from 'ajv/dist/2020.js';
+import YAML from 'yaml';
+import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openApiDocument, planJsonSchema, schemaFiles } from '../../core/openapi.ts';
 import { handler, routes } from '../../functions/api.ts';
@@ -41,6 +45,12 @@ describe('committed schemas', () => {
 
 describe('the OpenAPI document', () => {
   const doc = openApiDocument() as Json;
+
+  it('passes an OpenAPI 3.1 validator (@seriousme/openapi-schema-validator)', async () => {
+    const result = await new Validator().validate(JSON.parse(committed('schemas/openapi.json')));
+    expect(result.errors ?? [], JSON.stringify(result.errors, null, 2)).toEqual([]);
+    expect(result.valid).toBe(true);
+  });
 
   it('is OpenAPI 3.1 with the 2020-12 schema dialect', () => {
     expect(doc.openapi).toBe('3.1.0');
@@ -113,6 +123,21 @@ describe('the OpenAPI document', () => {
 
 describe('the plan JSON Schema', () => {
   const schema = planJsonSchema() as Json;
+
+  it('accepts every plan in examples/ (JSON and YAML) and refuses broken ones, as a JSON Schema 2020-12 validator (ajv) reads it', () => {
+    const validate = new Ajv2020({ strict: false, allErrors: true }).compile(JSON.parse(committed('schemas/plan.schema.json')));
+    const dir = join(ROOT, 'examples');
+    for (const file of readdirSync(dir).filter((f) => /\.(json|ya?ml)$/.test(f))) {
+      const text = readFileSync(join(dir, file), 'utf8');
+      const plan: unknown = file.endsWith('.json') ? JSON.parse(text) : YAML.parse(text);
+      expect(validate(plan), `${file}: ${JSON.stringify(validate.errors)}`).toBe(true);
+    }
+    const task = { id: 't', agentType: 'coder', command: 'true' };
+    expect(validate({ pattern: 'sequential', tasks: [{ ...task, instructions: 'also' }] })).toBe(false);
+    expect(validate({ pattern: 'sequential', tasks: [{ ...task, capability: 'unit-testing' }] })).toBe(false);
+    expect(validate({ pattern: 'sequential', tasks: [{ ...task, recovery: { sometimes: {} } }] })).toBe(false);
+    expect(validate({ pattern: 'sequential', tasks: [task], surprise: true })).toBe(false);
+  });
 
   it('is draft 2020-12, with Task and Stage as definitions', () => {
     expect(schema.$schema).toBe('https://json-schema.org/draft/2020-12/schema');
