@@ -110,7 +110,7 @@ async function main(argv: string[]): Promise<number> {
       await import('../local/main.ts');
       return new Promise<number>(() => undefined); // runs until a signal
     case 'completion':
-      if (!arg) throw new UsageError('xl completion needs a shell: bash or zsh');
+      if (arg !== 'bash' && arg !== 'zsh') throw new UsageError(`xl completion takes a shell: bash or zsh${arg ? `, not "${arg}"` : ''}`);
       process.stdout.write(completionScript(arg));
       return 0;
     case 'validate': {
