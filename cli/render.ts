@@ -19,20 +19,24 @@ const firstLine = (s: unknown) => String(s ?? '').split('\n')[0];
 
 /** The execution as `xl status` and the end of `xl run` show it. */
 export function executionLines(ex: any, opts: { tasks?: boolean } = {}): string[] {
-  const out = [`${ex.executionId}  ${ex.pattern}  ${ex.status}${ex.message ? `  (${ex.message})` : ''}`];
+  // After the live table, whose first line already names the execution and its status, the
+  // header is repeated only for the reason an execution ended early.
+  const out = opts.tasks !== false || ex.message ? [`${ex.executionId}  ${ex.pattern}  ${ex.status}${ex.message ? `  (${ex.message})` : ''}`] : [];
   for (const t of ex.tasks ?? []) {
     const took = t.durationMs !== undefined ? ` ${(t.durationMs / 1000).toFixed(1)}s` : '';
     const err = t.error ? `  ${t.error.type}${t.error.source ? ` (${t.error.source})` : ''}: ${firstLine(t.error.message)}` : '';
     const spent = t.cost ?? t.progress;
-    // The live table already showed each task's row: after it, only what went wrong is repeated.
-    if (opts.tasks !== false) out.push(`  ${t.status.padEnd(9)} ${t.taskId}${took}  attempts=${t.attempts}${spent ? `  ${costText(spent)}` : ''}${err}`);
-    else if (err) out.push(`  ${t.taskId}:${err}`);
-    if (t.recoveredBy) out.push(`            recovered by ${t.recoveredBy.action}${t.skipReason ? ` (${t.skipReason})` : ''} after ${t.recoveredBy.error.type}: ${firstLine(t.recoveredBy.error.message)}`);
+    const more: string[] = [];
+    if (t.recoveredBy) more.push(`            recovered by ${t.recoveredBy.action}${t.skipReason ? ` (${t.skipReason})` : ''} after ${t.recoveredBy.error.type}: ${firstLine(t.recoveredBy.error.message)}`);
     // Attempts that did not simply complete: what failed, where, and what recovery did next.
     for (const a of (t.attemptLog ?? []).filter((e: any) => e.status !== 'completed')) {
       const next = a.next === 'retry' ? ` -> retry in ${a.delaySeconds ?? 0}s` : a.next === 'fallback' ? ' -> fallback' : '';
-      out.push(`            #${a.attempt} ${a.agentType} ${a.status}${a.errorType ? ` ${a.errorType}${a.source ? ` (${a.source})` : ''}: ${firstLine(a.message)}` : ''}${next}`);
+      more.push(`            #${a.attempt} ${a.agentType} ${a.status}${a.errorType ? ` ${a.errorType}${a.source ? ` (${a.source})` : ''}: ${firstLine(a.message)}` : ''}${next}`);
     }
+    // The live table already showed each task's row: after it, only tasks with more to say are named.
+    if (opts.tasks !== false) out.push(`  ${t.status.padEnd(9)} ${t.taskId}${took}  attempts=${t.attempts}${spent ? `  ${costText(spent)}` : ''}${err}`);
+    else if (err || more.length) out.push(`  ${t.taskId}${err || ':'}`);
+    out.push(...more);
   }
   if (ex.cost) out.push(`cost: ${costText(ex.cost)}`);
   if (ex.result) out.push(`result: ${JSON.stringify(ex.result).slice(0, 2000)}`);
