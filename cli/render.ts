@@ -35,7 +35,7 @@ export function executionLines(ex: any, opts: { tasks?: boolean } = {}): string[
     }
     // The live table already showed each task's row: after it, only tasks with more to say are named.
     if (opts.tasks !== false) out.push(`  ${t.status.padEnd(9)} ${t.taskId}${took}  attempts=${t.attempts}${spent ? `  ${costText(spent)}` : ''}${err}`);
-    else if (err || more.length) out.push(`  ${t.taskId}${err || ':'}`);
+    else if (err || more.length) out.push(`  ${t.taskId}:${err ? ` ${err.trimStart()}` : ''}`);
     out.push(...more);
   }
   if (ex.cost) out.push(`cost: ${costText(ex.cost)}`);
