@@ -55,10 +55,24 @@ export function progressBar(done: number, total: number, width = 24): string {
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} tasks`;
 }
 
-/** One frame of the live table: a header line, the progress bar, one row per task. */
-export function tableLines(ex: any, now: number, startedAt: number): string[] {
-  const tasks: any[] = ex.tasks ?? [];
-  const done = tasks.filter((t) => FINAL_TASK.has(t.status)).length;
+/**
+ * One frame of the live table: a header line, the progress bar, one row per task. With more tasks
+ * than `maxRows`, the running and failed ones are kept and the rest counted on one line: a frame
+ * taller than the terminal cannot be redrawn in place.
+ */
+export function tableLines(ex: any, now: number, startedAt: number, maxRows = Infinity): string[] {
+  const all: any[] = ex.tasks ?? [];
+  const done = all.filter((t) => FINAL_TASK.has(t.status)).length;
+  let tasks = all;
+  let hidden = '';
+  if (all.length > maxRows) {
+    const rank = (t: any) => (t.status === 'running' || t.status === 'failed' ? 0 : t.status === 'queued' ? 1 : 2);
+    const keep = new Set([...all].sort((a, b) => rank(a) - rank(b)).slice(0, Math.max(1, maxRows - 1)));
+    tasks = all.filter((t) => keep.has(t));
+    const counts = new Map<string, number>();
+    for (const t of all.filter((t) => !keep.has(t))) counts.set(t.status, (counts.get(t.status) ?? 0) + 1);
+    hidden = `... ${all.length - tasks.length} more: ${[...counts].map(([status, n]) => `${n} ${status}`).join(', ')}`;
+  }
   const rows = tasks.map((t) => {
     const spent = t.cost ?? t.progress;
     return [t.taskId, t.status + (t.error ? ` (${t.error.type})` : ''), t.agentId ?? '', String(t.attempts ?? 0), seconds(t, now), spent ? `$${spent.usd.toFixed(4)}` : ''];
@@ -69,9 +83,10 @@ export function tableLines(ex: any, now: number, startedAt: number): string[] {
   const cost = ex.cost ? `  ${costText(ex.cost)}` : '';
   return [
     `${ex.executionId}  ${ex.pattern}  ${ex.status}  ${((now - startedAt) / 1000).toFixed(1)}s`,
-    `${progressBar(done, tasks.length)}${cost}`,
+    `${progressBar(done, all.length)}${cost}`,
     line(head),
     ...rows.map(line),
+    ...(hidden ? [hidden] : []),
   ];
 }
 
@@ -89,7 +104,12 @@ export type WatchMode = 'table' | 'lines' | 'quiet';
 export class LiveTable {
   private drawn = 0;
 
-  constructor(private readonly out: Writable & { columns?: number }) {}
+  constructor(private readonly out: Writable & { columns?: number; rows?: number }) {}
+
+  /** Task rows that fit: the terminal's height less the three header lines and the cursor's line. */
+  get maxRows(): number {
+    return this.out.rows ? Math.max(2, this.out.rows - 4) : Infinity;
+  }
 
   draw(lines: string[]): void {
     // A line wider than the terminal wraps and the cursor arithmetic goes wrong: cut it.
@@ -105,19 +125,25 @@ export class LiveTable {
  * Polls the execution until it ends, showing it as `mode` says on `out`; resolves with the final
  * record. The poll interval is short since it is one GET of one item.
  */
-export async function watchExecution(api: Client, executionId: string, mode: WatchMode, out: Writable & { columns?: number }, intervalMs = 500): Promise<any> {
+export async function watchExecution(api: Client, executionId: string, mode: WatchMode, out: Writable & { columns?: number; rows?: number }, intervalMs = 500): Promise<any> {
   const seen = new Map<string, string>();
   const table = mode === 'table' ? new LiveTable(out) : undefined;
   const startedAt = Date.now();
   const restore = () => out.write('\x1b[?25h');
+  // Ctrl-C ends xl without an 'exit' event: give the terminal its cursor back first.
+  const interrupted = () => {
+    restore();
+    process.exit(130);
+  };
   if (table) {
     out.write('\x1b[?25l'); // no cursor flicker while redrawing
     process.once('exit', restore);
+    process.once('SIGINT', interrupted);
   }
   try {
     for (;;) {
       const ex = await api.call('GET', `/executions/${encodeURIComponent(executionId)}`);
-      if (table) table.draw(tableLines(ex, Date.now(), Date.parse(ex.startedAt ?? '') || startedAt));
+      if (table) table.draw(tableLines(ex, Date.now(), Date.parse(ex.startedAt ?? '') || startedAt, table.maxRows));
       else if (mode === 'lines') {
         for (const t of ex.tasks ?? []) {
           // A status change, or a running Claude Code task's spend moving on.
@@ -134,6 +160,7 @@ export async function watchExecution(api: Client, executionId: string, mode: Wat
     if (table) {
       restore();
       process.removeListener('exit', restore);
+      process.removeListener('SIGINT', interrupted);
     }
   }
 }

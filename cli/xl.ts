@@ -44,7 +44,7 @@ const emitJson = (doc: unknown) => process.stdout.write(JSON.stringify(doc, null
 function watchMode(opts: Options): { mode: WatchMode; out: NodeJS.WriteStream } {
   if (!opts.watch) return { mode: 'quiet', out: process.stdout };
   if (opts.json) return { mode: 'lines', out: process.stderr };
-  return { mode: process.stdout.isTTY ? 'table' : 'lines', out: process.stdout };
+  return { mode: process.stdout.isTTY && process.env.TERM !== 'dumb' ? 'table' : 'lines', out: process.stdout };
 }
 
 async function runPlan(api: Client, file: string, opts: Options): Promise<number> {

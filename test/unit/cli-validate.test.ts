@@ -65,3 +65,16 @@ describe('the live table', () => {
     expect(lines[4]).toMatch(/^b\s+running\s+coder-2\s+2\s+3\.0s$/);
   });
 });
+
+describe('the live table on a short terminal', () => {
+  it('keeps the running and failed tasks and counts the others on one line', () => {
+    const tasks = Array.from({ length: 10 }, (_, i) => ({ taskId: `t${i}`, status: i < 6 ? 'completed' : i === 7 ? 'running' : i === 8 ? 'failed' : 'pending', attempts: 1 }));
+    const lines = tableLines({ executionId: 'ex-1', pattern: 'parallel', status: 'RUNNING', tasks }, 0, 0, 4);
+    expect(lines.slice(3)).toEqual([
+      expect.stringMatching(/^t0\s+completed/),
+      expect.stringMatching(/^t7\s+running/),
+      expect.stringMatching(/^t8\s+failed/),
+      '... 7 more: 5 completed, 2 pending',
+    ]);
+  });
+});
