@@ -1,15 +1,19 @@
 // The xl command (CONTRACT.md, "Command-line tool"): a thin client of the HTTP API.
+// client.ts talks to the API and explains its refusals, render.ts draws executions, validate.ts
+// checks plan files offline, completion.ts writes shell completion.
 import { readFile, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import YAML from 'yaml';
-
-const ROOT = resolve(import.meta.dirname, '..');
-const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'ABORTED', 'TIMED_OUT']);
+import { CliError, client, resolveEndpoint, stateDir, type Client } from './client.ts';
+import { completionScript } from './completion.ts';
+import { executionLines, watchExecution, type WatchMode } from './render.ts';
+import { checkPlanFile, checkPlanText, formatProblem, locateDetails } from './validate.ts';
 
 const USAGE = `usage: xl <command> [options]
   up                               start the embedded local layer (same as npm start)
   run <plan.json|plan.yaml> [--watch]   submit a plan and wait; --watch shows live per-task progress
+                                   (a table redrawn in place on a terminal, a line per change otherwise)
+  validate <plan.json|plan.yaml>   check a plan offline; errors name the file's line and column
   status <executionId>             show an execution and its tasks
   cancel <executionId>             abort an execution
   redrive <executionId> [--watch]  run a FAILED, TIMED_OUT or ABORTED execution again: only its failed and skipped tasks
@@ -18,92 +22,197 @@ const USAGE = `usage: xl <command> [options]
   dead-letters [--redrive] [--queue <type>-<priority>]
                                    list the dispatches in the dead-letter queues, or move them back
   agents | pool | health | breakers
-options: --endpoint URL (or XL_ENDPOINT); default: the local layer's endpoint.json, else the deployed stack`;
+  completion bash|zsh              a completion script: source <(xl completion bash)
+options: --json   one JSON document on stdout (errors too: {"error": ...}), for scripts
+         --endpoint URL (or XL_ENDPOINT); default: the local layer's endpoint.json, else the deployed stack
+exit: 0 when the command did what it says (run/redrive --watch: the execution SUCCEEDED; validate: the plan is valid), 1 otherwise, 2 for bad usage`;
 
-interface Client {
-  call<T = any>(method: string, path: string, body?: unknown): Promise<T>;
+class UsageError extends Error {}
+
+interface Options {
+  json: boolean;
+  watch: boolean;
+  out?: string;
+  redrive: boolean;
+  queue?: string;
 }
 
-async function endpoint(flag: string | undefined): Promise<string> {
-  if (flag) return flag;
-  if (process.env.XL_ENDPOINT) return process.env.XL_ENDPOINT;
-  const stateDir = process.env.XL_STATE_DIR ?? join(ROOT, '.local');
-  try {
-    const { url } = JSON.parse(await readFile(join(stateDir, 'endpoint.json'), 'utf8')) as { url: string };
-    return url;
-  } catch {
-    const { deployedEndpoint } = await import('./aws.ts');
-    return deployedEndpoint();
-  }
+const print = (line: string) => process.stdout.write(line + '\n');
+const emitJson = (doc: unknown) => process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
+
+/** How --watch shows progress: a live table on a terminal, plain lines otherwise (stderr under --json). */
+function watchMode(opts: Options): { mode: WatchMode; out: NodeJS.WriteStream } {
+  if (!opts.watch) return { mode: 'quiet', out: process.stdout };
+  if (opts.json) return { mode: 'lines', out: process.stderr };
+  return { mode: process.stdout.isTTY && process.env.TERM !== 'dumb' ? 'table' : 'lines', out: process.stdout };
 }
 
-function client(base: string): Client {
-  return {
-    async call(method, path, body) {
-      const url = base.replace(/\/$/, '') + path;
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      let headers: Record<string, string> = { 'content-type': 'application/json' };
-      if (process.env.XL_API_TOKEN) headers.authorization = `Bearer ${process.env.XL_API_TOKEN}`;
-      if (/\.execute-api\.[a-z0-9-]+\.amazonaws\.com/.test(url)) {
-        const { signedHeaders } = await import('./aws.ts');
-        headers = await signedHeaders(method, url, payload, headers);
-      }
-      const res = await fetch(url, { method, headers, body: payload });
-      const text = await res.text();
-      const data = text ? JSON.parse(text) : {};
-      if (!res.ok) {
-        const err = data.error ?? { message: text };
-        const details = (err.details ?? []).map((d: { path: string; message: string }) => `\n  ${d.path || '/'}: ${d.message}`).join('');
-        throw new Error(`${res.status} ${err.type ?? ''}: ${err.message}${details}`);
-      }
-      return data;
-    },
-  };
-}
-
-async function readPlan(file: string): Promise<unknown> {
+async function runPlan(api: Client, file: string, opts: Options): Promise<number> {
   const text = await readFile(file, 'utf8');
-  return /\.ya?ml$/i.test(file) ? YAML.parse(text) : JSON.parse(text);
+  const check = checkPlanText(text, file);
+  if (check.value === undefined) return reportProblems(file, check.problems, opts);
+  let res: { executionId: string; status: string };
+  try {
+    res = await api.call('POST', '/executions', check.value);
+  } catch (err) {
+    // The API's validation details are JSON Pointers: place them in the file the user wrote.
+    if (err instanceof CliError && err.info.status === 400 && err.info.details?.length) return reportProblems(file, locateDetails(text, err.info.details), opts);
+    throw err;
+  }
+  return follow(api, res.executionId, opts, `${res.executionId}  ${res.status}`);
 }
 
-function printExecution(ex: any): void {
-  console.log(`${ex.executionId}  ${ex.pattern}  ${ex.status}${ex.message ? `  (${ex.message})` : ''}`);
-  for (const t of ex.tasks ?? []) {
-    const took = t.durationMs !== undefined ? ` ${(t.durationMs / 1000).toFixed(1)}s` : '';
-    const err = t.error ? `  ${t.error.type}${t.error.source ? ` (${t.error.source})` : ''}: ${t.error.message.split('\n')[0]}` : '';
-    const spent = t.cost ?? t.progress;
-    console.log(`  ${t.status.padEnd(9)} ${t.taskId}${took}  attempts=${t.attempts}${spent ? `  ${costText(spent)}` : ''}${err}`);
-    if (t.recoveredBy) console.log(`            recovered by ${t.recoveredBy.action}${t.skipReason ? ` (${t.skipReason})` : ''} after ${t.recoveredBy.error.type}: ${t.recoveredBy.error.message.split('\n')[0]}`);
-    // Attempts that did not simply complete: what failed, where, and what recovery did next.
-    for (const a of (t.attemptLog ?? []).filter((e: any) => e.status !== 'completed')) {
-      const next = a.next === 'retry' ? ` -> retry in ${a.delaySeconds ?? 0}s` : a.next === 'fallback' ? ' -> fallback' : '';
-      console.log(`            #${a.attempt} ${a.agentType} ${a.status}${a.errorType ? ` ${a.errorType}${a.source ? ` (${a.source})` : ''}: ${String(a.message ?? '').split('\n')[0]}` : ''}${next}`);
+/** Waits for the end of an execution (showing it as --watch says) and reports it. */
+async function follow(api: Client, executionId: string, opts: Options, started: string): Promise<number> {
+  const { mode, out } = watchMode(opts);
+  if (!opts.json) print(started);
+  const ex = await watchExecution(api, executionId, mode, out);
+  if (opts.json) emitJson(ex);
+  else for (const line of executionLines(ex, { tasks: mode !== 'table' })) print(line);
+  return ex.status === 'SUCCEEDED' ? 0 : 1;
+}
+
+function reportProblems(file: string, problems: { pointer?: string; line: number; column: number; message: string }[], opts: Options): number {
+  if (opts.json) emitJson({ file, valid: false, errors: problems });
+  else for (const p of problems) console.error(formatProblem(file, p));
+  return 1;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        endpoint: { type: 'string' },
+        watch: { type: 'boolean', default: false },
+        json: { type: 'boolean', default: false },
+        out: { type: 'string' },
+        redrive: { type: 'boolean', default: false },
+        queue: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const opts: Options = values;
+  const [command, arg] = positionals;
+  if (!command || values.help) {
+    print(USAGE);
+    return command ? 0 : 2;
+  }
+  // Commands that need no layer.
+  switch (command) {
+    case 'up':
+      await import('../local/main.ts');
+      return new Promise<number>(() => undefined); // runs until a signal
+    case 'completion':
+      if (arg !== 'bash' && arg !== 'zsh') throw new UsageError(`xl completion takes a shell: bash or zsh${arg ? `, not "${arg}"` : ''}`);
+      process.stdout.write(completionScript(arg));
+      return 0;
+    case 'validate': {
+      if (!arg) throw new UsageError('xl validate needs a plan file');
+      const check = await checkPlanFile(arg);
+      if (!check.valid) return reportProblems(arg, check.problems, opts);
+      if (opts.json) emitJson({ file: arg, valid: true, errors: [], plan: check.plan });
+      else print(`${arg}: valid`);
+      return 0;
     }
   }
-  if (ex.cost) console.log(`cost: ${costText(ex.cost)}`);
-  if (ex.result) console.log(`result: ${JSON.stringify(ex.result).slice(0, 2000)}`);
-}
-
-const costText = (c: { usd: number; turns: number; inputTokens: number; outputTokens: number }) =>
-  `$${c.usd.toFixed(4)} ${c.turns} turns ${c.inputTokens}+${c.outputTokens} tokens`;
-
-async function watch(api: Client, executionId: string, verbose: boolean): Promise<any> {
-  const seen = new Map<string, string>();
-  for (;;) {
-    const ex = await api.call('GET', `/executions/${executionId}`);
-    for (const t of ex.tasks) {
-      // A status change, or a running Claude Code task's spend moving on.
-      const state = `${t.status} ${t.progress?.turns ?? ''}`;
-      if (seen.get(t.taskId) !== state) {
-        seen.set(t.taskId, state);
-        if (!verbose) continue;
-        const spent = t.status === 'running' && t.progress ? `  ${costText(t.progress)} so far` : '';
-        console.log(`${new Date().toISOString().slice(11, 19)}  ${t.taskId}: ${t.status}${t.error ? ` (${t.error.type})` : ''}${spent}`);
+  const needs = (what: string) => {
+    if (!arg) throw new UsageError(`xl ${command} needs ${what}`);
+    return arg;
+  };
+  const known = ['run', 'status', 'cancel', 'redrive', 'artifact', 'dead-letters', 'agents', 'pool', 'health', 'breakers'];
+  if (!known.includes(command)) throw new UsageError(`unknown command "${command}"`);
+  const api = client(await resolveEndpoint(values.endpoint));
+  switch (command) {
+    case 'run':
+      return runPlan(api, needs('a plan file'), opts);
+    case 'status': {
+      const ex = await api.call('GET', `/executions/${encodeURIComponent(needs('an execution id'))}`);
+      if (opts.json) emitJson(ex);
+      else for (const line of executionLines(ex)) print(line);
+      return 0;
+    }
+    case 'cancel': {
+      const id = needs('an execution id');
+      await api.call('DELETE', `/executions/${encodeURIComponent(id)}`);
+      if (opts.json) emitJson({ executionId: id, status: 'ABORTED' });
+      else print(`${id}  ABORTED`);
+      return 0;
+    }
+    case 'redrive': {
+      const res = await api.call('POST', `/executions/${encodeURIComponent(needs('an execution id'))}/redrive`);
+      const started = `${res.executionId}  ${res.status}  (run ${res.workflowRun}, ${res.tasks} task${res.tasks === 1 ? '' : 's'} to run again)`;
+      if (!opts.watch) {
+        if (opts.json) emitJson(res);
+        else print(started);
+        return 0;
       }
+      return follow(api, res.executionId, opts, started);
     }
-    if (TERMINAL.has(ex.status)) return ex;
-    await new Promise((r) => setTimeout(r, 500));
+    case 'artifact': {
+      const [, , taskId, name] = positionals;
+      if (!arg || !taskId) throw new UsageError('xl artifact needs an execution id and a task id');
+      const ex = await api.call('GET', `/executions/${encodeURIComponent(arg)}`);
+      const task = (ex.tasks as { taskId: string; artifacts?: { name: string; uri: string; bytes: number }[] }[]).find((t) => t.taskId === taskId);
+      if (!task) throw new CliError(`execution ${arg} has no task ${taskId}`);
+      const artifacts = task.artifacts ?? [];
+      if (!name) {
+        if (opts.json) emitJson({ executionId: arg, taskId, artifacts });
+        else for (const a of artifacts) print(`${a.name}  ${a.bytes} bytes  ${a.uri}`);
+        return 0;
+      }
+      const artifact = artifacts.find((a) => a.name === name);
+      if (!artifact) throw new CliError(`task ${taskId} has no artifact ${name} (it has: ${artifacts.map((a) => a.name).join(', ') || 'none'})`);
+      const body = await fetchArtifact(artifact.uri, api.endpoint.url);
+      if (values.out) await writeFile(values.out, body);
+      else process.stdout.write(body);
+      return 0;
+    }
+    case 'dead-letters':
+      return deadLetters(api, opts);
+    default: // agents, pool, health, breakers: their JSON is their report
+      emitJson(await api.call('GET', `/${command}`));
+      return 0;
   }
+}
+
+async function deadLetters(api: Client, opts: Options): Promise<number> {
+  if (opts.redrive) {
+    const res = await api.call('POST', '/dead-letters/redrive', opts.queue ? { queue: opts.queue } : {});
+    const failed = res.items.some((r: { error?: string }) => r.error);
+    if (opts.json) {
+      emitJson(res);
+      return failed ? 1 : 0;
+    }
+    if (!res.items.length) print('no dead letters to move back');
+    for (const r of res.items) {
+      const how = r.error ? `not moved: ${r.error}` : r.mode === 'move-task' ? `moving back (SQS move task ${r.taskHandle ?? ''})` : 'moved back';
+      print(`${r.queue}  ${r.messages} message(s)  ${how}`);
+    }
+    return failed ? 1 : 0;
+  }
+  const res = await api.call('GET', '/dead-letters');
+  const items = res.items.filter((q: { queue: string }) => !opts.queue || q.queue === opts.queue);
+  if (opts.json) {
+    emitJson({ ...res, items });
+    return 0;
+  }
+  if (!items.length) print('no dead letters');
+  for (const q of items) {
+    print(`${q.deadLetterQueue}  ${q.depth} message(s)`);
+    for (const m of q.messages) {
+      const task = m.executionId ? `${m.executionId} task ${m.taskId ?? `#${m.taskIndex}`}` : '(not a dispatch)';
+      const state = m.taskFailed ? 'task failed as validation' : m.taskStatus ? `task ${m.taskStatus}` : (m.note ?? '');
+      print(`  ${m.messageId}  ${task}  received ${m.receiveCount}x${m.sentAt ? `  sent ${m.sentAt}` : ''}  ${state}`);
+    }
+  }
+  return 0;
 }
 
 /**
@@ -112,7 +221,7 @@ async function watch(api: Client, executionId: string, verbose: boolean): Promis
  */
 async function fetchArtifact(uri: string, apiBase: string): Promise<Uint8Array> {
   const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
-  if (!m) throw new Error(`not an s3:// URI: ${uri}`);
+  if (!m) throw new CliError(`not an s3:// URI: ${uri}`);
   const { S3Client, GetObjectCommand } = await import('@aws-sdk/client-s3');
   const local = await localServices(apiBase);
   const s3 = local?.s3
@@ -124,125 +233,24 @@ async function fetchArtifact(uri: string, apiBase: string): Promise<Uint8Array> 
 
 /** The local layer's emulator endpoints, when `apiBase` is that layer. */
 async function localServices(apiBase: string): Promise<{ s3?: string } | undefined> {
-  const stateDir = process.env.XL_STATE_DIR ?? join(ROOT, '.local');
   try {
-    const info = JSON.parse(await readFile(join(stateDir, 'endpoint.json'), 'utf8')) as { url: string; services?: { s3?: string } };
+    const info = JSON.parse(await readFile(join(stateDir(), 'endpoint.json'), 'utf8')) as { url: string; services?: { s3?: string } };
     return info.url.replace(/\/$/, '') === apiBase.replace(/\/$/, '') ? info.services : undefined;
   } catch {
     return undefined;
   }
 }
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      endpoint: { type: 'string' },
-      watch: { type: 'boolean', default: false },
-      out: { type: 'string' },
-      redrive: { type: 'boolean', default: false },
-      queue: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  const [command, arg] = positionals;
-  if (!command || values.help) {
-    console.log(USAGE);
-    return command ? 0 : 2;
-  }
-  if (command === 'up') {
-    await import('../local/main.ts');
-    return new Promise<number>(() => undefined); // runs until a signal
-  }
-  const base = await endpoint(values.endpoint);
-  const api = client(base);
-  switch (command) {
-    case 'run': {
-      if (!arg) throw new Error('xl run needs a plan file');
-      const res = await api.call('POST', '/executions', await readPlan(arg));
-      console.log(`${res.executionId}  ${res.status}`);
-      // Waits for the end either way; --watch also prints each task's status changes as they happen.
-      const ex = await watch(api, res.executionId, values.watch);
-      printExecution(ex);
-      return ex.status === 'SUCCEEDED' ? 0 : 1;
-    }
-    case 'status': {
-      if (!arg) throw new Error('xl status needs an execution id');
-      printExecution(await api.call('GET', `/executions/${encodeURIComponent(arg)}`));
-      return 0;
-    }
-    case 'cancel':
-      if (!arg) throw new Error('xl cancel needs an execution id');
-      await api.call('DELETE', `/executions/${encodeURIComponent(arg)}`);
-      console.log(`${arg}  ABORTED`);
-      return 0;
-    case 'redrive': {
-      if (!arg) throw new Error('xl redrive needs an execution id');
-      const res = await api.call('POST', `/executions/${encodeURIComponent(arg)}/redrive`);
-      console.log(`${res.executionId}  ${res.status}  (run ${res.workflowRun}, ${res.tasks} task${res.tasks === 1 ? '' : 's'} to run again)`);
-      if (!values.watch) return 0;
-      const ex = await watch(api, res.executionId, true);
-      printExecution(ex);
-      return ex.status === 'SUCCEEDED' ? 0 : 1;
-    }
-    case 'artifact': {
-      const [, , taskId, name] = positionals;
-      if (!arg || !taskId) throw new Error('xl artifact needs an execution id and a task id');
-      const ex = await api.call('GET', `/executions/${encodeURIComponent(arg)}`);
-      const task = (ex.tasks as { taskId: string; artifacts?: { name: string; uri: string; bytes: number }[] }[]).find((t) => t.taskId === taskId);
-      if (!task) throw new Error(`execution ${arg} has no task ${taskId}`);
-      const artifacts = task.artifacts ?? [];
-      if (!name) {
-        for (const a of artifacts) console.log(`${a.name}  ${a.bytes} bytes  ${a.uri}`);
-        return 0;
-      }
-      const artifact = artifacts.find((a) => a.name === name);
-      if (!artifact) throw new Error(`task ${taskId} has no artifact ${name} (it has: ${artifacts.map((a) => a.name).join(', ') || 'none'})`);
-      const body = await fetchArtifact(artifact.uri, base);
-      if (values.out) await writeFile(values.out, body);
-      else process.stdout.write(body);
-      return 0;
-    }
-    case 'dead-letters': {
-      if (values.redrive) {
-        const res = await api.call('POST', '/dead-letters/redrive', values.queue ? { queue: values.queue } : {});
-        if (!res.items.length) console.log('no dead letters to move back');
-        for (const r of res.items) {
-          const how = r.error ? `not moved: ${r.error}` : r.mode === 'move-task' ? `moving back (SQS move task ${r.taskHandle ?? ''})` : 'moved back';
-          console.log(`${r.queue}  ${r.messages} message(s)  ${how}`);
-        }
-        return res.items.some((r: { error?: string }) => r.error) ? 1 : 0;
-      }
-      const res = await api.call('GET', '/dead-letters');
-      if (!res.items.length) console.log('no dead letters');
-      for (const q of res.items) {
-        if (values.queue && q.queue !== values.queue) continue;
-        console.log(`${q.deadLetterQueue}  ${q.depth} message(s)`);
-        for (const m of q.messages) {
-          const task = m.executionId ? `${m.executionId} task ${m.taskId ?? `#${m.taskIndex}`}` : '(not a dispatch)';
-          const state = m.taskFailed ? 'task failed as validation' : m.taskStatus ? `task ${m.taskStatus}` : (m.note ?? '');
-          console.log(`  ${m.messageId}  ${task}  received ${m.receiveCount}x${m.sentAt ? `  sent ${m.sentAt}` : ''}  ${state}`);
-        }
-      }
-      return 0;
-    }
-    case 'agents':
-    case 'pool':
-    case 'health':
-    case 'breakers':
-      console.log(JSON.stringify(await api.call('GET', `/${command}`), null, 2));
-      return 0;
-    default:
-      console.error(`xl: unknown command "${command}"\n${USAGE}`);
-      return 2;
-  }
-}
-
+const json = process.argv.includes('--json');
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
-    console.error(`xl: ${err.message}`);
-    process.exit(1);
+    const info = err instanceof CliError ? err.info : {};
+    if (json) emitJson({ error: { message: err.message, ...info } });
+    else {
+      const details = (info.details ?? []).map((d) => `\n  ${d.path || '/'}: ${d.message}`).join('');
+      console.error(`xl: ${err.message}${details}${info.hint ? `\nhint: ${info.hint}` : ''}${err instanceof UsageError ? `\n${USAGE}` : ''}`);
+    }
+    process.exit(err instanceof UsageError ? 2 : 1);
   },
 );

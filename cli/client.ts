@@ -1,0 +1,110 @@
+// xl's HTTP client of the layer's API, and the errors a person can act on: which endpoint could not
+// be reached and how to start or name one, which token or credentials a refusal asks for.
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(import.meta.dirname, '..');
+export const stateDir = () => process.env.XL_STATE_DIR ?? join(ROOT, '.local');
+
+export interface Endpoint {
+  url: string;
+  /** Where the URL came from, named in errors: a stale endpoint.json reads differently from a typo. */
+  source: string;
+}
+
+export interface Client {
+  endpoint: Endpoint;
+  call<T = any>(method: string, path: string, body?: unknown): Promise<T>;
+}
+
+/** An API refusal or an unreachable endpoint; `hint` says what to do about it. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly info: { status?: number; type?: string; details?: { path: string; message: string }[]; hint?: string; endpoint?: string } = {},
+  ) {
+    super(message);
+  }
+}
+
+export async function resolveEndpoint(flag: string | undefined): Promise<Endpoint> {
+  if (flag) return { url: flag, source: '--endpoint' };
+  if (process.env.XL_ENDPOINT) return { url: process.env.XL_ENDPOINT, source: 'XL_ENDPOINT' };
+  const file = join(stateDir(), 'endpoint.json');
+  try {
+    const { url } = JSON.parse(await readFile(file, 'utf8')) as { url: string };
+    return { url, source: file };
+  } catch {
+    const { deployedEndpoint } = await import('./aws.ts');
+    return { url: await deployedEndpoint(), source: `the stack ${process.env.XL_STACK_NAME ?? 'xl'}'s ApiUrl output` };
+  }
+}
+
+const isApiGateway = (url: string) => /\.execute-api\.[a-z0-9-]+\.amazonaws\.com/.test(url);
+
+export function client(endpoint: Endpoint): Client {
+  const base = endpoint.url.replace(/\/$/, '');
+  return {
+    endpoint,
+    async call(method, path, body) {
+      const url = base + path;
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      let headers: Record<string, string> = { 'content-type': 'application/json' };
+      if (process.env.XL_API_TOKEN) headers.authorization = `Bearer ${process.env.XL_API_TOKEN}`;
+      if (isApiGateway(url)) {
+        const { signedHeaders } = await import('./aws.ts');
+        headers = await signedHeaders(method, url, payload, headers);
+      }
+      let res: Response;
+      try {
+        res = await fetch(url, { method, headers, body: payload });
+      } catch (err) {
+        throw unreachable(endpoint, err as Error);
+      }
+      const text = await res.text();
+      let data: any;
+      try {
+        data = text ? JSON.parse(text) : {};
+      } catch {
+        data = { message: text.slice(0, 500) };
+      }
+      if (!res.ok) throw refusal(endpoint, res, data);
+      return data;
+    },
+  };
+}
+
+function unreachable(endpoint: Endpoint, err: Error): CliError {
+  const cause = err.cause as { code?: string; message?: string } | undefined;
+  const why = cause?.code ?? cause?.message ?? err.message;
+  const local = !isApiGateway(endpoint.url);
+  const hint = endpoint.source.endsWith('endpoint.json')
+    ? `${endpoint.source} names it, but no layer answers there: start the local layer with \`npm start\` (or \`xl up\`), or name another endpoint with --endpoint or XL_ENDPOINT`
+    : local
+      ? `start the local layer with \`npm start\` (or \`xl up\`), or check ${endpoint.source}; xl uses --endpoint, else XL_ENDPOINT, else the local layer's endpoint.json`
+      : `check the network and the stack's ApiUrl output, or name another endpoint with --endpoint or XL_ENDPOINT`;
+  return new CliError(`cannot reach the layer at ${endpoint.url} (from ${endpoint.source}): ${why}`, { hint, endpoint: endpoint.url });
+}
+
+// API Gateway's own 403s carry x-amzn-ErrorType and a bare { message } (AccessDeniedException for
+// IAM: "User: <arn> is not authorized to perform: execute-api:Invoke on resource: <arn>";
+// MissingAuthenticationTokenException, InvalidSignatureException, ... for unsigned or badly signed
+// requests). Checked against AWS's "troubleshoot HTTP 403 errors from API Gateway" article.
+const IAM_MESSAGE = /not authorized to perform|execute-api:Invoke|Missing Authentication Token|security token|signature/i;
+
+function refusal(endpoint: Endpoint, res: Response, data: any): CliError {
+  const err = data.error ?? { message: data.message ?? data.Message ?? res.statusText };
+  const info = { status: res.status, type: err.type as string | undefined, details: err.details, endpoint: endpoint.url } as CliError['info'];
+  const amznType = res.headers.get('x-amzn-errortype')?.split(':')[0];
+  if (res.status === 401) {
+    info.hint = process.env.XL_API_TOKEN
+      ? 'the layer refused the token in XL_API_TOKEN: set it to the token the layer was started with (its XL_API_TOKEN)'
+      : 'the layer asks for a bearer token: set XL_API_TOKEN to the token it was started with (its XL_API_TOKEN)';
+  } else if (res.status === 403 && (amznType || IAM_MESSAGE.test(String(err.message)))) {
+    info.type = amznType ?? 'AccessDenied';
+    info.hint =
+      'AWS IAM refused the request: xl signs with your default AWS credentials (AWS_PROFILE, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ' +
+      '`aws sso login`); check they are current (`aws sts get-caller-identity`) and that the identity or role may call execute-api:Invoke on this API';
+  }
+  return new CliError(`${res.status}${info.type ? ` ${info.type}` : ''}: ${err.message}`, info);
+}

@@ -1,0 +1,117 @@
+// `xl validate`: a plan file checked offline by the same schema the API uses (core/plan.ts), each
+// error placed at the file's line and column. Both formats go through the yaml package, whose
+// Document keeps every node's source range (JSON is YAML 1.2 flow syntax); JSON.parse stays the
+// judge of what a .json file means, so yaml only lends the positions.
+import { readFile } from 'node:fs/promises';
+import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { parsePlan } from '../core/plan.ts';
+import { ValidationError } from '../core/errors.ts';
+
+export interface PlanProblem {
+  /** JSON Pointer into the plan ('' is the whole plan); absent for a syntax error. */
+  pointer?: string;
+  line: number;
+  column: number;
+  message: string;
+}
+
+export interface PlanCheck {
+  file: string;
+  valid: boolean;
+  /** The file's value as written (when its syntax is sound), and the plan it parses to (when valid). */
+  value?: unknown;
+  plan?: unknown;
+  problems: PlanProblem[];
+}
+
+const isYaml = (file: string) => /\.ya?ml$/i.test(file);
+
+/** Line and column (1-based) of each JSON Pointer in a plan's source text. */
+export class SourceMap {
+  private readonly lines = new LineCounter();
+  private readonly root: Node | null;
+
+  constructor(text: string) {
+    const doc = parseDocument(text, { lineCounter: this.lines, keepSourceTokens: false });
+    this.root = doc.errors.length ? null : (doc.contents as Node | null);
+  }
+
+  /**
+   * Where the pointer's node starts; for a member that is missing (a required field), where the
+   * nearest enclosing node starts, so the error still points at the object that lacks it.
+   */
+  locate(pointer: string): { line: number; column: number } {
+    let node: Node | null = this.root;
+    let at = node?.range?.[0] ?? 0;
+    const segments = pointer === '' ? [] : pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    for (const segment of segments) {
+      let next: Node | null | undefined;
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === segment);
+        next = (pair?.value as Node | null) ?? (pair?.key as Node | null);
+      } else if (isSeq(node)) {
+        next = node.items[Number(segment)] as Node | undefined;
+      }
+      if (!next?.range) break;
+      node = next;
+      at = next.range[0];
+    }
+    const { line, col } = this.lines.linePos(at);
+    return { line, column: col };
+  }
+}
+
+/** Line and column (1-based) of a character offset. */
+function position(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset).split('\n');
+  return { line: before.length, column: before.at(-1)!.length + 1 };
+}
+
+/** Reads and checks a plan file; never throws for a bad plan (only for an unreadable file). */
+export async function checkPlanFile(file: string): Promise<PlanCheck> {
+  const text = await readFile(file, 'utf8');
+  return checkPlanText(text, file);
+}
+
+export function checkPlanText(text: string, file: string): PlanCheck {
+  let value: unknown;
+  if (isYaml(file)) {
+    const lines = new LineCounter();
+    const doc = parseDocument(text, { lineCounter: lines });
+    if (doc.errors.length) {
+      const problems = doc.errors.map((e) => {
+        const pos = e.linePos?.[0] ?? lines.linePos(e.pos[0]);
+        return { line: pos.line, column: pos.col, message: e.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '') };
+      });
+      return { file, valid: false, problems };
+    }
+    value = doc.toJS();
+  } else {
+    try {
+      value = JSON.parse(text);
+    } catch (err) {
+      // V8 names the offset ("... in JSON at position 11"); its line is what a person needs.
+      const message = (err as Error).message;
+      const offset = /at position (\d+)/.exec(message)?.[1];
+      const at = offset === undefined ? { line: 1, column: 1 } : position(text, Number(offset));
+      return { file, valid: false, problems: [{ ...at, message: message.replace(/\s*\(line \d+ column \d+\)$/, '') }] };
+    }
+  }
+  try {
+    return { file, valid: true, value, plan: parsePlan(value), problems: [] };
+  } catch (err) {
+    if (!(err instanceof ValidationError)) throw err;
+    return { file, valid: false, value, problems: locateDetails(text, err.details ?? []) };
+  }
+}
+
+/** Places the API's or the schema's validation details ({ path, message }) in the source text. */
+export function locateDetails(text: string, details: { path: string; message: string }[]): PlanProblem[] {
+  const map = new SourceMap(text);
+  return details.map((d) => ({ pointer: d.path, ...map.locate(d.path), message: d.message }));
+}
+
+/** `file:line:column: /pointer: message`, the form editors and terminals link to. */
+export function formatProblem(file: string, p: PlanProblem): string {
+  return `${file}:${p.line}:${p.column}: ${p.pointer !== undefined ? `${p.pointer || '/'}: ` : ''}${p.message}`;
+}
