@@ -16,7 +16,8 @@ export const API_THROTTLING = { rateLimit: 50, burstLimit: 100 };
 
 /**
  * The body of API Gateway's 400s: the contract's error (CONTRACT.md). validationErrorString is a bare
- * string (messageString, by contrast, comes quoted).
+ * string (messageString, by contrast, comes quoted). Not yet checked on a deployed API: whether
+ * API Gateway escapes the double quotes its messages hold (`missing required properties (["name"])`).
  */
 export const BAD_REQUEST_TEMPLATE = '{"error":{"type":"validation","source":"api","message":"$context.error.validationErrorString"}}';
 
