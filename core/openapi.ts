@@ -23,14 +23,19 @@ function registry() {
   return r;
 }
 
+function oneOfInstructionsOrCommand(ctx: { zodSchema: unknown; jsonSchema: Json }) {
+  if (ctx.zodSchema !== TaskSchema) return;
+  const one = (key: string) => ({ properties: { [key]: { type: 'string' } }, required: [key] });
+  ctx.jsonSchema.oneOf = [one('instructions'), one('command')];
+}
+
 /**
  * Two of the task's refine rules JSON Schema can say, so editors flag them too: exactly one of
  * instructions / command, and a capability from the agent type's list.
  */
 function override(ctx: { zodSchema: unknown; jsonSchema: Json }) {
+  oneOfInstructionsOrCommand(ctx);
   if (ctx.zodSchema !== TaskSchema) return;
-  const one = (key: string) => ({ properties: { [key]: { type: 'string' } }, required: [key] });
-  ctx.jsonSchema.oneOf = [one('instructions'), one('command')];
   ctx.jsonSchema.allOf = AGENT_TYPES.map((type) => ({
     if: { properties: { agentType: { const: type } }, required: ['agentType'] },
     then: { properties: { capability: { enum: [...CAPABILITIES[type]] } } },
@@ -214,4 +219,109 @@ export function openApiDocument(): Json {
 export function schemaFiles(): Record<string, string> {
   const text = (value: unknown) => JSON.stringify(value, null, 2) + '\n';
   return { 'schemas/openapi.json': text(openApiDocument()), 'schemas/plan.schema.json': text(planJsonSchema()) };
+}
+
+// ---- API Gateway (REST API) ----
+
+/**
+ * JSON Schema draft 4's keywords, the only ones an API Gateway model may use: it refuses a model with
+ * any other ("Unsupported keyword(s)", e.g. `$id`, `const`, `if`) at deploy time, not at synth.
+ */
+const DRAFT_04_KEYWORDS = new Set([
+  '$schema', '$ref', 'id', 'title', 'description', 'default', 'multipleOf', 'maximum', 'exclusiveMaximum', 'minimum',
+  'exclusiveMinimum', 'maxLength', 'minLength', 'pattern', 'additionalItems', 'items', 'maxItems', 'minItems', 'uniqueItems',
+  'maxProperties', 'minProperties', 'required', 'additionalProperties', 'definitions', 'properties', 'patternProperties',
+  'dependencies', 'enum', 'type', 'allOf', 'anyOf', 'oneOf', 'not', 'format',
+]);
+/** Keywords whose value maps names to schemas (the names are not keywords). */
+const SCHEMA_MAPS = new Set(['properties', 'patternProperties', 'definitions', 'dependencies']);
+
+/** Throws, naming the JSON Pointer, on a keyword draft 4 lacks: the model would fail the deploy. */
+function assertDraft04(schema: unknown, at = ''): void {
+  if (Array.isArray(schema)) return schema.forEach((s, i) => assertDraft04(s, `${at}/${i}`));
+  if (!schema || typeof schema !== 'object') return;
+  for (const [key, value] of Object.entries(schema)) {
+    if (!DRAFT_04_KEYWORDS.has(key)) throw new Error(`API Gateway model: ${at || '/'} has "${key}", not a JSON Schema draft 4 keyword`);
+    if (key === 'enum' || key === 'default' || key === 'required') continue;
+    if (SCHEMA_MAPS.has(key)) for (const [name, sub] of Object.entries(value as Json)) assertDraft04(sub, `${at}/${key}/${name}`);
+    else if (typeof value === 'object') assertDraft04(value, `${at}/${key}`);
+  }
+}
+
+/**
+ * A request body as an API Gateway model: JSON Schema draft 4, every reference inlined (a model may
+ * only $ref other models by URL), descriptions left out to keep it small (CreateModel caps a model at
+ * 400 KB; the plan's is about 13 KB). The task's instructions-or-command rule stays (oneOf is
+ * draft 4); the capability-per-agent-type rule (if/then) is the handler's to check.
+ */
+export function draft04Schema(schema: z.ZodType): Json {
+  const out = z.toJSONSchema(schema, {
+    target: 'draft-04',
+    io: 'input',
+    unrepresentable: 'throw',
+    reused: 'inline',
+    cycles: 'throw',
+    override: oneOfInstructionsOrCommand,
+  }) as Json;
+  const strip = (value: unknown): unknown => {
+    if (Array.isArray(value)) return value.map(strip);
+    if (!value || typeof value !== 'object') return value;
+    return Object.fromEntries(
+      Object.entries(value).flatMap(([key, v]): [string, unknown][] => {
+        if (key === 'description') return [];
+        if (key === 'enum' || key === 'default' || key === 'required') return [[key, v]];
+        if (SCHEMA_MAPS.has(key)) return [[key, Object.fromEntries(Object.entries(v as Json).map(([n, s]) => [n, strip(s)]))]];
+        return [[key, strip(v)]];
+      }),
+    );
+  };
+  const model = strip(out) as Json;
+  assertDraft04(model);
+  return model;
+}
+
+/** One route as API Gateway declares it: from the OpenAPI document, so the two cannot drift. */
+export interface GatewayRoute {
+  /** GET, POST, PUT, DELETE */
+  method: string;
+  operationId: string;
+  /** As in the document, e.g. `/executions/{executionId}` */
+  path: string;
+  pathParameters: string[];
+  /** Query string parameters, all optional. */
+  queryParameters: string[];
+  /** The request body's model (an alphanumeric name) and its draft 4 schema, where the route takes one. */
+  body?: { model: string; required: boolean; schema: Json };
+}
+
+const REQUEST_BODIES: Record<string, z.ZodType> = {
+  Plan: PlanSchema,
+  StartAgentsRequest: api.StartAgentsRequest,
+  PoolBoundsRequest: api.PoolBoundsRequest,
+  RedriveDeadLettersRequest: api.RedriveDeadLettersRequest,
+};
+
+/** Every route of the OpenAPI document, with its parameters and request model. */
+export function gatewayRoutes(): GatewayRoute[] {
+  const paths = openApiDocument().paths as Record<string, Record<string, Json>>;
+  type Param = { name: string; in: string };
+  return Object.entries(paths).flatMap(([path, item]) => {
+    const shared = (item.parameters ?? []) as unknown as Param[];
+    return Object.entries(item)
+      .filter(([method]) => method !== 'parameters')
+      .map(([method, operation]) => {
+        const params = [...shared, ...((operation.parameters ?? []) as Param[])];
+        const requestBody = operation.requestBody as { required: boolean; content: Record<string, { schema: { $ref: string } }> } | undefined;
+        const model = requestBody?.content['application/json']!.schema.$ref.split('/').pop();
+        if (model && !REQUEST_BODIES[model]) throw new Error(`no zod schema for the request body ${model} of ${method.toUpperCase()} ${path}`);
+        return {
+          method: method.toUpperCase(),
+          operationId: operation.operationId as string,
+          path,
+          pathParameters: params.filter((p) => p.in === 'path').map((p) => p.name),
+          queryParameters: params.filter((p) => p.in === 'query').map((p) => p.name),
+          ...(model ? { body: { model, required: requestBody!.required, schema: draft04Schema(REQUEST_BODIES[model]!) } } : {}),
+        };
+      });
+  });
 }

@@ -50,17 +50,24 @@ function parseBody(event: APIGatewayProxyEvent): unknown {
   }
 }
 
+/**
+ * On AWS each route is its own API Gateway resource: `event.resource` is the route's template and
+ * `pathParameters` hold its values, whatever base path a custom domain adds to `event.path`.
+ * Locally (and behind a `{proxy+}`) the route is found by matching `event.path`.
+ */
 export function dispatch(routes: Route[]) {
   return async (event: APIGatewayProxyEvent): Promise<APIGatewayProxyResult> => {
     const path = event.path.replace(/^\/v1(?=\/)/, '');
-    const candidates = routes.filter((r) => r.pattern.test(path));
+    const declared = routes.filter((r) => r.template === event.resource);
+    const candidates = declared.length ? declared : routes.filter((r) => r.pattern.test(path));
     const match = candidates.find((r) => r.method === event.httpMethod);
     if (!match) {
       if (candidates.length) return json(405, { error: { type: 'validation', message: `${event.httpMethod} is not allowed on ${path}` } });
       return json(404, { error: { type: 'permanent', message: `no route ${event.httpMethod} ${path}` } });
     }
-    const values = match.pattern.exec(path)!.slice(1);
-    const params = Object.fromEntries(match.keys.map((k, i) => [k, decodeURIComponent(values[i]!)]));
+    const fromPath = match.pattern.exec(path)?.slice(1).map((v) => decodeURIComponent(v));
+    // pathParameters only where the path does not match the template (a custom domain's base path).
+    const params = Object.fromEntries(match.keys.map((k, i) => [k, fromPath ? fromPath[i]! : event.pathParameters?.[k] ?? '']));
     const query = Object.fromEntries(Object.entries(event.queryStringParameters ?? {}).filter(([, v]) => v !== undefined)) as Record<string, string>;
     const { status, body } = await match.handle({ method: event.httpMethod, path, params, query, body: parseBody(event) });
     return json(status, body);

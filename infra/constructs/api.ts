@@ -1,14 +1,25 @@
-// The HTTP API of CONTRACT.md behind API Gateway: IAM (SigV4) on every method, everything proxied to
-// functions/api.ts, stage v1.
+// The HTTP API of CONTRACT.md behind API Gateway, route by route: every route of the OpenAPI document
+// (core/openapi.ts) is its own resource and method, IAM (SigV4) authorized, with its path parameters
+// required and its request body checked against a model made from the same zod schema, so a
+// malformed request is refused before Lambda runs. One function serves them all (functions/api.ts),
+// stage v1.
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { gatewayRoutes } from '#core/openapi.ts';
 import { XlFunction } from './functions.ts';
 
 export const API_STAGE = 'v1';
 /** Steady requests per second and burst, per stage (account limits still apply). */
 export const API_THROTTLING = { rateLimit: 50, burstLimit: 100 };
+
+/**
+ * The body of API Gateway's 400s: the contract's error (CONTRACT.md). validationErrorString is a bare
+ * string (messageString, by contrast, comes quoted). Not yet checked on a deployed API: whether
+ * API Gateway escapes the double quotes its messages hold (`missing required properties (["name"])`).
+ */
+export const BAD_REQUEST_TEMPLATE = '{"error":{"type":"validation","source":"api","message":"$context.error.validationErrorString"}}';
 
 export interface ApiProps {
   /** Shared function environment, the XL_SFN_* variables and the agents' ECS environment. */
@@ -19,7 +30,10 @@ export class Api extends Construct {
   readonly handler: XlFunction;
   readonly restApi: apigw.RestApi;
   readonly accessLogGroup: logs.LogGroup;
-  readonly requestValidator: apigw.RequestValidator;
+  /** Checks the body against the method's model, and the required parameters. */
+  readonly bodyValidator: apigw.RequestValidator;
+  /** Checks the required parameters (methods without a body). */
+  readonly parameterValidator: apigw.RequestValidator;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -65,18 +79,54 @@ export class Api extends Construct {
       },
       defaultMethodOptions: { authorizationType: apigw.AuthorizationType.IAM },
     });
-    this.requestValidator = this.restApi.addRequestValidator('RequestValidator', {
+    this.bodyValidator = this.restApi.addRequestValidator('BodyValidator', {
+      requestValidatorName: 'body-and-parameters',
       validateRequestParameters: true,
       validateRequestBody: true,
     });
+    this.parameterValidator = this.restApi.addRequestValidator('ParameterValidator', {
+      requestValidatorName: 'parameters',
+      validateRequestParameters: true,
+      validateRequestBody: false,
+    });
+    // API Gateway's own 400s in the contract's error body. A gateway response template is simple
+    // variable substitution, no VTL; validationErrorString says which property failed.
+    for (const [id, type] of [['BadRequestBody', apigw.ResponseType.BAD_REQUEST_BODY], ['BadRequestParameters', apigw.ResponseType.BAD_REQUEST_PARAMETERS]] as const) {
+      this.restApi.addGatewayResponse(id, {
+        type,
+        statusCode: '400',
+        templates: { 'application/json': BAD_REQUEST_TEMPLATE },
+      });
+    }
 
     const integration = new apigw.LambdaIntegration(this.handler.function, { proxy: true, allowTestInvoke: false });
-    const methodOptions: apigw.MethodOptions = {
-      authorizationType: apigw.AuthorizationType.IAM,
-      requestValidator: this.requestValidator,
-    };
-    this.restApi.root.addMethod('ANY', integration, methodOptions);
-    this.restApi.root.addResource('{proxy+}').addMethod('ANY', integration, methodOptions);
+    const models = new Map<string, apigw.Model>();
+    for (const route of gatewayRoutes()) {
+      const resource = this.restApi.root.resourceForPath(route.path);
+      const requestParameters = Object.fromEntries([
+        ...route.pathParameters.map((p) => [`method.request.path.${p}`, true] as const),
+        ...route.queryParameters.map((p) => [`method.request.querystring.${p}`, false] as const),
+      ]);
+      let requestModels: Record<string, apigw.IModel> | undefined;
+      if (route.body) {
+        const { model: name, schema } = route.body;
+        let model = models.get(name);
+        if (!model) {
+          // The schema is already draft 4 with `$schema`; CDK passes such keys through unchanged.
+          model = this.restApi.addModel(`${name}Model`, { modelName: name, contentType: 'application/json', schema: schema as apigw.JsonSchema });
+          models.set(name, model);
+        }
+        // Keyed by content type: a body sent as another type is not checked here (the handler still parses it).
+        requestModels = { 'application/json': model };
+      }
+      resource.addMethod(route.method, integration, {
+        authorizationType: apigw.AuthorizationType.IAM,
+        operationName: route.operationId,
+        requestParameters,
+        requestModels,
+        requestValidator: route.body ? this.bodyValidator : this.parameterValidator,
+      });
+    }
   }
 
   /** `https://<id>.execute-api.<region>.<suffix>/v1/` */

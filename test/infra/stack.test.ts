@@ -15,6 +15,10 @@ import {
   resolveDefinition,
   stateMachineDefinitions,
 } from '../../infra/asl.ts';
+import { ErrorBody } from '../../core/api-schemas.ts';
+import { gatewayRoutes } from '../../core/openapi.ts';
+import { routes } from '../../functions/api.ts';
+import { BAD_REQUEST_TEMPLATE } from '../../infra/constructs/api.ts';
 import { acknowledgeNagFindings } from '../../infra/nag.ts';
 import { ExecutionLayerStack } from '../../infra/stack.ts';
 
@@ -700,16 +704,68 @@ describe('pool sizing settings', () => {
 });
 
 describe('API', () => {
-  it('every method uses AWS_IAM and proxies to the API function', () => {
-    const methods = ofType('AWS::ApiGateway::Method');
-    expect(methods).toHaveLength(2);
-    for (const [, m] of methods) {
-      expect(m.Properties.AuthorizationType).toBe('AWS_IAM');
-      expect(m.Properties.HttpMethod).toBe('ANY');
-      expect(m.Properties.Integration.Type).toBe('AWS_PROXY');
-      expect(m.Properties.RequestValidatorId).toBeDefined();
+  /** Each method's full path, from its resource's parents' PathParts. */
+  const pathOf = (resourceRef: Loose): string => {
+    if (resourceRef['Fn::GetAtt']) return '';
+    const resource = resources[resourceRef.Ref]!;
+    return `${pathOf(resource.Properties.ParentId)}/${resource.Properties.PathPart}`;
+  };
+  const methods = () =>
+    ofType('AWS::ApiGateway::Method').map(([, m]) => ({ key: `${m.Properties.HttpMethod} ${pathOf(m.Properties.ResourceId)}`, props: m.Properties }));
+  const method = (key: string) => methods().find((m) => m.key === key)!.props;
+  const validator = (props: Loose) => resources[props.RequestValidatorId.Ref]!.Properties;
+
+  it('declares every route the handler serves as its own method on its own resource, and nothing else', () => {
+    expect(methods().map((m) => m.key).sort()).toEqual(routes.map((r) => `${r.method} ${r.template}`).sort());
+    expect(ofType('AWS::ApiGateway::Resource').map(([, r]) => r.Properties.PathPart)).not.toContain('{proxy+}');
+    expect(methods().map((m) => m.props.HttpMethod)).not.toContain('ANY');
+  });
+
+  it('authorizes every method with IAM and proxies it to the one API function', () => {
+    for (const { key, props } of methods()) {
+      expect(props.AuthorizationType, key).toBe('AWS_IAM');
+      expect(props.Integration.Type, key).toBe('AWS_PROXY');
+      expect(JSON.stringify(props.Integration.Uri), key).toContain('ApiFunction');
     }
-    template.hasResourceProperties('AWS::ApiGateway::Resource', { PathPart: '{proxy+}' });
+    expect(ofType('AWS::Lambda::Function').filter(([id]) => id.startsWith('Api'))).toHaveLength(1);
+  });
+
+  it('checks the body of each method that takes one against a model made from its zod schema', () => {
+    const bodies = gatewayRoutes().filter((r) => r.body);
+    expect(bodies.map((r) => `${r.method} ${r.path}`).sort()).toEqual(['POST /agents', 'POST /dead-letters/redrive', 'POST /executions', 'PUT /pool/{agentType}']);
+    for (const route of bodies) {
+      const props = method(`${route.method} ${route.path}`);
+      const model = resources[props.RequestModels['application/json'].Ref]!.Properties;
+      expect(model.Name).toBe(route.body!.model);
+      expect(model.ContentType).toBe('application/json');
+      expect(model.Schema).toEqual(route.body!.schema);
+      expect(model.Schema.$schema).toBe('http://json-schema.org/draft-04/schema#');
+      expect(validator(props)).toMatchObject({ ValidateRequestBody: true, ValidateRequestParameters: true });
+    }
+    expect(JSON.stringify(resources[method('POST /executions').RequestModels['application/json'].Ref]!.Properties.Schema)).toContain('"agentType"');
+  });
+
+  it('requires each path parameter and validates the parameters of every method', () => {
+    for (const { key, props } of methods()) {
+      const required = [...key.matchAll(/\{(\w+)\}/g)].map(([, name]) => `method.request.path.${name}`);
+      for (const p of required) expect(props.RequestParameters?.[p], `${key} ${p}`).toBe(true);
+      expect(validator(props).ValidateRequestParameters, key).toBe(true);
+    }
+    expect(method('GET /executions').RequestParameters).toEqual({ 'method.request.querystring.limit': false, 'method.request.querystring.nextToken': false });
+    expect(method('DELETE /agents/{agentId}').RequestParameters).toEqual({ 'method.request.path.agentId': true, 'method.request.querystring.graceful': false });
+  });
+
+  it("answers a refused body or parameter with the contract's error body", () => {
+    for (const type of ['BAD_REQUEST_BODY', 'BAD_REQUEST_PARAMETERS']) {
+      template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
+        ResponseType: type,
+        StatusCode: '400',
+        ResponseTemplates: { 'application/json': '{"error":{"type":"validation","source":"api","message":"$context.error.validationErrorString"}}' },
+      });
+    }
+    // With a message filled in, the template is the contract's error body.
+    const filled = JSON.parse(BAD_REQUEST_TEMPLATE.replace('$context.error.validationErrorString', 'instance type (integer) does not match'));
+    expect(ErrorBody.safeParse(filled).success).toBe(true);
   });
 
   it('stage v1 logs access, traces and throttles', () => {
