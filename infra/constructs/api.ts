@@ -15,11 +15,13 @@ export const API_STAGE = 'v1';
 export const API_THROTTLING = { rateLimit: 50, burstLimit: 100 };
 
 /**
- * The body of API Gateway's 400s: the contract's error (CONTRACT.md). validationErrorString is a bare
- * string (messageString, by contrast, comes quoted). Not yet checked on a deployed API: whether
- * API Gateway escapes the double quotes its messages hold (`missing required properties (["name"])`).
+ * The body of API Gateway's 400s: the contract's error (CONTRACT.md). `messageString` is substituted
+ * as a quoted, escaped JSON string; `validationErrorString` (which property failed) is substituted
+ * bare, and its messages hold double quotes (`missing required properties (["name"])`), which would
+ * break the JSON: so the body carries the former, and the handler's own checks (the same zod
+ * schemas) name the JSON Pointer for requests that pass the model.
  */
-export const BAD_REQUEST_TEMPLATE = '{"error":{"type":"validation","source":"api","message":"$context.error.validationErrorString"}}';
+export const BAD_REQUEST_TEMPLATE = '{"error":{"type":"validation","source":"api","message":$context.error.messageString}}';
 
 export interface ApiProps {
   /** Shared function environment, the XL_SFN_* variables and the agents' ECS environment. */
@@ -90,7 +92,7 @@ export class Api extends Construct {
       validateRequestBody: false,
     });
     // API Gateway's own 400s in the contract's error body. A gateway response template is simple
-    // variable substitution, no VTL; validationErrorString says which property failed.
+    // variable substitution, no VTL (see BAD_REQUEST_TEMPLATE).
     for (const [id, type] of [['BadRequestBody', apigw.ResponseType.BAD_REQUEST_BODY], ['BadRequestParameters', apigw.ResponseType.BAD_REQUEST_PARAMETERS]] as const) {
       this.restApi.addGatewayResponse(id, {
         type,

@@ -760,11 +760,12 @@ describe('API', () => {
       template.hasResourceProperties('AWS::ApiGateway::GatewayResponse', {
         ResponseType: type,
         StatusCode: '400',
-        ResponseTemplates: { 'application/json': '{"error":{"type":"validation","source":"api","message":"$context.error.validationErrorString"}}' },
+        ResponseTemplates: { 'application/json': '{"error":{"type":"validation","source":"api","message":$context.error.messageString}}' },
       });
     }
     // With a message filled in, the template is the contract's error body.
-    const filled = JSON.parse(BAD_REQUEST_TEMPLATE.replace('$context.error.validationErrorString', 'instance type (integer) does not match'));
+    // messageString is substituted as a JSON string literal, quotes escaped (as API Gateway does).
+    const filled = JSON.parse(BAD_REQUEST_TEMPLATE.replace('$context.error.messageString', JSON.stringify('Invalid request body: missing required properties (["pattern"])')));
     expect(ErrorBody.safeParse(filled).success).toBe(true);
   });
 
