@@ -384,6 +384,10 @@ describe('agent worker', () => {
     expect(t.finishedAt).toBeTruthy();
     expect([a.agentId, b.agentId]).toContain(t.agentId);
     await waitFor(async () => (await queueDepth()) === 0);
+    // The run's lines carry its ids.
+    const finished = () => [...a.logs, ...b.logs].find((l) => l.msg === 'task finished' && l.fields?.executionId === id);
+    await waitFor(async () => finished() !== undefined);
+    expect(finished()!.fields).toMatchObject({ executionId: id, index: 0, taskId: t.taskId, attempt: 1, dispatchSeq: 1, status: 'completed' });
   });
 
   it('a failing command fails the dispatch with error "permanent" and the stderr message', async () => {
@@ -677,6 +681,20 @@ describe('agent worker process', () => {
     const handedBack = await task(id);
     expect(handedBack).toMatchObject({ status: 'running', attempts: 1, leaseExpiresAt: 0 });
     expect(proc.stderr()).toContain('"msg":"task handed back"');
+    // Every line about the run names the agent, the execution and the task (the run's child logger).
+    const runLines = proc
+      .stderr()
+      .split('\n')
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      })
+      .filter((l) => l.executionId === id);
+    expect(runLines.map((l) => l.msg)).toContain('task handed back');
+    for (const l of runLines) expect(l, String(l.msg)).toMatchObject({ agentId: proc.agentId, executionId: id, index: 0, taskId: handedBack.taskId });
     // Visible and claimable at once: no lease or visibility timeout to wait out.
     const visible = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl('reviewer'), AttributeNames: ['ApproximateNumberOfMessages'] }));
     expect(Number(visible.Attributes?.ApproximateNumberOfMessages)).toBe(1);
