@@ -23,6 +23,7 @@ import { agentBreakerKey, type CircuitBreaker, successBreakerKeys } from '../cor
 import { assessHealth, type HealthIssue } from '../core/health.ts';
 import { parseDispatch } from '../core/dispatch.ts';
 import { mergeOutputs } from '../core/patterns.ts';
+import { METRIC, METRIC_DIMENSION, type MetricsSink, noMetrics } from '../core/metrics.ts';
 import type { Task } from '../core/plan.ts';
 import type {
   AgentRecord,
@@ -118,6 +119,8 @@ export interface WorkerDeps {
   checkpoints?: Checkpoints;
   clock?: Clock;
   log?: Logger;
+  /** Tasks started, completed and failed (by error type), queue wait, duration and cost (core/metrics.ts). */
+  metrics?: MetricsSink;
 }
 
 // ---- the dispatch message -----------------------------------------------------------------------
@@ -200,6 +203,7 @@ interface QueueRef {
 
 export class Worker {
   private readonly log: Logger;
+  private readonly taskMetrics: MetricsSink;
   private readonly clock: Clock;
   private readonly queues: QueueRef[];
   private readonly leaseMs: number;
@@ -248,6 +252,7 @@ export class Worker {
   ) {
     if (!Number.isInteger(config.slots) || config.slots < 1) throw new Error(`slots must be a positive integer, got ${config.slots}`);
     this.log = deps.log ?? silentLogger;
+    this.taskMetrics = deps.metrics ?? noMetrics;
     this.clock = deps.clock ?? { now: Date.now };
     this.queues = PRIORITIES.map((priority) => ({ url: config.queueUrlPrefix + queueKey(config.agentType, priority), priority }));
     this.leaseMs = 2 * config.heartbeatIntervalMs;
@@ -469,6 +474,9 @@ export class Worker {
         claimed: this.clock.now(),
       };
       this.runs.add(run);
+      this.taskMetrics.add(METRIC.tasksStarted, 'Count', 1);
+      // From the first dispatch's send (a relayed copy keeps it) to this claim.
+      if (run.dispatchedAt) this.taskMetrics.add(METRIC.queueWait, 'Milliseconds', Math.max(0, claimedAt - run.dispatchedAt));
       run.timer = setInterval(() => void this.keepAlive(run), this.config.heartbeatIntervalMs);
       try {
         if (this.handingBack) {
@@ -681,8 +689,12 @@ export class Worker {
     }
 
     this.metrics.record(outcome.status === 'completed', durationMs);
+    if (outcome.status === 'completed') this.taskMetrics.add(METRIC.tasksCompleted, 'Count', 1);
+    else this.taskMetrics.add(METRIC.tasksFailed, 'Count', 1, { [METRIC_DIMENSION.errorType]: outcome.error.type });
+    this.taskMetrics.add(METRIC.taskDuration, 'Milliseconds', durationMs);
     // What the run spent counts against the plan's budget (Gate checks it before each dispatch).
     const usd = outcome.cost?.usd ?? 0;
+    if (usd > 0) this.taskMetrics.add(METRIC.taskCost, 'None', usd);
     if (usd > 0) {
       await retry(() => this.deps.executions.addSpend(msg.executionId, usd)).catch((err: unknown) => this.warnSparse('spend', 'could not add a run\'s spend to its execution', err));
     }

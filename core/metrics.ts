@@ -43,3 +43,19 @@ export const METRIC_SERVICE = {
   /** Agents are `xl-agent-<type>`: the dashboard sums them with a SEARCH expression. */
   agentPrefix: 'xl-agent-',
 } as const;
+
+export type MetricName = (typeof METRIC)[keyof typeof METRIC];
+export type MetricUnit = 'Count' | 'Milliseconds' | 'None';
+
+/**
+ * Where emitters put their metrics. The CloudWatch adapter (Powertools Metrics, EMF; each metric
+ * published as it comes, since a worker has no invocation end to flush at) is not written yet: it
+ * waits on @aws-lambda-powertools/metrics. Until then emitters get `noMetrics`.
+ */
+export interface MetricsSink {
+  /** Never throws: a metric that cannot be written must not fail the work it counts. */
+  add(name: MetricName, unit: MetricUnit, value: number, dimensions?: Readonly<Record<string, string>>): void;
+}
+
+/** Metrics dropped on the floor. */
+export const noMetrics: MetricsSink = { add() {} };

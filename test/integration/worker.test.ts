@@ -145,11 +145,19 @@ function spyingSqs(received: Message[]): SQSClient {
   return client;
 }
 
+interface MetricPoint {
+  name: string;
+  unit: string;
+  value: number;
+  dimensions?: Readonly<Record<string, string>>;
+}
+
 interface TestWorker {
   worker: Worker;
   agentId: string;
   logs: LogLine[];
   received: Message[];
+  metrics: MetricPoint[];
 }
 
 async function startWorker(
@@ -159,6 +167,7 @@ async function startWorker(
   const agentId = `${agentType}-inproc-${randomUUID().slice(0, 6)}`;
   const logs: LogLine[] = [];
   const received: Message[] = [];
+  const metrics: MetricPoint[] = [];
   const worker = new Worker(
     {
       agentId,
@@ -180,11 +189,12 @@ async function startWorker(
       workspaces: new Workspaces(join(scratch, 'workspaces')),
       ...(opts.checkpoints ? { checkpoints: new Checkpoints({ payloads: new PayloadStore(s3, bucket) }) } : {}),
       log: collectingLogger(logs),
+      metrics: { add: (name, unit, value, dimensions) => void metrics.push({ name, unit, value, ...(dimensions ? { dimensions } : {}) }) },
     },
   );
   workers.push(worker);
   await worker.start();
-  return { worker, agentId, logs, received };
+  return { worker, agentId, logs, received, metrics };
 }
 
 /** A worker process (agent/main.ts), as the local layer starts one. */
@@ -388,6 +398,12 @@ describe('agent worker', () => {
     const finished = () => [...a.logs, ...b.logs].find((l) => l.msg === 'task finished' && l.fields?.executionId === id);
     await waitFor(async () => finished() !== undefined);
     expect(finished()!.fields).toMatchObject({ executionId: id, index: 0, taskId: t.taskId, attempt: 1, dispatchSeq: 1, status: 'completed' });
+    // The runner's metrics: started, queue wait, completed, duration; no cost (a command spends none).
+    const ran = t.agentId === a.agentId ? a : b;
+    expect(ran.metrics.map((m) => m.name)).toEqual(['TasksStarted', 'QueueWait', 'TasksCompleted', 'TaskDuration']);
+    expect(ran.metrics.find((m) => m.name === 'QueueWait')).toMatchObject({ unit: 'Milliseconds', value: expect.any(Number) });
+    expect(ran.metrics.find((m) => m.name === 'TaskDuration')!.value).toBe(t.durationMs);
+    ran.metrics.length = 0;
   });
 
   it('a failing command fails the dispatch with error "permanent" and the stderr message', async () => {
@@ -396,6 +412,7 @@ describe('agent worker', () => {
     expect(await dispatchOutcome(arn)).toMatchObject({ status: 'FAILED', error: 'permanent', cause: 'cannot open config.yml' });
     expect(await task(id)).toMatchObject({ status: 'failed', attempts: 1, error: { type: 'permanent', message: 'cannot open config.yml' } });
     await waitFor(async () => (await queueDepth()) === 0);
+    expect([...a.metrics, ...b.metrics]).toContainEqual({ name: 'TasksFailed', unit: 'Count', value: 1, dimensions: { errorType: 'permanent' } });
   });
 
   it('a command past its timeoutSeconds fails the dispatch with error "timeout"', async () => {
