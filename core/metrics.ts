@@ -50,7 +50,10 @@ export type MetricUnit = 'Count' | 'Milliseconds' | 'None';
 /**
  * Where emitters put their metrics. The CloudWatch adapter (Powertools Metrics, EMF; each metric
  * published as it comes, since a worker has no invocation end to flush at) is not written yet: it
- * waits on @aws-lambda-powertools/metrics. Until then emitters get `noMetrics`.
+ * waits on @aws-lambda-powertools/metrics. Until then emitters get `noMetrics`. The agents' EMF lines
+ * go to stderr and the awslogs driver: CloudWatch Logs extracts EMF from PutLogEvents without the
+ * `x-amzn-logs-format: json/emf` header (CloudWatch user guide, "Using the PutLogEvents API to send
+ * manually-created embedded metric format logs").
  */
 export interface MetricsSink {
   /** Never throws: a metric that cannot be written must not fail the work it counts. */
