@@ -23,6 +23,7 @@ import { agentBreakerKey, type CircuitBreaker, successBreakerKeys } from '../cor
 import { assessHealth, type HealthIssue } from '../core/health.ts';
 import { parseDispatch } from '../core/dispatch.ts';
 import { mergeOutputs } from '../core/patterns.ts';
+import { METRIC, METRIC_DIMENSION, type MetricsSink, noMetrics } from '../core/metrics.ts';
 import type { Task } from '../core/plan.ts';
 import type {
   AgentRecord,
@@ -58,6 +59,16 @@ export interface Logger {
 }
 
 export const silentLogger: Logger = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** A logger that adds `fields` to every line (a line's own fields win). */
+export function childLogger(log: Logger, fields: Record<string, unknown>): Logger {
+  return {
+    debug: (m, f) => log.debug(m, { ...fields, ...f }),
+    info: (m, f) => log.info(m, { ...fields, ...f }),
+    warn: (m, f) => log.warn(m, { ...fields, ...f }),
+    error: (m, f) => log.error(m, { ...fields, ...f }),
+  };
+}
 
 export interface Clock {
   now(): number;
@@ -108,6 +119,8 @@ export interface WorkerDeps {
   checkpoints?: Checkpoints;
   clock?: Clock;
   log?: Logger;
+  /** Tasks started, completed and failed (by error type), queue wait, duration and cost (core/metrics.ts). */
+  metrics?: MetricsSink;
 }
 
 // ---- the dispatch message -----------------------------------------------------------------------
@@ -150,6 +163,8 @@ type RunEnd = 'lost' | 'handback';
 
 interface Run {
   msg: DispatchMessage;
+  /** The worker's logger with the run's ids on every line (the agent's id is on the worker's). */
+  log: Logger;
   queueUrl: string;
   /** The message this run holds; none once it was relayed (past the visibility cap). */
   receipt?: string;
@@ -188,6 +203,7 @@ interface QueueRef {
 
 export class Worker {
   private readonly log: Logger;
+  private readonly taskMetrics: MetricsSink;
   private readonly clock: Clock;
   private readonly queues: QueueRef[];
   private readonly leaseMs: number;
@@ -236,6 +252,7 @@ export class Worker {
   ) {
     if (!Number.isInteger(config.slots) || config.slots < 1) throw new Error(`slots must be a positive integer, got ${config.slots}`);
     this.log = deps.log ?? silentLogger;
+    this.taskMetrics = deps.metrics ?? noMetrics;
     this.clock = deps.clock ?? { now: Date.now };
     this.queues = PRIORITIES.map((priority) => ({ url: config.queueUrlPrefix + queueKey(config.agentType, priority), priority }));
     this.leaseMs = 2 * config.heartbeatIntervalMs;
@@ -434,6 +451,13 @@ export class Worker {
       }
       const run: Run = {
         msg,
+        log: childLogger(this.log, {
+          executionId: msg.executionId,
+          index: msg.taskIndex,
+          taskId: claim.task.taskId,
+          attempt: claim.task.attempts,
+          dispatchSeq: msg.dispatchSeq,
+        }),
         queueUrl,
         receipt,
         body: held.body,
@@ -450,6 +474,9 @@ export class Worker {
         claimed: this.clock.now(),
       };
       this.runs.add(run);
+      this.taskMetrics.add(METRIC.tasksStarted, 'Count', 1);
+      // From the first dispatch's send (a relayed copy keeps it) to this claim.
+      if (run.dispatchedAt) this.taskMetrics.add(METRIC.queueWait, 'Milliseconds', Math.max(0, claimedAt - run.dispatchedAt));
       run.timer = setInterval(() => void this.keepAlive(run), this.config.heartbeatIntervalMs);
       try {
         if (this.handingBack) {
@@ -627,7 +654,7 @@ export class Worker {
     if (!finished) return;
     await this.calls.sendSuccess(msg.taskToken, { status: 'skipped', attempts: run.task.attempts }, ref);
     if (run.receipt) await this.calls.deleteMessage(run.queueUrl, run.receipt);
-    this.log.info('task skipped', { ...ref, taskId: run.task.taskId, reason: 'no execution' });
+    run.log.info('task skipped', { reason: 'no execution' });
   }
 
   private async report(run: Run, result: DriverResult, definition: Task | undefined): Promise<void> {
@@ -657,13 +684,17 @@ export class Worker {
     if (!finished) {
       // Another agent holds the task now (our lease ran out): its report counts, not ours.
       this.metrics.record(false, durationMs);
-      this.log.warn('claim lost before the result was recorded', { ...ref, taskId: task.taskId, attempt: attempts });
+      run.log.warn('claim lost before the result was recorded', { attempt: attempts });
       return;
     }
 
     this.metrics.record(outcome.status === 'completed', durationMs);
+    if (outcome.status === 'completed') this.taskMetrics.add(METRIC.tasksCompleted, 'Count', 1);
+    else this.taskMetrics.add(METRIC.tasksFailed, 'Count', 1, { [METRIC_DIMENSION.errorType]: outcome.error.type });
+    this.taskMetrics.add(METRIC.taskDuration, 'Milliseconds', durationMs);
     // What the run spent counts against the plan's budget (Gate checks it before each dispatch).
     const usd = outcome.cost?.usd ?? 0;
+    if (usd > 0) this.taskMetrics.add(METRIC.taskCost, 'None', usd);
     if (usd > 0) {
       await retry(() => this.deps.executions.addSpend(msg.executionId, usd)).catch((err: unknown) => this.warnSparse('spend', 'could not add a run\'s spend to its execution', err));
     }
@@ -686,9 +717,7 @@ export class Worker {
     };
 
     await this.reportToBreakers(msg, outcome);
-    this.log.info('task finished', {
-      ...ref,
-      taskId: task.taskId,
+    run.log.info('task finished', {
       attempt: attempts,
       status: outcome.status,
       durationMs,
@@ -736,7 +765,7 @@ export class Worker {
     const ref = { executionId: run.msg.executionId, index: run.msg.taskIndex, taskId: run.task.taskId, attempt: run.task.attempts };
     if (run.end === 'lost') {
       this.metrics.record(false, this.clock.now() - run.claimedAt);
-      this.log.warn('claim lost; the command was killed', ref);
+      run.log.warn('claim lost; the command was killed', ref);
       // Ended by the layer (a cancel, an escalation's fail-execution) rather than taken by another
       // agent: its outcome goes to Step Functions now, not at the message's next delivery.
       // Otherwise the receipt handle may be another agent's now: leave the message alone.
@@ -764,13 +793,13 @@ export class Worker {
       };
       if (!(await this.deps.executions.handBack(run.msg.executionId, run.msg.taskIndex, run.claimId, run.checkpoint, entry))) {
         // The lease ran out meanwhile and another agent holds the task: its run counts, not our checkpoint.
-        this.log.warn('could not hand a task back: another agent holds it now', ref);
+        run.log.warn('could not hand a task back: another agent holds it now', ref);
         return;
       }
       if (run.receipt) await this.calls.changeVisibility(run.queueUrl, run.receipt, 0);
       // Past the visibility cap the message was relayed: a copy, visible at once, takes its place.
       else await this.custody.sendCopy({ queueUrl: run.queueUrl, body: run.body, receivedAt: run.receivedAt, dispatchedAt: run.dispatchedAt }, 0);
-      this.log.info('task handed back', { ...ref, checkpoint: run.checkpoint?.key ?? null });
+      run.log.info('task handed back', { ...ref, checkpoint: run.checkpoint?.key ?? null });
     } catch (err) {
       this.warnSparse('handback', 'could not hand a task back; its lease will run out', err);
     }
@@ -785,7 +814,7 @@ export class Worker {
     if (!checkpoint || !this.deps.checkpoints) return {};
     try {
       const { sessionId } = await this.deps.checkpoints.restore(checkpoint, dirs);
-      this.log.info('resuming from a checkpoint', { executionId: run.msg.executionId, taskId: run.task.taskId, from: checkpoint.attempt, sessionId: sessionId ?? null });
+      run.log.info('resuming from a checkpoint', { from: checkpoint.attempt, sessionId: sessionId ?? null });
       return { resume: sessionId ? { sessionId } : {} };
     } catch (err) {
       return { failed: { status: 'failed', error: { ...classifyAgentError(err, `the checkpoint of attempt ${checkpoint.attempt} could not be restored`), type: 'transient' } } };
@@ -861,9 +890,7 @@ export class Worker {
     }
     if (await this.custody.relay(held, this.relayDelaySeconds)) {
       run.receipt = undefined;
-      this.log.info('relayed the message of a task running past the visibility cap', {
-        executionId: run.msg.executionId,
-        index: run.msg.taskIndex,
+      run.log.info('relayed the message of a task running past the visibility cap', {
         heldForSeconds: Math.round((this.clock.now() - run.receivedAt) / 1000),
       });
     }
@@ -1001,7 +1028,7 @@ export class Worker {
     // One run per request: the pool manager asks once per waiting high-priority task.
     const run = this.lowPriorityRuns()[0];
     if (run) {
-      this.log.info('yielding a low-priority task to high-priority work', { executionId: run.msg.executionId, taskId: run.task.taskId });
+      run.log.info('yielding a low-priority task to high-priority work');
       this.handBack(run);
     }
     await this.deps.agents.clearYield(this.config.agentId);

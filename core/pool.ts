@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { AGENT_TYPES, type AgentType } from './agent-types.ts';
 import type { AgentStore } from './aws/agent-store.ts';
 import { agentBreakerKey, type CircuitBreaker } from './breakers.ts';
-import type { AgentRecord, PoolBounds } from './records.ts';
+import { METRIC, METRIC_DIMENSION, type MetricsSink } from './metrics.ts';
+import type { AgentRecord, AgentStatus, PoolBounds } from './records.ts';
 import type { AgentRuntime } from './runtime.ts';
 import { DEFAULT_POOL_IDLE_SECONDS } from './config.ts';
 
@@ -89,7 +90,15 @@ function parsePerType<T>(variable: string, spec: string | undefined, shape: stri
 export const DEFAULT_HEALTH_RETRY_COUNT = 3;
 
 export class HealthMonitor {
-  constructor(private readonly deps: Omit<PoolDeps, 'runtime' | 'defaults'> & { retryCount?: number }) {}
+  constructor(
+    private readonly deps: Omit<PoolDeps, 'runtime' | 'defaults'> & {
+      retryCount?: number;
+      /** Agents by status and breakers open, as gauges after each check (core/metrics.ts). */
+      metrics?: MetricsSink;
+      /** What the BreakersOpen gauge counts (read only when there is a metrics sink). */
+      breakers?: Pick<CircuitBreaker, 'list'>;
+    },
+  ) {}
 
   /**
    * The heartbeat check: an agent silent for a whole heartbeat span is unhealthy (dead). The
@@ -104,7 +113,8 @@ export class HealthMonitor {
     const markUnhealthy = async (agent: AgentRecord, reason: string) => {
       if (await this.deps.agents.setStatus(agent.agentId, 'unhealthy', { from: [agent.status], reason })) unhealthy.push(agent.agentId);
     };
-    for (const agent of await this.deps.agents.list()) {
+    const agents = await this.deps.agents.list();
+    for (const agent of agents) {
       if (!LIVE.includes(agent.status) && agent.status !== 'draining') continue;
       const silentMs = now - Date.parse(agent.lastHeartbeatAt);
       const allowance = (agent.status === 'starting' ? this.deps.startAllowanceSeconds : this.deps.heartbeatSeconds) * 1000;
@@ -120,7 +130,23 @@ export class HealthMonitor {
         await this.deps.agents.setHealthStrikes(agent.agentId, strikes);
       }
     }
+    if (this.deps.metrics) await this.gauges(this.deps.metrics, agents, unhealthy);
     return { unhealthy };
+  }
+
+  /** Every status but terminated, zeros included, so a gauge falls back when agents recover or go. */
+  private async gauges(metrics: MetricsSink, agents: AgentRecord[], markedUnhealthy: string[]): Promise<void> {
+    const counts: Record<Exclude<AgentStatus, 'terminated'>, number> = { starting: 0, idle: 0, busy: 0, draining: 0, unhealthy: 0 };
+    for (const agent of agents) {
+      const status = markedUnhealthy.includes(agent.agentId) ? 'unhealthy' : agent.status;
+      if (status !== 'terminated') counts[status]++;
+    }
+    for (const [status, n] of Object.entries(counts)) metrics.add(METRIC.agents, 'Count', n, { [METRIC_DIMENSION.status]: status });
+    if (this.deps.breakers) {
+      // A breaker table that cannot be read leaves the gauge without a point, not the check failed.
+      const breakers = await this.deps.breakers.list().catch(() => undefined);
+      if (breakers) metrics.add(METRIC.breakersOpen, 'Count', breakers.filter((b) => b.state === 'open').length);
+    }
   }
 }
 

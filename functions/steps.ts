@@ -16,7 +16,9 @@ async function run(event: StepEvent): Promise<unknown> {
   } catch (err) {
     // Named `transient` or `permanent` for the state machine's Retry and Catch (core/step-errors.ts).
     const named = stepError(event.step ?? 'step', err);
-    logger.warn('step failed', { step: event.step, error: named.name, message: named.message });
+    // The ids on the line itself: the local layer runs concurrent invocations on one logger.
+    const ids = { executionId: event.executionId, ...('taskIndex' in event ? { taskIndex: event.taskIndex } : {}) };
+    logger.warn('step failed', { step: event.step, ...ids, error: named.name, message: named.message });
     throw named;
   }
 }

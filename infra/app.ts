@@ -29,6 +29,7 @@ const stack = new ExecutionLayerStack(app, stackName, {
   poolIdleSeconds: app.node.tryGetContext('poolIdleSeconds') === undefined ? undefined : Number(app.node.tryGetContext('poolIdleSeconds')),
   // `-c breakerPolicy='{"*":{"failureThreshold":3}}'` (JSON, as XL_BREAKER_POLICY).
   breakerPolicy: breakerPolicyContext(app.node.tryGetContext('breakerPolicy')),
+  // `-c alarmEmail=oncall@example.com` (an email subscription to the alarm topic) is read by the stack.
 });
 applyNag(app, stack);
 app.synth();

@@ -72,7 +72,7 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
   };
 
   const { tables, storage, queues, patterns, agents, pool, api } = stack;
-  const functions: XlFunction[] = [api.handler, patterns.steps, patterns.executionEvents, pool.poolManager, pool.healthMonitor];
+  const functions: XlFunction[] = stack.functions;
 
   // Findings shared by several roles: the same wildcard, the same reason.
   const STAR = '*';
@@ -102,7 +102,7 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
   ];
   const listTasks: [string, string] = [
     STAR,
-    'ecs:ListTasks has no task resource to scope to; the ecs:cluster condition limits it to the agents\' cluster.',
+    'ecs:ListTasks has no task resource to scope to; the ecs:cluster condition limits it to the agents\' cluster. X-Ray\'s PutTraceSegments/PutTelemetryRecords (active tracing) support no resource-level permissions.',
   ];
 
   // --- API Gateway
@@ -127,6 +127,10 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
   for (const fn of functions) {
     ack(fn.function, 'AwsSolutions-L1', 'CONTRACT.md fixes Node.js 22 everywhere (Lambda nodejs22.x, the agent image, local mode).');
   }
+  // Active tracing (infra/constructs/functions.ts) adds xray:PutTraceSegments/PutTelemetryRecords on `*`.
+  const xray: [string, string] = [STAR, 'X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.'];
+  // (The API's and the pool manager's `*` findings say so among their other reasons.)
+  for (const fn of [patterns.steps, patterns.executionEvents, pool.healthMonitor]) iam5(fn.role, [xray]);
   iam5(api.handler.role, [
     executionsIndexes,
     agentsIndexes,
@@ -165,7 +169,7 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
     clusterTasks,
     [
       STAR,
-      'ecs:ListTasks has no task resource (the ecs:cluster condition limits it to the agents\' cluster); states:SendTaskFailure (the dead-letter sweep) supports no resource-level permissions: the task token is the only scope.',
+      'ecs:ListTasks has no task resource (the ecs:cluster condition limits it to the agents\' cluster); states:SendTaskFailure (the dead-letter sweep) supports no resource-level permissions: the task token is the only scope; nor do X-Ray\'s PutTraceSegments/PutTelemetryRecords (active tracing).',
     ],
   ]);
   iam5(pool.healthMonitor.role, [agentsIndexes, clusterTasks]);

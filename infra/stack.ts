@@ -4,13 +4,15 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { Agents } from './constructs/agents.ts';
 import { Api } from './constructs/api.ts';
-import { DISPATCH_ALLOWANCE_SECONDS, HEARTBEAT_SECONDS } from './constructs/functions.ts';
+import { Observability } from './constructs/observability.ts';
+import { DISPATCH_ALLOWANCE_SECONDS, HEARTBEAT_SECONDS, type XlFunction } from './constructs/functions.ts';
 import { Patterns } from './constructs/patterns.ts';
 import { Pool } from './constructs/pool.ts';
 import { TaskQueues } from './constructs/queues.ts';
 import { PayloadStorage } from './constructs/storage.ts';
 import { Tables } from './constructs/tables.ts';
 import { type BreakerPolicySpec, parseBreakerPolicySpec } from '../core/breakers.ts';
+import { metricsNamespace } from '../core/metrics.ts';
 import { parseConcurrencySpec } from '../core/pool.ts';
 
 export const DEFAULT_STACK_NAME = 'xl';
@@ -36,6 +38,8 @@ export interface ExecutionLayerStackProps extends StackProps {
    * 60 s open a breaker, 30 s cooldown doubling per re-open up to 15 min).
    */
   readonly breakerPolicy?: BreakerPolicySpec;
+  /** Subscribes this email address to the alarm topic (default: the `alarmEmail` context); without it the topic has no subscription. */
+  readonly alarmEmail?: string;
 }
 
 export class ExecutionLayerStack extends Stack {
@@ -46,6 +50,7 @@ export class ExecutionLayerStack extends Stack {
   readonly agents: Agents;
   readonly pool: Pool;
   readonly api: Api;
+  readonly observability: Observability;
   /** The environment every function gets (tables, bucket, queue prefix, contract defaults). */
   readonly functionEnvironment: Readonly<Record<string, string>>;
 
@@ -68,6 +73,7 @@ export class ExecutionLayerStack extends Stack {
       ...this.storage.environment,
       ...this.queues.environment,
       XL_HEARTBEAT_SECONDS: String(heartbeatSeconds),
+      POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(this.stackName),
       XL_DISPATCH_ALLOWANCE_SECONDS: String(props.dispatchAllowanceSeconds ?? DISPATCH_ALLOWANCE_SECONDS),
       ...(props.maxConcurrentTasks ? { XL_MAX_CONCURRENT_TASKS: props.maxConcurrentTasks } : {}),
       ...(props.poolIdleSeconds !== undefined ? { XL_POOL_IDLE_SECONDS: String(props.poolIdleSeconds) } : {}),
@@ -112,6 +118,14 @@ export class ExecutionLayerStack extends Stack {
     this.queues.grantDeadLetterRead(apiRole);
     this.queues.grantDeadLetterRedrive(apiRole);
 
+    this.observability = new Observability(this, 'Observability', {
+      patterns: this.patterns,
+      queues: this.queues,
+      api: this.api,
+      functions: this.functions,
+      alarmEmail: props.alarmEmail ?? this.node.tryGetContext('alarmEmail'),
+    });
+
     const outputs: Record<string, string> = {
       ApiUrl: this.api.url,
       ExecutionsTableName: this.tables.executions.tableName,
@@ -124,7 +138,14 @@ export class ExecutionLayerStack extends Stack {
       PipelineExecutionArn: this.patterns.pipeline.stateMachineArn,
       TaskBatchArn: this.patterns.taskBatch.stateMachineArn,
       ClusterName: this.agents.cluster.clusterName,
+      DashboardName: this.observability.dashboard.dashboardName,
+      AlarmTopicArn: this.observability.alarmTopic.topicArn,
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
+  }
+
+  /** Every Lambda function of the layer. */
+  get functions(): XlFunction[] {
+    return [this.api.handler, this.patterns.steps, this.patterns.executionEvents, this.pool.poolManager, this.pool.healthMonitor];
   }
 }

@@ -9,6 +9,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { AGENT_TYPES, type AgentType } from '../../core/agent-types.ts';
+import { METRIC_SERVICE, metricsNamespace } from '../../core/metrics.ts';
 import { PROJECT_ROOT } from './functions.ts';
 import type { TaskQueues } from './queues.ts';
 import type { PayloadStorage } from './storage.ts';
@@ -255,7 +256,8 @@ export class Agents extends Construct {
           // Finish the current task within this on SIGTERM, leaving 30 s of stopTimeout to hand it
           // back: the CLI's save, the checkpoint's upload (up to 64 MiB) and the hand-back itself.
           XL_GRACE_SECONDS: String(AGENT_STOP_TIMEOUT.toSeconds() - 30),
-          POWERTOOLS_SERVICE_NAME: `xl-agent-${type}`,
+          POWERTOOLS_SERVICE_NAME: `${METRIC_SERVICE.agentPrefix}${type}`,
+          POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(Stack.of(this).stackName),
           // The worker's loopback proxy adds the key, or signs for Bedrock with the task role (in
           // Fargate's AWS_REGION). The local layer leaves this to the host (local/layer.ts).
           XL_MODEL_ACCESS: this.modelAccess,

@@ -56,7 +56,7 @@ export interface XlFunctionProps {
 
 /**
  * A NodejsFunction with the layer's fixed settings: nodejs22.x on ARM64, its own log group with
- * retention, its own role (no managed policies), a minified ESM bundle with source maps and the AWS SDK
+ * retention, its own role (no managed policies), X-Ray active tracing, a minified ESM bundle with source maps and the AWS SDK
  * bundled, and `xl:entry` / `xl:handler` metadata so the local layer runs the same module in process.
  */
 export class XlFunction extends Construct {
@@ -65,10 +65,13 @@ export class XlFunction extends Construct {
   readonly logGroup: logs.LogGroup;
   /** Entry module relative to the project root. */
   readonly entry: string;
+  /** The template's logical id of the function. */
+  readonly logicalId: string;
 
   constructor(scope: Construct, id: string, props: XlFunctionProps) {
     super(scope, id);
     this.entry = props.entry;
+    this.logicalId = props.logicalId;
     const entryPath = path.join(PROJECT_ROOT, props.entry);
     if (!existsSync(entryPath)) throw new Error(`function entry ${props.entry} does not exist (${entryPath})`);
 
@@ -93,6 +96,9 @@ export class XlFunction extends Construct {
       role: this.role,
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
+      // X-Ray active tracing, as on API Gateway and Step Functions: one trace from the request to the
+      // steps. CDK adds xray:PutTraceSegments/PutTelemetryRecords (no resource-level permissions) to the role.
+      tracing: lambda.Tracing.ACTIVE,
       environment: {
         ...props.environment,
         POWERTOOLS_SERVICE_NAME: props.serviceName,

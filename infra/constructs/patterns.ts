@@ -2,7 +2,7 @@
 // each through one reusable task fragment, and the three pattern machines, which run batches as
 // child executions of TaskBatch. JSONPath only (the local runner ignores JSONata); state names are
 // stable because the local layer overrides Task states by name.
-import { ArnFormat, Aws, CfnResource, Duration, Stack } from 'aws-cdk-lib';
+import { ArnFormat, Aws, CfnResource, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
@@ -57,6 +57,8 @@ export const STEP_RETRY: sfn.RetryProps = {
 export const RECOVER_AGAIN_SECONDS = 30;
 export const RECOVER_FAILURES_MAX = 5;
 export const STATE_MACHINE_LOG_RETENTION = logs.RetentionDays.ONE_MONTH;
+/** Where the state machines' log groups are named (`<prefix><stack>-<logical id>`). */
+export const STATE_MACHINE_LOG_PREFIX = '/aws/vendedlogs/states/';
 /** How often the execution-events function reconciles (drains its dead letters, sweeps RUNNING executions). */
 export const EXECUTION_RECONCILE_RATE = Duration.minutes(5);
 
@@ -501,7 +503,16 @@ export class Patterns extends Construct {
   }
 
   private machine(logicalId: string, comment: string, definition: sfn.IChainable): sfn.StateMachine {
-    const logGroup = new logs.LogGroup(this, `${logicalId}Logs`, { retention: STATE_MACHINE_LOG_RETENTION });
+    // Under /aws/vendedlogs/: Step Functions adds each log group it logs to to the account's CloudWatch
+    // Logs resource policy, which is capped at 5120 characters; for groups under this prefix CloudWatch
+    // Logs grants delivery without growing it (Step Functions developer guide, "Avoiding Amazon
+    // CloudWatch Logs resource policy size restrictions", docs.aws.amazon.com/step-functions/latest/dg/bp-cwl.html).
+    const logGroup = new logs.LogGroup(this, `${logicalId}Logs`, {
+      logGroupName: `${STATE_MACHINE_LOG_PREFIX}${Stack.of(this).stackName}-${logicalId}`,
+      retention: STATE_MACHINE_LOG_RETENTION,
+      // A named group that outlived its stack would make the next deploy of that stack name fail.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
     const machine = new sfn.StateMachine(this, logicalId, {
       definitionBody: sfn.DefinitionBody.fromChainable(definition),
       stateMachineType: sfn.StateMachineType.STANDARD,

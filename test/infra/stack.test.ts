@@ -7,6 +7,7 @@ import { StateMachine } from 'aws-local-stepfunctions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { AGENT_TYPES, PRIORITIES, queueKey } from '../../core/agent-types.ts';
 import { ERROR_TYPES } from '../../core/errors.ts';
+import { METRIC } from '../../core/metrics.ts';
 import {
   type AslMachine,
   type AslState,
@@ -159,7 +160,10 @@ describe('dead letters', () => {
   const DLQ_PATTERN = /xl-\*-dlq/;
 
   it('each DLQ has an alarm that fires while it holds a visible message, and no task queue has one', () => {
-    const alarms = ofType('AWS::CloudWatch::Alarm').map(([, a]) => a.Properties);
+    // The task queues' DLQs (the execution-events DLQ's alarm is under "observability").
+    const alarms = ofType('AWS::CloudWatch::Alarm')
+      .filter(([id, a]) => a.Properties.Namespace === 'AWS/SQS' && id !== 'ExecutionEventsDlqAlarm')
+      .map(([, a]) => a.Properties);
     const watched = alarms.map((a) => resources[a.Dimensions[0].Value['Fn::GetAtt'][0]]!.Properties.QueueName).sort();
     expect(watched).toEqual(AGENT_TYPES.flatMap((t) => PRIORITIES.map((p) => `xl-${queueKey(t, p)}-dlq`)).sort());
     for (const a of alarms) {
@@ -222,6 +226,20 @@ describe('functions', () => {
       expect(fn.Metadata?.['xl:handler']).toBe('handler');
       expect(existsSync(`${ROOT}${entry}`)).toBe(true);
       expect(fn.Properties.LoggingConfig.LogGroup).toBeDefined();
+    }
+  });
+
+  it('trace with X-Ray (active), as API Gateway and Step Functions do', () => {
+    for (const id of Object.keys(ENTRIES)) expect(resources[id]!.Properties.TracingConfig, id).toEqual({ Mode: 'Active' });
+    // Every function of the layer; the only other one is CDK's deploy-time handler of the VPC's
+    // restrictDefaultSecurityGroup custom resource.
+    const others = ofType('AWS::Lambda::Function').filter(([id]) => !(id in ENTRIES));
+    expect(others.map(([id]) => id)).toEqual([expect.stringMatching(/^CustomVpcRestrictDefaultSG/)]);
+  });
+
+  it('carry the stack\'s metric namespace', () => {
+    for (const id of Object.keys(ENTRIES)) {
+      expect(resources[id]!.Properties.Environment.Variables.POWERTOOLS_METRICS_NAMESPACE, id).toBe('XL/xl');
     }
   });
 
@@ -320,6 +338,15 @@ describe('state machines', () => {
       expect(props.LoggingConfiguration.Level).toBe('ALL');
       expect(props.LoggingConfiguration.Destinations).toHaveLength(1);
       expect(props.TracingConfiguration).toEqual({ Enabled: true });
+    }
+  });
+
+  it('log to groups under /aws/vendedlogs/states/ (the account\'s log resource policy has a size cap otherwise)', () => {
+    for (const id of MACHINES) {
+      const destination = resources[id]!.Properties.LoggingConfiguration.Destinations[0].CloudWatchLogsLogGroup.LogGroupArn;
+      const group = resources[destination['Fn::GetAtt'][0]]!;
+      expect(group.Properties.LogGroupName).toBe(`/aws/vendedlogs/states/xl-${id}`);
+      expect(group.Properties.RetentionInDays).toBeGreaterThan(0);
     }
   });
 
@@ -846,6 +873,136 @@ describe('agents', () => {
       ClusterSettings: [{ Name: 'containerInsights', Value: 'enabled' }],
     });
     template.resourceCountIs('AWS::EC2::FlowLog', 1);
+  });
+});
+
+describe('observability', () => {
+  const alarmsByName = () =>
+    Object.fromEntries(ofType('AWS::CloudWatch::Alarm').map(([, a]) => [a.Properties.AlarmName as string, a.Properties as Loose]));
+  const topicId = () => ofType('AWS::SNS::Topic').map(([id]) => id)[0]!;
+  /** The dashboard's body with its tokens (the region) blanked out. */
+  const dashboardBody = () => {
+    const [[, dashboard]] = ofType('AWS::CloudWatch::Dashboard') as [[string, Resource]];
+    const parts: unknown[] = dashboard.Properties.DashboardBody['Fn::Join'][1];
+    return JSON.parse(parts.map((p) => (typeof p === 'string' ? p : 'TOKEN')).join('')) as {
+      widgets: { properties: { title: string; metrics?: unknown[] } }[];
+    };
+  };
+
+  it('a dashboard named <stack>-execution-layer graphs each of the layer\'s metrics', () => {
+    const [[, dashboard]] = ofType('AWS::CloudWatch::Dashboard') as [[string, Resource]];
+    expect(dashboard.Properties.DashboardName).toBe('xl-execution-layer');
+    const widgets = dashboardBody().widgets;
+    const titles = widgets.map((w) => w.properties.title);
+    expect(titles).toEqual(
+      expect.arrayContaining([
+        'Tasks',
+        'Failed tasks by error type',
+        'Queue wait and task duration (ms)',
+        'Task cost (USD)',
+        'Agents by status',
+        'Breakers open',
+        'Executions',
+        'Execution duration (ms, max)',
+        'Lambda errors and throttles',
+        'API',
+        'Alarms',
+      ]),
+    );
+    const text = JSON.stringify(widgets);
+    for (const name of Object.values(METRIC)) expect(text, name).toContain(name);
+    // In the stack's own namespace.
+    expect(text).toContain('{XL/xl,');
+    expect(text).toContain('"XL/xl"');
+  });
+
+  it('alarms on DLQ depth, failed and long executions, Lambda errors and throttles, API 5xx, open breakers and unhealthy agents', () => {
+    const alarms = alarmsByName();
+    for (const t of AGENT_TYPES) for (const p of PRIORITIES) expect(alarms[`xl-${queueKey(t, p)}-dlq-depth`], `${t} ${p}`).toBeDefined();
+    expect(alarms['xl-execution-events-dlq-depth']).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 0, EvaluationPeriods: 3 });
+    for (const [name, id] of [['sequential', 'SequentialExecution'], ['parallel', 'ParallelExecution'], ['pipeline', 'PipelineExecution']]) {
+      expect(alarms[`xl-${name}-executions-failed`]).toMatchObject({
+        Namespace: 'AWS/States',
+        MetricName: 'ExecutionsFailed',
+        Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: id } }],
+        Statistic: 'Sum',
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+      expect(alarms[`xl-${name}-execution-duration`]).toMatchObject({
+        MetricName: 'ExecutionTime',
+        Statistic: 'Maximum',
+        Threshold: 24 * 3600 * 1000,
+        ComparisonOperator: 'GreaterThanThreshold',
+      });
+    }
+    for (const fn of ['api', 'steps', 'execution-events', 'pool-manager', 'health-monitor']) {
+      expect(alarms[`xl-${fn}-errors`], fn).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors', Statistic: 'Sum', Period: 300, Threshold: 5 });
+      expect(alarms[`xl-${fn}-throttles`], fn).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Throttles', Statistic: 'Sum', Threshold: 1 });
+    }
+    expect(alarms['xl-api-5xx']).toMatchObject({ Namespace: 'AWS/ApiGateway', MetricName: '5XXError', Statistic: 'Sum', Threshold: 5 });
+    expect(alarms['xl-breakers-open']).toMatchObject({
+      Namespace: 'XL/xl',
+      MetricName: METRIC.breakersOpen,
+      Dimensions: [{ Name: 'service', Value: 'xl-health-monitor' }],
+      Threshold: 1,
+      EvaluationPeriods: 5,
+      Period: 60,
+      TreatMissingData: 'notBreaching',
+    });
+    expect(alarms['xl-unhealthy-agents']).toMatchObject({
+      Namespace: 'XL/xl',
+      MetricName: METRIC.agents,
+      Dimensions: expect.arrayContaining([{ Name: 'status', Value: 'unhealthy' }, { Name: 'service', Value: 'xl-health-monitor' }]),
+      Threshold: 1,
+      EvaluationPeriods: 5,
+    });
+  });
+
+  it('every alarm notifies the alarm topic', () => {
+    const topic = topicId();
+    for (const [name, a] of Object.entries(alarmsByName())) expect(a.AlarmActions, name).toEqual([{ Ref: topic }]);
+  });
+
+  it('the alarm topic is encrypted with a rotated key CloudWatch may use, refuses non-TLS publishing and lets only the stack\'s alarms publish', () => {
+    const [[, topic]] = ofType('AWS::SNS::Topic') as [[string, Resource]];
+    expect(topic.Properties.TopicName).toBe('xl-alarms');
+    const key = resources[topic.Properties.KmsMasterKeyId['Fn::GetAtt'][0]]!;
+    expect(key.Properties.EnableKeyRotation).toBe(true);
+    expect(key.Properties.KeyPolicy.Statement).toContainEqual(
+      expect.objectContaining({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] }),
+    );
+    const [[, policy]] = ofType('AWS::SNS::TopicPolicy') as [[string, Resource]];
+    const statements: Loose[] = policy.Properties.PolicyDocument.Statement;
+    expect(statements).toContainEqual(expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }));
+    const publish = statements.find((st) => st.Principal?.Service === 'cloudwatch.amazonaws.com')!;
+    expect(JSON.stringify(publish.Condition.ArnLike['aws:SourceArn'])).toContain(':alarm:xl-*');
+  });
+
+  it('without alarmEmail the topic has no subscription; with `-c alarmEmail=` an email subscription', () => {
+    template.resourceCountIs('AWS::SNS::Subscription', 0);
+    const { context } = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8'));
+    const withEmail = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [], alarmEmail: 'oncall@example.com' } });
+    const emailed = Template.fromStack(new ExecutionLayerStack(withEmail, 'xl'));
+    emailed.resourceCountIs('AWS::SNS::Subscription', 1);
+    emailed.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'oncall@example.com',
+      TopicArn: { Ref: Object.keys(emailed.findResources('AWS::SNS::Topic'))[0] },
+    });
+  });
+
+  it('a malformed alarmEmail fails the synth, naming it', () => {
+    expect(() => new ExecutionLayerStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'xl', { alarmEmail: 'oncall' })).toThrow(
+      /alarmEmail must be an email address, got "oncall"/,
+    );
+  });
+
+  it('the agents\' containers carry the stack\'s metric namespace', () => {
+    for (const [, td] of ofType('AWS::ECS::TaskDefinition')) {
+      const env = Object.fromEntries(td.Properties.ContainerDefinitions[0].Environment.map((e: { Name: string; Value: string }) => [e.Name, e.Value]));
+      expect(env.POWERTOOLS_METRICS_NAMESPACE).toBe('XL/xl');
+    }
   });
 });
 

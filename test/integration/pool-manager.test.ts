@@ -79,7 +79,7 @@ async function pool(opts: { slots?: number; idleSeconds?: number } = {}) {
     } satisfies AgentRecord);
   // Only coders have work in these tests; every other type is at its default bounds (0..4 or 1..4).
   const backlogOf = (coder: Backlog) => async (type: AgentType): Promise<Backlog> => (type === 'coder' ? coder : { visible: 0, inFlight: 0 });
-  return { agents, manager, monitor, breakers, started, stopped, agent, backlogOf };
+  return { agents, manager, monitor, breakers, breaker, started, stopped, agent, backlogOf };
 }
 
 describe('desired agents', () => {
@@ -235,5 +235,26 @@ describe('health escalation', () => {
       expect((await p.manager.reconcile(p.backlogOf({ visible: 0, inFlight: 0 }))).replaced).toEqual([`coder-dead-${round}`]);
     }
     expect(await p.breakers.get('agent:coder')).toMatchObject({ state: 'open', failures: 3 });
+  });
+
+  it('after each check it reports agents by status (the ones it just marked as unhealthy) and the breakers open, as gauges', async () => {
+    const points: { name: string; value: number; dimensions?: Readonly<Record<string, string>> }[] = [];
+    const monitor = new HealthMonitor({
+      agents: p.agents,
+      heartbeatSeconds: 60,
+      startAllowanceSeconds: 300,
+      now: () => NOW,
+      metrics: { add: (name, _unit, value, dimensions) => void points.push({ name, value, ...(dimensions ? { dimensions } : {}) }) },
+      breakers: p.breaker,
+    });
+    await p.agent('coder-a', 'idle', ago(1));
+    await p.agent('coder-b', 'busy');
+    await p.agent('coder-c', 'busy', undefined, {}, ago(600)); // silent: marked by this check
+    await p.agent('coder-d', 'terminated');
+    await p.breaker.trip('dependency:git:github.com', 'test');
+    await monitor.check();
+    const agents = Object.fromEntries(points.filter((x) => x.name === 'Agents').map((x) => [x.dimensions!.status, x.value]));
+    expect(agents).toEqual({ starting: 0, idle: 1, busy: 1, draining: 0, unhealthy: 1 });
+    expect(points.filter((x) => x.name === 'BreakersOpen')).toEqual([{ name: 'BreakersOpen', value: 1 }]);
   });
 });

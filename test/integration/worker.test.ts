@@ -145,11 +145,19 @@ function spyingSqs(received: Message[]): SQSClient {
   return client;
 }
 
+interface MetricPoint {
+  name: string;
+  unit: string;
+  value: number;
+  dimensions?: Readonly<Record<string, string>>;
+}
+
 interface TestWorker {
   worker: Worker;
   agentId: string;
   logs: LogLine[];
   received: Message[];
+  metrics: MetricPoint[];
 }
 
 async function startWorker(
@@ -159,6 +167,7 @@ async function startWorker(
   const agentId = `${agentType}-inproc-${randomUUID().slice(0, 6)}`;
   const logs: LogLine[] = [];
   const received: Message[] = [];
+  const metrics: MetricPoint[] = [];
   const worker = new Worker(
     {
       agentId,
@@ -180,11 +189,12 @@ async function startWorker(
       workspaces: new Workspaces(join(scratch, 'workspaces')),
       ...(opts.checkpoints ? { checkpoints: new Checkpoints({ payloads: new PayloadStore(s3, bucket) }) } : {}),
       log: collectingLogger(logs),
+      metrics: { add: (name, unit, value, dimensions) => void metrics.push({ name, unit, value, ...(dimensions ? { dimensions } : {}) }) },
     },
   );
   workers.push(worker);
   await worker.start();
-  return { worker, agentId, logs, received };
+  return { worker, agentId, logs, received, metrics };
 }
 
 /** A worker process (agent/main.ts), as the local layer starts one. */
@@ -384,6 +394,16 @@ describe('agent worker', () => {
     expect(t.finishedAt).toBeTruthy();
     expect([a.agentId, b.agentId]).toContain(t.agentId);
     await waitFor(async () => (await queueDepth()) === 0);
+    // The run's lines carry its ids.
+    const finished = () => [...a.logs, ...b.logs].find((l) => l.msg === 'task finished' && l.fields?.executionId === id);
+    await waitFor(async () => finished() !== undefined);
+    expect(finished()!.fields).toMatchObject({ executionId: id, index: 0, taskId: t.taskId, attempt: 1, dispatchSeq: 1, status: 'completed' });
+    // The runner's metrics: started, queue wait, completed, duration; no cost (a command spends none).
+    const ran = t.agentId === a.agentId ? a : b;
+    expect(ran.metrics.map((m) => m.name)).toEqual(['TasksStarted', 'QueueWait', 'TasksCompleted', 'TaskDuration']);
+    expect(ran.metrics.find((m) => m.name === 'QueueWait')).toMatchObject({ unit: 'Milliseconds', value: expect.any(Number) });
+    expect(ran.metrics.find((m) => m.name === 'TaskDuration')!.value).toBe(t.durationMs);
+    ran.metrics.length = 0;
   });
 
   it('a failing command fails the dispatch with error "permanent" and the stderr message', async () => {
@@ -392,6 +412,7 @@ describe('agent worker', () => {
     expect(await dispatchOutcome(arn)).toMatchObject({ status: 'FAILED', error: 'permanent', cause: 'cannot open config.yml' });
     expect(await task(id)).toMatchObject({ status: 'failed', attempts: 1, error: { type: 'permanent', message: 'cannot open config.yml' } });
     await waitFor(async () => (await queueDepth()) === 0);
+    expect([...a.metrics, ...b.metrics]).toContainEqual({ name: 'TasksFailed', unit: 'Count', value: 1, dimensions: { errorType: 'permanent' } });
   });
 
   it('a command past its timeoutSeconds fails the dispatch with error "timeout"', async () => {
@@ -677,6 +698,20 @@ describe('agent worker process', () => {
     const handedBack = await task(id);
     expect(handedBack).toMatchObject({ status: 'running', attempts: 1, leaseExpiresAt: 0 });
     expect(proc.stderr()).toContain('"msg":"task handed back"');
+    // Every line about the run names the agent, the execution and the task (the run's child logger).
+    const runLines = proc
+      .stderr()
+      .split('\n')
+      .flatMap((l) => {
+        try {
+          return [JSON.parse(l) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      })
+      .filter((l) => l.executionId === id);
+    expect(runLines.map((l) => l.msg)).toContain('task handed back');
+    for (const l of runLines) expect(l, String(l.msg)).toMatchObject({ agentId: proc.agentId, executionId: id, index: 0, taskId: handedBack.taskId });
     // Visible and claimable at once: no lease or visibility timeout to wait out.
     const visible = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl('reviewer'), AttributeNames: ['ApproximateNumberOfMessages'] }));
     expect(Number(visible.Attributes?.ApproximateNumberOfMessages)).toBe(1);
