@@ -23,6 +23,7 @@ import { ddbClient, s3Client, secretsManagerClient, sfnClient, sharedSqsClient }
 import { ExecutionStore } from '../core/aws/execution-store.ts';
 import { PayloadStore } from '../core/aws/payload-store.ts';
 import { SecretsManagerSource } from '../core/aws/secrets.ts';
+import { cloudWatchMetricsSink } from '../core/aws/cloudwatch-metrics.ts';
 import { BreakerPolicies, CircuitBreaker } from '../core/breakers.ts';
 import { logEventSink } from '../core/events.ts';
 import { heartbeatIntervalMs, loadConfig } from '../core/config.ts';
@@ -177,6 +178,8 @@ async function main(): Promise<void> {
       workspaces: new Workspaces(process.env.XL_WORKSPACE_ROOT || undefined),
       git,
       checkpoints: new Checkpoints({ payloads, git, owner: runAs }),
+      // EMF on stdout, which the container's log driver carries to CloudWatch (off locally).
+      metrics: cloudWatchMetricsSink(`xl-agent-${type}`, (err) => log.warn('could not write a metric', { error: (err as Error).message })),
       log,
     },
   );

@@ -48,12 +48,11 @@ export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 export type MetricUnit = 'Count' | 'Milliseconds' | 'None';
 
 /**
- * Where emitters put their metrics. The CloudWatch adapter (Powertools Metrics, EMF; each metric
- * published as it comes, since a worker has no invocation end to flush at) is not written yet: it
- * waits on @aws-lambda-powertools/metrics. Until then emitters get `noMetrics`. The agents' EMF lines
- * go to stderr and the awslogs driver: CloudWatch Logs extracts EMF from PutLogEvents without the
- * `x-amzn-logs-format: json/emf` header (CloudWatch user guide, "Using the PutLogEvents API to send
- * manually-created embedded metric format logs").
+ * Where emitters put their metrics: core/aws/cloudwatch-metrics.ts (Powertools Metrics, EMF, each
+ * metric published as it comes, since a worker has no invocation end to flush at). The agents' EMF
+ * lines go to stdout and the awslogs driver: CloudWatch Logs extracts EMF from PutLogEvents without
+ * the `x-amzn-logs-format: json/emf` header (CloudWatch user guide, "Using the PutLogEvents API to
+ * send manually-created embedded metric format logs").
  */
 export interface MetricsSink {
   /** Never throws: a metric that cannot be written must not fail the work it counts. */

@@ -6,6 +6,7 @@ import { agentBreakerKey, type CircuitBreaker, failureBreakerKey } from './break
 import { classifyStatesError } from './classify.ts';
 import { type ErrorType, type TaskError, isErrorSource, isErrorType } from './errors.ts';
 import type { EventSink } from './events.ts';
+import { METRIC, METRIC_DIMENSION, type MetricsSink } from './metrics.ts';
 import type { ExecutionStore } from './aws/execution-store.ts';
 import type { AttemptLogEntry, ExecutionRecord, TaskRecord } from './records.ts';
 import { deriveOutcome, prepareBatches, type PreparedExecution } from './patterns.ts';
@@ -17,6 +18,8 @@ export interface StepDeps {
   queueUrlPrefix: string;
   dispatchAllowanceSeconds: number;
   events: EventSink;
+  /** TaskRetries, by error type (core/metrics.ts). */
+  metrics?: MetricsSink;
   now?: () => number;
 }
 
@@ -179,6 +182,7 @@ export class ExecutionSteps {
 
     const retried = decision.action === 'retry' && (await this.deps.executions.recordRetry(executionId, taskIndex, errorType, error, { entry: entry('retry', decision.delaySeconds), fromPending: layerFailure }));
     if (decision.action === 'retry' && retried) {
+      this.deps.metrics?.add(METRIC.retries, 'Count', 1, { [METRIC_DIMENSION.errorType]: errorType });
       return retry(decision.delaySeconds);
     }
     if (decision.action === 'fallback') {

@@ -107,6 +107,8 @@ export class LocalLayer {
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
       AWS_ENDPOINT_URL_SQS: fauxqs.endpoint,
       AWS_ENDPOINT_URL_S3: fauxqs.endpoint,
+      // No CloudWatch here: the template's metric namespace stays, the EMF lines are not written.
+      POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
     });
     const names = localNames(template, STACK_NAME, fauxqs.endpoint);
     await provisionTables(new DynamoDBClient({}), template, names);
@@ -197,6 +199,7 @@ export class LocalLayer {
         // A container credentials endpoint, as ECS gives one to the agent's container (when the
         // layer itself runs in such a container): the worker holds it, its agents' processes never.
         ...pick(process.env, ['AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI']),
+        POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
         XL_HEARTBEAT_SECONDS: String(this.opts.heartbeatSeconds),
         XL_GRACE_SECONDS: '10',
         XL_AGENT_ID: agentId,

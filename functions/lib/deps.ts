@@ -7,6 +7,7 @@ import { DynamoBreakerStore } from '#core/aws/breaker-store.ts';
 import { ddbClient, ecsClient, once, s3Client, sfnClient, sharedSqsClient } from '#core/aws/clients.ts';
 import { EcsRuntime } from '#core/aws/ecs-runtime.ts';
 import { SqsDeadLetters, StepFunctionsRuns } from '#core/aws/execution-reconcile.ts';
+import { cloudWatchMetricsSink } from '#core/aws/cloudwatch-metrics.ts';
 import { ExecutionStore } from '#core/aws/execution-store.ts';
 import { PayloadStore } from '#core/aws/payload-store.ts';
 import { QueueBacklog } from '#core/aws/queue-backlog.ts';
@@ -43,6 +44,7 @@ export const executionSteps = /* @__PURE__ */ once(
       queueUrlPrefix: config().queueUrlPrefix,
       dispatchAllowanceSeconds: config().dispatchAllowanceSeconds,
       events: events(),
+      metrics: metrics(),
     }),
 );
 
@@ -81,7 +83,12 @@ const monitorDeps = () => ({
   startAllowanceSeconds: config().startAllowanceSeconds,
 });
 
-export const healthMonitor = /* @__PURE__ */ once(() => new HealthMonitor(monitorDeps()));
+/** The layer's CloudWatch metrics (EMF through Powertools; off in the local layer). */
+export const metrics = /* @__PURE__ */ once(() =>
+  cloudWatchMetricsSink(process.env.POWERTOOLS_SERVICE_NAME ?? 'xl', (err) => logger.warn('could not write a metric', { error: err as Error })),
+);
+
+export const healthMonitor = /* @__PURE__ */ once(() => new HealthMonitor({ ...monitorDeps(), metrics: metrics(), breakers: circuitBreaker() }));
 
 // Locally the embedded layer registers its process runtime; on AWS agents are ECS tasks.
 export const poolManager = /* @__PURE__ */ once(
