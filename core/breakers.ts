@@ -3,6 +3,7 @@
 // agent type (`agent:<type>`), the model API (`dependency:model-api`), a git host
 // (`dependency:git:<host>`). Every state change is a conditional write on the item's version, so
 // exactly one caller wins each transition (and emits its event); half-open admits one probe.
+import { AGENT_TYPES } from './agent-types.ts';
 import * as z from 'zod';
 import type { TaskError } from './errors.ts';
 import { type EventSink, noEvents } from './events.ts';
@@ -12,6 +13,13 @@ import type { BreakerRecord, BreakerState } from './records.ts';
 
 export const agentBreakerKey = (agentType: string) => `agent:${agentType}`;
 export const MODEL_API_BREAKER_KEY = 'dependency:model-api';
+
+/** Whether a key is one a breaker can have: agent:<type>, dependency:model-api or dependency:git:<host>. */
+export function isBreakerKey(key: string): boolean {
+  if (key === MODEL_API_BREAKER_KEY) return true;
+  if (key.startsWith('agent:')) return (AGENT_TYPES as readonly string[]).includes(key.slice('agent:'.length));
+  return /^dependency:git:[A-Za-z0-9.-]{1,253}(:\d{1,5})?$/.test(key);
+}
 export const GIT_BREAKER_PREFIX = 'dependency:git:';
 export const gitBreakerKey = (host: string) => GIT_BREAKER_PREFIX + host.toLowerCase();
 

@@ -2,6 +2,7 @@
 import middy from '@middy/core';
 import type * as z from 'zod';
 import { AGENT_TYPES, type AgentType } from '#core/agent-types.ts';
+import { isBreakerKey } from '#core/breakers.ts';
 import { NotFoundError, ValidationError } from '#core/errors.ts';
 import { toJsonPointer } from '#core/plan.ts';
 import { PoolBoundsRequest, RedriveDeadLettersRequest, StartAgentsRequest } from '#core/api-schemas.ts';
@@ -97,8 +98,10 @@ export const routes = [
   }),
   route('GET', '/breakers', async () => ({ status: 200, body: { items: await circuitBreaker().list() } })),
   route('POST', '/breakers/{key}/reset', async ({ params }) => {
-    // A key with no record never failed (or is misspelt): 404 rather than a record made up for it.
-    if (!(await circuitBreaker().reset(params.key!))) throw new NotFoundError(`no circuit breaker ${params.key}`);
+    // A key no breaker can have (not agent:<type>, dependency:model-api, dependency:git:<host>) is a
+    // 404; a real key with no record never failed: it is closed already, and the contract's 200 stands.
+    if (!isBreakerKey(params.key!)) throw new NotFoundError(`no circuit breaker ${params.key}: keys are agent:<type>, dependency:model-api or dependency:git:<host>`);
+    await circuitBreaker().reset(params.key!);
     return { status: 200, body: { key: params.key, state: 'closed' } };
   }),
   route('GET', '/dead-letters', async () => ({ status: 200, body: { items: await deadLetters().list() } })),
