@@ -18,6 +18,7 @@ import {
   SendMessageCommand,
   SQSClient,
 } from '@aws-sdk/client-sqs';
+import { recordExecution } from '../support/records.ts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CommandDriver } from '../../agent/drivers/command.ts';
 import { type Logger, Worker } from '../../agent/worker.ts';
@@ -216,40 +217,8 @@ function startAgentProcess(agentType: AgentType): { child: ChildProcess; agentId
 
 /** Records a one-task execution (queued for dispatch 1) and dispatches it; returns the workflow execution. */
 async function runTask(agentType: AgentType, command: string): Promise<{ executionId: string; arn: string }> {
-  const executionId = `ex-${randomUUID().slice(0, 12)}`;
   const definition = { id: 't0', agentType, command, timeoutSeconds: 60, failureStrategy: 'stop', priority: 'normal' } as Task;
-  await executions.createExecution(
-    {
-      executionId,
-      name: executionId,
-      pattern: 'sequential',
-      status: 'RUNNING',
-      planHash: 'test',
-      planKey: `plans/${executionId}.json`,
-      input: { inline: {} },
-      maxConcurrency: 1,
-      stages: [{ name: '', from: 0, to: 1 }],
-      taskCount: 1,
-      startedAt: new Date().toISOString(),
-    },
-    [
-      {
-        executionId,
-        index: 0,
-        taskId: 't0',
-        stage: 0,
-        agentType,
-        priority: 'normal',
-        timeoutSeconds: 60,
-        failureStrategy: 'stop',
-        definition: { inline: definition },
-        status: 'queued',
-        attempts: 0,
-        dispatchSeq: 1,
-        retries: {},
-      },
-    ],
-  );
+  const executionId = await recordExecution(executions, [definition]);
   const res = await sfn.send(
     new StartExecutionCommand({
       stateMachineArn: DISPATCH_ARN,

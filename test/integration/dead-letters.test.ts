@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { recordExecution } from '../support/records.ts';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CommandDriver } from '../../agent/drivers/command.ts';
 import { Worker } from '../../agent/worker.ts';
@@ -121,42 +122,8 @@ afterAll(async () => {
 
 /** Records a one-task execution, its task queued for dispatch 1. */
 async function createTask(command: string, overrides: Partial<TaskRecord> = {}): Promise<string> {
-  const executionId = `ex-${randomUUID().slice(0, 12)}`;
   const definition = { id: 't0', agentType: 'tester', command, timeoutSeconds: 60, failureStrategy: 'continue', priority: 'normal' } as Task;
-  await executions.createExecution(
-    {
-      executionId,
-      name: executionId,
-      pattern: 'sequential',
-      status: 'RUNNING',
-      planHash: 'test',
-      planKey: `plans/${executionId}.json`,
-      input: { inline: {} },
-      maxConcurrency: 1,
-      stages: [{ name: '', from: 0, to: 1 }],
-      taskCount: 1,
-      startedAt: new Date().toISOString(),
-    },
-    [
-      {
-        executionId,
-        index: 0,
-        taskId: 't0',
-        stage: 0,
-        agentType: 'tester',
-        priority: 'normal',
-        timeoutSeconds: 60,
-        failureStrategy: 'continue',
-        definition: { inline: definition },
-        status: 'queued',
-        attempts: 0,
-        dispatchSeq: 1,
-        retries: {},
-        ...overrides,
-      },
-    ],
-  );
-  return executionId;
+  return recordExecution(executions, [definition], overrides);
 }
 
 async function dispatch(executionId: string): Promise<string> {

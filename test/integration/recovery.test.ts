@@ -17,6 +17,7 @@ import type { Task } from '#core/plan.ts';
 import type { TaskRecord } from '#core/records.ts';
 import { ExecutionSteps } from '#core/steps.ts';
 import { startDynalite } from '../../local/services/dynalite.ts';
+import { recordExecution } from '../support/records.ts';
 import { createTables, LOCAL_CLIENT } from '../support/emulators.ts';
 
 let dynamo: Awaited<ReturnType<typeof startDynalite>>;
@@ -48,43 +49,9 @@ afterAll(async () => dynamo?.close());
 type Spec = Partial<Task> & { failureStrategy?: 'stop' | 'continue' };
 
 async function createExecution(specs: Spec[]): Promise<string> {
-  const executionId = `ex-${randomUUID().slice(0, 12)}`;
-  const tasks: TaskRecord[] = specs.map((s, index) => {
-    const definition = { id: `t${index}`, agentType: 'coder', command: 'true', timeoutSeconds: 60, failureStrategy: 'stop', priority: 'normal', ...s } as Task;
-    return {
-      executionId,
-      index,
-      taskId: definition.id,
-      stage: 0,
-      agentType: definition.agentType,
-      priority: definition.priority,
-      timeoutSeconds: definition.timeoutSeconds,
-      failureStrategy: definition.failureStrategy,
-      ...(definition.recovery ? { recovery: definition.recovery } : {}),
-      definition: { inline: definition },
-      status: 'pending',
-      attempts: 0,
-      dispatchSeq: 0,
-      retries: {},
-    };
-  });
-  await executions.createExecution(
-    {
-      executionId,
-      name: executionId,
-      pattern: 'sequential',
-      status: 'RUNNING',
-      planHash: 'test',
-      planKey: `plans/${executionId}.json`,
-      input: { inline: {} },
-      maxConcurrency: 1,
-      stages: [{ name: '', from: 0, to: specs.length }],
-      taskCount: specs.length,
-      startedAt: new Date(NOW).toISOString(),
-    },
-    tasks,
-  );
-  return executionId;
+  const definitions = specs.map((s, index) => ({ id: `t${index}`, agentType: 'coder', command: 'true', timeoutSeconds: 60, failureStrategy: 'stop', priority: 'normal', ...s }) as Task);
+  // Pending, as submitted: each test's Gate makes the dispatches.
+  return recordExecution(executions, definitions, { status: 'pending', dispatchSeq: 0 });
 }
 
 /** Gate, an agent's claim, and the agent's recorded failure: what precedes a Catch -> Recover. */

@@ -1,6 +1,5 @@
 // One agent worker on fresh emulators, for tests of what a task run produces: tasks are dispatched
 // as the state machine does, and Step Functions is only the receiver of the worker's callbacks.
-import { randomUUID } from 'node:crypto';
 import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { DriverRegistry } from '../../agent/drivers/types.ts';
@@ -15,6 +14,7 @@ import { CircuitBreaker } from '../../core/breakers.ts';
 import type { Task } from '../../core/plan.ts';
 import type { TaskRecord } from '../../core/records.ts';
 import { type Emulators, startEmulators } from './emulators.ts';
+import { recordExecution } from './records.ts';
 
 /** What the worker sent for one task token: its output, or its error and cause. */
 export interface TaskCallback {
@@ -66,39 +66,7 @@ export async function startTestWorker(opts: {
   return {
     emulators,
     async run(task, timeoutMs) {
-      const executionId = `ex-${randomUUID().slice(0, 12)}`;
-      await executions.createExecution(
-        {
-          executionId,
-          name: executionId,
-          pattern: 'sequential',
-          status: 'RUNNING',
-          planHash: 'test',
-          planKey: `plans/${executionId}.json`,
-          input: { inline: {} },
-          maxConcurrency: 1,
-          stages: [{ name: '', from: 0, to: 1 }],
-          taskCount: 1,
-          startedAt: new Date().toISOString(),
-        },
-        [
-          {
-            executionId,
-            index: 0,
-            taskId: task.id,
-            stage: 0,
-            agentType: opts.agentType,
-            priority: 'normal',
-            timeoutSeconds: task.timeoutSeconds,
-            failureStrategy: 'stop',
-            definition: { inline: task },
-            status: 'queued',
-            attempts: 0,
-            dispatchSeq: 1,
-            retries: {},
-          },
-        ],
-      );
+      const executionId = await recordExecution(executions, [task], { agentType: opts.agentType });
       const taskToken = `token-${executionId}`;
       await emulators.sqs.send(
         new SendMessageCommand({
