@@ -179,9 +179,13 @@ export function classifyGit(phase: GitPhase, stderr: string, opts: { timedOut?: 
   return error(phase === 'push' ? 'dependency' : 'permanent', 'git', message);
 }
 
-/** The API's own input checks: always validation (400, 409, 413). */
-export function classifyApiInput(message: string): TaskError {
-  return error('validation', 'api', message);
+/**
+ * An error the API answers with (functions/lib/http.ts): its own type (validation for 400, 409 and
+ * 413, permanent for 401, 403 and 404, transient for 429 and 5xx, as the contract says), from the
+ * `api` when it refused the request, from the `layer` behind it on a 5xx.
+ */
+export function classifyApiError(err: { type: ErrorType; status: number; message: string }): TaskError {
+  return { type: err.type, source: err.status < 500 ? 'api' : 'layer', message: err.message };
 }
 
 /**

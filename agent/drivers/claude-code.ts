@@ -11,7 +11,7 @@ import { constants, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { classifyModelApiStatus, classifyModelApiText } from '../../core/classify.ts';
-import type { ErrorType, TaskError } from '../../core/errors.ts';
+import type { TaskError } from '../../core/errors.ts';
 import { enginePrompt } from '../../core/engines/index.ts';
 import type { Task } from '../../core/plan.ts';
 import type { TaskCost } from '../../core/records.ts';
@@ -498,11 +498,6 @@ export function mapResult(
   const message = text ? utf8Tail(Buffer.from(text), TAIL_BYTES) : `claude ended with ${r.subtype ?? 'no subtype'}`;
   const api = classifyModelApiText(text);
   return { status: 'failed', error: api ? { ...api, message } : { type: 'transient', source: 'claude-code', message } };
-}
-
-/** Error text from the API or the CLI: which error type it is, when it names a model API error (core/classify.ts). */
-export function classifyErrorText(text: string): ErrorType | undefined {
-  return classifyModelApiText(text)?.type;
 }
 
 /** `{ result, sessionId }`, or the result text's last non-empty line when it is a JSON object (with sessionId). */

@@ -3,6 +3,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import { classifyApiError } from '#core/classify.ts';
 import { PayloadTooLargeError, UnauthorizedError, ValidationError, XlError } from '#core/errors.ts';
 import { logger } from './deps.ts';
 
@@ -81,7 +82,7 @@ export const errorBody = (): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewa
     if (err instanceof XlError) {
       request.response = json(err.status, {
         // The source (an extension): a request the API refused, or the layer behind it failing.
-        error: { type: err.type, source: err.status < 500 ? 'api' : 'layer', message: err.message, ...(err.details ? { details: err.details } : {}) },
+        error: { ...classifyApiError(err), ...(err.details ? { details: err.details } : {}) },
       });
       return;
     }

@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   classifyAgentError,
-  classifyApiInput,
+  classifyApiError,
   classifyAwsError,
   classifyGit,
   classifyModelApiStatus,
@@ -128,8 +128,9 @@ describe('the classifier', () => {
     expect(classifyGit('clone', '', { timedOut: true })).toMatchObject({ type: 'dependency', source: 'git', message: 'the clone timed out' });
   });
 
-  it('makes the API\'s input checks validation failures, from the api', () => {
-    expect(classifyApiInput('invalid plan')).toEqual({ type: 'validation', source: 'api', message: 'invalid plan' });
+  it('makes the API\'s refusals failures from the api, and its 5xx failures of the layer', () => {
+    expect(classifyApiError({ type: 'validation', status: 400, message: 'invalid plan' })).toEqual({ type: 'validation', source: 'api', message: 'invalid plan' });
+    expect(classifyApiError({ type: 'transient', status: 503, message: 'the workflow could not be started' })).toEqual({ type: 'transient', source: 'layer', message: 'the workflow could not be started' });
   });
 
   it.each([

@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClaudeCodeDriver, RESUME_NOTE, claudeProjectDir, classifyErrorText, mapResult, resultOutput } from '../../agent/drivers/claude-code.ts';
+import { ClaudeCodeDriver, RESUME_NOTE, claudeProjectDir, mapResult, resultOutput } from '../../agent/drivers/claude-code.ts';
+import { classifyModelApiText } from '../../core/classify.ts';
 import type { DriverContext, DriverResult } from '../../agent/drivers/types.ts';
 import { effectiveLimits, profileFor } from '../../agent/profiles.ts';
 import type { Task } from '../../core/plan.ts';
@@ -230,8 +231,8 @@ describe('claude-code driver mapping', () => {
     expect(mapResult({ type: 'result', subtype: 'error_during_execution', is_error: true }, 's1', 'API Error: 401 authentication_error')).toMatchObject({
       error: { type: 'permanent', source: 'model-api' },
     });
-    expect(classifyErrorText('API Error: 429 rate_limit_error')).toBe('transient');
-    expect(classifyErrorText('something else')).toBeUndefined();
+    expect(classifyModelApiText('API Error: 429 rate_limit_error')?.type).toBe('transient');
+    expect(classifyModelApiText('something else')).toBeUndefined();
     expect(resultOutput('text\n{"a":1}\n', 's')).toEqual({ a: 1, sessionId: 's' });
     expect(resultOutput('text\n[1]', undefined)).toEqual({ result: 'text\n[1]' });
   });
