@@ -123,10 +123,6 @@ export interface WorkerDeps {
   metrics?: MetricsSink;
 }
 
-// ---- the dispatch message -----------------------------------------------------------------------
-
-export { DispatchMessageSchema, parseDispatch } from '../core/dispatch.ts';
-
 /** A Claude Code run's session transcript, kept as an artifact of its task. */
 export const TRANSCRIPT_ARTIFACT = 'claude-transcript.jsonl';
 /** Transcripts past this are cut to their last part (the end is where a run went wrong). */

@@ -15,7 +15,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SFNClient, SendTaskFailureCommand, SendTaskSuccessCommand } from '@aws-sdk/client-sfn';
 import { DeleteMessageCommand, type Message, ReceiveMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { parseDispatch } from '#agent/worker.ts';
+import { parseDispatch } from '#core/dispatch.ts';
 import { sqsClient } from '#core/aws/clients.ts';
 import { ExecutionStore } from '#core/aws/execution-store.ts';
 import { PayloadStore } from '#core/aws/payload-store.ts';
