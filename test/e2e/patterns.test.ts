@@ -279,6 +279,6 @@ describe('cancel', () => {
     await waitFor('the cancelled command to be killed', async () => !isAlive(pid), 15_000);
     // The agent lost its claim and is free again: a new task runs at once.
     const next = await run({ pattern: 'sequential', tasks: [cmd('after', `echo '{"ok":1}'`)] });
-    expect(next.status).toBe('SUCCEEDED');
+    expect(next.status, JSON.stringify(next.tasks)).toBe('SUCCEEDED');
   });
 });

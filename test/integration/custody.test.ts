@@ -35,10 +35,12 @@ import { type Emulators, LOCAL_CLIENT, startEmulators } from '../support/emulato
 import { alive, waitFor } from '../support/processes.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
-const HEARTBEAT_SECONDS = 1.5; // interval 500 ms; lease and visibility 1 s
+// Interval 1 s; lease and visibility 2 s (a lease of 1 s ran out under load once: a renewal late by
+// half a second let a second agent claim the task).
+const HEARTBEAT_SECONDS = 3;
 /** SQS's cap at this test's scale, and the agents' setting just under it. */
-const SQS_CAP_SECONDS = 3;
-const AGENT_CAP_SECONDS = 2;
+const SQS_CAP_SECONDS = 6;
+const AGENT_CAP_SECONDS = 4;
 const DISPATCH_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:Dispatch';
 
 let emulators: Emulators;
@@ -250,7 +252,7 @@ describe('a task running past the visibility cap', () => {
   it('runs once, to its end: its message is relayed before the cap, never refused, never dead-lettered', async () => {
     const [a, b] = await Promise.all([startAgent('tester'), startAgent('tester')]);
     const counter = join(scratch, 'long-count');
-    const { executionId, arn } = await runTask('tester', `echo run >> ${counter}; sleep 4; echo '{"ok":true}'`);
+    const { executionId, arn } = await runTask('tester', `echo run >> ${counter}; sleep 8; echo '{"ok":true}'`);
 
     expect(await outcome(arn)).toEqual({ status: 'SUCCEEDED', output: { status: 'completed', attempts: 1 } });
     expect(await lines(counter)).toEqual(['run']);
@@ -269,7 +271,7 @@ describe('a task running past the visibility cap', () => {
   it('duplicate deliveries of a held task are relayed, so their receives never pile up toward the DLQ', async () => {
     const [a, b] = await Promise.all([startAgent('tester'), startAgent('tester')]);
     const counter = join(scratch, 'duplicate-count');
-    const { executionId, arn } = await runTask('tester', `echo run >> ${counter}; sleep 4; echo '{"ok":true}'`);
+    const { executionId, arn } = await runTask('tester', `echo run >> ${counter}; sleep 8; echo '{"ok":true}'`);
     await waitFor(async () => (await executions.getTask(executionId, 0))?.status === 'running');
     const body = [...a.sqs.received, ...b.sqs.received].find((m) => m.Body?.includes(executionId))!.Body!;
     // At-least-once delivery, three times over: each copy would be received every visibility timeout while the task runs.
@@ -308,7 +310,7 @@ describe('a task running past the visibility cap', () => {
 
     const rescuer = await startAgent('coder');
     expect(await outcome(arn)).toEqual({ status: 'SUCCEEDED', output: { status: 'completed', attempts: 2 } });
-    // A copy comes round within a visibility timeout (1 s here), claimable once the dead agent's lease
+    // A copy comes round within a visibility timeout (2 s here), claimable once the dead agent's lease
     // has run out: seconds, not the relay's 900 s cap (the bound leaves room for a loaded machine).
     expect(Date.now() - killedAt).toBeLessThan(30_000);
     expect(await executions.getTask(executionId, 0)).toMatchObject({ status: 'completed', attempts: 2, agentId: rescuer.agentId, output: { inline: { attempt: 2 } } });
