@@ -10,7 +10,11 @@ import { type Layer, isAlive, peakOverlap, removeStateDir, startLayer, waitFor, 
 let layer: Layer;
 
 beforeAll(async () => {
-  layer = await startLayer({ env: { XL_POOL: 'coder=6..6,tester=1..1,reviewer=1..1', XL_HEARTBEAT_SECONDS: '6' } });
+  // The tests share one layer: the failures one of them causes on purpose (or an agent's hiccup under
+  // the large plans) must not open the coder breaker for the next. Breakers are tested on their own.
+  layer = await startLayer({
+    env: { XL_POOL: 'coder=6..6,tester=1..1,reviewer=1..1', XL_HEARTBEAT_SECONDS: '6', XL_BREAKER_POLICY: JSON.stringify({ 'agent:*': { failureThreshold: 1_000_000 } }) },
+  });
 });
 afterAll(async () => {
   await layer?.stop();
