@@ -6,7 +6,8 @@ import type { ExecutionStore } from './aws/execution-store.ts';
 import { type EventSink, noEvents } from './events.ts';
 import type { PayloadStore } from './aws/payload-store.ts';
 import { mergeOutputs, stageLayout, stagesInData } from './patterns.ts';
-import { type Pattern, type Plan, parsePlan, planHash, planTasks } from './plan.ts';
+import { type Pattern, type Plan, type Task, parsePlan, planHash, planTasks } from './plan.ts';
+import { submitTimeCacheKey } from './result-cache.ts';
 import type { AttemptLogEntry, ExecutionRecord, TaskCost, TaskRecord } from './records.ts';
 
 /**
@@ -56,6 +57,8 @@ export interface TaskResult {
   recoveredBy?: TaskRecord['recoveredBy'];
   /** It ran on its recovery's fallback agent type instead of this one (the plan's). */
   fallbackFrom?: TaskRecord['fallbackFrom'];
+  /** Its output and artifacts are those of this earlier run (its `cache`); no agent ran it. */
+  cachedFrom?: TaskRecord['cachedFrom'];
 }
 
 export interface ExecutionView {
@@ -148,6 +151,7 @@ export class ExecutionService {
         failureStrategy: task.failureStrategy,
         ...(task.recovery ? { recovery: task.recovery } : {}),
         breakers: breakerKeysFor(task),
+        ...cacheFields(task, plan, stage),
         definition: await this.deps.payloads.store(`tasks/${executionId}/${index}.json`, task),
         status: 'pending' as const,
         attempts: 0,
@@ -321,7 +325,15 @@ function taskResult(t: TaskRecord, output: Record<string, unknown> | undefined):
     ...(t.skipReason && t.status === 'skipped' ? { skipReason: t.skipReason } : {}),
     ...(t.recoveredBy ? { recoveredBy: t.recoveredBy } : {}),
     ...(t.fallbackFrom ? { fallbackFrom: t.fallbackFrom } : {}),
+    ...(t.cachedFrom && t.status === 'completed' ? { cachedFrom: t.cachedFrom } : {}),
   };
+}
+
+/** A cached task's record carries its `cache`, and its key when that is known now (core/result-cache.ts). */
+function cacheFields(task: Task, plan: Plan, stage: number): Pick<TaskRecord, 'cache' | 'cacheKey'> {
+  if (!task.cache) return {};
+  const key = submitTimeCacheKey(task, plan.input, stage, plan.pattern);
+  return { cache: task.cache, ...(key ? { cacheKey: key } : {}) };
 }
 
 /**

@@ -27,6 +27,8 @@ export const METRIC = {
   agents: 'Agents',
   /** Health monitor: breakers open now (Count, a gauge per run). */
   breakersOpen: 'BreakersOpen',
+  /** Gate or worker: a task completed from the result cache, with no run (Count). */
+  cacheHits: 'CacheHits',
 } as const;
 
 /** Dimension names beside Powertools' `service`. */

@@ -8,6 +8,7 @@ import { BACKOFF_STRATEGIES, ESCALATIONS, JITTERS } from './recovery.ts';
 import { FRAMEWORKS, LANGUAGES, codegenIssues } from './engines/codegen.ts';
 import { reviewIssues } from './engines/review.ts';
 import { TEST_FRAMEWORKS, TEST_LEVELS, testsIssues } from './engines/testgen.ts';
+import { TaskCacheSchema } from './result-cache.ts';
 
 const NAME = /^[A-Za-z0-9_-]{1,80}$/;
 const TASK_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -113,6 +114,8 @@ export const TaskSchema = z
       })
       .strict()
       .optional(),
+    // Opt-in result caching (core/result-cache.ts).
+    cache: TaskCacheSchema.optional(),
     tests: z
       .object({
         level: z.enum(TEST_LEVELS).optional(),
@@ -126,6 +129,10 @@ export const TaskSchema = z
   .superRefine((task, ctx) => {
     if ((task.instructions === undefined) === (task.command === undefined)) {
       ctx.addIssue({ code: 'custom', message: 'exactly one of instructions or command is required', path: [] });
+    }
+    if (task.cache && task.workspace?.pushBranch !== undefined) {
+      // A result taken from the cache pushes nothing: the branch would silently not move.
+      ctx.addIssue({ code: 'custom', path: ['cache'], message: 'cache cannot be combined with workspace.pushBranch (a cached result pushes no branch)' });
     }
     if (task.capability !== undefined && !CAPABILITIES[task.agentType].includes(task.capability)) {
       ctx.addIssue({

@@ -4,6 +4,7 @@ import type { AgentType, Priority } from './agent-types.ts';
 import type { ErrorSource, ErrorType, TaskError } from './errors.ts';
 import type { HealthIssue } from './health.ts';
 import type { Pattern, Task } from './plan.ts';
+import type { TaskCache } from './result-cache.ts';
 
 export type ExecutionStatus = 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED' | 'TIMED_OUT';
 export type TaskStatus = 'pending' | 'queued' | 'running' | 'completed' | 'failed' | 'skipped';
@@ -95,6 +96,12 @@ export interface TaskRecord {
   recovery?: Task['recovery'];
   /** The circuit breaker keys the task needs closed (core/breakers.ts breakerKeysFor), so Gate needs no bucket read. */
   breakers?: string[];
+  /** The task's `cache` (core/result-cache.ts), so Gate and the agent need no bucket read to know it. */
+  cache?: TaskCache;
+  /** Its cache key when known at submit (no repository or a pinned commit): Gate looks it up. */
+  cacheKey?: string;
+  /** Completed from the result of this earlier run (no agent ran it). */
+  cachedFrom?: { executionId: string; taskId: string };
   definition: Stored<Task>;
   status: TaskStatus;
   /** How many times an agent started the task (claims), retries and re-deliveries included. */

@@ -100,6 +100,16 @@ export class ExecutionSteps {
       await this.deps.executions.skipTask(executionId, taskIndex, reason);
       return { action: 'skip' };
     }
+    // A cached result (core/result-cache.ts) completes the task here, with no agent: before the
+    // budget and the breakers, which guard runs this task no longer needs.
+    if (task.cacheKey) {
+      const hit = await this.deps.executions.getCachedResult(task.cacheKey, this.now());
+      if (hit) {
+        if (await this.deps.executions.completeFromCache(executionId, taskIndex, hit)) this.deps.metrics?.add(METRIC.cacheHits, 'Count', 1);
+        // Completed now, or skipped by a stop meanwhile: either way there is nothing to dispatch.
+        return { action: 'skip' };
+      }
+    }
     if (execution.budgetUsd !== undefined && (execution.spentUsd ?? 0) >= execution.budgetUsd) {
       const cause = `the plan's budget of ${execution.budgetUsd} USD is spent (${roundUsd(execution.spentUsd ?? 0)} USD recorded)`;
       return { action: 'blocked', failure: { Error: 'resource', Cause: cause }, final: true };

@@ -175,6 +175,11 @@ export class WorkspaceGit {
     return { checkout };
   }
 
+  /** The commit the clone checked out (a result-cache key names it: a branch may move). */
+  async head(checkout: Checkout): Promise<string> {
+    return (await this.git(checkout, ['rev-parse', 'HEAD'])).stdout.toString('utf8').trim();
+  }
+
   /**
    * After a completed driver: the workspace's changes as artifacts (added to the result), then,
    * with `pushBranch`, a commit pushed to that branch. Failed results pass through unchanged. An

@@ -77,7 +77,10 @@ export interface WorkerConfig {
 }
 
 export interface WorkerDeps {
-  executions: Pick<ExecutionStore, 'claimTask' | 'renewLease' | 'handBack' | 'finishClaim' | 'addSpend' | 'getExecution' | 'getTask' | 'listTasks'>;
+  executions: Pick<
+    ExecutionStore,
+    'claimTask' | 'renewLease' | 'handBack' | 'finishClaim' | 'addSpend' | 'getExecution' | 'getTask' | 'listTasks' | 'getCachedResult' | 'putCachedResult'
+  >;
   payloads: Pick<PayloadStore, 'load' | 'store' | 'putBytes' | 'uri'>;
   agents: Pick<AgentStore, 'put' | 'get' | 'heartbeat' | 'setStatus' | 'clearYield'>;
   breaker: Pick<CircuitBreaker, 'recordSuccess'>;
@@ -130,6 +133,8 @@ export interface Run {
   session: { id?: string; cost?: TaskCost };
   /** Saved when the run is handed back; goes onto the task's record with the hand-back. */
   checkpoint?: TaskCheckpoint;
+  /** The task's result-cache key (core/result-cache.ts): a completed run is stored under it. */
+  cacheKey?: string;
 }
 
 // ---- the shared context ---------------------------------------------------------------------------

@@ -5,6 +5,7 @@ import { agentBreakerKey, successBreakerKeys } from '../../core/breakers.ts';
 import { classifyAgentError } from '../../core/classify.ts';
 import { METRIC, METRIC_DIMENSION } from '../../core/metrics.ts';
 import type { Task } from '../../core/plan.ts';
+import type { CachedResult } from '../../core/result-cache.ts';
 import type { AttemptLogEntry, DispatchMessage, Stored, TaskRecord } from '../../core/records.ts';
 import { retry } from '../agent-calls.ts';
 import { type DriverResult, driverNameFor } from '../drivers/types.ts';
@@ -72,6 +73,7 @@ export async function report(ctx: WorkerContext, run: Run, result: DriverResult,
   };
 
   await reportToBreakers(ctx, msg, outcome);
+  if (outcome.status === 'completed') await storeInCache(ctx, run, output, outcome.artifacts, finishedAt);
   run.log.info('task finished', {
     attempt: attempts,
     status: outcome.status,
@@ -80,6 +82,51 @@ export async function report(ctx: WorkerContext, run: Run, result: DriverResult,
     ...(outcome.status === 'failed' ? { errorType: outcome.error.type, error: outcome.error.message.slice(0, 200) } : {}),
     ...(definition && !definition.command ? { driver: driverNameFor(definition) } : {}),
   });
+}
+
+/** A cached task's completed run becomes the entry under its key (core/result-cache.ts). Never throws. */
+async function storeInCache(ctx: WorkerContext, run: Run, output: Stored<Record<string, unknown>> | undefined, artifacts: CachedResult['artifacts'], completedAt: string): Promise<void> {
+  const ttlSeconds = run.task.cache?.ttlSeconds;
+  if (!run.cacheKey || !ttlSeconds) return;
+  try {
+    await ctx.deps.executions.putCachedResult({
+      key: run.cacheKey,
+      executionId: run.msg.executionId,
+      taskId: run.task.taskId,
+      ...(output ? { output } : {}),
+      ...(artifacts?.length ? { artifacts } : {}),
+      completedAt,
+      expiresAt: Math.floor(ctx.clock.now() / 1000) + ttlSeconds,
+    });
+  } catch (err) {
+    ctx.warnSparse('cache', 'could not store a result in the cache', err);
+  }
+}
+
+/**
+ * A claimed task whose result the cache had (run.ts looked it up): completed with that run's output
+ * and artifacts, no driver run, no cost; then reported like any completion.
+ */
+export async function completeFromCache(ctx: WorkerContext, run: Run, entry: CachedResult): Promise<void> {
+  const { msg, task } = run;
+  const ref = { executionId: msg.executionId, index: msg.taskIndex };
+  const now = ctx.clock.now();
+  const finished = await finish(ctx, run, {
+    status: 'completed',
+    output: entry.output,
+    artifacts: entry.artifacts,
+    cachedFrom: { executionId: entry.executionId, taskId: entry.taskId },
+    finishedAt: new Date(now).toISOString(),
+    durationMs: now - run.claimedAt,
+  });
+  if (!finished) {
+    run.log.warn('claim lost before the cached result was recorded', { attempt: task.attempts });
+    return;
+  }
+  ctx.taskMetrics.add(METRIC.cacheHits, 'Count', 1);
+  await ctx.calls.sendSuccess(msg.taskToken, { status: 'completed', attempts: task.attempts }, ref);
+  if (run.receipt) await ctx.calls.deleteMessage(run.queueUrl, run.receipt);
+  run.log.info('task completed from the cache', { attempt: task.attempts, cachedFrom: entry });
 }
 
 /** The task's execution has no record (deleted): the task is skipped, not run. */

@@ -7,16 +7,18 @@ import { mkdir, open, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import { classifyAgentError } from '../../core/classify.ts';
 import type { Task } from '../../core/plan.ts';
+import type { CachedResult } from '../../core/result-cache.ts';
+import { cacheKey } from '../../core/result-cache.ts';
 import { retry } from '../agent-calls.ts';
 import type { RunDirs } from '../checkpoint.ts';
 import { claudeConfigDir, claudeProjectDir } from '../drivers/claude-code.ts';
 import { killProcessGroup } from '../drivers/process.ts';
-import { type DriverResult, driverNameFor } from '../drivers/types.ts';
+import { type Driver, type DriverResult, driverNameFor } from '../drivers/types.ts';
 import { applyEngines } from '../engines/index.ts';
-import { prepareWorkspace } from '../engines/workspace-git.ts';
+import { type Prepared, prepareWorkspace } from '../engines/workspace-git.ts';
 import type { Run, WorkerContext } from './context.ts';
 import type { TaskInputs } from './inputs.ts';
-import { endWithoutReport, report, skipWithoutExecution } from './report.ts';
+import { completeFromCache, endWithoutReport, report, skipWithoutExecution } from './report.ts';
 
 /** A Claude Code run's session transcript, kept as an artifact of its task. */
 export const TRANSCRIPT_ARTIFACT = 'claude-transcript.jsonl';
@@ -28,6 +30,7 @@ export async function execute(ctx: WorkerContext, inputs: TaskInputs, run: Run):
   let result: DriverResult | undefined;
   let definition: Task | undefined;
   let skipping = false;
+  let fromCache: CachedResult | undefined;
   try {
     const execution = await inputs.execution(msg.executionId);
     if (!execution) {
@@ -59,48 +62,8 @@ export async function execute(ctx: WorkerContext, inputs: TaskInputs, run: Run):
         const prepared = await prepareWorkspace(ctx.deps.git, definition, workspace);
         privateDir = prepared.checkout?.privateDir;
         const dirs = { workspace, home, ...(prepared.checkout ? { checkout: prepared.checkout } : {}) };
-        // A run handed back earlier left its state: this attempt continues from it.
-        const restored = prepared.failed ? {} : await restore(ctx, run, dirs);
-        const onSpawn = (pgid: number) => {
-          run.pgids.add(pgid);
-          ctx.pgids?.add(pgid);
-          if (run.end) killProcessGroup(pgid); // lost or handed back while it was starting
-        };
-        run.ranFrom = ctx.clock.now();
-        result = prepared.failed ?? restored.failed ?? await driver.run(definition, {
-          workspace,
-          ...(ownHome ? { home } : {}),
-          session: run.session,
-          ...(restored.resume ? { resume: restored.resume } : {}),
-          input,
-          signal: run.abort.signal,
-          env: {
-            XL_TASK_ID: task.taskId,
-            XL_EXECUTION_ID: msg.executionId,
-            XL_ATTEMPT: String(task.attempts),
-            XL_WORKSPACE: workspace,
-          },
-          onSpawn,
-        });
-        // A finished run is finished: a stop or a preemption no longer hands it back.
-        if (!run.end) run.phase = 'finishing';
-        if (run.end === 'handback') await saveCheckpoint(ctx, run, dirs);
-        // The engines (code checks, generated tests, review gates, coverage) read the workspace
-        // before it goes; their commands run like the task's own (same user, same reaping).
-        result = await applyEngines(definition, workspace, result, {
-          commands: ctx.deps.drivers.command,
-          signal: run.abort.signal,
-          input,
-          startedAt: run.ranFrom,
-          now: () => ctx.clock.now(),
-          onSpawn,
-        });
-        // Its changes become artifacts (and a pushed branch) before the workspace goes.
-        if (prepared.checkout && !run.end) {
-          result = await ctx.deps.git!.collect(prepared.checkout, { executionId: msg.executionId, taskId: task.taskId, attempt: task.attempts }, result);
-        }
-        // A Claude Code run's transcript stays with its result, completed or failed: what it did, turn by turn.
-        if (ownHome && !run.end) result = await keepTranscript(ctx, run, workspace, home, result);
+        if (!prepared.failed && task.cache) fromCache = await lookUpCache(ctx, run, definition, input, prepared.checkout);
+        if (!fromCache) result = await runDriver(ctx, run, { definition, driver, input, dirs, prepared, ownHome });
       } finally {
         run.ranTo = ctx.clock.now();
         for (const pgid of run.pgids) {
@@ -114,14 +77,107 @@ export async function execute(ctx: WorkerContext, inputs: TaskInputs, run: Run):
     }
   } catch (err) {
     if (skipping) throw err;
+    fromCache = undefined;
     if (run.end) return await endWithoutReport(ctx, run);
     // The agent itself failed around the task (an AWS or disk error): a transient failure,
     // which the task's recovery strategy retries.
     result = { status: 'failed', error: classifyAgentError(err, 'the agent could not run the task') };
   }
   if (run.end) return await endWithoutReport(ctx, run);
+  if (fromCache) {
+    run.phase = 'reporting';
+    return await completeFromCache(ctx, run, fromCache);
+  }
   run.phase = 'reporting';
   await report(ctx, run, result!, definition);
+}
+
+
+/** The driver, then the engines, the collection of the changes and the transcript: the run itself. */
+async function runDriver(
+  ctx: WorkerContext,
+  run: Run,
+  { definition, driver, input, dirs, prepared, ownHome }: {
+    definition: Task;
+    driver: Driver;
+    input: Record<string, unknown>;
+    dirs: RunDirs & { home: string };
+    prepared: Prepared;
+    ownHome: boolean;
+  },
+): Promise<DriverResult> {
+  const { msg, task } = run;
+  const { workspace, home } = dirs;
+  // A run handed back earlier left its state: this attempt continues from it.
+  const restored = prepared.failed ? {} : await restore(ctx, run, dirs);
+  const onSpawn = (pgid: number) => {
+    run.pgids.add(pgid);
+    ctx.pgids?.add(pgid);
+    if (run.end) killProcessGroup(pgid); // lost or handed back while it was starting
+  };
+  run.ranFrom = ctx.clock.now();
+  let result = prepared.failed ?? restored.failed ?? await driver.run(definition, {
+    workspace,
+    ...(ownHome ? { home } : {}),
+    session: run.session,
+    ...(restored.resume ? { resume: restored.resume } : {}),
+    input,
+    signal: run.abort.signal,
+    env: {
+      XL_TASK_ID: task.taskId,
+      XL_EXECUTION_ID: msg.executionId,
+      XL_ATTEMPT: String(task.attempts),
+      XL_WORKSPACE: workspace,
+    },
+    onSpawn,
+  });
+  // A finished run is finished: a stop or a preemption no longer hands it back.
+  if (!run.end) run.phase = 'finishing';
+  if (run.end === 'handback') await saveCheckpoint(ctx, run, dirs);
+  // The engines (code checks, generated tests, review gates, coverage) read the workspace
+  // before it goes; their commands run like the task's own (same user, same reaping).
+  result = await applyEngines(definition, workspace, result, {
+    commands: ctx.deps.drivers.command,
+    signal: run.abort.signal,
+    input,
+    startedAt: run.ranFrom,
+    now: () => ctx.clock.now(),
+    onSpawn,
+  });
+  // Its changes become artifacts (and a pushed branch) before the workspace goes.
+  if (prepared.checkout && !run.end) {
+    result = await ctx.deps.git!.collect(prepared.checkout, { executionId: msg.executionId, taskId: task.taskId, attempt: task.attempts }, result);
+  }
+  // A Claude Code run's transcript stays with its result, completed or failed: what it did, turn by turn.
+  if (ownHome && !run.end) result = await keepTranscript(ctx, run, workspace, home, result);
+  return result;
+}
+
+/**
+ * A cached task whose key Gate could not know (a branch's commit, a later pipeline stage's data):
+ * the key from what the agent has now, and the entry under it. The key stays on the run, so a
+ * completed run is stored under it (report.ts). A cache that cannot be read is a miss.
+ */
+async function lookUpCache(
+  ctx: WorkerContext,
+  run: Run,
+  definition: Task,
+  input: Record<string, unknown>,
+  checkout: Parameters<NonNullable<WorkerContext['deps']['git']>['head']>[0] | undefined,
+): Promise<CachedResult | undefined> {
+  if (run.task.cacheKey && !run.task.fallbackFrom) {
+    run.cacheKey = run.task.cacheKey; // Gate looked it up already, moments ago
+    return undefined;
+  }
+  try {
+    const commit = checkout ? await ctx.deps.git!.head(checkout) : undefined;
+    // As it runs here: a fallback's result is its agent type's, not the plan's.
+    run.cacheKey = cacheKey({ definition, input, commit });
+    return await ctx.deps.executions.getCachedResult(run.cacheKey, ctx.clock.now());
+  } catch (err) {
+    ctx.warnSparse('cache', 'could not read the result cache; running the task', err);
+    return undefined;
+  }
 }
 
 /**

@@ -13,11 +13,15 @@ import {
 import type { AgentType } from '../agent-types.ts';
 import type { ErrorType, TaskError } from '../errors.ts';
 import { conditional, conditionalResult, strip } from './ddb.ts';
+import { type CachedResult, isFresh } from '../result-cache.ts';
 import type { AttemptLogEntry, DeadLetterMark, ExecutionRecord, ExecutionStatus, TaskCheckpoint, TaskProgress, TaskRecord, TaskStatus } from '../records.ts';
 
 const execPk = (id: string) => `X#${id}`;
 const taskSk = (index: number) => `T#${String(index).padStart(6, '0')}`;
 const namePk = (name: string) => `N#${name}`;
+/** Result-cache entries share the table (core/result-cache.ts): `C#<key>`/`RESULT`, expiring by TTL. */
+const cachePk = (key: string) => `C#${key}`;
+const CACHE_SK = 'RESULT';
 
 /** Appends `:entry` to the task's attempt log (a list that may not exist yet). */
 const LOG_APPEND = ', attemptLog = list_append(if_not_exists(attemptLog, :emptyLog), :entry)';
@@ -304,6 +308,51 @@ export class ExecutionStore {
     );
   }
 
+  // ---- the result cache ----------------------------------------------------------------------
+
+  /** The entry under `key` if it has not expired at `nowMs` (DynamoDB's TTL deletes days late). */
+  async getCachedResult(key: string, nowMs: number = Date.now()): Promise<CachedResult | undefined> {
+    const res = await this.ddb.send(new GetCommand({ TableName: this.table, Key: { pk: cachePk(key), sk: CACHE_SK } }));
+    if (!res.Item) return undefined;
+    const entry = strip<CachedResult>(res.Item);
+    return isFresh(entry, nowMs) ? entry : undefined;
+  }
+
+  /** The latest completed run of a key wins: an entry is a pointer to immutable output, so last-writer-wins is safe. */
+  async putCachedResult(entry: CachedResult): Promise<void> {
+    await this.ddb.send(new PutCommand({ TableName: this.table, Item: { pk: cachePk(entry.key), sk: CACHE_SK, ...entry } }));
+  }
+
+  /**
+   * Completes a task no agent has claimed from a cached run (Gate's hit): its output and artifacts,
+   * no attempt, no cost. False when the task moved on meanwhile (a cancel skipped it).
+   */
+  async completeFromCache(executionId: string, index: number, entry: CachedResult): Promise<boolean> {
+    const now = new Date().toISOString();
+    const values: Record<string, unknown> = {
+      ':completed': 'completed',
+      ':from': { executionId: entry.executionId, taskId: entry.taskId },
+      ':now': now,
+      ':zero': 0,
+      ':queued': 'queued',
+    };
+    let set = 'SET #s = :completed, cachedFrom = :from, finishedAt = :now, durationMs = :zero';
+    if (entry.output) {
+      set += ', #output = :output';
+      values[':output'] = entry.output;
+    }
+    if (entry.artifacts?.length) {
+      set += ', artifacts = :artifacts';
+      values[':artifacts'] = entry.artifacts;
+    }
+    return this.updateTask(executionId, index, {
+      set: set + ' REMOVE #err',
+      condition: '#s = :queued',
+      names: { '#err': 'error', ...(entry.output ? { '#output': 'output' } : {}) },
+      values,
+    });
+  }
+
   /** Skips a task no agent has claimed. */
   async skipTask(executionId: string, index: number, reason: string): Promise<boolean> {
     const done = await this.updateTask(executionId, index, {
@@ -398,7 +447,7 @@ export class ExecutionStore {
     executionId: string,
     index: number,
     claimId: string,
-    result: Pick<TaskRecord, 'output' | 'error' | 'cost' | 'artifacts' | 'finishedAt' | 'durationMs'> & {
+    result: Pick<TaskRecord, 'output' | 'error' | 'cost' | 'artifacts' | 'finishedAt' | 'durationMs' | 'cachedFrom'> & {
       status: Extract<TaskStatus, 'completed' | 'failed' | 'skipped'>;
     },
   ): Promise<boolean> {

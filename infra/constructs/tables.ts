@@ -10,6 +10,7 @@ function table(
   scope: Construct,
   logicalId: string,
   gsi?: { indexName: string },
+  timeToLiveAttribute?: string,
 ): dynamodb.Table {
   const t = new dynamodb.Table(scope, logicalId, {
     partitionKey: { name: 'pk', type: S },
@@ -19,6 +20,7 @@ function table(
     encryption: dynamodb.TableEncryption.AWS_MANAGED,
     removalPolicy: RemovalPolicy.RETAIN,
     deletionProtection: false,
+    ...(timeToLiveAttribute ? { timeToLiveAttribute } : {}),
   });
   if (gsi) {
     t.addGlobalSecondaryIndex({
@@ -35,7 +37,7 @@ function table(
 }
 
 export class Tables extends Construct {
-  /** `X#<executionId>`/`META`, `X#<executionId>`/`T#<index>`, `N#<name>`/`NAME`; GSI `byStart`. */
+  /** `X#<executionId>`/`META`, `X#<executionId>`/`T#<index>`, `N#<name>`/`NAME`, `C#<cache key>`/`RESULT`; GSI `byStart`. */
   readonly executions: dynamodb.Table;
   /** Agent state, heartbeat and health; GSI `byType`. */
   readonly agents: dynamodb.Table;
@@ -44,7 +46,9 @@ export class Tables extends Construct {
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
-    this.executions = table(this, 'ExecutionsTable', { indexName: 'byStart' });
+    // `expiresAt` (epoch seconds) is set on result-cache entries only (core/result-cache.ts): DynamoDB
+    // deletes them some time after, and every read checks expiry itself.
+    this.executions = table(this, 'ExecutionsTable', { indexName: 'byStart' }, 'expiresAt');
     this.agents = table(this, 'AgentsTable', { indexName: 'byType' });
     this.breakers = table(this, 'BreakersTable');
   }

@@ -351,6 +351,8 @@ describe('through the Worker', () => {
           getExecution: async () => execution,
           getTask: async () => record,
           listTasks: async () => [record],
+          getCachedResult: async () => undefined,
+          putCachedResult: async () => {},
         },
         payloads,
         agents: { put: async () => {}, get: async () => undefined, heartbeat: async () => true, setStatus: async () => true } as unknown as WorkerDeps['agents'],
