@@ -1,7 +1,8 @@
 // End-to-end: result caching (core/result-cache.ts) on the local layer with worker processes. A
 // cached task whose key is known at submit completes in Gate with no agent; one whose key needs the
 // run's data (a later pipeline stage) is completed by the agent that claims it, without running it.
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,6 +94,34 @@ describe('result caching on the local layer', () => {
     // The earlier stage's output changed: the data differs, so the stage runs.
     await run(plan(2));
     expect(runs('consume')).toBe(2);
+  });
+
+  it("keys a repository task by the commit its branch resolved to: the same commit is a hit, a new commit on the branch runs", async () => {
+    const repo = mkdtempSync(join(tmpdir(), 'xl-cache-repo-'));
+    const git = (args: string) => execSync(`git -C ${repo} -c user.name=t -c user.email=t@t ${args}`, { stdio: 'pipe' });
+    git('init -q -b main');
+    writeFileSync(join(repo, 'VERSION'), '1\n');
+    git('add VERSION');
+    git('commit -q -m one');
+    const plan = {
+      pattern: 'sequential',
+      tasks: [{ id: 'read', agentType: 'coder', command: `echo ran >> ${marks}/repo; echo '{"version":'$(cat VERSION)'}'`, workspace: { repository: `file://${repo}`, ref: 'main' }, cache: { ttlSeconds: 3600 } }],
+    };
+    try {
+      const first = await run(plan);
+      expect(first.tasks[0].output).toEqual({ version: 1 });
+      const second = await run(plan);
+      expect(second.tasks[0]).toMatchObject({ output: { version: 1 }, cachedFrom: { executionId: first.executionId, taskId: 'read' } });
+      expect(runs('repo')).toBe(1);
+      writeFileSync(join(repo, 'VERSION'), '2\n');
+      git('commit -q -am two');
+      const third = await run(plan);
+      expect(third.tasks[0].output).toEqual({ version: 2 });
+      expect(third.tasks[0].cachedFrom).toBeUndefined();
+      expect(runs('repo')).toBe(2);
+    } finally {
+      rmSync(repo, { recursive: true, force: true });
+    }
   });
 
   it('refuses cache together with pushBranch, naming the field, and starts nothing', async () => {
