@@ -24,6 +24,7 @@ import { AgentCalls, errorMessage, errorName } from './agent-calls.ts';
 import { MAX_DELAY_SECONDS, MessageCustody } from './custody.ts';
 import { Metrics } from './metrics.ts';
 import { PgidFile } from './pgid-file.ts';
+import { ResourceMonitor, samplerFor } from './resources.ts';
 import { agentRecord, heartbeat } from './worker/agent-record.ts';
 import { handleMessage } from './worker/claim.ts';
 import { type Run, silentLogger, type WorkerConfig, type WorkerContext, type WorkerDeps } from './worker/context.ts';
@@ -65,6 +66,7 @@ export class Worker {
     const warnSparse = (kind: string, msg: string, err: unknown) => this.warnSparse(kind, msg, err);
     this.stopSignal = new Promise((resolve) => (this.signalStop = resolve));
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    const pgids = config.pgidFile ? new PgidFile(config.pgidFile, (err: unknown) => warnSparse('pgid-file', 'could not write the pgid file', err)) : undefined;
     this.ctx = {
       config,
       deps,
@@ -72,9 +74,11 @@ export class Worker {
       clock,
       taskMetrics: deps.metrics ?? noMetrics,
       metrics: new Metrics(),
+      // The tasks' process groups count as the agent's: commands may have left the worker's tree.
+      resources: new ResourceMonitor(deps.resourceSampler ?? samplerFor(process.env, process.pid, () => this.runGroups()), clock.now),
       calls: new AgentCalls(deps.sfn, deps.sqs, log, warnSparse),
       custody: new MessageCustody(deps.sqs, config.visibilityCapSeconds, log),
-      pgids: config.pgidFile ? new PgidFile(config.pgidFile, (err: unknown) => warnSparse('pgid-file', 'could not write the pgid file', err)) : undefined,
+      pgids,
       leaseMs,
       visibilitySeconds,
       relayDelaySeconds: Math.min(MAX_DELAY_SECONDS, visibilitySeconds),
@@ -175,6 +179,11 @@ export class Worker {
     await ctx.pgids?.close();
     ctx.log.info('agent stopped', { tasksCompleted: ctx.metrics.completed, tasksFailed: ctx.metrics.failed });
     this.resolveDone();
+  }
+
+  /** The process groups the running tasks' commands are in. */
+  private *runGroups(): Iterable<number> {
+    for (const run of this.ctx.runs) yield* run.pgids;
   }
 
   private removeLater(dir: string): void {

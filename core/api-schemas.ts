@@ -111,6 +111,25 @@ export const ExecutionRedriven = z.object({
   tasks: z.number().int().describe('How many tasks were reopened'),
 });
 
+const rates = { rxBytesPerSecond: z.number(), txBytesPerSecond: z.number() };
+const ResourceUsageSchema = z.object({
+  at: time(),
+  source: z.enum(['ecs-task-metadata', 'cgroup', 'proc']),
+  cpuPercent: z.number().describe('Percent of one vCPU'),
+  memoryBytes: z.number(),
+  memoryLimitBytes: z.number().optional(),
+  network: z.object({ rxBytes: z.number(), txBytes: z.number(), ...rates, scope: z.enum(['task', 'container', 'host']) }).optional(),
+  disk: z.object({ readBytes: z.number(), writeBytes: z.number(), readBytesPerSecond: z.number(), writeBytesPerSecond: z.number() }).optional(),
+});
+const ResourcePointSchema = z.object({
+  at: time(),
+  cpuPercent: z.number(),
+  memoryBytes: z.number(),
+  rxBytesPerSecond: z.number().optional(),
+  txBytesPerSecond: z.number().optional(),
+  diskBytesPerSecond: z.number().optional(),
+});
+
 export const AgentSchema = z.object({
   agentId: z.string(),
   agentType: z.enum(AGENT_TYPES),
@@ -131,6 +150,8 @@ export const AgentSchema = z.object({
     issues: z
       .array(z.object({ check: z.enum(['heartbeat', 'capability', 'performance', 'resource']), severity: z.enum(['warning', 'critical']), message: z.string() }))
       .optional(),
+    resources: ResourceUsageSchema.optional().describe("The agent's latest resource sample (the Resource Monitor)"),
+    history: z.array(ResourcePointSchema).optional().describe('The last resource samples, oldest first, one per heartbeat'),
   }),
   idleSince: time().optional(),
   statusReason: z.string().optional(),

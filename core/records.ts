@@ -195,6 +195,41 @@ export interface HealthMetrics {
   taskSuccessRate: number;
 }
 
+/**
+ * What an agent uses (the design's Resource Monitor: cpu, memory, network, disk), sampled at each
+ * heartbeat by agent/resources.ts. Rates are over the interval since the previous sample.
+ */
+export interface ResourceUsage {
+  at: string;
+  /**
+   * Where the figures come from: the ECS task metadata endpoint's stats (the whole Fargate task), the
+   * agent's cgroup (a container), or /proc (a worker process and the commands it runs).
+   */
+  source: 'ecs-task-metadata' | 'cgroup' | 'proc';
+  /** Percent of one vCPU (200 = two cores busy). */
+  cpuPercent: number;
+  memoryBytes: number;
+  /** The agent's memory limit (the task's or the container's); the machine's memory for a process. */
+  memoryLimitBytes?: number;
+  /**
+   * Cumulative bytes and rates. `scope` says whose traffic it is: the task's or container's own
+   * interface, or the host's whole network namespace (a worker process has none of its own).
+   */
+  network?: { rxBytes: number; txBytes: number; rxBytesPerSecond: number; txBytesPerSecond: number; scope: 'task' | 'container' | 'host' };
+  /** Block I/O, cumulative and rates (for /proc: of the processes alive at the sample). */
+  disk?: { readBytes: number; writeBytes: number; readBytesPerSecond: number; writeBytesPerSecond: number };
+}
+
+/** One point of an agent's short resource history (the last samples, one per heartbeat). */
+export interface ResourcePoint {
+  at: string;
+  cpuPercent: number;
+  memoryBytes: number;
+  rxBytesPerSecond?: number;
+  txBytesPerSecond?: number;
+  diskBytesPerSecond?: number;
+}
+
 export type AgentRuntimeRef = { kind: 'process'; pid: number } | { kind: 'ecs'; taskArn: string };
 
 export interface AgentRecord {
@@ -211,6 +246,10 @@ export interface AgentRecord {
     lastCheck: string;
     /** What is wrong, by check (core/health.ts). */
     issues?: HealthIssue[];
+    /** The latest resource sample (cpu, memory, network, disk). */
+    resources?: ResourceUsage;
+    /** The last samples, oldest first (agent/resources.ts RESOURCE_HISTORY of them). */
+    history?: ResourcePoint[];
   };
   /** Health checks in a row that found the agent unhealthy (the monitor replaces it at its limit). */
   healthStrikes?: number;

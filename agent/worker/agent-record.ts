@@ -13,12 +13,24 @@ export function agentStatus(ctx: WorkerContext): AgentStatus {
 
 function health(ctx: WorkerContext): AgentRecord['health'] {
   const metrics = ctx.metrics.snapshot();
+  // The whole agent's use (its commands too, or the whole task on ECS) where it was sampled.
+  const resources = ctx.resources.current;
+  if (resources) {
+    metrics.cpu = resources.cpuPercent;
+    if (resources.memoryLimitBytes) metrics.memory = Math.round((resources.memoryBytes / resources.memoryLimitBytes) * 1000) / 10;
+  }
   const assessed = assessHealth(metrics, ctx.metrics.count, ctx.config.capabilityIssues ?? []);
   // The agent's own trouble with AWS (a lease, a receive, a heartbeat failing lately).
   const recentTrouble = [...ctx.lastWarned.entries()].filter(([, t]) => Date.now() - t < 3 * ctx.config.heartbeatIntervalMs).map(([kind]) => kind);
   if (recentTrouble.length) assessed.issues.push({ check: 'performance', severity: 'warning', message: `recent trouble: ${recentTrouble.join(', ')}` });
   const overall = assessed.overall === 'healthy' && recentTrouble.length ? 'degraded' : assessed.overall;
-  return { overall, metrics, issues: assessed.issues, lastCheck: new Date(ctx.clock.now()).toISOString() };
+  return {
+    overall,
+    metrics,
+    issues: assessed.issues,
+    lastCheck: new Date(ctx.clock.now()).toISOString(),
+    ...(resources ? { resources, history: ctx.resources.history } : {}),
+  };
 }
 
 /** The whole record, as registered at start (and written again if it went missing). */
@@ -40,6 +52,7 @@ export function agentRecord(ctx: WorkerContext): AgentRecord {
 
 /** One heartbeat; `onTerminated` stops the worker when the layer has written the agent off. */
 export async function heartbeat(ctx: WorkerContext, onTerminated: () => void): Promise<void> {
+  await ctx.resources.sample().catch((err: unknown) => ctx.warnSparse('resources', 'could not sample the agent\'s resources', err));
   const first = [...ctx.runs][0];
   const status = agentStatus(ctx);
   const current = await ctx.deps.agents.heartbeat(ctx.config.agentId, {

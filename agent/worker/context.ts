@@ -18,6 +18,7 @@ import type { MessageCustody } from '../custody.ts';
 import type { DriverRegistry } from '../drivers/types.ts';
 import type { WorkspaceGit } from '../engines/workspace-git.ts';
 import type { Metrics } from '../metrics.ts';
+import type { ResourceMonitor, Sampler } from '../resources.ts';
 import type { PgidFile } from '../pgid-file.ts';
 import type { Workspaces } from '../workspace.ts';
 
@@ -96,6 +97,8 @@ export interface WorkerDeps {
   log?: Logger;
   /** Tasks started, completed and failed (by error type), queue wait, duration and cost (core/metrics.ts). */
   metrics?: MetricsSink;
+  /** Where resource figures come from (agent/resources.ts samplerFor); default: by the environment. */
+  resourceSampler?: Sampler;
 }
 
 // ---- a run: one claimed task in this agent -------------------------------------------------------
@@ -148,6 +151,8 @@ export interface WorkerContext {
   readonly taskMetrics: MetricsSink;
   /** The agent's own health figures (its record's `health.metrics`). */
   readonly metrics: Metrics;
+  /** What the agent uses (cpu, memory, network, disk), sampled at each heartbeat. */
+  readonly resources: ResourceMonitor;
   /** Reports to Step Functions and message deletes: AWS calls that must not throw. */
   readonly calls: AgentCalls;
   readonly custody: MessageCustody;

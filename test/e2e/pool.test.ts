@@ -44,3 +44,20 @@ it('starts agents for queued tasks up to max, runs them in parallel, and drains 
   const pool = (await layer.request('GET', '/pool')).body.items.find((r: any) => r.agentType === 'documenter');
   expect(pool).toMatchObject({ min: 0, max: 3, desired: 0, running: 0, backlog: 0 });
 });
+
+it("reports each agent's resources in its health, the commands it runs included, with a short history", async () => {
+  const res = await layer.request('POST', '/executions', {
+    pattern: 'sequential',
+    tasks: [{ id: 'hold', agentType: 'documenter', command: `python3 -c "b = bytearray(96 * 2 ** 20); import time; time.sleep(8)"; echo '{}'` }],
+  });
+  expect(res.status).toBe(202);
+  // While the task runs, its agent's memory counts the command's 96 MB.
+  const agent = await waitFor('a documenter reporting the command\'s memory', async () => {
+    const items = (await layer.request('GET', '/agents')).body.items as any[];
+    return items.find((a) => a.agentType === 'documenter' && a.status === 'busy' && a.health.resources?.memoryBytes > 96 * 2 ** 20 && a.health.history?.length >= 2);
+  }, 60_000);
+  expect(agent.health.resources).toMatchObject({ source: 'proc', cpuPercent: expect.any(Number), memoryLimitBytes: expect.any(Number), disk: expect.any(Object) });
+  expect(agent.health.metrics.memory).toBeGreaterThan(0);
+  const ex = await waitForEnd(layer, res.body.executionId, 60_000);
+  expect(ex.status).toBe('SUCCEEDED');
+});
