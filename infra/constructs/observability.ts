@@ -228,6 +228,8 @@ export class Observability extends Construct {
           search(METRIC.tasksCompleted, ['service'], 'Sum', 'completed'),
           search(METRIC.tasksFailed, [METRIC_DIMENSION.errorType, 'service'], 'Sum', 'failed'),
           retries,
+          // Completed from the result cache (Gate or an agent), no run.
+          search(METRIC.cacheHits, ['service'], 'Sum', 'from cache'),
         ],
         width: 8,
       }),
