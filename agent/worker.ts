@@ -496,7 +496,7 @@ export class Worker {
   /** A message whose task this agent cannot claim. */
   private async notClaimed(held: HeldMessage, msg: DispatchMessage, claim: Extract<ClaimResult, { claimed: false }>) {
     const { queueUrl, receipt } = held;
-    const ref = { executionId: msg.executionId, index: msg.taskIndex, dispatchSeq: msg.dispatchSeq };
+    const ref = { executionId: msg.executionId, index: msg.taskIndex, taskId: claim.task?.taskId, dispatchSeq: msg.dispatchSeq };
     switch (claim.reason) {
       case 'unknown':
         // Not dispatched by the layer (put on the queue by hand): dropped, never run.
