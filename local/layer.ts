@@ -404,8 +404,8 @@ export class LocalLayer {
 /**
  * Powertools in the embedded layer, whose handlers share one process: no CloudWatch, so the
  * template's metric namespace stays and the EMF lines are not written (unless asked for); no X-Ray
- * daemon and no Lambda segment, so the tracer is off whatever the environment says, its middleware
- * only checks a flag and the AWS clients are left as built.
+ * daemon and no Lambda segment, so the tracer is off whatever the environment says: it is not even
+ * loaded, the handlers carry no tracer middleware and the AWS clients are left as built.
  */
 export function localPowertools(env: NodeJS.ProcessEnv): Record<string, string> {
   return { POWERTOOLS_METRICS_DISABLED: env.POWERTOOLS_METRICS_DISABLED ?? 'true', POWERTOOLS_TRACE_ENABLED: 'false' };
