@@ -6,6 +6,7 @@ export const COMMANDS: Record<string, { flags: string[]; files?: boolean }> = {
   run: { flags: ['--watch', '--json', '--endpoint'], files: true },
   validate: { flags: ['--json'], files: true },
   status: { flags: ['--json', '--endpoint'] },
+  logs: { flags: ['--follow', '--json', '--endpoint'] },
   cancel: { flags: ['--json', '--endpoint'] },
   redrive: { flags: ['--watch', '--json', '--endpoint'] },
   artifact: { flags: ['--out', '--json', '--endpoint'] },

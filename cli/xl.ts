@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CliError, client, resolveEndpoint, stateDir, type Client } from './client.ts';
 import { completionScript } from './completion.ts';
+import { showLogs } from './logs.ts';
 import { executionLines, watchExecution, type WatchMode } from './render.ts';
 import { checkPlanFile, checkPlanText, formatProblem, locateDetails } from './validate.ts';
 
@@ -15,6 +16,9 @@ const USAGE = `usage: xl <command> [options]
                                    (a table redrawn in place on a terminal, a line per change otherwise)
   validate <plan.json|plan.yaml>   check a plan offline; errors name the file's line and column
   status <executionId>             show an execution and its tasks
+  logs <executionId> [taskId] [--follow]
+                                   its structured log lines (one task's with a task id); --follow
+                                   prints new lines as they come until the execution ends
   cancel <executionId>             abort an execution
   redrive <executionId> [--watch]  run a FAILED, TIMED_OUT or ABORTED execution again: only its failed and skipped tasks
   artifact <executionId> <taskId> [name] [--out file]
@@ -32,6 +36,7 @@ class UsageError extends Error {}
 interface Options {
   json: boolean;
   watch: boolean;
+  follow: boolean;
   out?: string;
   redrive: boolean;
   queue?: string;
@@ -87,6 +92,7 @@ async function main(argv: string[]): Promise<number> {
       options: {
         endpoint: { type: 'string' },
         watch: { type: 'boolean', default: false },
+        follow: { type: 'boolean', short: 'f', default: false },
         json: { type: 'boolean', default: false },
         out: { type: 'string' },
         redrive: { type: 'boolean', default: false },
@@ -126,7 +132,7 @@ async function main(argv: string[]): Promise<number> {
     if (!arg) throw new UsageError(`xl ${command} needs ${what}`);
     return arg;
   };
-  const known = ['run', 'status', 'cancel', 'redrive', 'artifact', 'dead-letters', 'agents', 'pool', 'health', 'breakers'];
+  const known = ['run', 'status', 'logs', 'cancel', 'redrive', 'artifact', 'dead-letters', 'agents', 'pool', 'health', 'breakers'];
   if (!known.includes(command)) throw new UsageError(`unknown command "${command}"`);
   const api = client(await resolveEndpoint(values.endpoint));
   switch (command) {
@@ -138,6 +144,8 @@ async function main(argv: string[]): Promise<number> {
       else for (const line of executionLines(ex)) print(line);
       return 0;
     }
+    case 'logs':
+      return showLogs(api, needs('an execution id'), positionals[2], { follow: opts.follow, json: opts.json, out: process.stdout });
     case 'cancel': {
       const id = needs('an execution id');
       await api.call('DELETE', `/executions/${encodeURIComponent(id)}`);

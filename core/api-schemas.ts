@@ -224,3 +224,21 @@ export const DeadLettersRedriven = z.object({
   ),
 });
 
+
+export const LogLineSchema = z.object({
+  time: time(),
+  level: z.string().describe('DEBUG, INFO, WARN or ERROR'),
+  message: z.string(),
+  source: z.string().describe("Who wrote it: a function's service (xl-steps, xl-api, ...) or `agent`"),
+  executionId: z.string().optional(),
+  taskId: z.string().optional(),
+  taskIndex: z.number().int().optional(),
+  agentId: z.string().optional(),
+  fields: z.record(z.string(), z.unknown()).describe("The line's other fields"),
+});
+
+export const LogPage = z.object({
+  items: z.array(LogLineSchema),
+  nextToken: z.string().optional().describe('More lines are there now: ask again with it'),
+  followToken: z.string().describe('Where lines written later will start: ask again with it as nextToken to follow the log'),
+});

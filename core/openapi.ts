@@ -85,6 +85,8 @@ function componentRegistry() {
     DeadLetterList: api.DeadLetterList,
     RedriveDeadLettersRequest: api.RedriveDeadLettersRequest,
     DeadLettersRedriven: api.DeadLettersRedriven,
+    LogLine: api.LogLineSchema,
+    LogPage: api.LogPage,
   };
   for (const [id, schema] of Object.entries(named)) r.add(schema, { id });
   return r;
@@ -103,6 +105,7 @@ const ERROR_RESPONSES: Record<number, string> = {
   413: 'Request body over 1 MiB',
   429: 'Throttled: try again later',
   500: 'The layer failed: try again',
+  501: 'Not available in this deployment',
 };
 // Every route may answer these (IAM, throttling, the layer).
 const COMMON = [401, 403, 429, 500];
@@ -163,6 +166,19 @@ export function openApiDocument(): Json {
         post: op('redriveExecution', 'Run a FAILED, TIMED_OUT or ABORTED execution again (its failed and skipped tasks)', {
           ...ok(202, 'ExecutionRedriven', 'A new workflow run started'),
           ...errors(404, 409),
+        }),
+      },
+      '/executions/{executionId}/logs': {
+        parameters: [executionId],
+        get: op('executionLogs', "An execution's structured log lines, oldest first (the local layer's log, or CloudWatch Logs on AWS)", {
+          ...ok(200, 'LogPage', 'A page of lines'),
+          ...errors(400, 404, 501),
+        }, {
+          parameters: [
+            { name: 'taskId', in: 'query', schema: { type: 'string' }, description: "One task's lines only" },
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 200 } },
+            { name: 'nextToken', in: 'query', schema: { type: 'string' }, description: 'A nextToken or followToken of an earlier page' },
+          ],
         }),
       },
       '/agents': {

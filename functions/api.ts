@@ -1,5 +1,4 @@
 // The API Lambda: the contract's HTTP routes, each a few lines over the domain core.
-import middy from '@middy/core';
 import type * as z from 'zod';
 import { AGENT_TYPES, type AgentType } from '#core/agent-types.ts';
 import { isBreakerKey } from '#core/breakers.ts';
@@ -8,8 +7,9 @@ import { toJsonPointer } from '#core/plan.ts';
 import { PoolBoundsRequest, RedriveDeadLettersRequest, StartAgentsRequest } from '#core/api-schemas.ts';
 // The committed document (npm run schemas), bundled into the Lambda: no file to read at run time.
 import openApiDocument from '../schemas/openapi.json' with { type: 'json' };
-import { agentStore, breakerStore, circuitBreaker, deadLetters, executionService, poolManager, queueBacklog } from './lib/deps.ts';
+import { agentStore, breakerStore, circuitBreaker, deadLetters, executionLogs, executionService, poolManager, queueBacklog } from './lib/deps.ts';
 import { bearerToken, dispatch, errorBody, route } from './lib/http.ts';
+import { tracedHandler } from './lib/observability.ts';
 
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body ?? {});
@@ -46,6 +46,14 @@ export const routes = [
   route('POST', '/executions/{executionId}/redrive', async ({ params }) => ({
     status: 202,
     body: await executionService().redrive(params.executionId!),
+  })),
+  route('GET', '/executions/{executionId}/logs', async ({ params, query }) => ({
+    status: 200,
+    body: await executionLogs().read(params.executionId!, {
+      taskId: query.taskId || undefined,
+      limit: query.limit === undefined ? undefined : Number(query.limit),
+      nextToken: query.nextToken || undefined,
+    }),
   })),
   route('GET', '/agents', async () => ({ status: 200, body: { items: await agentStore().list() } })),
   route('POST', '/agents', async ({ body }) => {
@@ -112,4 +120,4 @@ export const routes = [
   route('GET', '/openapi.json', async () => ({ status: 200, body: openApiDocument })),
 ];
 
-export const handler = middy(dispatch(routes)).use(bearerToken()).use(errorBody());
+export const handler = tracedHandler(dispatch(routes)).use(bearerToken()).use(errorBody());

@@ -3,10 +3,10 @@
 // event this function fails to handle goes to its dead-letter queue. On a schedule (`{ reconcile:
 // true }`) it drains that queue through the same logic and ends executions whose run has ended
 // unrecorded (core/execution-events.ts).
-import middy from '@middy/core';
 import type { EventBridgeEvent } from 'aws-lambda';
 import { recordWorkflowEnd, type StatusChange } from '#core/execution-events.ts';
 import { eventLog, executionReconciler, executionStore, logger } from './lib/deps.ts';
+import { tracedHandler } from './lib/observability.ts';
 
 export type { StatusChange };
 
@@ -22,4 +22,4 @@ async function run(event: ExecutionEventsInput): Promise<unknown> {
   return undefined;
 }
 
-export const handler = middy(run);
+export const handler = tracedHandler(run);

@@ -1,9 +1,9 @@
 // Scheduled: sizes each agent type's pool to its queued work, within its bounds, and replaces dead
 // agents; then fails the tasks whose dispatches reached a dead-letter queue (core/dead-letters.ts).
-import middy from '@middy/core';
 import { deadLetters, logger, poolManager, queueBacklog } from './lib/deps.ts';
+import { tracedHandler } from './lib/observability.ts';
 
-export const handler = middy(async () => {
+export const handler = tracedHandler(async () => {
   const backlog = queueBacklog();
   const result = await poolManager().reconcile((type) => backlog.of(type));
   if (result.started.length || result.replaced.length || result.drained.length || result.yielded.length) logger.info('pool reconciled', { ...result });

@@ -1,8 +1,8 @@
 // The Lambda behind the state machines' Prepare, Gate, Recover and Finalize states.
-import middy from '@middy/core';
 import { stepError } from '#core/step-errors.ts';
 import type { RecoverResult, TaskRef } from '#core/steps.ts';
 import { executionSteps, logger } from './lib/deps.ts';
+import { tracedHandler } from './lib/observability.ts';
 
 export type StepEvent =
   | { step: 'prepare'; executionId: string }
@@ -44,4 +44,4 @@ async function runStep(event: StepEvent): Promise<unknown> {
   }
 }
 
-export const handler = middy(run);
+export const handler = tracedHandler(run);

@@ -16,12 +16,14 @@ import type { AgentType } from '#core/agent-types.ts';
 import { workflowRunName } from '#core/records.ts';
 import { sqsClient } from '#core/aws/clients.ts';
 import { heartbeatIntervalMs } from '#core/config.ts';
+import { registerLogSource } from '#core/logs.ts';
 import { registerRuntime } from '#core/runtime.ts';
 import { resolveDefinition } from '../infra/asl.ts';
 import { startDynalite } from './services/dynalite.ts';
 import { startFauxqs127 } from './services/fauxqs.ts';
 import { type ExecutionStatusChangeEvent, LocalStepFunctions } from './stepfunctions/index.ts';
 import { killLeftoverWorkers, reapLeftoverGroups } from './leftovers.ts';
+import { FileLogSource, LayerLogFile } from './logs.ts';
 import { ProcessRuntime } from './process-runtime.ts';
 import { provisionBuckets, provisionQueues, provisionTables } from './provision.ts';
 import { type CfnTemplate, LOCAL_REGION, localNames, resolveValue, resourcesOfType } from './template.ts';
@@ -107,8 +109,7 @@ export class LocalLayer {
       AWS_ENDPOINT_URL_DYNAMODB: dynamo.endpoint,
       AWS_ENDPOINT_URL_SQS: fauxqs.endpoint,
       AWS_ENDPOINT_URL_S3: fauxqs.endpoint,
-      // No CloudWatch here: the template's metric namespace stays, the EMF lines are not written.
-      POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+      ...localPowertools(process.env),
     });
     const names = localNames(template, STACK_NAME, fauxqs.endpoint);
     await provisionTables(new DynamoDBClient({}), template, names);
@@ -117,6 +118,18 @@ export class LocalLayer {
     await provisionBuckets(new S3Client({ forcePathStyle: true }), template, names);
 
     // Lambda functions: the module each one bundles, with the environment the template gives it.
+    // Loaded now, after the Powertools settings above (the tracer reads them once, as it loads).
+    const { asService, tapLogs } = await import('../functions/lib/observability.ts');
+    // The layer's log (`xl logs`): the functions' lines and the agents', in one file.
+    const layerLog = new LayerLogFile(join(stateDir, 'logs', 'layer.jsonl'));
+    await layerLog.open();
+    const untap = tapLogs((line) => layerLog.write(line));
+    this.closers.push(async () => {
+      untap();
+      registerLogSource(undefined);
+      await layerLog.close();
+    });
+    registerLogSource(new FileLogSource(layerLog.path));
     const lambdas: Record<string, Handler> = {};
     const byEntry = new Map<string, Handler>();
     for (const [id, fn] of resourcesOfType(template, 'AWS::Lambda::Function')) {
@@ -125,7 +138,9 @@ export class LocalLayer {
       const env = resolveValue((fn.Properties?.Environment as { Variables?: object })?.Variables ?? {}, names) as Record<string, string>;
       Object.assign(process.env, env);
       const module = (await import(join(PROJECT_ROOT, entry))) as { handler: (e: unknown, c: unknown) => Promise<unknown> };
-      const real: Handler = (event) => module.handler(event, lambdaContext(id));
+      // Each function's lines name its own service, as on AWS where each is its own process.
+      const service = env.POWERTOOLS_SERVICE_NAME ?? id;
+      const real: Handler = (event) => asService(service, () => module.handler(event, lambdaContext(id)));
       const handler = this.opts.wrapHandler?.(entry, real) ?? real;
       lambdas[names.attrs.get(id)!.Arn!] = handler;
       byEntry.set(entry, handler);
@@ -188,6 +203,7 @@ export class LocalLayer {
       projectRoot: PROJECT_ROOT,
       runDir,
       logStream: workerLog,
+      onLogLine: (line) => layerLog.writeAgentLine(line),
       envFor: (type, agentId) => ({
         ...pick(process.env, ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'USER', 'SHELL', 'NODE_OPTIONS', 'XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_AGENT_RUN_AS', 'XL_CLAUDE_BIN', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_LOCAL_SECRETS_FILE', 'XL_BREAKER_POLICY']),
         ...(agentEnv.get(type) ?? {}),
@@ -383,6 +399,16 @@ export class LocalLayer {
     for (const close of this.closers.reverse()) await close().catch(() => undefined);
     await rm(join(this.opts.stateDir, 'endpoint.json'), { force: true });
   }
+}
+
+/**
+ * Powertools in the embedded layer, whose handlers share one process: no CloudWatch, so the
+ * template's metric namespace stays and the EMF lines are not written (unless asked for); no X-Ray
+ * daemon and no Lambda segment, so the tracer is off whatever the environment says: it is not even
+ * loaded, the handlers carry no tracer middleware and the AWS clients are left as built.
+ */
+export function localPowertools(env: NodeJS.ProcessEnv): Record<string, string> {
+  return { POWERTOOLS_METRICS_DISABLED: env.POWERTOOLS_METRICS_DISABLED ?? 'true', POWERTOOLS_TRACE_ENABLED: 'false' };
 }
 
 function pick(env: NodeJS.ProcessEnv, keys: string[]): Record<string, string> {

@@ -1,4 +1,5 @@
-// `npm start` / `xl up`: the embedded local layer, until SIGINT or SIGTERM.
+// `npm start` / `xl up`: the embedded local layer, until SIGINT, SIGTERM or SIGHUP, or until the npm
+// that launched it is gone.
 import { join } from 'node:path';
 import { parseConcurrencySpec } from '../core/pool.ts';
 import { LocalLayer, PROJECT_ROOT } from './layer.ts';
@@ -31,6 +32,19 @@ async function shutdown(signal: string): Promise<void> {
 }
 process.on('SIGINT', () => void shutdown('SIGINT'));
 process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGHUP', () => void shutdown('SIGHUP'));
+
+// Under npm (`npm start`, `npm run xl up`) a supervisor signals npm, which passes SIGINT and SIGTERM
+// to its script's process only (the script `exec`s node so that this is the layer, not a shell that
+// dies without passing them on), and can pass nothing when it is SIGKILLed: the layer then finds
+// itself re-parented and stops as if signalled, rather than run on orphaned with its agents.
+// Started otherwise (a service manager, `nohup xl up &`) its parent's exit is none of its business.
+const launcher = env.npm_lifecycle_event ? process.ppid : undefined;
+if (launcher !== undefined) {
+  setInterval(() => {
+    if (process.ppid !== launcher) void shutdown(`npm (pid ${launcher}) is gone`);
+  }, 500).unref();
+}
 
 try {
   await layer.start();

@@ -3,6 +3,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import type { AgentType } from '#core/agent-types.ts';
 import { newAgentId } from '#core/pool.ts';
 import type { AgentRecord, AgentRuntimeRef } from '#core/records.ts';
@@ -16,7 +17,10 @@ export interface ProcessRuntimeOptions {
   envFor: (type: AgentType, agentId: string) => Record<string, string>;
   /** Called when a worker exits by itself (crash, kill), after its leftovers are reaped. */
   onExit?: (agentId: string, code: number | null, signal: NodeJS.Signals | null) => void;
+  /** Where workers' stderr goes (the layer's stderr when absent). */
   logStream?: NodeJS.WritableStream;
+  /** Each line a worker writes on its stderr (its structured log), as a whole line. */
+  onLogLine?: (line: string) => void;
 }
 
 export class ProcessRuntime implements AgentRuntime {
@@ -39,9 +43,13 @@ export class ProcessRuntime implements AgentRuntime {
           // The worker exits when this process is gone (its emulators are gone with it).
           XL_SUPERVISOR_PID: String(process.pid),
         },
-        stdio: ['ignore', 'inherit', this.opts.logStream ? 'pipe' : 'inherit'],
+        stdio: ['ignore', 'inherit', this.opts.logStream || this.opts.onLogLine ? 'pipe' : 'inherit'],
       });
-      if (this.opts.logStream && child.stderr) child.stderr.pipe(this.opts.logStream, { end: false });
+      if (child.stderr) {
+        child.stderr.pipe(this.opts.logStream ?? process.stderr, { end: false });
+        // Split per worker, so that one worker's line is never cut by another's.
+        if (this.opts.onLogLine) createInterface({ input: child.stderr, crlfDelay: Infinity }).on('line', this.opts.onLogLine);
+      }
       this.children.set(agentId, child);
       child.once('exit', (code, signal) => {
         this.children.delete(agentId);

@@ -99,7 +99,7 @@ export async function handleMessage(ctx: WorkerContext, inputs: TaskInputs, queu
 /** A message whose task this agent cannot claim. */
 async function notClaimed(ctx: WorkerContext, held: HeldMessage, msg: DispatchMessage, claim: Extract<ClaimResult, { claimed: false }>) {
   const { queueUrl, receipt } = held;
-  const ref = { executionId: msg.executionId, index: msg.taskIndex, dispatchSeq: msg.dispatchSeq };
+  const ref = { executionId: msg.executionId, index: msg.taskIndex, taskId: claim.task?.taskId, dispatchSeq: msg.dispatchSeq };
   switch (claim.reason) {
     case 'unknown':
       // Not dispatched by the layer (put on the queue by hand): dropped, never run.

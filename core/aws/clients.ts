@@ -9,6 +9,15 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 
+/**
+ * What is done to each client as it is built: nothing by default. The Lambda handlers pass X-Ray's
+ * capture here (functions/lib/observability.ts), so the core and the agents never load Powertools.
+ */
+let capture: <C extends object>(client: C) => C = (client) => client;
+export function captureClientsWith(fn: <C extends object>(client: C) => C): void {
+  capture = fn;
+}
+
 /** A lazily built value, built at most once. */
 export function once<T>(make: () => T): () => T {
   let value: T | undefined;
@@ -16,19 +25,20 @@ export function once<T>(make: () => T): () => T {
 }
 
 export const ddbClient = /* @__PURE__ */ once(() =>
-  DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+  // Captured before wrapping: the document client shares the base client's middleware stack.
+  DynamoDBDocumentClient.from(capture(new DynamoDBClient({})), {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   }),
 );
 
 // Path-style addressing works with every S3 emulator and with AWS.
-export const s3Client = /* @__PURE__ */ once(() => new S3Client({ forcePathStyle: process.env.AWS_ENDPOINT_URL_S3 !== undefined }));
+export const s3Client = /* @__PURE__ */ once(() => capture(new S3Client({ forcePathStyle: process.env.AWS_ENDPOINT_URL_S3 !== undefined })));
 
-export const sfnClient = /* @__PURE__ */ once(() => new SFNClient({}));
+export const sfnClient = /* @__PURE__ */ once(() => capture(new SFNClient({})));
 
-export const secretsManagerClient = /* @__PURE__ */ once(() => new SecretsManagerClient({}));
+export const secretsManagerClient = /* @__PURE__ */ once(() => capture(new SecretsManagerClient({})));
 
-export const ecsClient = /* @__PURE__ */ once(() => new ECSClient({}));
+export const ecsClient = /* @__PURE__ */ once(() => capture(new ECSClient({})));
 
 /**
  * Queue URLs name AWS's host even locally (they are built from the stack's pseudo parameters), so
@@ -36,6 +46,6 @@ export const ecsClient = /* @__PURE__ */ once(() => new ECSClient({}));
  * find the queue by the name at the end of the URL.
  */
 export function sqsClient(): SQSClient {
-  return new SQSClient({ useQueueUrlAsEndpoint: process.env.AWS_ENDPOINT_URL_SQS === undefined });
+  return capture(new SQSClient({ useQueueUrlAsEndpoint: process.env.AWS_ENDPOINT_URL_SQS === undefined }));
 }
 export const sharedSqsClient = /* @__PURE__ */ once(sqsClient);

@@ -1,6 +1,7 @@
 // The domain services each handler needs, built once per process from the environment. Each is its
 // own getter so that a handler's bundle holds only the AWS clients it uses (esbuild drops the rest).
-import { Logger } from '@aws-lambda-powertools/logger';
+// First: the tracer captures the clients below as they are built.
+import { logger, tracer } from './observability.ts';
 import { AgentStore } from '#core/aws/agent-store.ts';
 import { SqsDeadLetterQueues, StepFunctionsTaskTokens } from '#core/aws/dead-letter-queues.ts';
 import { DynamoBreakerStore } from '#core/aws/breaker-store.ts';
@@ -18,11 +19,13 @@ import { DeadLetterService } from '#core/dead-letters.ts';
 import { logEventSink } from '#core/events.ts';
 import { ExecutionReconciler } from '#core/execution-events.ts';
 import { ExecutionService } from '#core/executions.ts';
+import { ExecutionLogs, type LogSource, registeredLogSource } from '#core/logs.ts';
+import { XlError } from '#core/errors.ts';
 import { HealthMonitor, PoolManager, parseConcurrencySpec, parsePoolSpec } from '#core/pool.ts';
 import { registeredRuntime } from '#core/runtime.ts';
 import { ExecutionSteps } from '#core/steps.ts';
 
-export const logger = new Logger({ serviceName: process.env.POWERTOOLS_SERVICE_NAME ?? 'xl' });
+export { logger, tracer };
 
 export const config = /* @__PURE__ */ once(loadConfig);
 export const executionStore = /* @__PURE__ */ once(() => new ExecutionStore(ddbClient(), config().tables.executions));
@@ -117,4 +120,17 @@ export const deadLetters = /* @__PURE__ */ once(
       events: events(),
       log: { warn: (message, fields) => logger.warn(message, { ...fields }) },
     }),
+);
+
+/**
+ * Where `xl logs` reads: the local layer's log file (it registers it), else CloudWatch Logs. The
+ * CloudWatch source (core/aws/cloudwatch-logs.ts) needs @aws-sdk/client-cloudwatch-logs, not yet a
+ * dependency: until it is, the route answers 501 on AWS and says so.
+ */
+const unavailableLogs: LogSource = {
+  read: () => Promise.reject(new XlError('permanent', 'this deployment cannot read CloudWatch Logs yet: the API function lacks @aws-sdk/client-cloudwatch-logs', 501)),
+};
+export const executionLogs = /* @__PURE__ */ once(
+  // The source is looked up per read: a local layer registers its own as it starts.
+  () => new ExecutionLogs({ executions: executionStore(), source: { read: (query) => (registeredLogSource() ?? unavailableLogs).read(query) } }),
 );
