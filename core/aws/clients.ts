@@ -1,6 +1,7 @@
 // The one place that builds AWS clients, each once per process and only when first used, so that a
 // Lambda bundle carries only the clients its handler calls. Endpoints come from the environment
 // (AWS_ENDPOINT_URL_*), so the same code talks to AWS, LocalStack or the embedded local layer.
+import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -39,6 +40,8 @@ export const sfnClient = /* @__PURE__ */ once(() => capture(new SFNClient({})));
 export const secretsManagerClient = /* @__PURE__ */ once(() => capture(new SecretsManagerClient({})));
 
 export const ecsClient = /* @__PURE__ */ once(() => capture(new ECSClient({})));
+
+export const logsClient = /* @__PURE__ */ once(() => capture(new CloudWatchLogsClient({})));
 
 /**
  * Queue URLs name AWS's host even locally (they are built from the stack's pseudo parameters), so

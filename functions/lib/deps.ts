@@ -5,7 +5,9 @@ import { logger, tracer } from './observability.ts';
 import { AgentStore } from '#core/aws/agent-store.ts';
 import { SqsDeadLetterQueues, StepFunctionsTaskTokens } from '#core/aws/dead-letter-queues.ts';
 import { DynamoBreakerStore } from '#core/aws/breaker-store.ts';
-import { ddbClient, ecsClient, once, s3Client, sfnClient, sharedSqsClient } from '#core/aws/clients.ts';
+import { FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+import { ddbClient, ecsClient, logsClient, once, s3Client, sfnClient, sharedSqsClient } from '#core/aws/clients.ts';
+import { CloudWatchLogSource } from '#core/aws/cloudwatch-logs.ts';
 import { EcsRuntime } from '#core/aws/ecs-runtime.ts';
 import { SqsDeadLetters, StepFunctionsRuns } from '#core/aws/execution-reconcile.ts';
 import { cloudWatchMetricsSink } from '#core/aws/cloudwatch-metrics.ts';
@@ -19,8 +21,7 @@ import { DeadLetterService } from '#core/dead-letters.ts';
 import { logEventSink } from '#core/events.ts';
 import { ExecutionReconciler } from '#core/execution-events.ts';
 import { ExecutionService } from '#core/executions.ts';
-import { ExecutionLogs, type LogSource, registeredLogSource } from '#core/logs.ts';
-import { XlError } from '#core/errors.ts';
+import { ExecutionLogs, registeredLogSource } from '#core/logs.ts';
 import { HealthMonitor, PoolManager, parseConcurrencySpec, parsePoolSpec } from '#core/pool.ts';
 import { registeredRuntime } from '#core/runtime.ts';
 import { ExecutionSteps } from '#core/steps.ts';
@@ -122,15 +123,9 @@ export const deadLetters = /* @__PURE__ */ once(
     }),
 );
 
-/**
- * Where `xl logs` reads: the local layer's log file (it registers it), else CloudWatch Logs. The
- * CloudWatch source (core/aws/cloudwatch-logs.ts) needs @aws-sdk/client-cloudwatch-logs, not yet a
- * dependency: until it is, the route answers 501 on AWS and says so.
- */
-const unavailableLogs: LogSource = {
-  read: () => Promise.reject(new XlError('permanent', 'this deployment cannot read CloudWatch Logs yet: the API function lacks @aws-sdk/client-cloudwatch-logs', 501)),
-};
+/** Where `xl logs` reads: the local layer's log file (it registers it), else CloudWatch Logs (XL_LOG_GROUPS). */
+const cloudWatchLogs = /* @__PURE__ */ once(() => CloudWatchLogSource.fromEnv((input) => logsClient().send(new FilterLogEventsCommand(input))));
 export const executionLogs = /* @__PURE__ */ once(
   // The source is looked up per read: a local layer registers its own as it starts.
-  () => new ExecutionLogs({ executions: executionStore(), source: { read: (query) => (registeredLogSource() ?? unavailableLogs).read(query) } }),
+  () => new ExecutionLogs({ executions: executionStore(), source: { read: (query) => (registeredLogSource() ?? cloudWatchLogs()).read(query) } }),
 );
