@@ -1,0 +1,73 @@
+// Deploying the stack to LocalStack with cdklocal (aws-cdk-local: the cdk CLI pointed at
+// AWS_ENDPOINT_URL): synthesize, adapt the assembly (no ECS, no image), bootstrap, deploy, and write
+// the outputs where test:localstack and the README's xl line find them.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
+import type { CdkArgs } from './cdk-args.ts';
+import { adaptAssembly } from './localstack-template.ts';
+import { LOCALSTACK_CREDENTIALS, LOCALSTACK_DEFAULT_REGION, localstackApiUrl } from './localstack.ts';
+import { describeStack, stackOutputs } from './preflight.ts';
+import { DeployError, type Run } from './run.ts';
+
+export interface LocalStackDeployDeps {
+  readonly run: Run;
+  readonly env: NodeJS.ProcessEnv;
+  readonly args: CdkArgs;
+  readonly endpoint: string;
+  /** node_modules/.bin/cdklocal */
+  readonly cdklocal: string;
+  /** Where the assembly and outputs.json go (.local/localstack). */
+  readonly workDir: string;
+  readonly print: (line: string) => void;
+}
+
+export interface LocalStackDeployment {
+  readonly outputs: Record<string, string>;
+  /** The API's path-based invoke URL on LocalStack. */
+  readonly apiUrl: string;
+  readonly region: string;
+  readonly outputsFile: string;
+}
+
+export function localstackEnv(env: NodeJS.ProcessEnv, endpoint: string): NodeJS.ProcessEnv {
+  const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || LOCALSTACK_DEFAULT_REGION;
+  // cdklocal removes AWS_PROFILE and friends itself for CDK >= 2.177 (its README); test credentials
+  // keep the SDK from looking for a profile at all.
+  const out: NodeJS.ProcessEnv = { ...env, AWS_ENDPOINT_URL: endpoint, AWS_REGION: region, ...LOCALSTACK_CREDENTIALS };
+  for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN']) delete out[name];
+  return out;
+}
+
+export async function deployToLocalStack(deps: LocalStackDeployDeps): Promise<LocalStackDeployment> {
+  const { args, print } = deps;
+  const childEnv = localstackEnv(deps.env, deps.endpoint);
+  const region = childEnv.AWS_REGION!;
+  const out = join(deps.workDir, 'cdk.out');
+  await rm(out, { recursive: true, force: true });
+  await mkdir(deps.workDir, { recursive: true });
+  const cdklocal = async (cmd: string[], what: string) => {
+    const res = await deps.run(deps.cdklocal, cmd, { env: childEnv });
+    if (res.code !== 0) throw new DeployError(`cdklocal ${what} failed (exit ${res.code}); its output above says why`, `check LocalStack's log (docker compose -f docker-compose.localstack.yml logs localstack)`);
+  };
+
+  print(`Deploying stack ${args.stackName} to LocalStack at ${deps.endpoint} (${region}).`);
+  await cdklocal(['synth', '--quiet', '--output', out, ...args.contextArgs], 'synth');
+  const { removed } = await adaptAssembly(out, args.stackName);
+  print(`Left out for LocalStack: ${removed.ecs.length} ECS resources and the agent image (agents run as host processes), ${removed.schedules.length} pool schedules.`);
+  await cdklocal(['bootstrap', '--app', out], 'bootstrap');
+  await cdklocal(['deploy', '--app', out, args.stackName, '--require-approval', 'never', ...args.deployArgs], 'deploy');
+
+  const cfn = new CloudFormationClient({ endpoint: deps.endpoint, region, credentials: { accessKeyId: LOCALSTACK_CREDENTIALS.AWS_ACCESS_KEY_ID, secretAccessKey: LOCALSTACK_CREDENTIALS.AWS_SECRET_ACCESS_KEY } });
+  const stack = await describeStack(cfn, args.stackName);
+  if (!stack) throw new DeployError(`cdklocal deploy ended but LocalStack has no stack ${args.stackName}`);
+  const outputs = stackOutputs(stack);
+  const apiUrl = localstackApiUrl(outputs.ApiUrl ?? '', deps.endpoint);
+  const outputsFile = join(deps.workDir, 'outputs.json');
+  await writeFile(outputsFile, JSON.stringify({ stackName: args.stackName, endpoint: deps.endpoint, region, apiUrl, outputs }, null, 2) + '\n');
+  print(`  API on LocalStack: ${apiUrl}`);
+  print(`  outputs: ${outputsFile}`);
+  print(`  XL_ENDPOINT=${apiUrl} npm run xl -- health`);
+  print('Agents are not started on LocalStack (no ECS): npm run test:localstack starts host worker processes for its runs.');
+  return { outputs, apiUrl, region, outputsFile };
+}
