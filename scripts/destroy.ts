@@ -7,10 +7,11 @@ import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { UsageError, parseCdkArgs } from './lib/cdk-args.ts';
 import { destroyStack } from './lib/flows.ts';
-import { cloudWatchLogs } from './lib/logs.ts';
+import { cloudWatchLogs, kmsKeys } from './lib/logs.ts';
 import { reportFailure, spawnRun } from './lib/run.ts';
 
 const root = join(import.meta.dirname, '..');
@@ -23,7 +24,9 @@ try {
     s3: new S3Client(config),
     dynamodb: new DynamoDBClient(config),
     ecs: new ECSClient(config),
+    sqs: new SQSClient(config),
     logs: (r) => cloudWatchLogs(r, defaultProvider()),
+    keys: (r) => kmsKeys(r, defaultProvider()),
     run: spawnRun,
     env: process.env,
     args,

@@ -18,7 +18,8 @@ import {
 } from '@aws-sdk/client-s3';
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ECSClient, StopTaskCommand, paginateListTasks } from '@aws-sdk/client-ecs';
-import type { LogGroups } from './logs.ts';
+import { DeleteQueueCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { Keys, LogGroups } from './logs.ts';
 
 export interface StackResource {
   readonly logicalId: string;
@@ -35,7 +36,7 @@ export interface Template {
   Resources: Record<string, TemplateResource>;
 }
 
-export type LeftoverKind = 'bucket' | 'table' | 'log-group' | 'other';
+export type LeftoverKind = 'bucket' | 'table' | 'log-group' | 'queue' | 'key' | 'other';
 
 export interface Leftover {
   readonly kind: LeftoverKind;
@@ -89,6 +90,17 @@ export function planCleanup(template: Template, resources: readonly StackResourc
         break;
       case 'AWS::Logs::LogGroup':
         if (retained) logGroup(r.physicalId, 'retained by the template');
+        break;
+      case 'AWS::SQS::Queue':
+        // The physical id of a queue is its URL.
+        if (retained) deleteAfter.push({ kind: 'queue', name: r.physicalId, why: 'retained by the template' });
+        break;
+      case 'AWS::KMS::Key':
+        // A key kept data or logs depend on stays with them: without it they cannot be read.
+        if (retained) {
+          if (opts.keepData || opts.keepLogs) kept.push({ kind: 'key', name: r.physicalId, why: 'retained by the template; kept with the data or logs it encrypts' });
+          else deleteAfter.push({ kind: 'key', name: r.physicalId, why: 'retained by the template; KMS deletes a key 7 days after it is scheduled' });
+        }
         break;
       case 'AWS::Lambda::Function': {
         // A function with LoggingConfig.LogGroup writes there (a template log group); else Lambda
@@ -189,7 +201,9 @@ export async function stopClusterTasks(ecs: ECSClient, cluster: string): Promise
 export interface CleanupClients {
   readonly s3: S3Client;
   readonly dynamodb: DynamoDBClient;
+  readonly sqs: SQSClient;
   readonly logs: LogGroups;
+  readonly keys: Keys;
 }
 
 /** Deletes what `cdk destroy` left; each result is a line for the terminal. A failure is reported and the rest goes on. */
@@ -209,6 +223,14 @@ export async function deleteLeftovers(leftovers: readonly Leftover[], clients: C
       } else if (l.kind === 'log-group') {
         const result = await clients.logs.delete(l.name);
         lines.push(result === 'deleted' ? `deleted log group ${l.name}` : `no log group ${l.name} (never written)`);
+      } else if (l.kind === 'queue') {
+        await clients.sqs.send(new DeleteQueueCommand({ QueueUrl: l.name })).catch((err) => {
+          if (!/NonExistentQueue|QueueDoesNotExist/.test((err as { name?: string }).name ?? '')) throw err;
+        });
+        lines.push(`deleted queue ${l.name}`);
+      } else if (l.kind === 'key') {
+        const result = await clients.keys.scheduleDeletion(l.name);
+        lines.push(result === 'scheduled' ? `scheduled key ${l.name} for deletion in 7 days` : `no key ${l.name}`);
       }
     } catch (err) {
       failed++;

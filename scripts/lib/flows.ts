@@ -8,10 +8,11 @@ import { CloudFormationClient, GetTemplateCommand, paginateListStackResources } 
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ECSClient } from '@aws-sdk/client-ecs';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import type { CdkArgs } from './cdk-args.ts';
 import { type StackResource, type Template, deleteLeftovers, describePlan, emptyBucket, planCleanup, stopClusterTasks } from './cleanup.ts';
 import { checkImageBuilder, imagePlatforms } from './docker.ts';
-import type { LogGroups } from './logs.ts';
+import type { Keys, LogGroups } from './logs.ts';
 import { bootstrapDecision, credentialError, describeStack, requireCredentials, resolveRegion, stackOutputs } from './preflight.ts';
 import { DeployError, type Run } from './run.ts';
 import { deploySummary } from './summary.ts';
@@ -46,6 +47,14 @@ export async function deployStack(deps: FlowDeps & { assemblyDir?: string }): Pr
   const { region, childEnv } = await preflight(deps);
   print(`Deploying stack ${args.stackName} to ${region}.`);
 
+  const existing = await describeStack(deps.cfn, args.stackName);
+  if (existing?.StackStatus === 'ROLLBACK_COMPLETE') {
+    // cdk would delete and re-create it, and the rollback kept the retained tables, buckets and log groups.
+    throw new DeployError(
+      `stack ${args.stackName} is ROLLBACK_COMPLETE: its first deploy failed, and the rollback kept its retained tables, buckets and log groups`,
+      `npm run destroy${args.stackName === 'xl' ? '' : ` -- -c stackName=${args.stackName}`} removes them and the stack; then npm run deploy again`,
+    );
+  }
   const toolkit = await describeStack(deps.cfn, args.toolkitStackName);
   const decision = bootstrapDecision(toolkit, args.toolkitStackName);
 
@@ -77,7 +86,9 @@ export interface DestroyDeps extends FlowDeps {
   readonly s3: S3Client;
   readonly dynamodb: DynamoDBClient;
   readonly ecs: ECSClient;
+  readonly sqs: SQSClient;
   readonly logs: (region: string) => LogGroups;
+  readonly keys: (region: string) => Keys;
 }
 
 /** Every resource of the deployed stack (ListStackResources pages). */
@@ -146,7 +157,7 @@ export async function destroyStack(deps: DestroyDeps): Promise<void> {
     await sweep;
   }
 
-  const { lines, failed } = await deleteLeftovers(plan.deleteAfter, { s3: deps.s3, dynamodb: deps.dynamodb, logs: deps.logs(region) });
+  const { lines, failed } = await deleteLeftovers(plan.deleteAfter, { s3: deps.s3, dynamodb: deps.dynamodb, sqs: deps.sqs, logs: deps.logs(region), keys: deps.keys(region) });
   for (const line of lines) print(line);
   for (const k of plan.kept) print(`kept ${k.name}: ${k.why}`);
   if (failed) throw new DeployError(`${failed} leftover(s) could not be deleted (listed above)`, 'delete them by hand, or run npm run destroy again once the cause is fixed');

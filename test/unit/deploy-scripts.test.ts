@@ -1,6 +1,8 @@
 // npm run deploy / destroy (scripts/): their decisions against mocked AWS clients and a fake runner
 // standing in for cdk and docker. Nothing here reaches AWS.
 import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand, GetTemplateCommand, ListStackResourcesCommand } from '@aws-sdk/client-cloudformation';
 import { DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -13,12 +15,14 @@ import {
   ListObjectsV2Command,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { DEFAULT_STACK_NAME, parseCdkArgs } from '../../scripts/lib/cdk-args.ts';
 import { type Template, emptyBucket, planCleanup } from '../../scripts/lib/cleanup.ts';
 import { builderPlatforms, checkImageBuilder } from '../../scripts/lib/docker.ts';
 import { deployStack, destroyStack } from '../../scripts/lib/flows.ts';
+import { cloudWatchLogs, kmsKeys, serviceEndpoint } from '../../scripts/lib/logs.ts';
 import { bootstrapDecision } from '../../scripts/lib/preflight.ts';
 import { DeployError, type Run, type RunResult } from '../../scripts/lib/run.ts';
 import { deploySummary } from '../../scripts/lib/summary.ts';
@@ -149,8 +153,19 @@ describe('npm run deploy', () => {
   it('stops when cdk deploy fails, without reading outputs', async () => {
     const { run } = fakeRunner({ ...DOCKER_OK, 'cdk deploy': { code: 1 } });
     cfn.on(DescribeStacksCommand, { StackName: 'CDKToolkit' }).resolves({ Stacks: [{ StackName: 'CDKToolkit', StackStatus: 'CREATE_COMPLETE', CreationTime: new Date() }] });
+    cfn.on(DescribeStacksCommand, { StackName: 'xl' }).rejects(notFound('xl'));
     await expect(deployStack(deps(run).deps)).rejects.toThrow('cdk deploy failed (exit 1)');
-    expect(cfn.commandCalls(DescribeStacksCommand, { StackName: 'xl' })).toHaveLength(0);
+    // Only the look before deploying: no outputs are read.
+    expect(cfn.commandCalls(DescribeStacksCommand, { StackName: 'xl' })).toHaveLength(1);
+  });
+
+  it('sends a stack whose first deploy rolled back to npm run destroy first', async () => {
+    const { run, calls } = fakeRunner(DOCKER_OK);
+    cfn.on(DescribeStacksCommand, { StackName: 'staging' }).resolves({ Stacks: [{ StackName: 'staging', StackStatus: 'ROLLBACK_COMPLETE', CreationTime: new Date() }] });
+    const err = await deployStack(deps(run, { argv: ['-c', 'stackName=staging'] }).deps).catch((e: unknown) => e);
+    expect((err as DeployError).message).toMatch(/stack staging is ROLLBACK_COMPLETE: its first deploy failed, and the rollback kept its retained tables/);
+    expect((err as DeployError).fix).toBe('npm run destroy -- -c stackName=staging removes them and the stack; then npm run deploy again');
+    expect(calls).toEqual([]);
   });
 });
 
@@ -292,6 +307,24 @@ describe('the destroy plan', () => {
     expect(plan.kept).toEqual([{ kind: 'other', name: 'xl-ApiCloudWatchRole-1 (AWS::IAM::Role)', why: expect.stringContaining('left on purpose') }]);
   });
 
+  it('deletes retained queues and schedules retained keys for deletion, unless the data or logs they encrypt are kept', () => {
+    const template: Template = {
+      Resources: {
+        Key: { Type: 'AWS::KMS::Key', DeletionPolicy: 'Retain' },
+        Queue: { Type: 'AWS::SQS::Queue', DeletionPolicy: 'Retain' },
+      },
+    };
+    const resources = [
+      { logicalId: 'Key', physicalId: '1234abcd-12ab-34cd-56ef-1234567890ab', type: 'AWS::KMS::Key' },
+      { logicalId: 'Queue', physicalId: 'https://sqs.eu-west-1.amazonaws.com/1/xl-coder-high', type: 'AWS::SQS::Queue' },
+    ];
+    expect(planCleanup(template, resources).deleteAfter.map((l) => `${l.kind} ${l.name}`)).toEqual([
+      'key 1234abcd-12ab-34cd-56ef-1234567890ab',
+      'queue https://sqs.eu-west-1.amazonaws.com/1/xl-coder-high',
+    ]);
+    expect(planCleanup(template, resources, { keepData: true }).kept).toEqual([{ kind: 'key', name: '1234abcd-12ab-34cd-56ef-1234567890ab', why: expect.stringContaining('kept with the data or logs it encrypts') }]);
+  });
+
   it('keeps log groups with --keep-logs and the data with --keep-data', () => {
     const plan = planCleanup(TEMPLATE, RESOURCES, { keepLogs: true, keepData: true });
     expect(plan.emptyFirst).toEqual(['xl-scratch-1']);
@@ -379,6 +412,8 @@ describe('npm run destroy', () => {
         s3: new S3Client({ region: 'eu-west-1' }),
         dynamodb: new DynamoDBClient({ region: 'eu-west-1' }),
         ecs: new ECSClient({ region: 'eu-west-1' }),
+        sqs: new SQSClient({ region: 'eu-west-1' }),
+        keys: () => ({ scheduleDeletion: async () => 'scheduled' as const }),
         logs: () => ({ delete: async (name: string) => (order.push('delete log group'), deleted.push(name), name.startsWith('/aws/ecs') ? ('absent' as const) : ('deleted' as const)) }),
       },
     };
@@ -424,5 +459,39 @@ describe('npm run destroy', () => {
     await destroyStack(t.deps);
     expect(calls).toEqual([]);
     expect(t.lines).toEqual(['Stack xl does not exist in eu-west-1: nothing to destroy.']);
+  });
+});
+
+describe('the CloudWatch Logs and KMS calls of destroy', () => {
+  it('sends signed JSON 1.1 requests and tells a missing log group or key from a failure', async () => {
+    const seen: { target: string; auth: string; body: string }[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d));
+      req.on('end', () => {
+        seen.push({ target: String(req.headers['x-amz-target']), auth: String(req.headers.authorization), body });
+        const input = JSON.parse(body) as { logGroupName?: string; KeyId?: string };
+        const name = input.logGroupName ?? input.KeyId ?? '';
+        res.setHeader('content-type', 'application/x-amz-json-1.1');
+        if (name.startsWith('present')) return res.end('{}');
+        res.statusCode = 400;
+        res.end(JSON.stringify({ __type: name.startsWith('missing') ? 'com.amazonaws.logs#ResourceNotFoundException' : 'AccessDeniedException', message: 'no' }));
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      const logs = cloudWatchLogs('eu-west-1', async () => creds, endpoint);
+      expect(await logs.delete('present-group')).toBe('deleted');
+      expect(await logs.delete('missing-group')).toBe('absent');
+      await expect(logs.delete('forbidden')).rejects.toThrow('DeleteLogGroup forbidden: 400 AccessDeniedException');
+      expect(await kmsKeys('eu-west-1', async () => creds, endpoint).scheduleDeletion('present-key')).toBe('scheduled');
+      expect(seen[0]).toMatchObject({ target: 'Logs_20140328.DeleteLogGroup', body: '{"logGroupName":"present-group"}', auth: expect.stringMatching(/^AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE\/\d{8}\/eu-west-1\/logs\/aws4_request/) });
+      expect(seen.at(-1)).toMatchObject({ target: 'TrentService.ScheduleKeyDeletion', body: '{"KeyId":"present-key","PendingWindowInDays":7}', auth: expect.stringContaining('/eu-west-1/kms/aws4_request') });
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+    expect(serviceEndpoint('logs', 'cn-north-1', {})).toBe('https://logs.cn-north-1.amazonaws.com.cn');
+    expect(serviceEndpoint('kms', 'eu-west-1', { AWS_ENDPOINT_URL: 'http://localhost:4566' })).toBe('http://localhost:4566');
   });
 });
