@@ -53,8 +53,8 @@ export async function deployToLocalStack(deps: LocalStackDeployDeps): Promise<Lo
 
   print(`Deploying stack ${args.stackName} to LocalStack at ${deps.endpoint} (${region}).`);
   await cdklocal(['synth', '--quiet', '--output', out, ...args.contextArgs], 'synth');
-  const { removed } = await adaptAssembly(out, args.stackName);
-  print(`Left out for LocalStack: ${removed.ecs.length} ECS resources and the agent image (agents run as host processes), ${removed.schedules.length} pool schedules.`);
+  const { removed, pointed } = await adaptAssembly(out, args.stackName);
+  print(`Left out for LocalStack: ${removed.ecs.length} ECS resources and the agent image (agents run as host processes), ${removed.schedules.length} pool schedules; ${pointed.length} functions pointed at LocalStack's SQS and S3.`);
   await cdklocal(['bootstrap', '--app', out], 'bootstrap');
   await cdklocal(['deploy', '--app', out, args.stackName, '--require-approval', 'never', ...args.deployArgs], 'deploy');
 

@@ -56,9 +56,14 @@ export interface Adapted {
   readonly template: CfnTemplate;
   /** Logical ids removed, by reason. */
   readonly removed: { ecs: string[]; schedules: string[]; permissions: string[] };
+  /** The layer's functions given LocalStack's SQS and S3 endpoints. */
+  readonly pointed: string[];
 }
 
-export function adaptForLocalStack(template: CfnTemplate): Adapted {
+/** How code in LocalStack's Lambda containers reaches LocalStack (its networking documentation). */
+export const LOCALSTACK_ENDPOINT_IN_LAMBDA = 'http://localhost.localstack.cloud:4566';
+
+export function adaptForLocalStack(template: CfnTemplate, lambdaEndpoint = LOCALSTACK_ENDPOINT_IN_LAMBDA): Adapted {
   const resources = template.Resources;
   const ecs = Object.keys(resources).filter((id) => resources[id]!.Type.startsWith('AWS::ECS::'));
   const managers = new Set(Object.keys(resources).filter((id) => ECS_MANAGERS.includes(String(resources[id]!.Metadata?.['xl:entry'] ?? ''))));
@@ -81,9 +86,21 @@ export function adaptForLocalStack(template: CfnTemplate): Adapted {
     }
     kept[id] = copy;
   }
+  // LocalStack gives its Lambda containers AWS_ENDPOINT_URL, but the queue URLs name AWS's host
+  // (built from pseudo parameters) and the SQS client sends to that host unless AWS_ENDPOINT_URL_SQS
+  // is set (core/aws/clients.ts); AWS_ENDPOINT_URL_S3 makes S3 path-style, as with every emulator.
+  const pointed: string[] = [];
+  for (const [id, r] of Object.entries(kept)) {
+    if (r.Type !== 'AWS::Lambda::Function' || !r.Metadata?.['xl:entry']) continue;
+    const props = (r.Properties ??= {});
+    const environment = (props.Environment ??= {}) as { Variables?: Record<string, unknown> };
+    environment.Variables = { ...environment.Variables, AWS_ENDPOINT_URL_SQS: lambdaEndpoint, AWS_ENDPOINT_URL_S3: lambdaEndpoint };
+    pointed.push(id);
+  }
   return {
     template: { ...template, Resources: kept, ...(template.Outputs ? { Outputs: replaceRefs(template.Outputs, removed) as Record<string, unknown> } : {}) },
     removed: { ecs, schedules, permissions },
+    pointed,
   };
 }
 

@@ -143,6 +143,15 @@ describe('the stack adapted for LocalStack', () => {
     expect(Object.keys(t.Resources)).toEqual(['PoolManagerFunction', 'ExecutionEventsFunction', 'ReconcileSchedule', 'Policy', 'Role']);
   });
 
+  it("points the layer's functions' SQS and S3 clients at LocalStack, whose queue URLs name AWS's host", () => {
+    const { pointed, template: t } = adaptForLocalStack(template);
+    expect(pointed).toEqual(['PoolManagerFunction', 'ExecutionEventsFunction']);
+    expect((t.Resources.ExecutionEventsFunction!.Properties as any).Environment.Variables).toEqual({
+      AWS_ENDPOINT_URL_SQS: 'http://localhost.localstack.cloud:4566',
+      AWS_ENDPOINT_URL_S3: 'http://localhost.localstack.cloud:4566',
+    });
+  });
+
   it('replaces references to what was left out with ARN-shaped placeholders and drops such dependencies', () => {
     const { template: t } = adaptForLocalStack(template);
     const fn = t.Resources.PoolManagerFunction!;
@@ -150,6 +159,8 @@ describe('the stack adapted for LocalStack', () => {
     expect((fn.Properties as any).Environment.Variables).toEqual({
       XL_CLUSTER: removedArn('Cluster'),
       XL_TASK_DEFINITIONS: { 'Fn::Join': ['', ['{"coder":"', removedArn('CoderTaskDefinition'), '"}']] },
+      AWS_ENDPOINT_URL_SQS: 'http://localhost.localstack.cloud:4566',
+      AWS_ENDPOINT_URL_S3: 'http://localhost.localstack.cloud:4566',
     });
     expect((t.Resources.Policy!.Properties as any).PolicyDocument.Statement[0].Resource).toBe('arn:aws:ecs:us-east-1:000000000000:removed-for-localstack/CoderTaskDefinition');
     expect(t.Outputs).toEqual({ ClusterName: { Value: removedArn('Cluster') } });
