@@ -30,18 +30,35 @@ export interface LocalStackDeployment {
   readonly outputsFile: string;
 }
 
-export function localstackEnv(env: NodeJS.ProcessEnv, endpoint: string): NodeJS.ProcessEnv {
+/**
+ * The environment of cdklocal. cdklocal 3.0.4 refuses AWS_ENDPOINT_URL without AWS_ENDPOINT_URL_S3,
+ * keeps AWS_* variables only when AWS_ENVAR_ALLOWLIST names them (else the region falls back to
+ * us-east-1), and uploads assets with virtual-hosted S3 addresses, for which LocalStack's
+ * `*.localhost.localstack.cloud` names resolve to 127.0.0.1 (its defaults, used for a local endpoint).
+ */
+export function cdklocalEnv(env: NodeJS.ProcessEnv, endpoint: string): NodeJS.ProcessEnv {
   const region = env.AWS_REGION || env.AWS_DEFAULT_REGION || LOCALSTACK_DEFAULT_REGION;
-  // cdklocal removes AWS_PROFILE and friends itself for CDK >= 2.177 (its README); test credentials
-  // keep the SDK from looking for a profile at all.
-  const out: NodeJS.ProcessEnv = { ...env, AWS_ENDPOINT_URL: endpoint, AWS_REGION: region, ...LOCALSTACK_CREDENTIALS };
-  for (const name of ['AWS_PROFILE', 'AWS_SESSION_TOKEN']) delete out[name];
-  return out;
+  const url = new URL(endpoint);
+  const local = ['localhost', '127.0.0.1', 'localhost.localstack.cloud'].includes(url.hostname);
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  const out: NodeJS.ProcessEnv = { ...env };
+  // The user's AWS identity and endpoints must not leak into a LocalStack deploy.
+  for (const name of Object.keys(out)) if (/^AWS_(PROFILE|SESSION_TOKEN|ENDPOINT_URL)/.test(name)) delete out[name];
+  const allow = new Set([...(env.AWS_ENVAR_ALLOWLIST ?? '').split(',').map((s) => s.trim()).filter(Boolean), 'AWS_REGION', 'AWS_DEFAULT_REGION']);
+  return {
+    ...out,
+    ...LOCALSTACK_CREDENTIALS,
+    AWS_REGION: region,
+    AWS_DEFAULT_REGION: region,
+    AWS_ENVAR_ALLOWLIST: [...allow].join(','),
+    AWS_ENDPOINT_URL: local ? `${url.protocol}//localhost.localstack.cloud:${port}` : endpoint,
+    AWS_ENDPOINT_URL_S3: local ? `${url.protocol}//s3.localhost.localstack.cloud:${port}` : endpoint,
+  };
 }
 
 export async function deployToLocalStack(deps: LocalStackDeployDeps): Promise<LocalStackDeployment> {
   const { args, print } = deps;
-  const childEnv = localstackEnv(deps.env, deps.endpoint);
+  const childEnv = cdklocalEnv(deps.env, deps.endpoint);
   const region = childEnv.AWS_REGION!;
   const out = join(deps.workDir, 'cdk.out');
   await rm(out, { recursive: true, force: true });

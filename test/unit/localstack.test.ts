@@ -6,6 +6,7 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { cdklocalEnv } from '../../scripts/lib/localstack-deploy.ts';
 import { type CfnTemplate, adaptForLocalStack, removedArn } from '../../scripts/lib/localstack-template.ts';
 import { LOCALSTACK_SERVICES, localstackApiUrl, localstackEndpoint, probeLocalStack, skipLine, workerEnvironment } from '../../scripts/lib/localstack.ts';
 
@@ -66,6 +67,27 @@ describe('LocalStack endpoints', () => {
       AWS_REGION: 'us-east-1',
     });
     expect(() => workerEnvironment({ ExecutionsTableName: 't' }, 'http://localhost:4566')).toThrow(/lack AgentsTableName, BreakersTableName, PayloadBucketName, QueueUrlPrefix: deploy it with npm run deploy:localstack/);
+  });
+});
+
+describe("cdklocal's environment", () => {
+  const aws = (env: NodeJS.ProcessEnv) => Object.fromEntries(Object.entries(env).filter(([k]) => k.startsWith('AWS_')));
+
+  it("uses LocalStack's localhost.localstack.cloud names for a local endpoint, as cdklocal needs S3 subdomains", () => {
+    expect(aws(cdklocalEnv({ PATH: '/bin', AWS_PROFILE: 'prod', AWS_SESSION_TOKEN: 'x', AWS_ENDPOINT_URL: 'https://elsewhere' }, 'http://localhost:4566'))).toEqual({
+      AWS_ACCESS_KEY_ID: 'test',
+      AWS_SECRET_ACCESS_KEY: 'test',
+      AWS_REGION: 'us-east-1',
+      AWS_DEFAULT_REGION: 'us-east-1',
+      AWS_ENVAR_ALLOWLIST: 'AWS_REGION,AWS_DEFAULT_REGION',
+      AWS_ENDPOINT_URL: 'http://localhost.localstack.cloud:4566',
+      AWS_ENDPOINT_URL_S3: 'http://s3.localhost.localstack.cloud:4566',
+    });
+  });
+
+  it('keeps the region (cdklocal drops AWS_* variables not allowlisted) and takes another endpoint as it is', () => {
+    const env = cdklocalEnv({ AWS_REGION: 'eu-west-1', AWS_ENVAR_ALLOWLIST: 'AWS_CA_BUNDLE' }, 'https://ls.example.internal:4566');
+    expect(env).toMatchObject({ AWS_REGION: 'eu-west-1', AWS_ENVAR_ALLOWLIST: 'AWS_CA_BUNDLE,AWS_REGION,AWS_DEFAULT_REGION', AWS_ENDPOINT_URL: 'https://ls.example.internal:4566', AWS_ENDPOINT_URL_S3: 'https://ls.example.internal:4566' });
   });
 });
 
