@@ -160,6 +160,9 @@ export async function destroyStack(deps: DestroyDeps): Promise<void> {
   const { lines, failed } = await deleteLeftovers(plan.deleteAfter, { s3: deps.s3, dynamodb: deps.dynamodb, sqs: deps.sqs, logs: deps.logs(region), keys: deps.keys(region) });
   for (const line of lines) print(line);
   for (const k of plan.kept) print(`kept ${k.name}: ${k.why}`);
-  if (failed) throw new DeployError(`${failed} leftover(s) could not be deleted (listed above)`, 'delete them by hand, or run npm run destroy again once the cause is fixed');
+  if (failed) {
+    // The stack is gone now, so a second npm run destroy would not find them: say so.
+    throw new DeployError(`${failed} leftover(s) could not be deleted (listed above)`, 'delete them by hand (aws s3 rb --force, aws dynamodb delete-table, aws logs delete-log-group): the stack is gone, so npm run destroy no longer lists them');
+  }
   print(`Stack ${args.stackName} is gone${plan.kept.length ? ', with what is kept above' : ''}.`);
 }

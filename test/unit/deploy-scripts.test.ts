@@ -442,6 +442,17 @@ describe('npm run destroy', () => {
     expect(t.deleted).toEqual([]);
   });
 
+  it('reports a leftover it could not delete and goes on with the others', async () => {
+    const { run } = fakeRunner();
+    const t = destroyDeps(run);
+    ddb.on(DeleteTableCommand).rejects(Object.assign(new Error('table is being created'), { name: 'ResourceInUseException' }));
+    const err = await destroyStack(t.deps).catch((e: unknown) => e);
+    expect((err as DeployError).message).toBe('1 leftover(s) could not be deleted (listed above)');
+    expect((err as DeployError).fix).toMatch(/the stack is gone, so npm run destroy no longer lists them/);
+    expect(t.lines).toContain('could not delete table xl-ExecutionsTable-1: table is being created');
+    expect(t.deleted).toHaveLength(4);
+  });
+
   it('only prints the plan with --dry-run', async () => {
     const { run, calls } = fakeRunner();
     const t = destroyDeps(run, ['--dry-run']);
