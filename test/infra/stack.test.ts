@@ -109,9 +109,9 @@ describe('payload bucket', () => {
 });
 
 describe('queues', () => {
-  it('are one per agent type and priority, each with a DLQ, named <stack>-<type>-<priority>', () => {
+  it('are one per agent type and priority, each with a DLQ, named <stack>_<type>-<priority>', () => {
     const names = ofType('AWS::SQS::Queue').map(([, q]) => q.Properties.QueueName).sort();
-    const expected = AGENT_TYPES.flatMap((t) => PRIORITIES.flatMap((p) => [`xl-${queueKey(t, p)}`, `xl-${queueKey(t, p)}-dlq`]));
+    const expected = AGENT_TYPES.flatMap((t) => PRIORITIES.flatMap((p) => [`xl_${queueKey(t, p)}`, `xl_${queueKey(t, p)}-dlq`]));
     expect(names).toEqual([...expected, 'xl-execution-events-dlq'].sort());
   });
 
@@ -157,7 +157,7 @@ describe('dead letters', () => {
   };
   const granting = (statements: Loose[], action: string) => statements.filter((s) => [s.Action].flat().includes(action));
   const resourceText = (s: Loose) => JSON.stringify(s.Resource);
-  const DLQ_PATTERN = /xl-\*-dlq/;
+  const DLQ_PATTERN = /xl_\*-dlq/;
 
   it('each DLQ has an alarm that fires while it holds a visible message, and no task queue has one', () => {
     // The task queues' DLQs (the execution-events DLQ's alarm is under "observability").
@@ -165,7 +165,7 @@ describe('dead letters', () => {
       .filter(([id, a]) => a.Properties.Namespace === 'AWS/SQS' && id !== 'ExecutionEventsDlqAlarm')
       .map(([, a]) => a.Properties);
     const watched = alarms.map((a) => resources[a.Dimensions[0].Value['Fn::GetAtt'][0]]!.Properties.QueueName).sort();
-    expect(watched).toEqual(AGENT_TYPES.flatMap((t) => PRIORITIES.map((p) => `xl-${queueKey(t, p)}-dlq`)).sort());
+    expect(watched).toEqual(AGENT_TYPES.flatMap((t) => PRIORITIES.map((p) => `xl_${queueKey(t, p)}-dlq`)).sort());
     for (const a of alarms) {
       expect(a).toMatchObject({
         Namespace: 'AWS/SQS',
@@ -202,8 +202,8 @@ describe('dead letters', () => {
     for (const s of granting(statements, 'sqs:DeleteMessage')) expect(resourceText(s)).toMatch(DLQ_PATTERN);
     const send = granting(statements, 'sqs:SendMessage');
     expect(send).toHaveLength(1);
-    // The stack's queues only (<stack>-*): the task queues the messages go back to, and their DLQs.
-    expect(resourceText(send[0])).toMatch(/:xl-\*"\]\]\}$/);
+    // The stack's queues only (<stack>_*): the task queues the messages go back to, and their DLQs.
+    expect(resourceText(send[0])).toMatch(/:xl_\*"\]\]\}$/);
   });
 });
 
@@ -547,7 +547,7 @@ describe('state machines', () => {
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
     const send = statements.filter((s: { Action: string | string[] }) => [s.Action].flat().includes('sqs:SendMessage'));
     const targets = send.flatMap((s: { Resource: unknown }) => [s.Resource].flat()).map((r: Loose) => resources[r['Fn::GetAtt'][0]]!.Properties.QueueName);
-    expect(targets.sort()).toEqual(AGENT_TYPES.flatMap((t) => PRIORITIES.map((p) => `xl-${queueKey(t, p)}`)).sort());
+    expect(targets.sort()).toEqual(AGENT_TYPES.flatMap((t) => PRIORITIES.map((p) => `xl_${queueKey(t, p)}`)).sort());
   });
 
   it('only tokens differ between the template and the resolved ASL', () => {
@@ -579,7 +579,7 @@ describe('state machines', () => {
                 : {
                     action: 'dispatch',
                     dispatch: {
-                      QueueUrl: 'https://sqs.local/xl-coder-normal',
+                      QueueUrl: 'https://sqs.local/xl_coder-normal',
                       MessageBody: { executionId: 'x1', taskIndex: input.taskIndex, dispatchSeq: 1, dispatchTimeoutSeconds: 30, probe: false, breakers: ['agent:coder'] },
                     },
                   },
@@ -856,7 +856,7 @@ describe('agents', () => {
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
     const receive = statements.filter((s: { Action: string | string[] }) => [s.Action].flat().includes('sqs:ReceiveMessage'));
     const queues = receive.flatMap((s: { Resource: unknown }) => [s.Resource].flat()).map((r: Loose) => resources[r['Fn::GetAtt'][0]]!.Properties.QueueName);
-    expect(queues.sort()).toEqual(['xl-coder-high', 'xl-coder-low', 'xl-coder-normal']);
+    expect(queues.sort()).toEqual(['xl_coder-high', 'xl_coder-low', 'xl_coder-normal']);
   });
 
   it('services run in private subnets with HTTPS-only egress and leave sizing to the pool manager', () => {
