@@ -976,7 +976,10 @@ describe('observability', () => {
     const statements: Loose[] = policy.Properties.PolicyDocument.Statement;
     expect(statements).toContainEqual(expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }));
     const publish = statements.find((st) => st.Principal?.Service === 'cloudwatch.amazonaws.com')!;
-    expect(JSON.stringify(publish.Condition.ArnLike['aws:SourceArn'])).toContain(':alarm:xl-*');
+    // Each of the stack's alarms by ARN: a name pattern would let another stack's alarms in too.
+    const sources: Loose[] = publish.Condition.ArnEquals['aws:SourceArn'];
+    expect(sources.map((arn) => arn['Fn::GetAtt'][0]).sort()).toEqual(ofType('AWS::CloudWatch::Alarm').map(([id]) => id).sort());
+    expect(publish.Condition.ArnLike).toBeUndefined();
   });
 
   it('without alarmEmail the topic has no subscription; with `-c alarmEmail=` an email subscription', () => {
