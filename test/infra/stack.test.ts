@@ -189,7 +189,8 @@ describe('dead letters', () => {
     expect([receive[0].Action].flat().sort()).toEqual(['sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage']);
     expect(granting(statements, 'sqs:DeleteMessage')).toEqual([]);
     expect(granting(statements, 'sqs:SendMessage')).toEqual([]);
-    expect(granting(statements, 'states:SendTaskFailure')).toEqual([expect.objectContaining({ Resource: '*', Effect: 'Allow' })]);
+    // On TaskBatch, whose Dispatch issues the tokens (see test/infra/security.test.ts).
+    expect(granting(statements, 'states:SendTaskFailure')).toEqual([expect.objectContaining({ Resource: { Ref: 'TaskBatch' }, Effect: 'Allow' })]);
     expect(granting(statements, 'dynamodb:UpdateItem').map(resourceText).join()).toContain('ExecutionsTable');
   });
 
@@ -270,7 +271,7 @@ describe('functions', () => {
     expect(prefix).toEqual({
       'Fn::Join': [
         '',
-        ['https://sqs.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/', { Ref: 'AWS::AccountId' }, '/xl-'],
+        ['https://sqs.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/', { Ref: 'AWS::AccountId' }, '/xl_'],
       ],
     });
   });
