@@ -281,6 +281,19 @@ describe('two stacks in one account', () => {
     expect(common(names.xl, names['xl-prod'])).toEqual([]);
   });
 
+  it('no two stack names whatever give a name in common: no name\'s suffix after `<stack>-` ends in `-` and another\'s', () => {
+    // Stack A's `A-s1` equals stack B's `B-s2` only when B = `A-w` and s1 = `w-s2`; queue names use
+    // `_`, which no stack name holds, so they cannot meet at all.
+    const suffixes = new Map<string, string[]>();
+    for (const entry of physicalNames(xl.template)) {
+      const [, type, name] = /^(\S+) (.*)$/.exec(entry)!;
+      const suffix = name!.replace('/aws/vendedlogs/states/', '').replace(/^xl[-_]/, '');
+      suffixes.set(type!, [...(suffixes.get(type!) ?? []), suffix]);
+    }
+    const clashes = [...suffixes].flatMap(([type, list]) => list.flatMap((s1) => list.filter((s2) => s1 !== s2 && s1.endsWith(`-${s2}`)).map((s2) => `${type}: ${s1} / ${s2}`)));
+    expect(clashes).toEqual([]);
+  });
+
   it('every `*Name` property of the template is either a physical name checked above or known not to be one', () => {
     const unknown = new Set<string>();
     for (const synthed of [staging, options]) {
