@@ -120,3 +120,41 @@ export function placeholderResolver(token: AslToken): string {
   }
   throw new Error(`unexpected token in a definition: ${JSON.stringify(token)}`);
 }
+
+/** ARN services and resource kinds of the resource types a definition refers to. */
+const EXAMPLE_ARN: Record<string, (id: string) => string> = {
+  'AWS::Lambda::Function': (id) => `arn:aws:lambda:us-east-1:123456789012:function:${id}`,
+  'AWS::StepFunctions::StateMachine': (id) => `arn:aws:states:us-east-1:123456789012:stateMachine:${id}`,
+  'AWS::SQS::Queue': (id) => `arn:aws:sqs:us-east-1:123456789012:${id}`,
+};
+
+/**
+ * A resolver that gives every token a value of the shape AWS would (an ARN of the right service, a
+ * function name, a queue URL), for validators that check ARNs: `Ref` and `Fn::GetAtt [id, 'Arn']`
+ * of a function, a state machine (whose Ref is its ARN) or a queue; pseudo parameters as
+ * placeholderResolver. Anything else throws, naming the token.
+ */
+export function exampleArnResolver(template: TemplateLike): (token: AslToken) => string {
+  const typeOf = (id: string) => {
+    const type = template.Resources?.[id]?.Type;
+    if (!type) throw new Error(`a definition refers to ${id}, which is not in the template`);
+    return type;
+  };
+  return (token) => {
+    const t = token as Record<string, unknown>;
+    if (typeof t.Ref === 'string') {
+      if (t.Ref in EXAMPLE_PSEUDO) return EXAMPLE_PSEUDO[t.Ref]!;
+      const type = typeOf(t.Ref);
+      if (type === 'AWS::StepFunctions::StateMachine') return EXAMPLE_ARN[type]!(t.Ref);
+      if (type === 'AWS::Lambda::Function') return t.Ref;
+      if (type === 'AWS::SQS::Queue') return `https://sqs.us-east-1.amazonaws.com/123456789012/${t.Ref}`;
+    }
+    const getAtt = t['Fn::GetAtt'];
+    if (getAtt !== undefined) {
+      const [id, attr] = typeof getAtt === 'string' ? getAtt.split('.') : (getAtt as string[]);
+      const example = EXAMPLE_ARN[typeOf(id!)];
+      if (attr === 'Arn' && example) return example(id!);
+    }
+    throw new Error(`no example value for the token ${JSON.stringify(token)}`);
+  };
+}

@@ -8,6 +8,7 @@ import type { IConstruct } from 'constructs';
 import { Patterns } from './constructs/patterns.ts';
 import type { XlFunction } from './constructs/functions.ts';
 import type { ExecutionLayerStack } from './stack.ts';
+import { AGENT_WRITE_PREFIXES } from './constructs/storage.ts';
 
 export interface NagAcknowledgment {
   /** Construct path the acknowledgment is attached to (it covers the resources below it). */
@@ -90,11 +91,11 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
   ];
   const queuePattern: [string, string] = [
     resource(queues.queueArnPattern),
-    'sqs:GetQueueAttributes (backlog, health) on the stack\'s queues, all named <stack>-<type>-<priority>[-dlq]; for the API also sqs:SendMessage (the redrive sends dead letters back to their task queues).',
+    'sqs:GetQueueAttributes (backlog, health) on the stack\'s queues, all named <stack>_<type>-<priority>[-dlq] (no stack name holds an underscore, so no other stack\'s queue matches); for the API also sqs:SendMessage (the redrive sends dead letters back to their task queues).',
   ];
   const deadLetterQueues: [string, string] = [
     resource(queues.deadLetterQueueArnPattern),
-    'The dead-letter sweep, GET /dead-letters and the redrive read every DLQ of the stack (named <stack>-<type>-<priority>-dlq); no task queue.',
+    'The dead-letter sweep, GET /dead-letters and the redrive read every DLQ of the stack (named <stack>_<type>-<priority>-dlq); no task queue.',
   ];
   const clusterTasks: [string, string] = [
     resource(agents.clusterTasksArn),
@@ -169,7 +170,7 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
     clusterTasks,
     [
       STAR,
-      'ecs:ListTasks has no task resource (the ecs:cluster condition limits it to the agents\' cluster); states:SendTaskFailure (the dead-letter sweep) supports no resource-level permissions: the task token is the only scope; nor do X-Ray\'s PutTraceSegments/PutTelemetryRecords (active tracing).',
+      'ecs:ListTasks has no task resource (the ecs:cluster condition limits it to the agents\' cluster); X-Ray\'s PutTraceSegments/PutTelemetryRecords (active tracing) support no resource-level permissions.',
     ],
   ]);
   iam5(pool.healthMonitor.role, [agentsIndexes, clusterTasks]);
@@ -201,12 +202,13 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
   for (const [type, role] of Object.entries(agents.taskRoles)) {
     iam5(role, [
       [
-        STAR,
-        `states:SendTaskSuccess/SendTaskFailure/SendTaskHeartbeat support no resource-level permissions; the task token is the only scope (${type} agents).`,
+        resource(storage.bucket.arnForObjects('*')),
+        `GetObject only: a ${type} agent reads the definitions, inputs and earlier outputs its task records name, whose keys are made at run time; it writes under outputs/, artifacts/ and checkpoints/ only.`,
       ],
-      executionsIndexes,
-      agentsIndexes,
-      payloadObjects,
+      ...AGENT_WRITE_PREFIXES.map((prefix): [string, string] => [
+        resource(storage.bucket.arnForObjects(`${prefix}*`)),
+        `PutObject under ${prefix} only: keys are made per execution, task and attempt at run time.`,
+      ]),
       [
         resource(agents.credentialsSecretsArn),
         'Tasks name their repository credentials (credentialsSecret) at run time; GetSecretValue only, on secrets under the stack\'s configured prefix.',
@@ -214,7 +216,7 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
       ...(agents.modelAccess === 'bedrock'
         ? agents.bedrockModelArns.map((arn): [string, string] => [
             resource(arn),
-            'Claude Code on Bedrock invokes Anthropic models only; cross-region inference profiles route to those models in other regions, so the model ARN names no region.',
+            'Claude Code on Bedrock invokes (and counts tokens of) Anthropic models only; cross-region inference profiles route to those models in other regions, so the model ARN names no region.',
           ])
         : []),
     ]);

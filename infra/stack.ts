@@ -4,6 +4,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { Agents } from './constructs/agents.ts';
 import { Api } from './constructs/api.ts';
+import { DataEncryption } from './constructs/encryption.ts';
 import { Observability } from './constructs/observability.ts';
 import { DISPATCH_ALLOWANCE_SECONDS, HEARTBEAT_SECONDS, type XlFunction } from './constructs/functions.ts';
 import { Patterns } from './constructs/patterns.ts';
@@ -22,9 +23,13 @@ export interface ExecutionLayerStackProps extends StackProps {
   readonly heartbeatSeconds?: number;
   /** XL_DISPATCH_ALLOWANCE_SECONDS: queue wait before a task's own timeout counts (default 86400). */
   readonly dispatchAllowanceSeconds?: number;
-  /** NAT gateways of the agents' VPC (default 1). */
+  /** NAT gateways of the agents' VPC (default 1; 2 survives the loss of an AZ). `-c natGateways=2`. */
   readonly natGateways?: number;
-  /** A Secrets Manager secret (name) with the Anthropic API key; without it, agents use Bedrock (AgentsProps). */
+  /** Interface VPC endpoints for the agents' AWS APIs (AgentsProps). `-c interfaceEndpoints=true`. */
+  readonly interfaceEndpoints?: boolean;
+  /** The Anthropic API key's Secrets Manager secret by complete ARN; without it (or the name), agents use Bedrock (AgentsProps). */
+  readonly anthropicApiKeySecretArn?: string;
+  /** The same secret by name (refused when the name could pass for an ARN suffix; AgentsProps). */
   readonly anthropicApiKeySecretName?: string;
   /** Prefix of the secrets tasks may name as `credentialsSecret` (default `xl/`). */
   readonly credentialsSecretPrefix?: string;
@@ -40,6 +45,18 @@ export interface ExecutionLayerStackProps extends StackProps {
   readonly breakerPolicy?: BreakerPolicySpec;
   /** Subscribes this email address to the alarm topic (default: the `alarmEmail` context); without it the topic has no subscription. */
   readonly alarmEmail?: string;
+  /**
+   * One customer managed KMS key (rotated) for the queues, tables, payload bucket and log groups,
+   * instead of AWS owned/managed keys. `-c kms=true`. Default false.
+   */
+  readonly kms?: boolean;
+  /**
+   * Reserved concurrency of the steps function, so that other functions of the account cannot starve
+   * the state machines' steps. Default none: Lambda keeps 100 of the account's concurrency
+   * unreserved, and a new account's quota may be 10, where any reservation fails the deploy (Lambda
+   * Developer Guide, "Configuring reserved concurrency"). `-c stepsReservedConcurrency=50`.
+   */
+  readonly stepsReservedConcurrency?: number;
 }
 
 export class ExecutionLayerStack extends Stack {
@@ -51,6 +68,8 @@ export class ExecutionLayerStack extends Stack {
   readonly pool: Pool;
   readonly api: Api;
   readonly observability: Observability;
+  /** The customer managed key of `kms: true`. */
+  readonly encryption?: DataEncryption;
   /** The environment every function gets (tables, bucket, queue prefix, contract defaults). */
   readonly functionEnvironment: Readonly<Record<string, string>>;
 
@@ -64,6 +83,14 @@ export class ExecutionLayerStack extends Stack {
     if (props.poolIdleSeconds !== undefined && !(props.poolIdleSeconds > 0)) throw new Error(`poolIdleSeconds must be a positive number, got ${props.poolIdleSeconds}`);
     // A bad policy fails the synth, naming the field, rather than every function's first call.
     const breakerPolicy = props.breakerPolicy === undefined ? undefined : JSON.stringify(parseBreakerPolicySpec(props.breakerPolicy));
+    const steps = props.stepsReservedConcurrency;
+    if (steps !== undefined && !(Number.isInteger(steps) && steps >= 1)) {
+      throw new Error(`stepsReservedConcurrency must be a whole number of at least 1, got ${steps}`);
+    }
+    if (props.natGateways !== undefined && !(Number.isInteger(props.natGateways) && props.natGateways >= 1 && props.natGateways <= 2)) {
+      // The agents' VPC spans 2 AZs: one gateway, or one per AZ. (0 would leave agents no way out.)
+      throw new Error(`natGateways must be 1 or 2, got ${props.natGateways}`);
+    }
 
     this.tables = new Tables(this, 'Tables');
     this.storage = new PayloadStorage(this, 'Storage');
@@ -84,13 +111,17 @@ export class ExecutionLayerStack extends Stack {
       tables: this.tables,
       queues: this.queues,
       environment: this.functionEnvironment,
+      stepsReservedConcurrency: props.stepsReservedConcurrency,
     });
     this.agents = new Agents(this, 'Agents', {
       tables: this.tables,
       storage: this.storage,
       queues: this.queues,
+      taskTokenSource: this.patterns.taskBatch,
       heartbeatSeconds,
       natGateways: props.natGateways,
+      interfaceEndpoints: props.interfaceEndpoints,
+      anthropicApiKeySecretArn: props.anthropicApiKeySecretArn,
       anthropicApiKeySecretName: props.anthropicApiKeySecretName,
       credentialsSecretPrefix: props.credentialsSecretPrefix,
       maxConcurrentTasks: props.maxConcurrentTasks,
@@ -100,6 +131,7 @@ export class ExecutionLayerStack extends Stack {
       tables: this.tables,
       queues: this.queues,
       agents: this.agents,
+      taskTokenSource: this.patterns.taskBatch,
       environment: { ...this.functionEnvironment, ...this.agents.environment },
     });
     this.api = new Api(this, 'Api', {
@@ -125,6 +157,18 @@ export class ExecutionLayerStack extends Stack {
       functions: this.functions,
       alarmEmail: props.alarmEmail ?? this.node.tryGetContext('alarmEmail'),
     });
+
+    if (props.kms) {
+      const encryption = new DataEncryption(this, 'Encryption');
+      for (const q of [...this.queues.allQueues, this.patterns.executionEventsDeadLetters]) encryption.encryptQueue(q);
+      for (const t of [this.tables.executions, this.tables.agents, this.tables.breakers]) encryption.encryptTable(t);
+      // The access logs bucket stays SSE-S3: S3 server access logging cannot write to SSE-KMS.
+      encryption.encryptBucket(this.storage.bucket);
+      encryption.encryptLogGroups(this);
+      // Who reads or writes that data: the functions, TaskBatch (it sends the dispatch messages) and the agents.
+      encryption.grantData(...this.functions.map((f) => f.role), this.patterns.taskBatch, ...Object.values(this.agents.taskRoles));
+      this.encryption = encryption;
+    }
 
     const outputs: Record<string, string> = {
       ApiUrl: this.api.url,

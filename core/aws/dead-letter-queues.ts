@@ -23,7 +23,7 @@ const COPY_LIMIT = 2000;
 export class SqsDeadLetterQueues implements DeadLetterQueues {
   constructor(
     private readonly sqs: SQSClient,
-    /** Queue URL up to and including `<stack>-` (XL_QUEUE_URL_PREFIX). */
+    /** Queue URL up to and including `<stack>_` (XL_QUEUE_URL_PREFIX). */
     private readonly queueUrlPrefix: string,
     /** The task queues whose DLQs to look at (all 33 in a deployment). */
     private readonly queues: readonly string[] = QUEUE_KEYS,

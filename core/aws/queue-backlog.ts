@@ -7,7 +7,7 @@ import type { Backlog } from '../pool.ts';
 export class QueueBacklog {
   constructor(
     private readonly sqs: SQSClient,
-    /** Queue URL up to and including `<stack>-` (XL_QUEUE_URL_PREFIX). */
+    /** Queue URL up to and including `<stack>_` (XL_QUEUE_URL_PREFIX). */
     private readonly queueUrlPrefix: string,
   ) {}
 

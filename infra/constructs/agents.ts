@@ -7,6 +7,7 @@ import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { AGENT_TYPES, type AgentType } from '../../core/agent-types.ts';
 import { METRIC_SERVICE, metricsNamespace } from '../../core/metrics.ts';
@@ -67,13 +68,28 @@ export interface AgentsProps {
   readonly tables: Tables;
   readonly storage: PayloadStorage;
   readonly queues: TaskQueues;
+  /** The state machine whose Dispatch state issues the task tokens agents answer (TaskBatch). */
+  readonly taskTokenSource: sfn.IStateMachine;
   readonly heartbeatSeconds: number;
   /** NAT gateways for the agents' egress; 1 (default) is cheaper, 2 survives an AZ outage. */
   readonly natGateways?: number;
   /**
-   * An existing Secrets Manager secret (name) holding the Anthropic API key (its text, or JSON with
-   * `apiKey`). ECS injects it into the worker container as ANTHROPIC_API_KEY, and the worker's
-   * loopback proxy adds it to the CLI's requests. Without it, agents use Bedrock through their task role.
+   * Interface VPC endpoints for the AWS APIs the agents call (SQS, Step Functions, Secrets Manager,
+   * CloudWatch Logs and metrics, ECR, STS, Bedrock runtime), so that traffic stays off the NAT
+   * gateway; S3 and DynamoDB have gateway endpoints always. Each costs per hour and AZ. Default false.
+   */
+  readonly interfaceEndpoints?: boolean;
+  /**
+   * An existing Secrets Manager secret holding the Anthropic API key (its text, or JSON with
+   * `apiKey`), by its complete ARN (with the 6-character suffix Secrets Manager adds). ECS injects it
+   * into the worker container as ANTHROPIC_API_KEY, and the worker's loopback proxy adds it to the
+   * CLI's requests. Without it (or the name below), agents use Bedrock through their task role.
+   */
+  readonly anthropicApiKeySecretArn?: string;
+  /**
+   * The same secret by name, for a name that cannot be mistaken for a complete ARN's suffix: a name
+   * ending in a hyphen and six characters is refused (use the ARN), because Secrets Manager reads such
+   * a partial ARN as a complete one and does not find the secret.
    */
   readonly anthropicApiKeySecretName?: string;
   /** Tasks' `credentialsSecret` names must start with this for the agents to read them (default `xl/`). */
@@ -86,10 +102,32 @@ export interface AgentsProps {
 
 export const DEFAULT_CREDENTIALS_SECRET_PREFIX = 'xl/';
 
+/**
+ * A secret name Secrets Manager could read as a complete ARN's `-<6 characters>` suffix when it is
+ * given as a partial ARN (Secrets Manager User Guide, "Troubleshoot": "the secret name ends with a
+ * hyphen followed by six characters").
+ */
+export const AMBIGUOUS_SECRET_NAME = /-[A-Za-z0-9]{6}$/;
+
+/** The AWS services agents reach through interface endpoints when `interfaceEndpoints` is on. */
+export const AGENT_INTERFACE_ENDPOINTS: Record<string, ec2.InterfaceVpcEndpointAwsService> = {
+  Sqs: ec2.InterfaceVpcEndpointAwsService.SQS,
+  StepFunctions: ec2.InterfaceVpcEndpointAwsService.STEP_FUNCTIONS,
+  SecretsManager: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+  Logs: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_LOGS,
+  Monitoring: ec2.InterfaceVpcEndpointAwsService.CLOUDWATCH_MONITORING,
+  EcrApi: ec2.InterfaceVpcEndpointAwsService.ECR,
+  EcrDocker: ec2.InterfaceVpcEndpointAwsService.ECR_DOCKER,
+  Sts: ec2.InterfaceVpcEndpointAwsService.STS,
+  BedrockRuntime: ec2.InterfaceVpcEndpointAwsService.BEDROCK_RUNTIME,
+};
+
 export class Agents extends Construct {
   readonly vpc: ec2.Vpc;
   readonly cluster: ecs.Cluster;
   readonly securityGroup: ec2.SecurityGroup;
+  /** The interface endpoints' security group (`interfaceEndpoints`). */
+  readonly endpointSecurityGroup?: ec2.SecurityGroup;
   readonly logGroup: logs.LogGroup;
   readonly image: DockerImageAsset;
   /** Shared by every task definition: pulls the image and writes the logs. */
@@ -144,6 +182,25 @@ export class Agents extends Construct {
       allowAllOutbound: false,
     });
     this.securityGroup.addEgressRule(ec2.Peer.anyIpv4(), ec2.Port.tcp(443), 'HTTPS');
+    if (props.interfaceEndpoints) {
+      // The endpoints take HTTPS from the agents only (not the VPC's whole CIDR, CDK's default).
+      this.endpointSecurityGroup = new ec2.SecurityGroup(this, 'EndpointSecurityGroup', {
+        vpc: this.vpc,
+        description: 'Interface endpoints: HTTPS from the agents only',
+        allowAllOutbound: false,
+      });
+      this.endpointSecurityGroup.addIngressRule(this.securityGroup, ec2.Port.tcp(443), 'HTTPS from the agents');
+      for (const [name, service] of Object.entries(AGENT_INTERFACE_ENDPOINTS)) {
+        // Private DNS: the SDKs' default endpoints resolve to the endpoint inside the VPC.
+        this.vpc.addInterfaceEndpoint(name, {
+          service,
+          privateDnsEnabled: true,
+          open: false,
+          securityGroups: [this.endpointSecurityGroup],
+          subnets: { subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS },
+        });
+      }
+    }
 
     this.logGroup = new logs.LogGroup(this, 'Logs', { retention: AGENT_LOG_RETENTION });
 
@@ -156,7 +213,22 @@ export class Agents extends Construct {
     });
     const image = ecs.ContainerImage.fromDockerImageAsset(this.image);
 
-    if (props.anthropicApiKeySecretName) {
+    if (props.anthropicApiKeySecretArn && props.anthropicApiKeySecretName) {
+      throw new Error('give the Anthropic API key secret by ARN (anthropicApiKeySecretArn) or by name (anthropicApiKeySecret), not both');
+    }
+    if (props.anthropicApiKeySecretArn) {
+      if (!/^arn:[a-z-]+:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$/.test(props.anthropicApiKeySecretArn)) {
+        throw new Error(
+          `anthropicApiKeySecretArn must be a secret's complete ARN (arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 characters>), got "${props.anthropicApiKeySecretArn}"`,
+        );
+      }
+      this.anthropicApiKeySecret = secretsmanager.Secret.fromSecretCompleteArn(this, 'AnthropicApiKey', props.anthropicApiKeySecretArn);
+    } else if (props.anthropicApiKeySecretName) {
+      if (AMBIGUOUS_SECRET_NAME.test(props.anthropicApiKeySecretName)) {
+        throw new Error(
+          `the secret name "${props.anthropicApiKeySecretName}" ends in a hyphen and six characters, which Secrets Manager reads as an ARN suffix: give its complete ARN instead (-c anthropicApiKeySecretArn=...)`,
+        );
+      }
       this.anthropicApiKeySecret = secretsmanager.Secret.fromSecretNameV2(this, 'AnthropicApiKey', props.anthropicApiKeySecretName);
     }
     this.modelAccess = this.anthropicApiKeySecret ? 'api-key' : 'bedrock';
@@ -168,8 +240,9 @@ export class Agents extends Construct {
     });
     // Cross-region inference profiles (us.anthropic..., global.anthropic...) route to the model in
     // other regions: the foundation models are granted in every region, the profiles in this one.
+    const anthropicModels = `arn:${Aws.PARTITION}:bedrock:*::foundation-model/anthropic.*`;
     this.bedrockModelArns = [
-      `arn:${Aws.PARTITION}:bedrock:*::foundation-model/anthropic.*`,
+      anthropicModels,
       stack.formatArn({ service: 'bedrock', resource: 'inference-profile', resourceName: '*anthropic.*', arnFormat: ArnFormat.SLASH_RESOURCE_NAME }),
     ];
 
@@ -185,19 +258,27 @@ export class Agents extends Construct {
       const P = pascal(type);
       const role = new iam.Role(this, `${P}TaskRole`, {
         assumedBy: new iam.ServicePrincipal('ecs-tasks.amazonaws.com'),
-        description: `${type} agents: their queues, the tables, the bucket, task tokens`,
+        description: `${type} agents: their own queues, their items, the bucket prefixes they write, task tokens`,
       });
-      for (const q of queues.queuesOf(type)) {
-        q.grant(role, 'sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes');
-      }
-      tables.grantReadWriteAll(role);
-      storage.grantReadWrite(role);
+      // Receive, extend and delete its dispatch messages; send a copy back to the same queue (a relay
+      // past SQS's visibility cap, or a hand-back: agent/custody.ts). Its own type's queues only.
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'OwnQueues',
+          actions: ['sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:SendMessage'],
+          resources: queues.queuesOf(type).map((q) => q.queueArn),
+        }),
+      );
+      tables.grantAgentAccess(role, type);
+      storage.grantAgentAccess(role);
       role.addToPrincipalPolicy(
         new iam.PolicyStatement({
           sid: 'ReportTaskOutcome',
           actions: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:SendTaskHeartbeat'],
-          // These actions take no resource: a task token is the only scope there is.
-          resources: ['*'],
+          // The Service Authorization Reference lists no resource type for these, yet IAM evaluates
+          // them against the state machine that issued the token (AccessDenied names
+          // `...:stateMachine:<name>`; aws/aws-cdk#8486 tested it): TaskBatch issues every token.
+          resources: [props.taskTokenSource.stateMachineArn],
         }),
       );
       role.addToPrincipalPolicy(
@@ -213,6 +294,16 @@ export class Agents extends Construct {
             sid: 'InvokeClaudeOnBedrock',
             actions: ['bedrock:InvokeModel', 'bedrock:InvokeModelWithResponseStream'],
             resources: this.bedrockModelArns,
+          }),
+        );
+        // The model proxy forwards the CLI's token counts (POST /model/<id>/count-tokens). CountTokens
+        // takes a foundation model (Bedrock API Reference, CountTokens: "modelId ... of the foundation
+        // model"); inference profile ids are refused, so the models alone.
+        role.addToPrincipalPolicy(
+          new iam.PolicyStatement({
+            sid: 'CountClaudeTokensOnBedrock',
+            actions: ['bedrock:CountTokens'],
+            resources: [anthropicModels],
           }),
         );
       }

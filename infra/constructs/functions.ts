@@ -52,6 +52,8 @@ export interface XlFunctionProps {
   readonly timeout?: Duration;
   /** Default 512 MiB. */
   readonly memorySize?: number;
+  /** Reserved concurrency (default none: the function draws on the account's unreserved pool). */
+  readonly reservedConcurrentExecutions?: number;
 }
 
 /**
@@ -93,6 +95,7 @@ export class XlFunction extends Construct {
       description: props.description,
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.seconds(30),
+      reservedConcurrentExecutions: props.reservedConcurrentExecutions,
       role: this.role,
       logGroup: this.logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,

@@ -79,20 +79,6 @@ export class Observability extends Construct {
       masterKey: this.alarmTopicKey,
       enforceSSL: true,
     });
-    // enforceSSL gives the topic a policy of its own, which replaces the default one: allow this
-    // stack's alarms to publish, by name.
-    this.alarmTopic.addToResourcePolicy(
-      new iam.PolicyStatement({
-        sid: 'CloudWatchAlarmsPublish',
-        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
-        actions: ['sns:Publish'],
-        resources: [this.alarmTopic.topicArn],
-        conditions: {
-          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
-          ArnLike: { 'aws:SourceArn': `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:${alarmPrefix}*` },
-        },
-      }),
-    );
     if (props.alarmEmail !== undefined) {
       if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(props.alarmEmail)) throw new Error(`alarmEmail must be an email address, got "${props.alarmEmail}"`);
       this.alarmTopic.addSubscription(new subscriptions.EmailSubscription(props.alarmEmail));
@@ -200,6 +186,21 @@ export class Observability extends Construct {
       evaluationPeriods: SUSTAINED_MINUTES,
     });
     this.alarms = alarms;
+    // enforceSSL gives the topic a policy of its own, which replaces the default one: allow this
+    // stack's alarms to publish, each by its ARN. (A name pattern `<stack>-*` would also let the
+    // alarms of a stack named `<stack>-staging` publish here.)
+    this.alarmTopic.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.alarmTopic.topicArn],
+        conditions: {
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+          ArnEquals: { 'aws:SourceArn': Object.values(alarms).map((a) => a.alarmArn) },
+        },
+      }),
+    );
 
     // The agents report as `xl-agent-<type>`: SEARCH finds every type, SUM adds them up.
     const search = (metricName: string, dimensions: string[], statistic: string, label: string, sum = true) => {

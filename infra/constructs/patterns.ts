@@ -289,6 +289,8 @@ export interface PatternsProps {
   readonly queues: TaskQueues;
   /** Environment shared by every function (tables, bucket, queue prefix, contract defaults). */
   readonly environment: Record<string, string>;
+  /** Reserved concurrency of the steps function (default none; see ExecutionLayerStackProps). */
+  readonly stepsReservedConcurrency?: number;
 }
 
 export class Patterns extends Construct {
@@ -317,6 +319,7 @@ export class Patterns extends Construct {
       description: 'State machine steps: prepare, gate, recover, finalize',
       environment: props.environment,
       timeout: Duration.seconds(30),
+      reservedConcurrentExecutions: props.stepsReservedConcurrency,
     });
     // The steps read and write records only: definitions and outputs in the bucket are the
     // agents' and the API's business (recovery overrides are kept on the task record).

@@ -3,6 +3,7 @@ import { Duration } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import type { Agents } from './agents.ts';
 import { XlFunction } from './functions.ts';
@@ -16,6 +17,8 @@ export interface PoolProps {
   readonly tables: Tables;
   readonly queues: TaskQueues;
   readonly agents: Agents;
+  /** The state machine whose task tokens the dead-letter sweep fails (TaskBatch). */
+  readonly taskTokenSource: sfn.IStateMachine;
   /** Shared function environment plus the agents' ECS environment. */
   readonly environment: Record<string, string>;
 }
@@ -50,8 +53,8 @@ export class Pool extends Construct {
       new iam.PolicyStatement({
         sid: 'FailDeadLetteredTasks',
         actions: ['states:SendTaskFailure'],
-        // SendTaskFailure takes no resource: the task token is the only scope there is.
-        resources: ['*'],
+        // Evaluated against the state machine that issued the token (see Agents' ReportTaskOutcome).
+        resources: [props.taskTokenSource.stateMachineArn],
       }),
     );
 

@@ -1,5 +1,9 @@
 // One queue per agent type and priority, each with its dead-letter queue. Names are deterministic
-// (`<stack>-<type>-<priority>`) so that a single prefix variable reaches all of them.
+// (`<stack>_<type>-<priority>`) so that a single prefix variable reaches all of them. The underscore
+// is what scopes the IAM patterns to this stack: CloudFormation stack names allow only letters,
+// digits and hyphens, so `xl_*` matches stack `xl`'s queues and never those of a stack `xl-staging`
+// (whose are `xl-staging_*`), as `xl-*` would. SQS names allow letters, digits, `-` and `_`, up to
+// 80 characters (SQS Developer Guide, "Amazon SQS queue quotas").
 import { ArnFormat, Aws, CfnResource, Duration, Fn, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -7,6 +11,11 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { AGENT_TYPES, PRIORITIES, type AgentType, type Priority, queueKey } from '../../core/agent-types.ts';
 import { MAX_RECEIVE_COUNT } from '../../core/dead-letters.ts';
+
+/** Between the stack name and the queue key: a character stack names cannot hold (see above). */
+export const QUEUE_NAME_SEPARATOR = '_';
+/** SQS's limit on a queue name. */
+export const QUEUE_NAME_MAX_LENGTH = 80;
 
 /** Agents extend visibility while they run; this is only the first lease on a received message. */
 export const QUEUE_VISIBILITY_TIMEOUT = Duration.seconds(120);
@@ -24,15 +33,21 @@ export class TaskQueues extends Construct {
    * have no actions: a deployment adds its own (an SNS topic, a chat channel) with addAlarmAction.
    */
   readonly deadLetterAlarms: Readonly<Record<string, cloudwatch.Alarm>>;
-  /** `https://sqs.<region>.<urlSuffix>/<account>/<stack>-`: append `<type>-<priority>` for a queue URL. */
+  /** `https://sqs.<region>.<urlSuffix>/<account>/<stack>_`: append `<type>-<priority>` for a queue URL. */
   readonly urlPrefix: string;
-  /** `<stack>-`: the common prefix of every queue name. */
+  /** `<stack>_`: the common prefix of every task queue and DLQ name, and of nothing else. */
   readonly namePrefix: string;
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
     const stack = Stack.of(this);
-    this.namePrefix = `${stack.stackName}-`;
+    this.namePrefix = `${stack.stackName}${QUEUE_NAME_SEPARATOR}`;
+    const longest = Math.max(...AGENT_TYPES.flatMap((t) => PRIORITIES.map((p) => `${this.namePrefix}${queueKey(t, p)}-dlq`.length)));
+    if (longest > QUEUE_NAME_MAX_LENGTH) {
+      throw new Error(
+        `stack name "${stack.stackName}" is too long for the queue names (<stack>_<type>-<priority>-dlq reaches ${longest} characters; SQS allows ${QUEUE_NAME_MAX_LENGTH}): use at most ${stack.stackName.length - (longest - QUEUE_NAME_MAX_LENGTH)} characters`,
+      );
+    }
     const queues: Record<string, sqs.Queue> = {};
     const dlqs: Record<string, sqs.Queue> = {};
     const alarms: Record<string, cloudwatch.Alarm> = {};
@@ -60,7 +75,7 @@ export class TaskQueues extends Construct {
         dlqs[key] = dlq;
         // SQS sends its metrics each minute; any visible message in a DLQ is worth a look.
         alarms[key] = new cloudwatch.Alarm(this, `${logical}DlqAlarm`, {
-          alarmName: `${this.namePrefix}${key}-dlq-depth`,
+          alarmName: `${stack.stackName}-${key}-dlq-depth`,
           alarmDescription: `${key}: a dispatch reached the dead-letter queue (agents kept dying on it or could not handle it); see GET /dead-letters`,
           metric: dlq.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: cloudwatch.Stats.MAXIMUM }),
           threshold: 0,
@@ -103,8 +118,9 @@ export class TaskQueues extends Construct {
   }
 
   /**
-   * ARN pattern of the stack's queues (`<stack>-*`): exactly the task queues and their DLQs. One
-   * pattern instead of 66 ARNs keeps the policies of the roles that read every queue small.
+   * ARN pattern of the stack's queues (`<stack>_*`): exactly the task queues and their DLQs (the
+   * execution-events DLQ is `<stack>-execution-events-dlq`, outside it). One pattern instead of 66
+   * ARNs keeps the policies of the roles that read every queue small.
    */
   get queueArnPattern(): string {
     return Stack.of(this).formatArn({ service: 'sqs', resource: `${this.namePrefix}*`, arnFormat: ArnFormat.NO_RESOURCE_NAME });
@@ -115,7 +131,7 @@ export class TaskQueues extends Construct {
     return iam.Grant.addToPrincipal({ grantee, actions: ['sqs:GetQueueAttributes'], resourceArns: [this.queueArnPattern] });
   }
 
-  /** ARN pattern of the stack's DLQs only (`<stack>-*-dlq`). */
+  /** ARN pattern of the stack's task DLQs only (`<stack>_*-dlq`). */
   get deadLetterQueueArnPattern(): string {
     return Stack.of(this).formatArn({ service: 'sqs', resource: `${this.namePrefix}*-dlq`, arnFormat: ArnFormat.NO_RESOURCE_NAME });
   }

@@ -7,6 +7,11 @@ import { Construct } from 'constructs';
 /** Objects under this prefix are scratch data and expire. */
 export const TMP_PREFIX = 'tmp/';
 export const TMP_EXPIRY_DAYS = 30;
+/**
+ * Where agents write (agent/worker.ts, agent/checkpoint.ts): task outputs, artifacts (transcripts)
+ * and checkpoints. They read anywhere: plans, inputs and earlier outputs are named by the records.
+ */
+export const AGENT_WRITE_PREFIXES = ['outputs/', 'artifacts/', 'checkpoints/'];
 
 export class PayloadStorage extends Construct {
   readonly bucket: s3.Bucket;
@@ -56,6 +61,18 @@ export class PayloadStorage extends Construct {
       grantee,
       actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
       resourceArns: [this.bucket.arnForObjects('*')],
+    });
+  }
+
+  /** An agent's worker: get any object (definitions, inputs, outputs of earlier tasks), put under AGENT_WRITE_PREFIXES only. */
+  grantAgentAccess(grantee: iam.IGrantable): void {
+    // ListBucket makes a missing key a 404 (NoSuchKey) instead of a 403.
+    iam.Grant.addToPrincipal({ grantee, actions: ['s3:ListBucket'], resourceArns: [this.bucket.bucketArn] });
+    iam.Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.bucket.arnForObjects('*')] });
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+      resourceArns: AGENT_WRITE_PREFIXES.map((p) => this.bucket.arnForObjects(`${p}*`)),
     });
   }
 }

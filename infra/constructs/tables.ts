@@ -1,8 +1,13 @@
 // The three DynamoDB tables of docs/design.md: executions (and their task records), agents, breakers.
 import { CfnResource, RemovalPolicy } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import { Construct } from 'constructs';
+import type { AgentType } from '../../core/agent-types.ts';
+import { agentBreakerKey } from '../../core/breakers.ts';
+
+/** The dependencies' breaker keys (`dependency:git:<host>`, `dependency:model-api`: core/breakers.ts). */
+export const DEPENDENCY_BREAKER_KEYS = 'dependency:*';
 
 const S = dynamodb.AttributeType.STRING;
 
@@ -65,5 +70,31 @@ export class Tables extends Construct {
   /** Read/write on all three tables and their indexes. */
   grantReadWriteAll(grantee: iam.IGrantable): void {
     for (const t of [this.executions, this.agents, this.breakers]) t.grantReadWriteData(grantee);
+  }
+
+  /**
+   * What an agent's worker does to the tables (agent/worker.ts through core/aws/*-store.ts), and no
+   * more: on the executions table it reads and updates execution and task items (`X#<executionId>`,
+   * never the name reservations `N#...`), on the agents table it writes its own record (`A#<agentId>`,
+   * never the pool records `P#<type>`), on the breakers table it reads and writes its own type's
+   * breaker and the dependencies' (`agent:<type>`, `dependency:...`). dynamodb:LeadingKeys holds the
+   * item's partition key; ForAllValues is vacuously true for requests without one (Scan, and the
+   * batch and index calls this grant leaves out), so only single-item calls and base-table Query are
+   * granted. The agent id is the ECS task id, which does not name the type: `A#*` is as narrow as the
+   * key allows. (DynamoDB Developer Guide, "Using IAM policy conditions for fine-grained access control".)
+   */
+  grantAgentAccess(grantee: iam.IGrantable, agentType: AgentType): void {
+    const grant = (sid: string, table: dynamodb.Table, actions: string[], leadingKeys: string[]) =>
+      grantee.grantPrincipal.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid,
+          actions,
+          resources: [table.tableArn],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': leadingKeys } },
+        }),
+      );
+    grant('ExecutionAndTaskItems', this.executions, ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], ['X#*']);
+    grant('OwnAgentItem', this.agents, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], ['A#*']);
+    grant('OwnBreakers', this.breakers, ['dynamodb:GetItem', 'dynamodb:PutItem'], [agentBreakerKey(agentType), DEPENDENCY_BREAKER_KEYS]);
   }
 }

@@ -21,8 +21,8 @@ describe('dead letters on the local layer', () => {
     // No documenter agent: the test itself plays the agents that die on the dispatch.
     layer = await startLayer({ env: { XL_POOL: 'coder=0..0,tester=0..0,reviewer=0..0,documenter=0..0', XL_HEARTBEAT_SECONDS: '3' } });
     sqs = new SQSClient({ ...LOCAL_CLIENT, endpoint: layer.endpoint.services!.sqs });
-    queue = (await sqs.send(new GetQueueUrlCommand({ QueueName: 'xl-documenter-normal' }))).QueueUrl!;
-    dlq = (await sqs.send(new GetQueueUrlCommand({ QueueName: 'xl-documenter-normal-dlq' }))).QueueUrl!;
+    queue = (await sqs.send(new GetQueueUrlCommand({ QueueName: 'xl_documenter-normal' }))).QueueUrl!;
+    dlq = (await sqs.send(new GetQueueUrlCommand({ QueueName: 'xl_documenter-normal-dlq' }))).QueueUrl!;
   });
   afterAll(async () => {
     sqs?.destroy();

@@ -198,7 +198,7 @@ describe('stray messages', () => {
   it('drops a message put on a queue by hand', async () => {
     const services = layer.endpoint.services!;
     const sqs = new SQSClient({ endpoint: services.sqs, region: 'us-east-1', credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
-    const queue = `${services.sqs}/000000000000/xl-reviewer-normal`;
+    const queue = `${services.sqs}/000000000000/xl_reviewer-normal`;
     const forged = { executionId: 'ex-forged', taskIndex: 0, dispatchSeq: 1, dispatchTimeoutSeconds: 60, taskToken: 'forged' };
     await sqs.send(new SendMessageCommand({ QueueUrl: queue, MessageBody: JSON.stringify(forged) }));
     await sqs.send(new SendMessageCommand({ QueueUrl: queue, MessageBody: 'rm -rf /' }));

@@ -63,7 +63,7 @@ describe('without an API key secret: Bedrock through the task role', () => {
     }
   });
 
-  it('lets each task role invoke Anthropic models on Bedrock, and nothing else of Bedrock', () => {
+  it('lets each task role invoke Anthropic models on Bedrock and count their tokens, and nothing else of Bedrock', () => {
     for (const role of taskRoleIds(bedrock.template)) {
       const statements = statementsOf(bedrock.template, role);
       const invoke = withAction(statements, 'bedrock:InvokeModelWithResponseStream');
@@ -73,7 +73,13 @@ describe('without an API key secret: Bedrock through the task role', () => {
       expect(resources).toHaveLength(2);
       expect(resources.filter((r) => r.includes(':bedrock:*::foundation-model/anthropic.*'))).toHaveLength(1);
       expect(resources.filter((r) => r.includes(':inference-profile/*anthropic.*'))).toHaveLength(1);
-      expect(statements.flatMap((s) => [s.Action].flat()).filter((a: string) => a.startsWith('bedrock:'))).toHaveLength(2);
+      // The model proxy forwards the CLI's count-tokens requests; CountTokens takes a foundation model.
+      const count = withAction(statements, 'bedrock:CountTokens');
+      expect(count).toHaveLength(1);
+      expect([count[0].Action].flat()).toEqual(['bedrock:CountTokens']);
+      expect(text(count[0].Resource)).toContain(':bedrock:*::foundation-model/anthropic.*');
+      expect(text(count[0].Resource)).not.toContain('inference-profile');
+      expect(statements.flatMap((s) => [s.Action].flat()).filter((a: string) => a.startsWith('bedrock:'))).toHaveLength(3);
     }
   });
 

@@ -109,9 +109,9 @@ describe('payload bucket', () => {
 });
 
 describe('queues', () => {
-  it('are one per agent type and priority, each with a DLQ, named <stack>-<type>-<priority>', () => {
+  it('are one per agent type and priority, each with a DLQ, named <stack>_<type>-<priority>', () => {
     const names = ofType('AWS::SQS::Queue').map(([, q]) => q.Properties.QueueName).sort();
-    const expected = AGENT_TYPES.flatMap((t) => PRIORITIES.flatMap((p) => [`xl-${queueKey(t, p)}`, `xl-${queueKey(t, p)}-dlq`]));
+    const expected = AGENT_TYPES.flatMap((t) => PRIORITIES.flatMap((p) => [`xl_${queueKey(t, p)}`, `xl_${queueKey(t, p)}-dlq`]));
     expect(names).toEqual([...expected, 'xl-execution-events-dlq'].sort());
   });
 
@@ -157,7 +157,7 @@ describe('dead letters', () => {
   };
   const granting = (statements: Loose[], action: string) => statements.filter((s) => [s.Action].flat().includes(action));
   const resourceText = (s: Loose) => JSON.stringify(s.Resource);
-  const DLQ_PATTERN = /xl-\*-dlq/;
+  const DLQ_PATTERN = /xl_\*-dlq/;
 
   it('each DLQ has an alarm that fires while it holds a visible message, and no task queue has one', () => {
     // The task queues' DLQs (the execution-events DLQ's alarm is under "observability").
@@ -165,7 +165,7 @@ describe('dead letters', () => {
       .filter(([id, a]) => a.Properties.Namespace === 'AWS/SQS' && id !== 'ExecutionEventsDlqAlarm')
       .map(([, a]) => a.Properties);
     const watched = alarms.map((a) => resources[a.Dimensions[0].Value['Fn::GetAtt'][0]]!.Properties.QueueName).sort();
-    expect(watched).toEqual(AGENT_TYPES.flatMap((t) => PRIORITIES.map((p) => `xl-${queueKey(t, p)}-dlq`)).sort());
+    expect(watched).toEqual(AGENT_TYPES.flatMap((t) => PRIORITIES.map((p) => `xl_${queueKey(t, p)}-dlq`)).sort());
     for (const a of alarms) {
       expect(a).toMatchObject({
         Namespace: 'AWS/SQS',
@@ -189,7 +189,8 @@ describe('dead letters', () => {
     expect([receive[0].Action].flat().sort()).toEqual(['sqs:ChangeMessageVisibility', 'sqs:GetQueueAttributes', 'sqs:ReceiveMessage']);
     expect(granting(statements, 'sqs:DeleteMessage')).toEqual([]);
     expect(granting(statements, 'sqs:SendMessage')).toEqual([]);
-    expect(granting(statements, 'states:SendTaskFailure')).toEqual([expect.objectContaining({ Resource: '*', Effect: 'Allow' })]);
+    // On TaskBatch, whose Dispatch issues the tokens (see test/infra/security.test.ts).
+    expect(granting(statements, 'states:SendTaskFailure')).toEqual([expect.objectContaining({ Resource: { Ref: 'TaskBatch' }, Effect: 'Allow' })]);
     expect(granting(statements, 'dynamodb:UpdateItem').map(resourceText).join()).toContain('ExecutionsTable');
   });
 
@@ -202,8 +203,8 @@ describe('dead letters', () => {
     for (const s of granting(statements, 'sqs:DeleteMessage')) expect(resourceText(s)).toMatch(DLQ_PATTERN);
     const send = granting(statements, 'sqs:SendMessage');
     expect(send).toHaveLength(1);
-    // The stack's queues only (<stack>-*): the task queues the messages go back to, and their DLQs.
-    expect(resourceText(send[0])).toMatch(/:xl-\*"\]\]\}$/);
+    // The stack's queues only (<stack>_*): the task queues the messages go back to, and their DLQs.
+    expect(resourceText(send[0])).toMatch(/:xl_\*"\]\]\}$/);
   });
 });
 
@@ -270,7 +271,7 @@ describe('functions', () => {
     expect(prefix).toEqual({
       'Fn::Join': [
         '',
-        ['https://sqs.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/', { Ref: 'AWS::AccountId' }, '/xl-'],
+        ['https://sqs.', { Ref: 'AWS::Region' }, '.', { Ref: 'AWS::URLSuffix' }, '/', { Ref: 'AWS::AccountId' }, '/xl_'],
       ],
     });
   });
@@ -547,7 +548,7 @@ describe('state machines', () => {
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
     const send = statements.filter((s: { Action: string | string[] }) => [s.Action].flat().includes('sqs:SendMessage'));
     const targets = send.flatMap((s: { Resource: unknown }) => [s.Resource].flat()).map((r: Loose) => resources[r['Fn::GetAtt'][0]]!.Properties.QueueName);
-    expect(targets.sort()).toEqual(AGENT_TYPES.flatMap((t) => PRIORITIES.map((p) => `xl-${queueKey(t, p)}`)).sort());
+    expect(targets.sort()).toEqual(AGENT_TYPES.flatMap((t) => PRIORITIES.map((p) => `xl_${queueKey(t, p)}`)).sort());
   });
 
   it('only tokens differ between the template and the resolved ASL', () => {
@@ -579,7 +580,7 @@ describe('state machines', () => {
                 : {
                     action: 'dispatch',
                     dispatch: {
-                      QueueUrl: 'https://sqs.local/xl-coder-normal',
+                      QueueUrl: 'https://sqs.local/xl_coder-normal',
                       MessageBody: { executionId: 'x1', taskIndex: input.taskIndex, dispatchSeq: 1, dispatchTimeoutSeconds: 30, probe: false, breakers: ['agent:coder'] },
                     },
                   },
@@ -856,7 +857,7 @@ describe('agents', () => {
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
     const receive = statements.filter((s: { Action: string | string[] }) => [s.Action].flat().includes('sqs:ReceiveMessage'));
     const queues = receive.flatMap((s: { Resource: unknown }) => [s.Resource].flat()).map((r: Loose) => resources[r['Fn::GetAtt'][0]]!.Properties.QueueName);
-    expect(queues.sort()).toEqual(['xl-coder-high', 'xl-coder-low', 'xl-coder-normal']);
+    expect(queues.sort()).toEqual(['xl_coder-high', 'xl_coder-low', 'xl_coder-normal']);
   });
 
   it('services run in private subnets with HTTPS-only egress and leave sizing to the pool manager', () => {
@@ -976,7 +977,10 @@ describe('observability', () => {
     const statements: Loose[] = policy.Properties.PolicyDocument.Statement;
     expect(statements).toContainEqual(expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }));
     const publish = statements.find((st) => st.Principal?.Service === 'cloudwatch.amazonaws.com')!;
-    expect(JSON.stringify(publish.Condition.ArnLike['aws:SourceArn'])).toContain(':alarm:xl-*');
+    // Each of the stack's alarms by ARN: a name pattern would let another stack's alarms in too.
+    const sources: Loose[] = publish.Condition.ArnEquals['aws:SourceArn'];
+    expect(sources.map((arn) => arn['Fn::GetAtt'][0]).sort()).toEqual(ofType('AWS::CloudWatch::Alarm').map(([id]) => id).sort());
+    expect(publish.Condition.ArnLike).toBeUndefined();
   });
 
   it('without alarmEmail the topic has no subscription; with `-c alarmEmail=` an email subscription', () => {

@@ -17,7 +17,7 @@ function queuesOf(layer: Layer): { sqs: SQSClient; url: Promise<string>; dlq: Pr
   const sqs = new SQSClient({ endpoint, region: LOCAL_REGION, credentials: { accessKeyId: 'local', secretAccessKey: 'local' } });
   // The stack is `xl` locally: queue names are `xl-<type>-<priority>[-dlq]` (infra/constructs/queues.ts).
   const urlOf = (name: string) => sqs.send(new GetQueueUrlCommand({ QueueName: name })).then((r) => r.QueueUrl!);
-  return { sqs, url: urlOf(`xl-${queueKey(TYPE, 'normal')}`), dlq: urlOf(`xl-${queueKey(TYPE, 'normal')}-dlq`) };
+  return { sqs, url: urlOf(`xl_${queueKey(TYPE, 'normal')}`), dlq: urlOf(`xl_${queueKey(TYPE, 'normal')}-dlq`) };
 }
 
 async function depth(sqs: SQSClient, url: string): Promise<{ visible: number; inFlight: number }> {

@@ -31,7 +31,7 @@ function sqsOf(layer: Layer): SQSClient {
 async function queueOf(sqs: SQSClient, priority: Priority): Promise<Queue> {
   const key = queueKey(TYPE, priority);
   const urlOf = (name: string) => sqs.send(new GetQueueUrlCommand({ QueueName: name })).then((r) => r.QueueUrl!);
-  const [url, dlqUrl] = await Promise.all([urlOf(`xl-${key}`), urlOf(`xl-${deadLetterQueueKey(key)}`)]);
+  const [url, dlqUrl] = await Promise.all([urlOf(`xl_${key}`), urlOf(`xl_${deadLetterQueueKey(key)}`)]);
   // The count this case plays out is the one the queue really has.
   const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['RedrivePolicy'] }));
   const policy = JSON.parse(attrs.Attributes?.RedrivePolicy ?? '{}');
@@ -145,7 +145,7 @@ export const poisonMessage: ReliabilityCase = {
     } finally {
       // The sweep reads every non-empty DLQ each round: leave none for the cases after this one.
       for (const priority of ['normal', 'high'] as const) {
-        const url = (await sqs.send(new GetQueueUrlCommand({ QueueName: `xl-${deadLetterQueueKey(queueKey(TYPE, priority))}` }))).QueueUrl!;
+        const url = (await sqs.send(new GetQueueUrlCommand({ QueueName: `xl_${deadLetterQueueKey(queueKey(TYPE, priority))}` }))).QueueUrl!;
         await sqs.send(new PurgeQueueCommand({ QueueUrl: url })).catch(() => undefined);
       }
       sqs.destroy();
