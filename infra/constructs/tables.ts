@@ -94,6 +94,8 @@ export class Tables extends Construct {
         }),
       );
     grant('ExecutionAndTaskItems', this.executions, ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:UpdateItem'], ['X#*']);
+    // The result cache (core/result-cache.ts): an agent looks entries up and writes its completed runs'.
+    grant('ResultCacheEntries', this.executions, ['dynamodb:GetItem', 'dynamodb:PutItem'], ['C#*']);
     grant('OwnAgentItem', this.agents, ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'], ['A#*']);
     grant('OwnBreakers', this.breakers, ['dynamodb:GetItem', 'dynamodb:PutItem'], [agentBreakerKey(agentType), DEPENDENCY_BREAKER_KEYS]);
   }
