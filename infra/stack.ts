@@ -1,6 +1,7 @@
 // The execution layer: one stack, one construct per concern. Environment-agnostic (no lookups), so
 // `cdk synth` works offline and without credentials; the local layer reads the same template.
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Fn, Stack, type StackProps } from 'aws-cdk-lib';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { Agents } from './constructs/agents.ts';
 import { Api } from './constructs/api.ts';
@@ -149,6 +150,10 @@ export class ExecutionLayerStack extends Stack {
     // GET /dead-letters and POST /dead-letters/redrive.
     this.queues.grantDeadLetterRead(apiRole);
     this.queues.grantDeadLetterRedrive(apiRole);
+    // GET /executions/{id}/logs (xl logs): FilterLogEvents over the functions' and the agents' log groups.
+    const logGroups = [...this.functions.map((f) => f.logGroup), this.agents.logGroup];
+    this.api.handler.function.addEnvironment('XL_LOG_GROUPS', Fn.join(',', logGroups.map((g) => g.logGroupName)));
+    iam.Grant.addToPrincipal({ grantee: apiRole, actions: ['logs:FilterLogEvents'], resourceArns: logGroups.map((g) => g.logGroupArn) });
 
     this.observability = new Observability(this, 'Observability', {
       patterns: this.patterns,

@@ -304,6 +304,25 @@ describe('functions', () => {
     }
   });
 
+  it('the API reads the functions\' and the agents\' log groups for xl logs (FilterLogEvents on those groups only)', () => {
+    const groups = ofType('AWS::Logs::LogGroup')
+      .map(([id]) => id)
+      .filter((id) => /Function|Logs/.test(id) && !/FlowLogs|StateMachine|Vended/.test(id));
+    const env = resources.ApiFunction!.Properties.Environment.Variables.XL_LOG_GROUPS;
+    const named = env['Fn::Join'][1].filter((x: unknown) => typeof x === 'object').map((x: { Ref: string }) => x.Ref);
+    expect(named).toHaveLength(6); // five functions and the agents
+    for (const id of named) expect(resources[id]!.Type).toBe('AWS::Logs::LogGroup');
+    const role = resources.ApiFunction!.Properties.Role['Fn::GetAtt'][0];
+    const statements = [...ofType('AWS::IAM::Policy'), ...ofType('AWS::IAM::ManagedPolicy')]
+      .filter(([, p]) => (p.Properties.Roles ?? []).some((r: { Ref: string }) => r.Ref === role))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement)
+      .filter((st: { Action: string | string[] }) => [st.Action].flat().includes('logs:FilterLogEvents'));
+    expect(statements).toHaveLength(1);
+    const granted = [statements[0].Resource].flat().map((r: { 'Fn::GetAtt': [string, string] }) => r['Fn::GetAtt'][0]);
+    expect(granted.sort()).toEqual([...named].sort());
+    expect(groups.length).toBeGreaterThanOrEqual(6);
+  });
+
   it('the steps function may not send to queues (the state machine does)', () => {
     const policies = ofType('AWS::IAM::Policy').filter(([, p]) =>
       p.Properties.Roles.some((r: { Ref: string }) => r.Ref === resources.StepsFunction!.Properties.Role['Fn::GetAtt'][0]),
