@@ -90,7 +90,9 @@ export interface EventSink {
 export function logEventSink(log: { info(message: string, fields: Record<string, unknown>): void }): EventSink {
   return {
     emit(event) {
-      log.info('layer event', { event: event.kind, ...event, at: new Date().toISOString() });
+      // `message` is the log line's own key (Powertools drops a field of that name): the event's goes as `reason`.
+      const { message, ...fields } = event as LayerEvent & { message?: string };
+      log.info('layer event', { event: event.kind, ...fields, ...(message !== undefined ? { reason: message } : {}), at: new Date().toISOString() });
       return Promise.resolve();
     },
   };
