@@ -4,6 +4,7 @@ import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { Agents } from './constructs/agents.ts';
 import { Api } from './constructs/api.ts';
+import { LayerEvents } from './constructs/events.ts';
 import { Observability } from './constructs/observability.ts';
 import { DISPATCH_ALLOWANCE_SECONDS, HEARTBEAT_SECONDS, type XlFunction } from './constructs/functions.ts';
 import { Patterns } from './constructs/patterns.ts';
@@ -40,6 +41,12 @@ export interface ExecutionLayerStackProps extends StackProps {
   readonly breakerPolicy?: BreakerPolicySpec;
   /** Subscribes this email address to the alarm topic (default: the `alarmEmail` context); without it the topic has no subscription. */
   readonly alarmEmail?: string;
+  /** Every event POSTed to this HTTPS URL (default: the `webhookUrl` context); infra/constructs/events.ts. */
+  readonly webhookUrl?: string;
+  /** The secret (ARN) the webhook's key comes from (default: the `webhookKeySecretArn` context; else one is generated). */
+  readonly webhookKeySecretArn?: string;
+  /** Subscribes this email address to the notification topic (default: the `notificationEmail` context). */
+  readonly notificationEmail?: string;
 }
 
 export class ExecutionLayerStack extends Stack {
@@ -51,6 +58,7 @@ export class ExecutionLayerStack extends Stack {
   readonly pool: Pool;
   readonly api: Api;
   readonly observability: Observability;
+  readonly events: LayerEvents;
   /** The environment every function gets (tables, bucket, queue prefix, contract defaults). */
   readonly functionEnvironment: Readonly<Record<string, string>>;
 
@@ -68,10 +76,16 @@ export class ExecutionLayerStack extends Stack {
     this.tables = new Tables(this, 'Tables');
     this.storage = new PayloadStorage(this, 'Storage');
     this.queues = new TaskQueues(this, 'Queues');
+    this.events = new LayerEvents(this, 'Events', {
+      webhookUrl: props.webhookUrl ?? this.node.tryGetContext('webhookUrl'),
+      webhookKeySecretArn: props.webhookKeySecretArn ?? this.node.tryGetContext('webhookKeySecretArn'),
+      notificationEmail: props.notificationEmail ?? this.node.tryGetContext('notificationEmail'),
+    });
     this.functionEnvironment = {
       ...this.tables.environment,
       ...this.storage.environment,
       ...this.queues.environment,
+      ...this.events.environment,
       XL_HEARTBEAT_SECONDS: String(heartbeatSeconds),
       POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(this.stackName),
       XL_DISPATCH_ALLOWANCE_SECONDS: String(props.dispatchAllowanceSeconds ?? DISPATCH_ALLOWANCE_SECONDS),
@@ -126,6 +140,10 @@ export class ExecutionLayerStack extends Stack {
       alarmEmail: props.alarmEmail ?? this.node.tryGetContext('alarmEmail'),
     });
 
+    // Every function emits events (steps, reconcile, pool, health, API); undelivered ones alarm.
+    this.events.grantPut(this.functions);
+    this.events.alarmOnDeadLetters(this.observability.alarmTopic);
+
     const outputs: Record<string, string> = {
       ApiUrl: this.api.url,
       ExecutionsTableName: this.tables.executions.tableName,
@@ -140,6 +158,8 @@ export class ExecutionLayerStack extends Stack {
       ClusterName: this.agents.cluster.clusterName,
       DashboardName: this.observability.dashboard.dashboardName,
       AlarmTopicArn: this.observability.alarmTopic.topicArn,
+      EventBusName: this.events.bus.eventBusName,
+      NotificationTopicArn: this.events.notificationTopic.topicArn,
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }
