@@ -6,7 +6,7 @@
 // Why a topic of its own rather than the alarm topic: alarms are an operator's pages about the layer
 // (a few a day at most), notifications are about users' executions (one per failed run); people
 // subscribe to one or the other, and the alarm topic's policy admits only this stack's alarms.
-import { CfnOutput, Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
+import { CfnOutput, type CfnResource, Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as events from 'aws-cdk-lib/aws-events';
@@ -178,6 +178,7 @@ export class LayerEvents extends Construct {
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
     });
+    (alarm.node.defaultChild as CfnResource).overrideLogicalId('EventsDlqAlarm');
     alarm.addAlarmAction(new actions.SnsAction(topic));
     return alarm;
   }
