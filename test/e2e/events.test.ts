@@ -2,7 +2,7 @@
 // failed execution, each signed with XL_WEBHOOK_SECRET; GET /events streams them as server-sent
 // events, and a client that reconnects with Last-Event-ID gets only what came after; `xl events`
 // prints them.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { type IncomingHttpHeaders, type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -166,4 +166,28 @@ describe('events of the local layer', () => {
     expect(lines).toHaveLength(2);
     for (const line of lines) expect(line).toMatch(/^\S+Z +execution\.failed +ex-\S+ +FAILED$/);
   }, 60_000);
+
+  it('xl events --follow prints each new event as it happens, one JSON document a line with --json', async () => {
+    // One execution before the command starts, so the stream's first lines (the kept events) show it is open.
+    const before = await submit('events-before-follow', 'true');
+    await waitForEnd(layer, before, 60_000);
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/xl.ts'), 'events', '--follow', '--json', '--kind', 'execution'], {
+      cwd: ROOT,
+      env: { ...process.env, XL_ENDPOINT: layer.url, XL_API_TOKEN: TOKEN },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const lines = () => out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Received['event']);
+    try {
+      await waitFor('the kept events', async () => lines().some((e) => e.executionId === before && e.kind === 'execution.succeeded'), 30_000);
+      const after = await submit('events-during-follow', 'true');
+      await waitFor('the new execution\'s events', async () => lines().some((e) => e.executionId === after && e.kind === 'execution.succeeded'), 60_000);
+      expect(lines().filter((e) => e.executionId === after).map((e) => e.kind)).toEqual(['execution.started', 'execution.succeeded']);
+      expect(lines().every((e) => e.kind.startsWith('execution.'))).toBe(true);
+    } finally {
+      child.kill();
+    }
+  }, 120_000);
 });
