@@ -3,7 +3,9 @@
 import { createHmac } from 'node:crypto';
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
+import { handler as api } from '../../functions/api.ts';
 import { type PutEvents, eventBusSink } from '../../core/aws/event-bus.ts';
 import { type LayerEvent, type StampedEvent, parseKindFilter } from '../../core/events.ts';
 import { WebhookSink, signWebhook, verifyWebhook, webhookFromEnv } from '../../core/webhook.ts';
@@ -274,5 +276,19 @@ describe('the event bus sink', () => {
     let detail = '';
     await eventBusSink({ busName: 'b', putEvents: async ({ Entries }) => ((detail = Entries[0]!.Detail), {}), log: { warn: () => undefined } }).emit({ ...failed, message: 'x'.repeat(300_000) } as LayerEvent);
     expect(detail.length).toBeLessThan(5000);
+  });
+});
+
+describe('GET /events on AWS', () => {
+  it('answers 501, naming the stack\'s event bus: API Gateway cannot stream', async () => {
+    process.env.XL_EVENT_BUS = 'xl-events';
+    try {
+      const event = { httpMethod: 'GET', resource: '/events', path: '/events', pathParameters: null, headers: {}, queryStringParameters: null, body: null, isBase64Encoded: false, requestContext: { stage: 'v1' } };
+      const res = (await api(event as unknown as APIGatewayProxyEvent, {} as Context)) as APIGatewayProxyResult;
+      expect(res.statusCode).toBe(501);
+      expect(JSON.parse(res.body).error.message).toMatch(/^GET \/events streams in the local layer only: on AWS the events are on the EventBridge bus xl-events/);
+    } finally {
+      delete process.env.XL_EVENT_BUS;
+    }
   });
 });
