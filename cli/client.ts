@@ -15,6 +15,8 @@ export interface Endpoint {
 export interface Client {
   endpoint: Endpoint;
   call<T = any>(method: string, path: string, body?: unknown): Promise<T>;
+  /** A GET whose body is read as it comes (server-sent events); refusals throw as call's do. */
+  stream(path: string, headers?: Record<string, string>, signal?: AbortSignal): Promise<Response>;
 }
 
 /** An API refusal or an unreachable endpoint; `hint` says what to do about it. */
@@ -70,6 +72,30 @@ export function client(endpoint: Endpoint): Client {
       }
       if (!res.ok) throw refusal(endpoint, res, data);
       return data;
+    },
+    async stream(path, extra = {}, signal) {
+      const url = base + path;
+      let headers: Record<string, string> = { accept: 'text/event-stream', ...extra };
+      if (process.env.XL_API_TOKEN) headers.authorization = `Bearer ${process.env.XL_API_TOKEN}`;
+      if (isApiGateway(url)) {
+        const { signedHeaders } = await import('./aws.ts');
+        headers = await signedHeaders('GET', url, undefined, headers);
+      }
+      let res: Response;
+      try {
+        res = await fetch(url, { headers, signal });
+      } catch (err) {
+        throw unreachable(endpoint, err as Error);
+      }
+      if (res.ok) return res;
+      const text = await res.text();
+      let data: any;
+      try {
+        data = text ? JSON.parse(text) : {};
+      } catch {
+        data = { message: text.slice(0, 500) };
+      }
+      throw refusal(endpoint, res, data);
     },
   };
 }

@@ -11,6 +11,7 @@ export const COMMANDS: Record<string, { flags: string[]; files?: boolean }> = {
   redrive: { flags: ['--watch', '--json', '--endpoint'] },
   artifact: { flags: ['--out', '--json', '--endpoint'] },
   'dead-letters': { flags: ['--redrive', '--queue', '--json', '--endpoint'] },
+  events: { flags: ['--follow', '--kind', '--json', '--endpoint'] },
   agents: { flags: ['--json', '--endpoint'] },
   pool: { flags: ['--json', '--endpoint'] },
   health: { flags: ['--json', '--endpoint'] },

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { CliError, client, resolveEndpoint, stateDir, type Client } from './client.ts';
 import { completionScript } from './completion.ts';
 import { showLogs } from './logs.ts';
+import { eventLine, followEvents, listEvents } from './events.ts';
 import { executionLines, watchExecution, type WatchMode } from './render.ts';
 import { checkPlanFile, checkPlanText, formatProblem, locateDetails } from './validate.ts';
 
@@ -25,6 +26,9 @@ const USAGE = `usage: xl <command> [options]
                                    list a task's artifacts, or write one to stdout (or --out)
   dead-letters [--redrive] [--queue <type>-<priority>]
                                    list the dispatches in the dead-letter queues, or move them back
+  events [--follow] [--kind <kind,...>]
+                                   the layer's recent events; --follow prints new ones as they happen
+                                   (kinds or families: execution, task.failed, breaker.opened, ...)
   agents | pool | health | breakers
   completion bash|zsh              a completion script: source <(xl completion bash)
 options: --json   one JSON document on stdout (errors too: {"error": ...}), for scripts
@@ -40,6 +44,7 @@ interface Options {
   out?: string;
   redrive: boolean;
   queue?: string;
+  kind?: string;
 }
 
 const print = (line: string) => process.stdout.write(line + '\n');
@@ -97,6 +102,7 @@ async function main(argv: string[]): Promise<number> {
         out: { type: 'string' },
         redrive: { type: 'boolean', default: false },
         queue: { type: 'string' },
+        kind: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -132,7 +138,7 @@ async function main(argv: string[]): Promise<number> {
     if (!arg) throw new UsageError(`xl ${command} needs ${what}`);
     return arg;
   };
-  const known = ['run', 'status', 'logs', 'cancel', 'redrive', 'artifact', 'dead-letters', 'agents', 'pool', 'health', 'breakers'];
+  const known = ['run', 'status', 'logs', 'cancel', 'redrive', 'artifact', 'dead-letters', 'events', 'agents', 'pool', 'health', 'breakers'];
   if (!known.includes(command)) throw new UsageError(`unknown command "${command}"`);
   const api = client(await resolveEndpoint(values.endpoint));
   switch (command) {
@@ -184,6 +190,15 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'dead-letters':
       return deadLetters(api, opts);
+    case 'events': {
+      // --json: the API's document; with --follow, one event per line (JSON Lines) as they come.
+      if (opts.follow) return followEvents(api, opts.kind, (e) => print(opts.json ? JSON.stringify(e) : eventLine(e)));
+      const res = await listEvents(api, opts.kind);
+      if (opts.json) emitJson(res);
+      else if (!res.items.length) print('no events');
+      else for (const e of res.items) print(eventLine(e));
+      return 0;
+    }
     default: // agents, pool, health, breakers: their JSON is their report
       emitJson(await api.call('GET', `/${command}`));
       return 0;

@@ -4,6 +4,7 @@
 import * as z from 'zod';
 import { AGENT_TYPES } from './agent-types.ts';
 import { ERROR_SOURCES, ERROR_TYPES } from './errors.ts';
+import { LAYER_EVENT_KINDS } from './events.ts';
 
 // ---- Requests (functions/api.ts parses these) ----
 
@@ -241,4 +242,23 @@ export const LogPage = z.object({
   items: z.array(LogLineSchema),
   nextToken: z.string().optional().describe('More lines are there now: ask again with it'),
   followToken: z.string().describe('Where lines written later will start: ask again with it as nextToken to follow the log'),
+});
+
+/** One of the layer's events (core/events.ts): its kind's fields beside these. */
+export const LayerEventSchema = z
+  .looseObject({
+    id: z.string().describe('Increasing: send the last one seen as Last-Event-ID (or `after`) to resume'),
+    at: time(),
+    kind: z.enum(LAYER_EVENT_KINDS),
+    executionId: z.string().optional(),
+    taskId: z.string().optional(),
+    agentId: z.string().optional(),
+    key: z.string().optional().describe('A circuit breaker (breaker.*)'),
+    message: z.string().optional(),
+  })
+  .describe('An event of the layer; the fields beside these depend on its kind (README, "Events and notifications")');
+
+export const EventList = z.object({
+  items: z.array(LayerEventSchema),
+  lastEventId: z.string().optional().describe('The id of the last item, when there is one'),
 });

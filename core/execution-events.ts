@@ -4,6 +4,7 @@
 // schedule (ExecutionReconciler): it drains the events that function failed to handle from their
 // dead-letter queue, and asks Step Functions about executions the table still has RUNNING.
 import type { ExecutionStore } from './aws/execution-store.ts';
+import { type EventSink, executionEnded } from './events.ts';
 import type { Pattern } from './plan.ts';
 import { type ExecutionRecord, type ExecutionStatus, parseWorkflowRunName, workflowRunName } from './records.ts';
 import { causeMessage } from './steps.ts';
@@ -37,7 +38,7 @@ export type StatusOutcome =
  * superseded by a resume or a redrive (the local service reports the run that died with the layer as
  * Local.LayerStopped) is ignored. Idempotent: a second delivery changes nothing.
  */
-export async function recordWorkflowStatus(executions: ExecutionStore, change: StatusChange): Promise<StatusOutcome> {
+export async function recordWorkflowStatus(executions: ExecutionStore, change: StatusChange, events?: EventSink): Promise<StatusOutcome> {
   const { status, name, error, cause, stopDate } = change;
   if (status === 'RUNNING' || status === 'SUCCEEDED') return { kind: 'not-an-end' };
   // Only pattern executions are named after an execution id (and run); batch children end through their parent.
@@ -59,12 +60,15 @@ export async function recordWorkflowStatus(executions: ExecutionStore, change: S
     run,
   });
   if (changed || status === 'ABORTED') await executions.cancelTasks(executionId, message);
+  // Only the write that ended it tells: a stop by request (DELETE) has told already, from the API.
+  const event = changed ? executionEnded(execution, status, message) : undefined;
+  if (event) await events?.emit(event);
   return { kind: changed ? 'ended' : 'already-ended', executionId, status, message };
 }
 
 /** recordWorkflowStatus, logged; answers whether the execution's status changed. */
-export async function recordWorkflowEnd(executions: ExecutionStore, change: StatusChange, log?: EventLog): Promise<boolean> {
-  const outcome = await recordWorkflowStatus(executions, change);
+export async function recordWorkflowEnd(executions: ExecutionStore, change: StatusChange, log?: EventLog, events?: EventSink): Promise<boolean> {
+  const outcome = await recordWorkflowStatus(executions, change, events);
   if (outcome.kind === 'superseded') log?.info?.('status of a superseded workflow run ignored', { ...outcome, status: change.status });
   if (outcome.kind === 'ended') log?.warn('execution ended by its workflow', { executionId: outcome.executionId, status: outcome.status, reason: outcome.message });
   return outcome.kind === 'ended';
@@ -119,6 +123,8 @@ export interface ReconcilerDeps {
   /** Records the outcome of a run that SUCCEEDED with its execution still RUNNING (ExecutionSteps.finalize). */
   finalize: (executionId: string) => Promise<unknown>;
   log?: EventLog;
+  /** The execution.failed events of the ends it records. */
+  events?: EventSink;
   /** Most dead letters handled per round (default 100): the rest wait for the next round. */
   maxDeadLetters?: number;
 }
@@ -152,7 +158,7 @@ export class ExecutionReconciler {
       for (const m of messages) {
         const change = statusChangeOf(m.body);
         try {
-          if (change) await recordWorkflowEnd(this.deps.executions, change, this.deps.log);
+          if (change) await recordWorkflowEnd(this.deps.executions, change, this.deps.log, this.deps.events);
           else this.deps.log?.warn('dropping a dead letter that is no status change', { body: m.body.slice(0, 200) });
           await this.deps.deadLetters.delete(m.receipt);
           drained++;
@@ -179,7 +185,7 @@ export class ExecutionReconciler {
       const changed =
         run.status === 'SUCCEEDED'
           ? (await this.deps.finalize(execution.executionId), true)
-          : await recordWorkflowEnd(this.deps.executions, run, this.deps.log);
+          : await recordWorkflowEnd(this.deps.executions, run, this.deps.log, this.deps.events);
       if (changed) ended.push(execution.executionId);
     }
     return ended;

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { breakerKeysFor } from './breakers.ts';
 import { ConflictError, NotFoundError, type TaskError, XlError } from './errors.ts';
 import type { ExecutionStore } from './aws/execution-store.ts';
-import { type EventSink, noEvents } from './events.ts';
+import { type EventSink, executionEnded, noEvents } from './events.ts';
 import type { PayloadStore } from './aws/payload-store.ts';
 import { mergeOutputs, stageLayout, stagesInData } from './patterns.ts';
 import { type Pattern, type Plan, type Task, parsePlan, planHash, planTasks } from './plan.ts';
@@ -233,11 +233,12 @@ export class ExecutionService {
     const execution = await this.deps.executions.getExecution(executionId);
     if (!execution) throw new NotFoundError(`no execution ${executionId}`);
     if (execution.status !== 'PENDING' && execution.status !== 'RUNNING') return;
-    await this.deps.executions.setStatus(executionId, 'ABORTED', {
+    const ended = await this.deps.executions.setStatus(executionId, 'ABORTED', {
       from: ['PENDING', 'RUNNING'],
       stoppedAt: new Date().toISOString(),
       message: 'cancelled by request',
     });
+    if (ended) await this.events.emit(executionEnded(execution, 'ABORTED', 'cancelled by request')!);
     await this.deps.workflows.stop(execution.pattern, executionId, 'cancelled by request', execution.workflowRun ?? 0);
     await this.deps.executions.cancelTasks(executionId, 'cancelled by request');
   }

@@ -87,6 +87,8 @@ function componentRegistry() {
     DeadLettersRedriven: api.DeadLettersRedriven,
     LogLine: api.LogLineSchema,
     LogPage: api.LogPage,
+    LayerEvent: api.LayerEventSchema,
+    EventList: api.EventList,
   };
   for (const [id, schema] of Object.entries(named)) r.add(schema, { id });
   return r;
@@ -105,7 +107,7 @@ const ERROR_RESPONSES: Record<number, string> = {
   413: 'Request body over 1 MiB',
   429: 'Throttled: try again later',
   500: 'The layer failed: try again',
-  501: 'Not available in this deployment',
+  501: 'Not available in this deployment (GET /events on AWS: API Gateway cannot stream; the events are on the stack\'s EventBridge bus)',
 };
 // Every route may answer these (IAM, throttling, the layer).
 const COMMON = [401, 403, 429, 500];
@@ -210,6 +212,29 @@ export function openApiDocument(): Json {
           ...ok(202, 'DeadLettersRedriven', 'Moving'),
           ...errors(400),
         }, { requestBody: { required: false, content: content('RedriveDeadLettersRequest') } }),
+      },
+      '/events': {
+        get: op(
+          'listEvents',
+          "The layer's recent events (local mode): JSON, or a stream of server-sent events with `Accept: text/event-stream` that resumes after Last-Event-ID",
+          {
+            200: {
+              description: 'The events after Last-Event-ID (all the layer keeps, up to 1000, without it); a stream sends each new one as it happens, and a comment line every 15 s',
+              content: {
+                'application/json': { schema: ref('EventList') },
+                'text/event-stream': { schema: { type: 'string', description: 'Per event: `id: <id>` and `data: <LayerEvent as JSON>`' } },
+              },
+            },
+            ...errors(400, 501),
+          },
+          {
+            parameters: [
+              { name: 'kind', in: 'query', schema: { type: 'string' }, description: 'Comma-separated kinds or families (`execution`, `task.failed,breaker.opened`)' },
+              { name: 'after', in: 'query', schema: { type: 'string' }, description: 'An event id: only later events (as Last-Event-ID)' },
+              { name: 'Last-Event-ID', in: 'header', schema: { type: 'string' }, description: 'The last event id seen: only later events' },
+            ],
+          },
+        ),
       },
       '/openapi.json': {
         get: {

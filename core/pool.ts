@@ -4,6 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { AGENT_TYPES, type AgentType } from './agent-types.ts';
 import type { AgentStore } from './aws/agent-store.ts';
 import { agentBreakerKey, type CircuitBreaker } from './breakers.ts';
+import { type EventSink, noEvents } from './events.ts';
 import { METRIC, METRIC_DIMENSION, type MetricsSink } from './metrics.ts';
 import type { AgentRecord, AgentStatus, PoolBounds } from './records.ts';
 import type { AgentRuntime } from './runtime.ts';
@@ -27,6 +28,8 @@ export interface PoolDeps {
    * so a type whose agents keep dying (a broken image, a crash loop) stops being dispatched to.
    */
   breaker?: Pick<CircuitBreaker, 'recordFailure'>;
+  /** agent.unhealthy (the monitor) and agent.replaced (the manager). */
+  events?: EventSink;
   now?: () => number;
 }
 
@@ -111,7 +114,10 @@ export class HealthMonitor {
     const retryCount = this.deps.retryCount ?? DEFAULT_HEALTH_RETRY_COUNT;
     const unhealthy: string[] = [];
     const markUnhealthy = async (agent: AgentRecord, reason: string) => {
-      if (await this.deps.agents.setStatus(agent.agentId, 'unhealthy', { from: [agent.status], reason })) unhealthy.push(agent.agentId);
+      if (await this.deps.agents.setStatus(agent.agentId, 'unhealthy', { from: [agent.status], reason })) {
+        unhealthy.push(agent.agentId);
+        await (this.deps.events ?? noEvents).emit({ kind: 'agent.unhealthy', agentId: agent.agentId, agentType: agent.agentType, reason });
+      }
     };
     const agents = await this.deps.agents.list();
     for (const agent of agents) {
@@ -179,6 +185,7 @@ export class PoolManager {
       await this.deps.runtime.stop(agent, false).catch(() => undefined);
       if (await this.deps.agents.setStatus(agent.agentId, 'terminated', { from: ['unhealthy'] })) {
         replaced.push(agent.agentId);
+        await (this.deps.events ?? noEvents).emit({ kind: 'agent.replaced', agentId: agent.agentId, agentType: agent.agentType });
         await this.deps.breaker?.recordFailure(agentBreakerKey(agent.agentType));
       }
     }

@@ -45,6 +45,8 @@ export interface ExecutionRecord {
   budgetUsd?: number;
   /** What its tasks have recorded spending (USD), added as each run ends. */
   spentUsd?: number;
+  /** When Gate first refused a task because the budget was spent (the budget.spent event's guard). */
+  budgetSpentAt?: string;
   result?: { status: 'completed' | 'failed'; stage?: string };
   /**
    * Which workflow run (Step Functions execution) is the current one: 0 (or absent) is the first,

@@ -5,7 +5,7 @@ import { queueKey } from './agent-types.ts';
 import { agentBreakerKey, type CircuitBreaker, failureBreakerKey } from './breakers.ts';
 import { classifyStatesError } from './classify.ts';
 import { type ErrorType, type TaskError, isErrorSource, isErrorType } from './errors.ts';
-import type { EventSink } from './events.ts';
+import { type EventSink, executionEnded } from './events.ts';
 import { METRIC, METRIC_DIMENSION, type MetricsSink } from './metrics.ts';
 import type { ExecutionStore } from './aws/execution-store.ts';
 import type { AttemptLogEntry, ExecutionRecord, TaskRecord } from './records.ts';
@@ -79,10 +79,12 @@ export class ExecutionSteps {
   async prepare({ executionId }: { executionId: string }): Promise<PreparedExecution> {
     const execution = await this.requireExecution(executionId);
     // The task records' recovery overrides size the batches (their worst-case history).
-    const [tasks] = await Promise.all([
+    const [tasks, started] = await Promise.all([
       this.deps.executions.listTasks(executionId),
       this.deps.executions.setStatus(executionId, 'RUNNING', { from: ['PENDING'] }),
     ]);
+    // Once per run: the conditional write lets only the first Prepare of a run through.
+    if (started) await this.deps.events.emit({ kind: 'execution.started', executionId, name: execution.name, run: execution.workflowRun ?? 0 });
     return prepareBatches(execution, tasks);
   }
 
@@ -112,6 +114,10 @@ export class ExecutionSteps {
     }
     if (execution.budgetUsd !== undefined && (execution.spentUsd ?? 0) >= execution.budgetUsd) {
       const cause = `the plan's budget of ${execution.budgetUsd} USD is spent (${roundUsd(execution.spentUsd ?? 0)} USD recorded)`;
+      // Every task Gate refuses from now on would say so: the event goes out with the first refusal only.
+      if (await this.deps.executions.markBudgetSpent(executionId)) {
+        await this.deps.events.emit({ kind: 'budget.spent', executionId, budgetUsd: execution.budgetUsd, spentUsd: roundUsd(execution.spentUsd ?? 0) });
+      }
       return { action: 'blocked', failure: { Error: 'resource', Cause: cause }, final: true };
     }
     // Every breaker the task needs (recorded at submit; records from before: its agent type's).
@@ -205,7 +211,9 @@ export class ExecutionSteps {
       }
     }
 
-    await this.deps.executions.failTask(executionId, taskIndex, error, entry('none'));
+    if (await this.deps.executions.failTask(executionId, taskIndex, error, entry('none'))) {
+      await this.deps.events.emit({ kind: 'task.failed', executionId, taskId: task.taskId, agentType: task.agentType, errorType, message: error.message.slice(0, 1024), attempts: task.attempts });
+    }
     const escalation = decision.action === 'fail' ? decision.escalation : undefined;
     if (escalation) await this.escalate(escalation, execution, task, error);
     if (task.failureStrategy === 'stop' && escalation !== 'fail-execution') {
@@ -231,12 +239,19 @@ export class ExecutionSteps {
     if (!execution || !isStopping(execution)) return;
     if (tasks.some((t) => t.status !== 'completed' && t.status !== 'failed' && t.status !== 'skipped')) return;
     const outcome = deriveOutcome(execution, tasks);
-    await this.deps.executions.setStatus(executionId, outcome.status, {
+    const ended = await this.deps.executions.setStatus(executionId, outcome.status, {
       from: ['PENDING', 'RUNNING'],
       stoppedAt: new Date(this.now()).toISOString(),
       result: outcome.result,
       run: execution.workflowRun ?? 0,
     });
+    if (ended) await this.emitEnd(execution, outcome.status);
+  }
+
+  /** The end of an execution, told once: only the write that changed its status emits it. */
+  private async emitEnd(execution: ExecutionRecord, status: ExecutionRecord['status']): Promise<void> {
+    const event = executionEnded(execution, status);
+    if (event) await this.deps.events.emit(event);
   }
 
   /**
@@ -259,11 +274,12 @@ export class ExecutionSteps {
     const execution = await this.requireExecution(executionId);
     const tasks = await this.deps.executions.listTasks(executionId);
     const outcome = deriveOutcome(execution, tasks);
-    await this.deps.executions.setStatus(executionId, outcome.status, {
+    const ended = await this.deps.executions.setStatus(executionId, outcome.status, {
       from: ['PENDING', 'RUNNING'],
       stoppedAt: new Date().toISOString(),
       result: outcome.result,
     });
+    if (ended) await this.emitEnd(execution, outcome.status);
     return { status: outcome.status };
   }
 }

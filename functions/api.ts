@@ -2,7 +2,7 @@
 import type * as z from 'zod';
 import { AGENT_TYPES, type AgentType } from '#core/agent-types.ts';
 import { isBreakerKey } from '#core/breakers.ts';
-import { NotFoundError, ValidationError } from '#core/errors.ts';
+import { NotFoundError, ValidationError, XlError } from '#core/errors.ts';
 import { toJsonPointer } from '#core/plan.ts';
 import { PoolBoundsRequest, RedriveDeadLettersRequest, StartAgentsRequest } from '#core/api-schemas.ts';
 // The committed document (npm run schemas), bundled into the Lambda: no file to read at run time.
@@ -116,6 +116,15 @@ export const routes = [
   route('POST', '/dead-letters/redrive', async ({ body }) => {
     const req = parse(RedriveDeadLettersRequest, body);
     return { status: 202, body: { items: await deadLetters().redrive(req.queue) } };
+  }),
+  // API Gateway's REST APIs answer each request whole: no stream. The local layer serves this route itself (local/events.ts).
+  route('GET', '/events', async () => {
+    const bus = process.env.XL_EVENT_BUS;
+    throw new XlError(
+      'permanent',
+      `GET /events streams in the local layer only: on AWS the events are on the EventBridge bus ${bus ?? 'of the stack'} (rules, the notification topic, the webhook destination)`,
+      501,
+    );
   }),
   route('GET', '/openapi.json', async () => ({ status: 200, body: openApiDocument })),
 ];

@@ -5,7 +5,7 @@
 // unrecorded (core/execution-events.ts).
 import type { EventBridgeEvent } from 'aws-lambda';
 import { recordWorkflowEnd, type StatusChange } from '#core/execution-events.ts';
-import { eventLog, executionReconciler, executionStore, logger } from './lib/deps.ts';
+import { eventLog, events, executionReconciler, executionStore, logger } from './lib/deps.ts';
 import { tracedHandler } from './lib/observability.ts';
 
 export type { StatusChange };
@@ -18,7 +18,7 @@ async function run(event: ExecutionEventsInput): Promise<unknown> {
     if (result.drained || result.kept || result.ended.length) logger.warn('reconciled execution ends', { ...result });
     return result;
   }
-  await recordWorkflowEnd(executionStore(), event.detail, eventLog);
+  await recordWorkflowEnd(executionStore(), event.detail, eventLog, events());
   return undefined;
 }
 

@@ -162,6 +162,7 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
     'AwsSolutions-SQS3',
     'It is a dead-letter queue: EventBridge\'s target DLQ and the events function\'s on-failure destination (neither is a redrive policy, which the rule looks for).',
   );
+  for (const [owner, id, reason] of stack.events.nagAcknowledgments()) ack(owner, id, reason);
   iam5(pool.poolManager.role, [
     executionsIndexes,
     agentsIndexes,

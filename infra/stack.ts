@@ -6,6 +6,7 @@ import type { Construct } from 'constructs';
 import { Agents } from './constructs/agents.ts';
 import { Api } from './constructs/api.ts';
 import { DataEncryption } from './constructs/encryption.ts';
+import { LayerEvents } from './constructs/events.ts';
 import { Observability } from './constructs/observability.ts';
 import { DISPATCH_ALLOWANCE_SECONDS, HEARTBEAT_SECONDS, type XlFunction } from './constructs/functions.ts';
 import { Patterns } from './constructs/patterns.ts';
@@ -58,6 +59,12 @@ export interface ExecutionLayerStackProps extends StackProps {
    * Developer Guide, "Configuring reserved concurrency"). `-c stepsReservedConcurrency=50`.
    */
   readonly stepsReservedConcurrency?: number;
+  /** Every event POSTed to this HTTPS URL (default: the `webhookUrl` context); infra/constructs/events.ts. */
+  readonly webhookUrl?: string;
+  /** The secret (ARN) the webhook's key comes from (default: the `webhookKeySecretArn` context; else one is generated). */
+  readonly webhookKeySecretArn?: string;
+  /** Subscribes this email address to the notification topic (default: the `notificationEmail` context). */
+  readonly notificationEmail?: string;
 }
 
 export class ExecutionLayerStack extends Stack {
@@ -71,6 +78,7 @@ export class ExecutionLayerStack extends Stack {
   readonly observability: Observability;
   /** The customer managed key of `kms: true`. */
   readonly encryption?: DataEncryption;
+  readonly events: LayerEvents;
   /** The environment every function gets (tables, bucket, queue prefix, contract defaults). */
   readonly functionEnvironment: Readonly<Record<string, string>>;
 
@@ -96,10 +104,16 @@ export class ExecutionLayerStack extends Stack {
     this.tables = new Tables(this, 'Tables');
     this.storage = new PayloadStorage(this, 'Storage');
     this.queues = new TaskQueues(this, 'Queues');
+    this.events = new LayerEvents(this, 'Events', {
+      webhookUrl: props.webhookUrl ?? this.node.tryGetContext('webhookUrl'),
+      webhookKeySecretArn: props.webhookKeySecretArn ?? this.node.tryGetContext('webhookKeySecretArn'),
+      notificationEmail: props.notificationEmail ?? this.node.tryGetContext('notificationEmail'),
+    });
     this.functionEnvironment = {
       ...this.tables.environment,
       ...this.storage.environment,
       ...this.queues.environment,
+      ...this.events.environment,
       XL_HEARTBEAT_SECONDS: String(heartbeatSeconds),
       POWERTOOLS_METRICS_NAMESPACE: metricsNamespace(this.stackName),
       XL_DISPATCH_ALLOWANCE_SECONDS: String(props.dispatchAllowanceSeconds ?? DISPATCH_ALLOWANCE_SECONDS),
@@ -165,7 +179,7 @@ export class ExecutionLayerStack extends Stack {
 
     if (props.kms) {
       const encryption = new DataEncryption(this, 'Encryption');
-      for (const q of [...this.queues.allQueues, this.patterns.executionEventsDeadLetters]) encryption.encryptQueue(q);
+      for (const q of [...this.queues.allQueues, this.patterns.executionEventsDeadLetters, this.events.deadLetters]) encryption.encryptQueue(q);
       for (const t of [this.tables.executions, this.tables.agents, this.tables.breakers]) encryption.encryptTable(t);
       // The access logs bucket stays SSE-S3: S3 server access logging cannot write to SSE-KMS.
       encryption.encryptBucket(this.storage.bucket);
@@ -174,6 +188,9 @@ export class ExecutionLayerStack extends Stack {
       encryption.grantData(...this.functions.map((f) => f.role), this.patterns.taskBatch, ...Object.values(this.agents.taskRoles));
       this.encryption = encryption;
     }
+    // Every function emits events (steps, reconcile, pool, health, API); undelivered ones alarm.
+    this.events.grantPut(this.functions);
+    this.events.alarmOnDeadLetters(this.observability.alarmTopic);
 
     const outputs: Record<string, string> = {
       ApiUrl: this.api.url,
@@ -189,6 +206,8 @@ export class ExecutionLayerStack extends Stack {
       ClusterName: this.agents.cluster.clusterName,
       DashboardName: this.observability.dashboard.dashboardName,
       AlarmTopicArn: this.observability.alarmTopic.topicArn,
+      EventBusName: this.events.bus.eventBusName,
+      NotificationTopicArn: this.events.notificationTopic.topicArn,
     };
     for (const [name, value] of Object.entries(outputs)) new CfnOutput(this, name, { value });
   }

@@ -18,9 +18,12 @@ import { sqsClient } from '#core/aws/clients.ts';
 import { heartbeatIntervalMs } from '#core/config.ts';
 import { registerLogSource } from '#core/logs.ts';
 import { registerRuntime } from '#core/runtime.ts';
+import { fanOut, registerEventSink } from '#core/events.ts';
+import { WebhookSink, webhookFromEnv } from '#core/webhook.ts';
 import { resolveDefinition } from '../infra/asl.ts';
 import { startDynalite } from './services/dynalite.ts';
 import { startFauxqs127 } from './services/fauxqs.ts';
+import { EventRing, serveEvents } from './events.ts';
 import { type ExecutionStatusChangeEvent, LocalStepFunctions } from './stepfunctions/index.ts';
 import { killLeftoverWorkers, reapLeftoverGroups } from './leftovers.ts';
 import { FileLogSource, LayerLogFile } from './logs.ts';
@@ -72,6 +75,9 @@ export class LocalLayer {
   readonly requests = new Map<string, number>();
   /** How long start() took, in ms. */
   bootMs = 0;
+  /** The layer's recent events, for GET /events. */
+  readonly events = new EventRing();
+  private webhook?: WebhookSink;
 
   constructor(private readonly opts: LayerOptions) {}
 
@@ -92,6 +98,12 @@ export class LocalLayer {
     const workers = await killLeftoverWorkers(runDir);
     const groups = await reapLeftoverGroups(runDir);
     if (workers.length || groups) this.log(`killed ${workers.length} worker(s) and ${groups} command group(s) of the earlier run`);
+
+    // The handlers' events (functions/lib/deps.ts) go to GET /events and, with XL_WEBHOOK_URL, to the
+    // webhook; a bad URL or a missing secret fails the start, naming the variable.
+    const hook = webhookFromEnv(process.env);
+    if (hook) this.webhook = new WebhookSink({ ...hook, log: { warn: (message) => this.log(message) } });
+    registerEventSink(fanOut([this.events, this.webhook]));
 
     const template = await this.synthesize();
     const dynamo = await startDynalite({ path: join(stateDir, 'dynamodb') });
@@ -346,6 +358,17 @@ export class LocalLayer {
   }
 
   private async serve(api: Handler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // GET /events streams, which a Lambda handler cannot: the layer serves it from its ring (on AWS
+    // the API's route answers 501 and points at the stack's event bus).
+    if (req.method === 'GET' && /^(\/v1)?\/events\/?$/.test(new URL(req.url ?? '/', 'http://127.0.0.1').pathname)) {
+      const { bearerAllowed } = await import('../functions/lib/http.ts');
+      if (!bearerAllowed(req.headers.authorization)) {
+        res.writeHead(401, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { type: 'permanent', message: 'missing or wrong bearer token' } }));
+        return;
+      }
+      return serveEvents(this.events, req, res);
+    }
     const chunks: Buffer[] = [];
     let size = 0;
     let tooLarge = false;
@@ -396,6 +419,9 @@ export class LocalLayer {
     await new Promise<void>((ok) => (this.server ? this.server.close(() => ok()) : ok()));
     await this.runtime?.stopAll(11_000);
     registerRuntime(undefined);
+    registerEventSink(undefined);
+    // Webhook deliveries still in their backoff get a moment, not the whole of it.
+    if (this.webhook) await Promise.race([this.webhook.idle(), new Promise((ok) => setTimeout(ok, 2000).unref())]);
     for (const close of this.closers.reverse()) await close().catch(() => undefined);
     await rm(join(this.opts.stateDir, 'endpoint.json'), { force: true });
   }

@@ -210,6 +210,11 @@ export class ExecutionStore {
     await this.updateExecution(executionId, 'ADD spentUsd :usd', undefined, { ':usd': usd });
   }
 
+  /** Records that the execution's budget is spent; true only for the first call (its event goes out once). */
+  async markBudgetSpent(executionId: string, at = new Date().toISOString()): Promise<boolean> {
+    return this.updateExecution(executionId, 'SET budgetSpentAt = :at', 'attribute_not_exists(budgetSpentAt)', { ':at': at });
+  }
+
   /** Records the first "stop" failure; later ones keep the first. */
   async markStopping(executionId: string, stopping: NonNullable<ExecutionRecord['stopping']>): Promise<void> {
     await this.updateExecution(executionId, 'SET stopping = :v', 'attribute_not_exists(stopping)', { ':v': stopping });

@@ -18,7 +18,8 @@ import { StepFunctionsWorkflows } from '#core/aws/workflows.ts';
 import { BreakerPolicies, CircuitBreaker } from '#core/breakers.ts';
 import { loadConfig } from '#core/config.ts';
 import { DeadLetterService } from '#core/dead-letters.ts';
-import { logEventSink } from '#core/events.ts';
+import { type EventSink, fanOut, logEventSink, registeredEventSink } from '#core/events.ts';
+import { type PutEvents, eventBusSink } from '#core/aws/event-bus.ts';
 import { ExecutionReconciler } from '#core/execution-events.ts';
 import { ExecutionService } from '#core/executions.ts';
 import { ExecutionLogs, registeredLogSource } from '#core/logs.ts';
@@ -34,11 +35,33 @@ export const agentStore = /* @__PURE__ */ once(() => new AgentStore(ddbClient(),
 export const breakerStore = /* @__PURE__ */ once(() => new DynamoBreakerStore(ddbClient(), config().tables.breakers));
 // XL_BREAKER_POLICY: per-key thresholds, windows and cooldowns (a bad value fails the first call that needs a breaker, naming the field).
 export const circuitBreaker = /* @__PURE__ */ once(
-  () => new CircuitBreaker(breakerStore(), { policy: BreakerPolicies.parse(process.env.XL_BREAKER_POLICY), events: logEventSink({ info: (message, fields) => logger.info(message, fields ?? {}) }) }),
+  () => new CircuitBreaker(breakerStore(), { policy: BreakerPolicies.parse(process.env.XL_BREAKER_POLICY), events: events() }),
 );
 export const sqs = sharedSqsClient;
-/** Where the layer's events go: structured log lines (CloudWatch Logs on AWS). */
-export const events = /* @__PURE__ */ once(() => logEventSink(logger));
+
+/**
+ * PutEvents on the stack's bus. `@aws-sdk/client-eventbridge` is not a dependency yet: once it is,
+ * this is `(input) => new EventBridgeClient({}).send(new PutEventsCommand(input))` (one client,
+ * built once). Until then the bus gets nothing and the events are log lines only.
+ */
+const putEvents: PutEvents | undefined = undefined;
+
+/** XL_EVENT_BUS (the stack's bus name): the bus sink, when there is a client to put with. */
+const busSink = /* @__PURE__ */ once((): EventSink | undefined => {
+  const busName = process.env.XL_EVENT_BUS;
+  if (!busName || !putEvents) return undefined;
+  return eventBusSink({ putEvents, busName, log: { warn: (message, fields) => logger.warn(message, { ...fields }) } });
+});
+
+/**
+ * Where the layer's events go: structured log lines (CloudWatch Logs on AWS), and the stack's bus on
+ * AWS or, in the embedded local layer, the sinks it registers (GET /events, the webhook). The
+ * registered sink is looked up per event: the local layer registers it before its first round.
+ */
+export const events = /* @__PURE__ */ once((): EventSink => {
+  const log = logEventSink({ info: (message, fields) => logger.info(message, fields ?? {}) });
+  return { emit: (event) => fanOut([log, registeredEventSink() ?? busSink()]).emit(event) };
+});
 
 export const executionSteps = /* @__PURE__ */ once(
   () =>
@@ -67,6 +90,7 @@ export const executionReconciler = /* @__PURE__ */ once(
       workflows: StepFunctionsRuns.fromEnv(sfnClient()),
       finalize: (executionId) => executionSteps().finalize({ executionId }),
       log: eventLog,
+      events: events(),
     }),
 );
 
@@ -77,7 +101,7 @@ export const executionService = /* @__PURE__ */ once(
       executions: executionStore(),
       payloads: new PayloadStore(s3Client(), config().bucket),
       workflows: StepFunctionsWorkflows.fromEnv(sfnClient()),
-      events: logEventSink({ info: (message, fields) => logger.info(message, fields ?? {}) }),
+      events: events(),
     }),
 );
 
@@ -92,7 +116,7 @@ export const metrics = /* @__PURE__ */ once(() =>
   cloudWatchMetricsSink(process.env.POWERTOOLS_SERVICE_NAME ?? 'xl', (err) => logger.warn('could not write a metric', { error: err as Error })),
 );
 
-export const healthMonitor = /* @__PURE__ */ once(() => new HealthMonitor({ ...monitorDeps(), metrics: metrics(), breakers: circuitBreaker() }));
+export const healthMonitor = /* @__PURE__ */ once(() => new HealthMonitor({ ...monitorDeps(), metrics: metrics(), breakers: circuitBreaker(), events: events() }));
 
 // Locally the embedded layer registers its process runtime; on AWS agents are ECS tasks.
 export const poolManager = /* @__PURE__ */ once(
@@ -104,6 +128,7 @@ export const poolManager = /* @__PURE__ */ once(
       slots: parseConcurrencySpec(process.env.XL_MAX_CONCURRENT_TASKS),
       breaker: circuitBreaker(),
       idleSeconds: config().poolIdleSeconds,
+      events: events(),
     }),
 );
 

@@ -97,13 +97,18 @@ export const errorBody = (): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewa
  */
 export const bearerToken = (): middy.MiddlewareObj<APIGatewayProxyEvent, APIGatewayProxyResult> => ({
   before: async (request) => {
-    const token = process.env.XL_API_TOKEN;
-    if (!token) return;
     const { httpMethod, path } = request.event;
     if (httpMethod === 'GET' && /^(\/v1)?\/(health|openapi\.json)\/?$/.test(path)) return;
-    const header = request.event.headers?.authorization ?? request.event.headers?.Authorization ?? '';
-    const given = Buffer.from(header.replace(/^Bearer\s+/i, ''));
-    const expected = Buffer.from(token);
-    if (given.length !== expected.length || !timingSafeEqual(given, expected)) throw new UnauthorizedError();
+    const header = request.event.headers?.authorization ?? request.event.headers?.Authorization;
+    if (!bearerAllowed(header)) throw new UnauthorizedError();
   },
 });
+
+/** Whether an Authorization header carries XL_API_TOKEN (always, when no token is set). The local GET /events stream checks it too. */
+export function bearerAllowed(header: string | undefined): boolean {
+  const token = process.env.XL_API_TOKEN;
+  if (!token) return true;
+  const given = Buffer.from((header ?? '').replace(/^Bearer\s+/i, ''));
+  const expected = Buffer.from(token);
+  return given.length === expected.length && timingSafeEqual(given, expected);
+}

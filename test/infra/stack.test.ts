@@ -112,7 +112,7 @@ describe('queues', () => {
   it('are one per agent type and priority, each with a DLQ, named <stack>_<type>-<priority>', () => {
     const names = ofType('AWS::SQS::Queue').map(([, q]) => q.Properties.QueueName).sort();
     const expected = AGENT_TYPES.flatMap((t) => PRIORITIES.flatMap((p) => [`xl_${queueKey(t, p)}`, `xl_${queueKey(t, p)}-dlq`]));
-    expect(names).toEqual([...expected, 'xl-execution-events-dlq'].sort());
+    expect(names).toEqual([...expected, 'xl-execution-events-dlq', 'xl-events-dlq'].sort());
   });
 
   it('every queue that is not a DLQ redrives to its DLQ after 5 receives', () => {
@@ -160,9 +160,9 @@ describe('dead letters', () => {
   const DLQ_PATTERN = /xl_\*-dlq/;
 
   it('each DLQ has an alarm that fires while it holds a visible message, and no task queue has one', () => {
-    // The task queues' DLQs (the execution-events DLQ's alarm is under "observability").
+    // The task queues' DLQs (the execution-events DLQ's alarm is under "observability", the events DLQ's in test/infra/events.test.ts).
     const alarms = ofType('AWS::CloudWatch::Alarm')
-      .filter(([id, a]) => a.Properties.Namespace === 'AWS/SQS' && id !== 'ExecutionEventsDlqAlarm')
+      .filter(([id, a]) => a.Properties.Namespace === 'AWS/SQS' && id !== 'ExecutionEventsDlqAlarm' && id !== 'EventsDlqAlarm')
       .map(([, a]) => a.Properties);
     const watched = alarms.map((a) => resources[a.Dimensions[0].Value['Fn::GetAtt'][0]]!.Properties.QueueName).sort();
     expect(watched).toEqual(AGENT_TYPES.flatMap((t) => PRIORITIES.map((p) => `xl_${queueKey(t, p)}-dlq`)).sort());
@@ -899,7 +899,8 @@ describe('agents', () => {
 describe('observability', () => {
   const alarmsByName = () =>
     Object.fromEntries(ofType('AWS::CloudWatch::Alarm').map(([, a]) => [a.Properties.AlarmName as string, a.Properties as Loose]));
-  const topicId = () => ofType('AWS::SNS::Topic').map(([id]) => id)[0]!;
+  // The alarm topic (the notification topic is test/infra/events.test.ts's).
+  const topicId = () => ofType('AWS::SNS::Topic').find(([, t]) => t.Properties.TopicName === 'xl-alarms')![0];
   /** The dashboard's body with its tokens (the region) blanked out. */
   const dashboardBody = () => {
     const [[, dashboard]] = ofType('AWS::CloudWatch::Dashboard') as [[string, Resource]];
@@ -985,14 +986,14 @@ describe('observability', () => {
   });
 
   it('the alarm topic is encrypted with a rotated key CloudWatch may use, refuses non-TLS publishing and lets only the stack\'s alarms publish', () => {
-    const [[, topic]] = ofType('AWS::SNS::Topic') as [[string, Resource]];
+    const topic = resources[topicId()]!;
     expect(topic.Properties.TopicName).toBe('xl-alarms');
     const key = resources[topic.Properties.KmsMasterKeyId['Fn::GetAtt'][0]]!;
     expect(key.Properties.EnableKeyRotation).toBe(true);
     expect(key.Properties.KeyPolicy.Statement).toContainEqual(
       expect.objectContaining({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Action: ['kms:Decrypt', 'kms:GenerateDataKey*'] }),
     );
-    const [[, policy]] = ofType('AWS::SNS::TopicPolicy') as [[string, Resource]];
+    const [, policy] = ofType('AWS::SNS::TopicPolicy').find(([, p]) => p.Properties.Topics[0].Ref === topicId())!;
     const statements: Loose[] = policy.Properties.PolicyDocument.Statement;
     expect(statements).toContainEqual(expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }));
     const publish = statements.find((st) => st.Principal?.Service === 'cloudwatch.amazonaws.com')!;
@@ -1011,7 +1012,7 @@ describe('observability', () => {
     emailed.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
       Endpoint: 'oncall@example.com',
-      TopicArn: { Ref: Object.keys(emailed.findResources('AWS::SNS::Topic'))[0] },
+      TopicArn: { Ref: Object.keys(emailed.findResources('AWS::SNS::Topic', { Properties: { TopicName: 'xl-alarms' } }))[0] },
     });
   });
 
