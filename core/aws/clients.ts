@@ -3,6 +3,7 @@
 // (AWS_ENDPOINT_URL_*), so the same code talks to AWS, LocalStack or the embedded local layer.
 import { CloudWatchLogsClient } from '@aws-sdk/client-cloudwatch-logs';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -40,6 +41,8 @@ export const sfnClient = /* @__PURE__ */ once(() => capture(new SFNClient({})));
 export const secretsManagerClient = /* @__PURE__ */ once(() => capture(new SecretsManagerClient({})));
 
 export const ecsClient = /* @__PURE__ */ once(() => capture(new ECSClient({})));
+
+export const eventBridgeClient = /* @__PURE__ */ once(() => capture(new EventBridgeClient({})));
 
 export const logsClient = /* @__PURE__ */ once(() => capture(new CloudWatchLogsClient({})));
 

@@ -6,7 +6,8 @@ import { AgentStore } from '#core/aws/agent-store.ts';
 import { SqsDeadLetterQueues, StepFunctionsTaskTokens } from '#core/aws/dead-letter-queues.ts';
 import { DynamoBreakerStore } from '#core/aws/breaker-store.ts';
 import { FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
-import { ddbClient, ecsClient, logsClient, once, s3Client, sfnClient, sharedSqsClient } from '#core/aws/clients.ts';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { ddbClient, ecsClient, eventBridgeClient, logsClient, once, s3Client, sfnClient, sharedSqsClient } from '#core/aws/clients.ts';
 import { CloudWatchLogSource } from '#core/aws/cloudwatch-logs.ts';
 import { EcsRuntime } from '#core/aws/ecs-runtime.ts';
 import { SqsDeadLetters, StepFunctionsRuns } from '#core/aws/execution-reconcile.ts';
@@ -39,17 +40,13 @@ export const circuitBreaker = /* @__PURE__ */ once(
 );
 export const sqs = sharedSqsClient;
 
-/**
- * PutEvents on the stack's bus. `@aws-sdk/client-eventbridge` is not a dependency yet: once it is,
- * this is `(input) => new EventBridgeClient({}).send(new PutEventsCommand(input))` (one client,
- * built once). Until then the bus gets nothing and the events are log lines only.
- */
-const putEvents: PutEvents | undefined = undefined;
+/** PutEvents on the stack's bus (the client is built on the first event). */
+const putEvents: PutEvents = (input) => eventBridgeClient().send(new PutEventsCommand(input));
 
 /** XL_EVENT_BUS (the stack's bus name): the bus sink, when there is a client to put with. */
 const busSink = /* @__PURE__ */ once((): EventSink | undefined => {
   const busName = process.env.XL_EVENT_BUS;
-  if (!busName || !putEvents) return undefined;
+  if (!busName) return undefined;
   return eventBusSink({ putEvents, busName, log: { warn: (message, fields) => logger.warn(message, { ...fields }) } });
 });
 
