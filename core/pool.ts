@@ -48,6 +48,75 @@ export function desiredAgents(bounds: { min: number; max: number }, backlog: Bac
   return Math.min(bounds.max, Math.max(bounds.min, needed));
 }
 
+/** What the sizing of one agent type looks at: a pure snapshot, so the simulator can drive it. */
+export interface SizingInput {
+  bounds: { min: number; max: number };
+  slots: number;
+  /** The type's live agents (starting, idle, busy). */
+  agents: Pick<AgentRecord, 'agentId' | 'status' | 'idleSince' | 'lastHeartbeatAt' | 'preemptible' | 'yieldRequestedAt'>[];
+  /** Without one (no backlog reader), the bounds alone apply. */
+  backlog?: Backlog;
+  /** Tasks of plans just submitted that have not reached a queue yet (core/demand.ts). */
+  demandHint?: number;
+}
+
+export interface SizingPolicy {
+  /** An idle agent is drained only after this long, unless the pool is above max. */
+  idleSeconds: number;
+  /** A yield request is pending for two heartbeat spans. */
+  heartbeatSeconds: number;
+}
+
+export interface SizingDecision {
+  desired: number;
+  /** Agents to start. */
+  start: number;
+  /** Idle agents to drain, longest idle first. */
+  drain: string[];
+  /** Busy agents asked to hand back their low-priority work. */
+  yield: string[];
+}
+
+/**
+ * The pool manager's decision for one type, a pure function of its state and the time: what
+ * reconcile acts on and bench/pool-sim.ts measures.
+ */
+export function sizeType(input: SizingInput, now: number, policy: SizingPolicy): SizingDecision {
+  const { bounds, slots, agents: live, backlog: queued } = input;
+  let desired = queued ? desiredAgents(bounds, queued, slots) : Math.min(bounds.max, Math.max(bounds.min, live.length));
+  // A plan's known tasks ask for agents before they reach a queue (a cold start takes a minute on
+  // Fargate); once queued, the backlog counts them instead, so the larger of the two, not the sum.
+  if (input.demandHint) desired = Math.max(desired, Math.min(bounds.max, Math.ceil(input.demandHint / Math.max(1, slots))));
+  const out: SizingDecision = { desired, start: 0, drain: [], yield: [] };
+  // Preemption: high-priority work waits and no agent can be added, so agents running
+  // low-priority tasks are asked to hand them back (checkpointed, to resume later).
+  // Only when no agent has a free slot: one that has will take the high-priority task itself.
+  const saturated = queued !== undefined && queued.inFlight >= live.length * slots;
+  if (queued?.high && live.length >= bounds.max && saturated) {
+    const asked = (a: SizingInput['agents'][number]) =>
+      a.yieldRequestedAt !== undefined && now - Date.parse(a.yieldRequestedAt) < 2 * policy.heartbeatSeconds * 1000;
+    const pending = live.filter(asked).length;
+    out.yield = live
+      .filter((a) => a.status === 'busy' && a.preemptible === true && !asked(a))
+      .slice(0, Math.max(0, queued.high - pending))
+      .map((a) => a.agentId);
+  }
+  if (live.length < desired) {
+    out.start = desired - live.length;
+  } else if (live.length > desired) {
+    // Down to max, any idle agent goes; below that, only agents idle long enough that the next
+    // task is not likely to want them back (a cold start costs more than a little idling).
+    const idleFor = (a: SizingInput['agents'][number]) => now - Date.parse(a.idleSince ?? a.lastHeartbeatAt);
+    const idle = live.filter((a) => a.status === 'idle').sort((a, b) => idleFor(b) - idleFor(a));
+    const overMax = Math.max(0, live.length - bounds.max);
+    out.drain = idle
+      .filter((a, i) => i < overMax || idleFor(a) >= policy.idleSeconds * 1000)
+      .slice(0, live.length - desired)
+      .map((a) => a.agentId);
+  }
+  return out;
+}
+
 /** XL_POOL: `tester=2..8,coder=0..4`; unknown types and malformed entries are errors. */
 export function parsePoolSpec(spec: string | undefined): Partial<Record<AgentType, { min: number; max: number }>> {
   return parsePerType('XL_POOL', spec, '<min>..<max>', (type, value) => {
@@ -168,7 +237,10 @@ export class PoolManager {
    * backlog needs (and at least min), start agents; above it, drain agents that have been idle for
    * idleSeconds (at once above max). Without a backlog reader, the bounds alone apply.
    */
-  async reconcile(backlog?: (type: AgentType) => Promise<Backlog>): Promise<{ started: string[]; replaced: string[]; drained: string[]; yielded: string[] }> {
+  async reconcile(
+    backlog?: (type: AgentType) => Promise<Backlog>,
+    demand?: Partial<Record<AgentType, number>>,
+  ): Promise<{ started: string[]; replaced: string[]; drained: string[]; yielded: string[] }> {
     const started: string[] = [];
     const replaced: string[] = [];
     const drained: string[] = [];
@@ -186,32 +258,18 @@ export class PoolManager {
       const type = bounds.agentType;
       const live = agents.filter((a) => a.agentType === type && LIVE.includes(a.status));
       const queued = backlog ? await backlog(type) : undefined;
-      const desired = queued ? desiredAgents(bounds, queued, this.slots(type)) : Math.min(bounds.max, Math.max(bounds.min, live.length));
-      // Preemption: high-priority work waits and no agent can be added, so agents running
-      // low-priority tasks are asked to hand them back (checkpointed, to resume later).
-      // Only when no agent has a free slot: one that has will take the high-priority task itself.
-      const saturated = queued !== undefined && queued.inFlight >= live.length * this.slots(type);
-      if (queued?.high && live.length >= bounds.max && saturated) {
-        const asked = (a: AgentRecord) => a.yieldRequestedAt !== undefined && now - Date.parse(a.yieldRequestedAt) < 2 * this.deps.heartbeatSeconds * 1000;
-        const pending = live.filter(asked).length;
-        const candidates = live.filter((a) => a.status === 'busy' && a.preemptible === true && !asked(a)).slice(0, Math.max(0, queued.high - pending));
-        for (const agent of candidates) {
-          if (await this.deps.agents.requestYield(agent.agentId, new Date(now).toISOString())) yielded.push(agent.agentId);
-        }
+      const decision = sizeType(
+        { bounds, slots: this.slots(type), agents: live, ...(queued ? { backlog: queued } : {}), demandHint: demand?.[type] ?? 0 },
+        now,
+        { idleSeconds: this.deps.idleSeconds ?? DEFAULT_POOL_IDLE_SECONDS, heartbeatSeconds: this.deps.heartbeatSeconds },
+      );
+      for (const agentId of decision.yield) {
+        if (await this.deps.agents.requestYield(agentId, new Date(now).toISOString())) yielded.push(agentId);
       }
-      if (live.length < desired) {
-        started.push(...(await this.startAgents(type, desired - live.length)));
-      } else if (live.length > desired) {
-        // Down to max, any idle agent goes; below that, only agents idle long enough that the next
-        // task is not likely to want them back (a cold start costs more than a little idling).
-        const idleFor = (a: AgentRecord) => now - Date.parse(a.idleSince ?? a.lastHeartbeatAt);
-        const idle = live.filter((a) => a.status === 'idle').sort((a, b) => idleFor(b) - idleFor(a));
-        const overMax = Math.max(0, live.length - bounds.max);
-        const drain = idle.filter((a, i) => i < overMax || idleFor(a) >= this.idleMs()).slice(0, live.length - desired);
-        for (const agent of drain) {
-          await this.stopAgent(agent, true);
-          drained.push(agent.agentId);
-        }
+      if (decision.start > 0) started.push(...(await this.startAgents(type, decision.start)));
+      for (const agentId of decision.drain) {
+        await this.stopAgent(live.find((a) => a.agentId === agentId)!, true);
+        drained.push(agentId);
       }
     }
     return { started, replaced, drained, yielded };
@@ -219,10 +277,6 @@ export class PoolManager {
 
   private slots(type: AgentType): number {
     return this.deps.slots?.[type] ?? 1;
-  }
-
-  private idleMs(): number {
-    return (this.deps.idleSeconds ?? DEFAULT_POOL_IDLE_SECONDS) * 1000;
   }
 
   /** Starts agents and records them as starting, so the next round counts them. */
