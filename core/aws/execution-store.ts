@@ -156,6 +156,28 @@ export class ExecutionStore {
   }
 
   /**
+   * The demand hints (core/demand.ts) of executions started since `sinceIso` and still running: a
+   * key-condition read of the few newest items of the byStart index, not a scan.
+   */
+  async recentDemands(sinceIso: string): Promise<Partial<Record<AgentType, number>>[]> {
+    const out: Partial<Record<AgentType, number>>[] = [];
+    const pages = paginateQuery(
+      { client: this.ddb },
+      {
+        TableName: this.table,
+        IndexName: 'byStart',
+        KeyConditionExpression: 'gsi1pk = :p AND gsi1sk >= :since',
+        FilterExpression: '#s IN (:pending, :running) AND attribute_exists(demand)',
+        ProjectionExpression: 'demand',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':p': 'EXEC', ':since': sinceIso, ':pending': 'PENDING', ':running': 'RUNNING' },
+      },
+    );
+    for await (const page of pages) out.push(...(page.Items ?? []).map((i) => i.demand as Partial<Record<AgentType, number>>));
+    return out;
+  }
+
+  /**
    * Moves the execution to `status` if it is in one of `from` (and, given `run`, only while that
    * workflow run is the current one: a superseded run's end must not end the execution).
    */

@@ -100,6 +100,7 @@ export const poolManager = /* @__PURE__ */ once(
       slots: parseConcurrencySpec(process.env.XL_MAX_CONCURRENT_TASKS),
       breaker: circuitBreaker(),
       idleSeconds: config().poolIdleSeconds,
+      reactionSeconds: config().poolReactionSeconds,
     }),
 );
 
