@@ -11,7 +11,7 @@ export const COMMANDS: Record<string, { flags: string[]; files?: boolean }> = {
   artifact: { flags: ['--out', '--json', '--endpoint'] },
   'dead-letters': { flags: ['--redrive', '--queue', '--json', '--endpoint'] },
   agents: { flags: ['--json', '--endpoint'] },
-  pool: { flags: ['--json', '--endpoint'] },
+  pool: { flags: ['--report', '--target', '--json', '--endpoint'] },
   health: { flags: ['--json', '--endpoint'] },
   breakers: { flags: ['--json', '--endpoint'] },
   completion: { flags: [] },

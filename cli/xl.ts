@@ -6,8 +6,9 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { CliError, client, resolveEndpoint, stateDir, type Client } from './client.ts';
 import { completionScript } from './completion.ts';
-import { executionLines, watchExecution, type WatchMode } from './render.ts';
+import { executionLines, poolReportLines, watchExecution, type WatchMode } from './render.ts';
 import { checkPlanFile, checkPlanText, formatProblem, locateDetails } from './validate.ts';
+import type { PoolReport } from '../core/pool-report.ts';
 
 const USAGE = `usage: xl <command> [options]
   up                               start the embedded local layer (same as npm start)
@@ -21,6 +22,10 @@ const USAGE = `usage: xl <command> [options]
                                    list a task's artifacts, or write one to stdout (or --out)
   dead-letters [--redrive] [--queue <type>-<priority>]
                                    list the dispatches in the dead-letter queues, or move them back
+  pool --report [--target <minutes>]
+                                   per agent type: queue wait p50/p95 over the last hour, saturation, idle
+                                   agent-minutes, agents needed to drain the backlog within the target
+                                   (default 10 min); and the bottleneck in one sentence
   agents | pool | health | breakers
   completion bash|zsh              a completion script: source <(xl completion bash)
 options: --json   one JSON document on stdout (errors too: {"error": ...}), for scripts
@@ -35,6 +40,8 @@ interface Options {
   out?: string;
   redrive: boolean;
   queue?: string;
+  report: boolean;
+  target?: string;
 }
 
 const print = (line: string) => process.stdout.write(line + '\n');
@@ -91,6 +98,8 @@ async function main(argv: string[]): Promise<number> {
         out: { type: 'string' },
         redrive: { type: 'boolean', default: false },
         queue: { type: 'string' },
+        report: { type: 'boolean', default: false },
+        target: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -176,10 +185,29 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'dead-letters':
       return deadLetters(api, opts);
+    case 'pool':
+      if (opts.report) return poolReport(api, opts);
+      if (opts.target !== undefined) throw new UsageError('--target goes with --report');
+      emitJson(await api.call('GET', '/pool'));
+      return 0;
     default: // agents, pool, health, breakers: their JSON is their report
       emitJson(await api.call('GET', `/${command}`));
       return 0;
   }
+}
+
+/** `xl pool --report`: a row per agent type with work or agents, then the bottleneck. */
+async function poolReport(api: Client, opts: Options): Promise<number> {
+  if (opts.target !== undefined && !(Number(opts.target) > 0 && Number(opts.target) <= 1440)) {
+    throw new UsageError(`--target takes minutes above 0 and at most 1440, not "${opts.target}"`);
+  }
+  const report: PoolReport = await api.call('GET', `/pool/report${opts.target !== undefined ? `?targetMinutes=${encodeURIComponent(opts.target)}` : ''}`);
+  if (opts.json) {
+    emitJson(report);
+    return 0;
+  }
+  for (const line of poolReportLines(report)) print(line);
+  return 0;
 }
 
 async function deadLetters(api: Client, opts: Options): Promise<number> {

@@ -339,7 +339,8 @@ export class PoolManager {
     return { started, replaced, drained, yielded };
   }
 
-  private slots(type: AgentType): number {
+  /** Tasks one agent of the type runs at once. */
+  slots(type: AgentType): number {
     return this.deps.slots?.[type] ?? 1;
   }
 
