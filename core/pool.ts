@@ -326,7 +326,9 @@ export class PoolManager {
         now,
         { idleSeconds: this.deps.idleSeconds ?? DEFAULT_POOL_IDLE_SECONDS, heartbeatSeconds: this.deps.heartbeatSeconds, reactionSeconds: this.deps.reactionSeconds ?? 0 },
       );
-      if (decision.estimate) await this.deps.agents.putPoolEstimate(type, decision.estimate);
+      // A type with no arrivals and no rate left has nothing to remember: no write for it.
+      const quiet = estimate && decision.estimate?.seen === estimate.seen && estimate.ratePerSecond === 0;
+      if (decision.estimate && !quiet) await this.deps.agents.putPoolEstimate(type, decision.estimate);
       for (const agentId of decision.yield) {
         if (await this.deps.agents.requestYield(agentId, new Date(now).toISOString())) yielded.push(agentId);
       }
