@@ -172,7 +172,8 @@ export function bottleneck(types: TypeReport[], targetMinutes: number): string {
   const need = `${plural(worst.agentsNeeded, 'agent')} would drain them within ${targetMinutes} min`;
   if (worst.saturation >= 1 && live >= worst.max) {
     const advice = worst.agentsNeeded > worst.max ? `: raise its max above ${worst.max}` : '';
-    return `${worst.agentType} is the bottleneck: all ${plural(worst.slots, 'slot')} of its ${plural(live, 'agent')} (its max) are busy with ${wait}; ${need}${advice}.`;
+    const busy = worst.slots === 1 ? 'the one slot of its one agent (its max) is busy' : `all ${worst.slots} slots of its ${plural(live, 'agent')} (its max) are busy`;
+    return `${worst.agentType} is the bottleneck: ${busy} with ${wait}; ${need}${advice}.`;
   }
   if (worst.agents.starting > 0) {
     return `${worst.agentType} is the bottleneck: ${wait} while ${plural(worst.agents.starting, 'agent')} ${worst.agents.starting === 1 ? 'starts' : 'start'}; ${need}.`;

@@ -112,6 +112,13 @@ describe('the pool report', () => {
     );
   });
 
+  it('says it of a type of one agent too, and names agents still starting', () => {
+    const one = buildReport({ now: NOW, targetMinutes: 10, types: [type('tester', 1, 3, 1)], agents: [agent('tester-1', 'tester', 'busy', 50)], tasks: [] });
+    expect(one.bottleneck).toBe('tester is the bottleneck: the one slot of its one agent (its max) is busy with 3 tasks waiting (p95 wait 0 s); 2 agents would drain them within 10 min: raise its max above 1.');
+    const starting = buildReport({ now: NOW, targetMinutes: 10, types: [type('coder', 4, 5, 0)], agents: [agent('coder-1', 'coder', 'starting', 1)], tasks: [] });
+    expect(starting.bottleneck).toBe('coder is the bottleneck: 5 tasks waiting (p95 wait 0 s) while 1 agent starts; 3 agents would drain them within 10 min.');
+  });
+
   it('says there is none when nothing waits, naming the type that idled the most', () => {
     const quiet = buildReport({ now: NOW, targetMinutes: 10, types: [type('tester', 2, 0, 0), type('coder', 4, 0, 0)], agents, tasks });
     expect(quiet.bottleneck).toBe('No bottleneck: no task is waiting; coder agents idled the most (75 agent-minutes in the last hour).');
