@@ -15,6 +15,7 @@ import { AGENT_TYPES } from '#core/agent-types.ts';
 import type { ExecutionRecord, TaskRecord } from '#core/records.ts';
 import { BUNDLE_ALIASES, BUNDLE_MAIN_FIELDS, BUNDLE_TARGET, REQUIRE_BANNER } from '../infra/constructs/functions.ts';
 import { LocalLayer } from '../local/layer.ts';
+import { mergeResults } from './results.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
@@ -301,8 +302,8 @@ async function main(): Promise<void> {
       directMs: { overhead: round(overheadDirect, 0), realistic: round(realisticDirect, 0), sequential: round(sequentialDirect, 0) },
     },
   };
-  await mkdir(join(ROOT, 'bench/results'), { recursive: true });
-  await writeFile(join(ROOT, 'bench/results/latest.json'), JSON.stringify(results, null, 2) + '\n');
+  // Other benchmarks' keys (npm run bench:pool) stay.
+  await mergeResults(results);
   printTable(results);
 }
 

@@ -13,7 +13,7 @@ export const COMMANDS: Record<string, { flags: string[]; files?: boolean }> = {
   'dead-letters': { flags: ['--redrive', '--queue', '--json', '--endpoint'] },
   events: { flags: ['--follow', '--kind', '--json', '--endpoint'] },
   agents: { flags: ['--json', '--endpoint'] },
-  pool: { flags: ['--json', '--endpoint'] },
+  pool: { flags: ['--report', '--target', '--json', '--endpoint'] },
   health: { flags: ['--json', '--endpoint'] },
   breakers: { flags: ['--json', '--endpoint'] },
   completion: { flags: [] },

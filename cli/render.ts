@@ -2,6 +2,7 @@
 // terminal, and the plain line per change it prints when its output is a pipe or a file.
 import type { Writable } from 'node:stream';
 import type { Client } from './client.ts';
+import { ASSUMED_TASK_SECONDS, type PoolReport } from '../core/pool-report.ts';
 
 export const TERMINAL = new Set(['SUCCEEDED', 'FAILED', 'ABORTED', 'TIMED_OUT']);
 const FINAL_TASK = new Set(['completed', 'failed', 'skipped', 'cancelled', 'aborted']);
@@ -163,4 +164,29 @@ export async function watchExecution(api: Client, executionId: string, mode: Wat
       process.removeListener('SIGINT', interrupted);
     }
   }
+}
+
+/** `xl pool --report`: a row per agent type with agents or work, then the bottleneck sentence. */
+export function poolReportLines(report: PoolReport): string[] {
+  const header = ['type', 'agents', 'waiting', 'running', 'wait p50/p95', 'saturation', 'idle agent-min', `needed (${report.targetMinutes} min)`, 'max'];
+  const rows = report.types
+    .filter((t) => t.waiting || t.running || t.agents.busy || t.agents.idle || t.agents.starting || t.queueWait.samples || t.idleAgentMinutes)
+    .map((t) => [
+      t.agentType,
+      `${t.agents.busy + t.agents.idle}${t.agents.starting ? ` (+${t.agents.starting} starting)` : ''}`,
+      String(t.waiting),
+      String(t.running),
+      `${t.queueWait.p50Seconds} / ${t.queueWait.p95Seconds} s`,
+      `${Math.round(t.saturation * 100)}%`,
+      String(t.idleAgentMinutes),
+      `${t.agentsNeeded}${t.durationObserved ? '' : '*'}`,
+      String(t.max),
+    ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const out = [line(header), ...rows.map(line)];
+  if (!rows.length) out.push('(no agents and no work in the last hour)');
+  if (report.types.some((t) => !t.durationObserved && rows.some((r) => r[0] === t.agentType))) out.push(`* no task of the type finished in the last hour: ${ASSUMED_TASK_SECONDS / 60} min a task assumed`);
+  out.push('', report.bottleneck);
+  return out;
 }

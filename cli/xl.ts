@@ -8,8 +8,9 @@ import { CliError, client, resolveEndpoint, stateDir, type Client } from './clie
 import { completionScript } from './completion.ts';
 import { showLogs } from './logs.ts';
 import { eventLine, followEvents, listEvents } from './events.ts';
-import { executionLines, watchExecution, type WatchMode } from './render.ts';
+import { executionLines, poolReportLines, watchExecution, type WatchMode } from './render.ts';
 import { checkPlanFile, checkPlanText, formatProblem, locateDetails } from './validate.ts';
+import type { PoolReport } from '../core/pool-report.ts';
 
 const USAGE = `usage: xl <command> [options]
   up                               start the embedded local layer (same as npm start)
@@ -29,6 +30,10 @@ const USAGE = `usage: xl <command> [options]
   events [--follow] [--kind <kind,...>]
                                    the layer's recent events; --follow prints new ones as they happen
                                    (kinds or families: execution, task.failed, breaker.opened, ...)
+  pool --report [--target <minutes>]
+                                   per agent type: queue wait p50/p95 over the last hour, saturation, idle
+                                   agent-minutes, agents needed to drain the backlog within the target
+                                   (default 10 min); and the bottleneck in one sentence
   agents | pool | health | breakers
   completion bash|zsh              a completion script: source <(xl completion bash)
 options: --json   one JSON document on stdout (errors too: {"error": ...}), for scripts
@@ -45,6 +50,8 @@ interface Options {
   redrive: boolean;
   queue?: string;
   kind?: string;
+  report: boolean;
+  target?: string;
 }
 
 const print = (line: string) => process.stdout.write(line + '\n');
@@ -103,6 +110,8 @@ async function main(argv: string[]): Promise<number> {
         redrive: { type: 'boolean', default: false },
         queue: { type: 'string' },
         kind: { type: 'string' },
+        report: { type: 'boolean', default: false },
+        target: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     });
@@ -199,10 +208,29 @@ async function main(argv: string[]): Promise<number> {
       else for (const e of res.items) print(eventLine(e));
       return 0;
     }
+    case 'pool':
+      if (opts.report) return poolReport(api, opts);
+      if (opts.target !== undefined) throw new UsageError('--target goes with --report');
+      emitJson(await api.call('GET', '/pool'));
+      return 0;
     default: // agents, pool, health, breakers: their JSON is their report
       emitJson(await api.call('GET', `/${command}`));
       return 0;
   }
+}
+
+/** `xl pool --report`: a row per agent type with work or agents, then the bottleneck. */
+async function poolReport(api: Client, opts: Options): Promise<number> {
+  if (opts.target !== undefined && !(Number(opts.target) > 0 && Number(opts.target) <= 1440)) {
+    throw new UsageError(`--target takes minutes above 0 and at most 1440, not "${opts.target}"`);
+  }
+  const report: PoolReport = await api.call('GET', `/pool/report${opts.target !== undefined ? `?targetMinutes=${encodeURIComponent(opts.target)}` : ''}`);
+  if (opts.json) {
+    emitJson(report);
+    return 0;
+  }
+  for (const line of poolReportLines(report)) print(line);
+  return 0;
 }
 
 async function deadLetters(api: Client, opts: Options): Promise<number> {

@@ -172,6 +172,34 @@ export const PoolRowSchema = z.object({
 });
 export const PoolList = z.object({ items: z.array(PoolRowSchema) });
 
+/** GET /pool/report (core/pool-report.ts). */
+export const PoolReportSchema = z.object({
+  generatedAt: time(),
+  windowMinutes: z.number().int(),
+  targetMinutes: z.number(),
+  types: z.array(
+    z.object({
+      agentType: z.enum(AGENT_TYPES),
+      min: z.number().int(),
+      max: z.number().int(),
+      agents: z.object({ starting: z.number().int(), idle: z.number().int(), busy: z.number().int() }),
+      waiting: z.number().int().describe('Tasks waiting in the queues'),
+      running: z.number().int().describe('Tasks being worked on'),
+      queueWait: z
+        .object({ samples: z.number().int(), p50Seconds: z.number(), p95Seconds: z.number() })
+        .describe('Dispatch to claim over the window: tasks claimed in it, and those still waiting (their wait so far)'),
+      busySlots: z.number().int(),
+      slots: z.number().int(),
+      saturation: z.number().describe('busySlots / slots; 1 when tasks wait and no agent has a slot'),
+      idleAgentMinutes: z.number().describe('Minutes agents of the type were up with nothing to run, over the window'),
+      taskSeconds: z.number().describe('Mean run time of the tasks that finished in the window (assumed when none did)'),
+      durationObserved: z.boolean(),
+      agentsNeeded: z.number().int().describe('Agents that would finish the waiting and running tasks within targetMinutes'),
+    }),
+  ),
+  bottleneck: z.string().describe('The bottleneck, in one sentence'),
+});
+
 export const Health = z.object({
   overall: z.enum(['healthy', 'degraded']),
   agents: z.object({ total: z.number().int(), byStatus: z.record(z.string(), z.number().int()) }),

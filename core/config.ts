@@ -27,7 +27,12 @@ export interface LayerConfig {
   startAllowanceSeconds: number;
   /** How long an idle agent is kept before the pool manager may drain it. */
   poolIdleSeconds: number;
+  /** The pool keeps room for the tasks expected to arrive within this long (core/pool.ts sizeType). */
+  poolReactionSeconds: number;
 }
+
+/** Twice a Fargate agent's start (about 60 s) plus a pool round (60 s): bench/pool-sim.ts. */
+export const DEFAULT_POOL_REACTION_SECONDS = 240;
 
 export function loadConfig(): LayerConfig {
   return {
@@ -42,6 +47,7 @@ export function loadConfig(): LayerConfig {
     dispatchAllowanceSeconds: int('XL_DISPATCH_ALLOWANCE_SECONDS', 86400),
     startAllowanceSeconds: int('XL_START_ALLOWANCE_SECONDS', 300),
     poolIdleSeconds: int('XL_POOL_IDLE_SECONDS', DEFAULT_POOL_IDLE_SECONDS),
+    poolReactionSeconds: int('XL_POOL_REACTION_SECONDS', DEFAULT_POOL_REACTION_SECONDS),
   };
 }
 

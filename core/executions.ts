@@ -1,6 +1,7 @@
 // Submitting, reading and cancelling executions: what the API does, free of HTTP.
 import { randomBytes } from 'node:crypto';
 import { breakerKeysFor } from './breakers.ts';
+import { planDemand } from './demand.ts';
 import { ConflictError, NotFoundError, type TaskError, XlError } from './errors.ts';
 import type { ExecutionStore } from './aws/execution-store.ts';
 import { type EventSink, executionEnded, noEvents } from './events.ts';
@@ -177,6 +178,8 @@ export class ExecutionService {
         taskCount: tasks.length,
         startedAt: new Date().toISOString(),
         ...(plan.limits?.maxBudgetUsd !== undefined ? { budgetUsd: plan.limits.maxBudgetUsd } : {}),
+        // In the same write as the record: the hint costs no request of its own.
+        demand: planDemand(plan),
       },
       tasks,
     );

@@ -77,6 +77,7 @@ function componentRegistry() {
     AgentStopped: api.AgentStopped,
     PoolRow: api.PoolRowSchema,
     PoolList: api.PoolList,
+    PoolReport: api.PoolReportSchema,
     PoolBoundsRequest: api.PoolBoundsRequest,
     Health: api.Health,
     Breaker: api.BreakerSchema,
@@ -194,6 +195,13 @@ export function openApiDocument(): Json {
         }),
       },
       '/pool': { get: op('listPool', 'Pool bounds and sizes per agent type', ok(200, 'PoolList', 'One row per agent type')) },
+      '/pool/report': {
+        get: op('poolReport', 'Per agent type: queue wait, saturation, idle agent-minutes, agents needed; the bottleneck', { ...ok(200, 'PoolReport', 'The report'), ...errors(400) }, {
+          parameters: [
+            { name: 'targetMinutes', in: 'query', schema: { type: 'number', exclusiveMinimum: 0, maximum: 1440, default: 10 }, description: 'Drain the backlog within this many minutes' },
+          ],
+        }),
+      },
       '/pool/{agentType}': {
         parameters: [pathParam('agentType', 'An agent type')],
         put: op('setPoolBounds', "Set an agent type's pool bounds", { ...ok(200, 'PoolRow', 'The new row'), ...errors(400, 404) }, body('PoolBoundsRequest')),

@@ -24,6 +24,11 @@ export interface PoolDeps {
   /** An agent idle this long may be drained when the backlog no longer needs it (default 120). */
   idleSeconds?: number;
   /**
+   * Room kept for the tasks expected within this many seconds at the smoothed arrival rate: about
+   * twice an agent's start plus a round (bench/pool-sim.ts measured it). Unset: backlog only.
+   */
+  reactionSeconds?: number;
+  /**
    * Escalation: each agent replaced for being unhealthy counts as a failure of its type's breaker,
    * so a type whose agents keep dying (a broken image, a crash loop) stops being dispatched to.
    */
@@ -49,6 +54,121 @@ export interface Backlog {
 export function desiredAgents(bounds: { min: number; max: number }, backlog: Backlog, slots: number): number {
   const needed = Math.ceil((backlog.visible + backlog.inFlight) / Math.max(1, slots));
   return Math.min(bounds.max, Math.max(bounds.min, needed));
+}
+
+/** The arrival rate's smoothing half-life (bench/pool-sim.ts: 120 s held fewer idle agents after a burst than 300 s at the same waits). */
+export const DEFAULT_RATE_HALF_LIFE_SECONDS = 120;
+
+/** What the sizing of one agent type looks at: a pure snapshot, so the simulator can drive it. */
+export interface SizingInput {
+  bounds: { min: number; max: number };
+  slots: number;
+  /** The type's live agents (starting, idle, busy). */
+  agents: Pick<AgentRecord, 'agentId' | 'status' | 'idleSince' | 'lastHeartbeatAt' | 'preemptible' | 'yieldRequestedAt'>[];
+  /** Without one (no backlog reader), the bounds alone apply. */
+  backlog?: Backlog;
+  /** Tasks of plans just submitted that have not reached a queue yet (core/demand.ts). */
+  demandHint?: number;
+  /** Tasks the type's agents have finished so far (their records' counts): with the backlog, arrivals. */
+  finished?: number;
+  /** The previous round's estimate (the pool manager keeps it between rounds). */
+  estimate?: ArrivalEstimate;
+}
+
+/** A smoothed arrival rate of one type's tasks, carried from round to round. */
+export interface ArrivalEstimate {
+  /** Epoch ms of the round that made it. */
+  at: number;
+  /** Queued + running + finished tasks at that round: the next round's arrivals are the growth. */
+  seen: number;
+  ratePerSecond: number;
+}
+
+export interface SizingPolicy {
+  /** An idle agent is drained only after this long, unless the pool is above max. */
+  idleSeconds: number;
+  /** A yield request is pending for two heartbeat spans. */
+  heartbeatSeconds: number;
+  /**
+   * How long a new agent takes to be of use (its start plus a round): the pool keeps room for the
+   * tasks expected to arrive meanwhile, at the smoothed arrival rate. 0: backlog only.
+   */
+  reactionSeconds?: number;
+  /** Half-life of the arrival-rate smoothing. */
+  rateHalfLifeSeconds?: number;
+}
+
+export interface SizingDecision {
+  desired: number;
+  /** Agents to start. */
+  start: number;
+  /** Idle agents to drain, longest idle first. */
+  drain: string[];
+  /** Busy agents asked to hand back their low-priority work. */
+  yield: string[];
+  /** This round's arrival estimate, for the next round (only with a backlog and `finished`). */
+  estimate?: ArrivalEstimate;
+}
+
+/**
+ * The smoothed arrival rate: tasks that appeared since the last round (growth of queued + running +
+ * finished), per second, averaged exponentially so one burst neither vanishes nor dominates.
+ */
+export function nextEstimate(previous: ArrivalEstimate | undefined, seen: number, now: number, halfLifeSeconds: number): ArrivalEstimate {
+  if (!previous || now <= previous.at) return { at: now, seen, ratePerSecond: previous?.ratePerSecond ?? 0 };
+  const dt = (now - previous.at) / 1000;
+  // Fewer seen than before: records went away (an agent's counts); no arrivals can be told.
+  const rate = Math.max(0, seen - previous.seen) / dt;
+  const alpha = 1 - 2 ** (-dt / halfLifeSeconds);
+  return { at: now, seen, ratePerSecond: previous.ratePerSecond + alpha * (rate - previous.ratePerSecond) };
+}
+
+/**
+ * The pool manager's decision for one type, a pure function of its state and the time: what
+ * reconcile acts on and bench/pool-sim.ts measures.
+ */
+export function sizeType(input: SizingInput, now: number, policy: SizingPolicy): SizingDecision {
+  const { bounds, slots, agents: live, backlog: queued } = input;
+  let desired = queued ? desiredAgents(bounds, queued, slots) : Math.min(bounds.max, Math.max(bounds.min, live.length));
+  let estimate: ArrivalEstimate | undefined;
+  if (queued && input.finished !== undefined) {
+    estimate = nextEstimate(input.estimate, queued.visible + queued.inFlight + input.finished, now, policy.rateHalfLifeSeconds ?? DEFAULT_RATE_HALF_LIFE_SECONDS);
+    // Room for what arrives before a new agent could take it (rounded: a rate decaying towards
+    // zero must not hold an agent for ever).
+    const expected = Math.round(estimate.ratePerSecond * (policy.reactionSeconds ?? 0));
+    desired = Math.max(desired, desiredAgents(bounds, { visible: queued.visible + expected, inFlight: queued.inFlight }, slots));
+  }
+  // A plan's known tasks ask for agents before they reach a queue (a cold start takes a minute on
+  // Fargate); once queued, the backlog counts them instead, so the larger of the two, not the sum.
+  if (input.demandHint) desired = Math.max(desired, Math.min(bounds.max, Math.ceil(input.demandHint / Math.max(1, slots))));
+  const out: SizingDecision = { desired, start: 0, drain: [], yield: [], ...(estimate ? { estimate } : {}) };
+  // Preemption: high-priority work waits and no agent can be added, so agents running
+  // low-priority tasks are asked to hand them back (checkpointed, to resume later).
+  // Only when no agent has a free slot: one that has will take the high-priority task itself.
+  const saturated = queued !== undefined && queued.inFlight >= live.length * slots;
+  if (queued?.high && live.length >= bounds.max && saturated) {
+    const asked = (a: SizingInput['agents'][number]) =>
+      a.yieldRequestedAt !== undefined && now - Date.parse(a.yieldRequestedAt) < 2 * policy.heartbeatSeconds * 1000;
+    const pending = live.filter(asked).length;
+    out.yield = live
+      .filter((a) => a.status === 'busy' && a.preemptible === true && !asked(a))
+      .slice(0, Math.max(0, queued.high - pending))
+      .map((a) => a.agentId);
+  }
+  if (live.length < desired) {
+    out.start = desired - live.length;
+  } else if (live.length > desired) {
+    // Down to max, any idle agent goes; below that, only agents idle long enough that the next
+    // task is not likely to want them back (a cold start costs more than a little idling).
+    const idleFor = (a: SizingInput['agents'][number]) => now - Date.parse(a.idleSince ?? a.lastHeartbeatAt);
+    const idle = live.filter((a) => a.status === 'idle').sort((a, b) => idleFor(b) - idleFor(a));
+    const overMax = Math.max(0, live.length - bounds.max);
+    out.drain = idle
+      .filter((a, i) => i < overMax || idleFor(a) >= policy.idleSeconds * 1000)
+      .slice(0, live.length - desired)
+      .map((a) => a.agentId);
+  }
+  return out;
 }
 
 /** XL_POOL: `tester=2..8,coder=0..4`; unknown types and malformed entries are errors. */
@@ -174,7 +294,10 @@ export class PoolManager {
    * backlog needs (and at least min), start agents; above it, drain agents that have been idle for
    * idleSeconds (at once above max). Without a backlog reader, the bounds alone apply.
    */
-  async reconcile(backlog?: (type: AgentType) => Promise<Backlog>): Promise<{ started: string[]; replaced: string[]; drained: string[]; yielded: string[] }> {
+  async reconcile(
+    backlog?: (type: AgentType) => Promise<Backlog>,
+    demand?: Partial<Record<AgentType, number>>,
+  ): Promise<{ started: string[]; replaced: string[]; drained: string[]; yielded: string[] }> {
     const started: string[] = [];
     const replaced: string[] = [];
     const drained: string[] = [];
@@ -189,47 +312,45 @@ export class PoolManager {
         await this.deps.breaker?.recordFailure(agentBreakerKey(agent.agentType));
       }
     }
+    const estimates = backlog && this.deps.reactionSeconds ? await this.deps.agents.poolEstimates() : {};
     for (const bounds of await this.bounds()) {
       const type = bounds.agentType;
       const live = agents.filter((a) => a.agentType === type && LIVE.includes(a.status));
       const queued = backlog ? await backlog(type) : undefined;
-      const desired = queued ? desiredAgents(bounds, queued, this.slots(type)) : Math.min(bounds.max, Math.max(bounds.min, live.length));
-      // Preemption: high-priority work waits and no agent can be added, so agents running
-      // low-priority tasks are asked to hand them back (checkpointed, to resume later).
-      // Only when no agent has a free slot: one that has will take the high-priority task itself.
-      const saturated = queued !== undefined && queued.inFlight >= live.length * this.slots(type);
-      if (queued?.high && live.length >= bounds.max && saturated) {
-        const asked = (a: AgentRecord) => a.yieldRequestedAt !== undefined && now - Date.parse(a.yieldRequestedAt) < 2 * this.deps.heartbeatSeconds * 1000;
-        const pending = live.filter(asked).length;
-        const candidates = live.filter((a) => a.status === 'busy' && a.preemptible === true && !asked(a)).slice(0, Math.max(0, queued.high - pending));
-        for (const agent of candidates) {
-          if (await this.deps.agents.requestYield(agent.agentId, new Date(now).toISOString())) yielded.push(agent.agentId);
-        }
+      // Tasks finished by the type's agents (terminated ones' records included): with the backlog's
+      // growth, how many tasks arrived since the last round.
+      const finished = agents.filter((a) => a.agentType === type).reduce((n, a) => n + (a.tasksCompleted ?? 0) + (a.tasksFailed ?? 0), 0);
+      const estimate = estimates[type];
+      const decision = sizeType(
+        {
+          bounds,
+          slots: this.slots(type),
+          agents: live,
+          ...(queued ? { backlog: queued } : {}),
+          demandHint: demand?.[type] ?? 0,
+          ...(this.deps.reactionSeconds ? { finished, ...(estimate ? { estimate } : {}) } : {}),
+        },
+        now,
+        { idleSeconds: this.deps.idleSeconds ?? DEFAULT_POOL_IDLE_SECONDS, heartbeatSeconds: this.deps.heartbeatSeconds, reactionSeconds: this.deps.reactionSeconds ?? 0 },
+      );
+      // A type with no arrivals and no rate left has nothing to remember: no write for it.
+      const quiet = estimate && decision.estimate?.seen === estimate.seen && estimate.ratePerSecond === 0;
+      if (decision.estimate && !quiet) await this.deps.agents.putPoolEstimate(type, decision.estimate);
+      for (const agentId of decision.yield) {
+        if (await this.deps.agents.requestYield(agentId, new Date(now).toISOString())) yielded.push(agentId);
       }
-      if (live.length < desired) {
-        started.push(...(await this.startAgents(type, desired - live.length)));
-      } else if (live.length > desired) {
-        // Down to max, any idle agent goes; below that, only agents idle long enough that the next
-        // task is not likely to want them back (a cold start costs more than a little idling).
-        const idleFor = (a: AgentRecord) => now - Date.parse(a.idleSince ?? a.lastHeartbeatAt);
-        const idle = live.filter((a) => a.status === 'idle').sort((a, b) => idleFor(b) - idleFor(a));
-        const overMax = Math.max(0, live.length - bounds.max);
-        const drain = idle.filter((a, i) => i < overMax || idleFor(a) >= this.idleMs()).slice(0, live.length - desired);
-        for (const agent of drain) {
-          await this.stopAgent(agent, true);
-          drained.push(agent.agentId);
-        }
+      if (decision.start > 0) started.push(...(await this.startAgents(type, decision.start)));
+      for (const agentId of decision.drain) {
+        await this.stopAgent(live.find((a) => a.agentId === agentId)!, true);
+        drained.push(agentId);
       }
     }
     return { started, replaced, drained, yielded };
   }
 
-  private slots(type: AgentType): number {
+  /** Tasks one agent of the type runs at once. */
+  slots(type: AgentType): number {
     return this.deps.slots?.[type] ?? 1;
-  }
-
-  private idleMs(): number {
-    return (this.deps.idleSeconds ?? DEFAULT_POOL_IDLE_SECONDS) * 1000;
   }
 
   /** Starts agents and records them as starting, so the next round counts them. */

@@ -58,6 +58,8 @@ export interface ExecutionRecord {
   resumedAt?: string;
   /** When it was last redriven. */
   redrivenAt?: string;
+  /** Per agent type, the tasks its workflow dispatches at once (core/demand.ts): the pool starts agents for them early. */
+  demand?: Partial<Record<AgentType, number>>;
 }
 
 /** The Step Functions execution name of an execution's workflow run. */

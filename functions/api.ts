@@ -4,10 +4,11 @@ import { AGENT_TYPES, type AgentType } from '#core/agent-types.ts';
 import { isBreakerKey } from '#core/breakers.ts';
 import { NotFoundError, ValidationError, XlError } from '#core/errors.ts';
 import { toJsonPointer } from '#core/plan.ts';
+import { parseTargetMinutes, readPoolReport } from '#core/pool-report.ts';
 import { PoolBoundsRequest, RedriveDeadLettersRequest, StartAgentsRequest } from '#core/api-schemas.ts';
 // The committed document (npm run schemas), bundled into the Lambda: no file to read at run time.
 import openApiDocument from '../schemas/openapi.json' with { type: 'json' };
-import { agentStore, breakerStore, circuitBreaker, deadLetters, executionLogs, executionService, poolManager, queueBacklog } from './lib/deps.ts';
+import { agentStore, breakerStore, circuitBreaker, deadLetters, executionLogs, executionService, executionStore, poolManager, queueBacklog } from './lib/deps.ts';
 import { bearerToken, dispatch, errorBody, route } from './lib/http.ts';
 import { tracedHandler } from './lib/observability.ts';
 
@@ -71,6 +72,18 @@ export const routes = [
     status: 200,
     body: { items: await poolManager().rows(backlog) },
   })),
+  route('GET', '/pool/report', async ({ query }) => {
+    const targetMinutes = parseTargetMinutes(query.targetMinutes);
+    if (targetMinutes === undefined) {
+      throw new ValidationError(`targetMinutes must be a number of minutes above 0 and at most 1440, got "${query.targetMinutes}"`, [{ path: '/targetMinutes', message: 'not in (0, 1440]' }]);
+    }
+    const pool = poolManager();
+    const report = await readPoolReport(
+      { bounds: () => pool.bounds(), slots: (t) => pool.slots(t), agents: agentStore(), executions: executionStore(), backlog },
+      { now: Date.now(), targetMinutes },
+    );
+    return { status: 200, body: report };
+  }),
   route('PUT', '/pool/{agentType}', async ({ params, body }) => {
     const agentType = agentTypeParam(params.agentType!);
     const pool = poolManager();

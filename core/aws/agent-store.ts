@@ -1,11 +1,13 @@
 // Agent records and pool bounds in the agents table (pk/sk strings; GSI byType).
-import { type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand, paginateQuery, paginateScan } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand, paginateQuery, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { AGENT_TYPES, type AgentType, defaultPoolBounds } from '../agent-types.ts';
+import type { ArrivalEstimate } from '../pool.ts';
 import type { AgentRecord, AgentStatus, PoolBounds } from '../records.ts';
 import { conditional, conditionalResult, strip } from './ddb.ts';
 
 const agentKey = (agentId: string) => ({ pk: `A#${agentId}`, sk: 'AGENT' });
 const poolKey = (type: AgentType) => ({ pk: `P#${type}`, sk: 'POOL' });
+const estimateKey = (type: AgentType) => ({ pk: `P#${type}`, sk: 'ESTIMATE' });
 
 
 export class AgentStore {
@@ -143,5 +145,19 @@ export class AgentStore {
 
   async setPoolBounds(bounds: PoolBounds): Promise<void> {
     await this.ddb.send(new PutCommand({ TableName: this.table, Item: { ...poolKey(bounds.agentType), ...bounds } }));
+  }
+
+  /** The pool manager's arrival estimates, one item per type beside its bounds (one BatchGetItem). */
+  async poolEstimates(): Promise<Partial<Record<AgentType, ArrivalEstimate>>> {
+    const res = await this.ddb.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: AGENT_TYPES.map(estimateKey) } } }));
+    // BatchGetItem may leave keys unprocessed under load: those types start again from no estimate.
+    const out: Partial<Record<AgentType, ArrivalEstimate>> = {};
+    for (const item of res.Responses?.[this.table] ?? []) out[item.agentType as AgentType] = { at: item.at, seen: item.seen, ratePerSecond: item.ratePerSecond };
+    return out;
+  }
+
+  /** Written by the pool manager each round; only it writes these, so no condition. */
+  async putPoolEstimate(agentType: AgentType, estimate: ArrivalEstimate): Promise<void> {
+    await this.ddb.send(new PutCommand({ TableName: this.table, Item: { ...estimateKey(agentType), agentType, ...estimate } }));
   }
 }

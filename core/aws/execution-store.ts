@@ -35,6 +35,9 @@ interface TaskUpdate {
 }
 
 
+/** What the resource report reads of a task record. */
+export type ReportTaskFields = Pick<TaskRecord, 'agentType' | 'status' | 'agentId' | 'dispatchedAt' | 'startedAt' | 'finishedAt' | 'durationMs'>;
+
 export type ClaimResult =
   | { claimed: true; task: TaskRecord }
   | { claimed: false; reason: 'unknown' | 'stale' | 'held' | 'finished'; task?: TaskRecord };
@@ -160,6 +163,28 @@ export class ExecutionStore {
   }
 
   /**
+   * The demand hints (core/demand.ts) of executions started since `sinceIso` and still running: a
+   * key-condition read of the few newest items of the byStart index, not a scan.
+   */
+  async recentDemands(sinceIso: string): Promise<Partial<Record<AgentType, number>>[]> {
+    const out: Partial<Record<AgentType, number>>[] = [];
+    const pages = paginateQuery(
+      { client: this.ddb },
+      {
+        TableName: this.table,
+        IndexName: 'byStart',
+        KeyConditionExpression: 'gsi1pk = :p AND gsi1sk >= :since',
+        FilterExpression: '#s IN (:pending, :running) AND attribute_exists(demand)',
+        ProjectionExpression: 'demand',
+        ExpressionAttributeNames: { '#s': 'status' },
+        ExpressionAttributeValues: { ':p': 'EXEC', ':since': sinceIso, ':pending': 'PENDING', ':running': 'RUNNING' },
+      },
+    );
+    for await (const page of pages) out.push(...(page.Items ?? []).map((i) => i.demand as Partial<Record<AgentType, number>>));
+    return out;
+  }
+
+  /**
    * Moves the execution to `status` if it is in one of `from` (and, given `run`, only while that
    * workflow run is the current one: a superseded run's end must not end the execution).
    */
@@ -263,6 +288,46 @@ export class ExecutionStore {
       },
     );
     for await (const page of pages) out.push(...(page.Items ?? []).map((i) => strip<TaskRecord>(i)));
+    return out;
+  }
+
+  /**
+   * The resource report's reading (core/pool-report.ts): the task records of executions started
+   * since `startedSinceIso` that were still running at `activeSinceIso`, only the fields the report
+   * uses. Executions by a key-condition read of the byStart index; tasks by one Query each,
+   * eventually consistent (a report needs no more), a few executions at once. On AWS a Query is
+   * billed by the bytes it reads (0.5 RRU per 4 KB, eventually consistent), not by the items it
+   * returns, so a report over 10,000 task items of about 1 KB costs about 1,250 RRU.
+   */
+  async recentTasks(startedSinceIso: string, activeSinceIso: string): Promise<ReportTaskFields[]> {
+    const ids: string[] = [];
+    const executions = paginateQuery(
+      { client: this.ddb },
+      {
+        TableName: this.table,
+        IndexName: 'byStart',
+        KeyConditionExpression: 'gsi1pk = :p AND gsi1sk >= :since',
+        FilterExpression: 'attribute_not_exists(stoppedAt) OR stoppedAt >= :active',
+        ProjectionExpression: 'executionId',
+        ExpressionAttributeValues: { ':p': 'EXEC', ':since': startedSinceIso, ':active': activeSinceIso },
+      },
+    );
+    for await (const page of executions) ids.push(...(page.Items ?? []).map((i) => i.executionId as string));
+    const out: ReportTaskFields[] = [];
+    const read = async (executionId: string) => {
+      const pages = paginateQuery(
+        { client: this.ddb },
+        {
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :p AND begins_with(sk, :t)',
+          ProjectionExpression: 'agentType, agentId, #s, dispatchedAt, startedAt, finishedAt, durationMs',
+          ExpressionAttributeNames: { '#s': 'status' },
+          ExpressionAttributeValues: { ':p': execPk(executionId), ':t': 'T#' },
+        },
+      );
+      for await (const page of pages) out.push(...((page.Items ?? []) as ReportTaskFields[]));
+    };
+    for (let i = 0; i < ids.length; i += 8) await Promise.all(ids.slice(i, i + 8).map(read));
     return out;
   }
 

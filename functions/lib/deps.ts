@@ -126,6 +126,7 @@ export const poolManager = /* @__PURE__ */ once(
       breaker: circuitBreaker(),
       idleSeconds: config().poolIdleSeconds,
       events: events(),
+      reactionSeconds: config().poolReactionSeconds,
     }),
 );
 

@@ -1,7 +1,10 @@
 // End-to-end: the pool follows the work (the design's dynamic sizing). A type with no agents at
-// rest gets agents when its tasks are queued, up to its max, and gives them back once idle.
+// rest gets agents when its tasks are queued, up to its max, and gives them back once idle; under a
+// burst, the resource report (GET /pool/report, xl pool --report) names it as the bottleneck.
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { type Layer, peakOverlap, removeStateDir, startLayer, waitFor, waitForEnd } from './harness.ts';
+import { type Layer, ROOT, peakOverlap, removeStateDir, startLayer, waitFor, waitForEnd } from './harness.ts';
 
 let layer: Layer;
 
@@ -60,4 +63,40 @@ it("reports each agent's resources in its health, the commands it runs included,
   expect(agent.health.metrics.memory).toBeGreaterThan(0);
   const ex = await waitForEnd(layer, res.body.executionId, 60_000);
   expect(ex.status).toBe('SUCCEEDED');
+});
+
+it('xl pool --report names the saturated type under a burst: its agents all busy at max, tasks waiting', async () => {
+  const res = await layer.request('POST', '/executions', {
+    pattern: 'parallel',
+    maxConcurrency: 9,
+    tasks: Array.from({ length: 9 }, (_, i) => ({ id: `burst${i}`, agentType: 'documenter', command: `sleep 5; echo '{"i":${i}}'` })),
+  });
+  expect(res.status).toBe(202);
+  // The pool grows to its max (3); six tasks wait behind the three running.
+  const saturated = await waitFor('the documenters to be all busy with tasks waiting', async () => {
+    const report = (await layer.request('GET', '/pool/report')).body;
+    const row = report.types.find((t: any) => t.agentType === 'documenter');
+    return row.agents.busy === 3 && row.saturation === 1 && row.waiting > 0 ? report : undefined;
+  }, 60_000);
+  expect(saturated.bottleneck).toMatch(/^documenter is the bottleneck: all 3 slots of its 3 agents \(its max\) are busy with \d+ tasks? waiting/);
+
+  const xl = await new Promise<{ code: number | null; stdout: string }>((ok) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'cli/xl.ts'), 'pool', '--report', '--target', '5', '--endpoint', layer.url], { cwd: ROOT });
+    let stdout = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.once('exit', (code) => ok({ code, stdout }));
+  });
+  expect(xl.code).toBe(0);
+  expect(xl.stdout).toMatch(/^documenter\s+3\s/m);
+  expect(xl.stdout).toMatch(/needed \(5 min\)/);
+  // The burst may have moved on between the two reads; the report still names the same type.
+  expect(xl.stdout).toMatch(/^documenter is the bottleneck/m);
+
+  const ex = await waitForEnd(layer, res.body.executionId, 90_000);
+  expect(ex.status).toBe('SUCCEEDED');
+  // The hour's waits are on record now: the queued tasks waited for an agent to free up.
+  const after = (await layer.request('GET', '/pool/report')).body.types.find((t: any) => t.agentType === 'documenter');
+  expect(after.queueWait.samples).toBeGreaterThanOrEqual(9);
+  expect(after.queueWait.p95Seconds).toBeGreaterThan(4);
+  expect(after).toMatchObject({ durationObserved: true, waiting: 0 });
 });

@@ -1,17 +1,20 @@
 // The pool manager's dynamic sizing (the design's "adjust pool size based on load"), on a real
 // agent table (dynalite), with a runtime that records what it is asked to start and stop.
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { AgentType } from '#core/agent-types.ts';
 import { AgentStore } from '#core/aws/agent-store.ts';
 import { DynamoBreakerStore } from '#core/aws/breaker-store.ts';
+import { ExecutionStore } from '#core/aws/execution-store.ts';
+import type { Task } from '#core/plan.ts';
 import { CircuitBreaker } from '#core/breakers.ts';
 import { type Backlog, HealthMonitor, PoolManager, desiredAgents } from '#core/pool.ts';
-import type { AgentRecord, AgentStatus } from '#core/records.ts';
+import type { AgentRecord, AgentStatus, ExecutionRecord } from '#core/records.ts';
 import type { AgentRuntime } from '#core/runtime.ts';
 import { startDynalite } from '../../local/services/dynalite.ts';
 import { LOCAL_CLIENT, createTables } from '../support/emulators.ts';
+import { recordExecution } from '../support/records.ts';
 
 let dynamo: Awaited<ReturnType<typeof startDynalite>>;
 let ddb: DynamoDBDocumentClient;
@@ -256,5 +259,80 @@ describe('health escalation', () => {
     const agents = Object.fromEntries(points.filter((x) => x.name === 'Agents').map((x) => [x.dimensions!.status, x.value]));
     expect(agents).toEqual({ starting: 0, idle: 1, busy: 1, draining: 0, unhealthy: 1 });
     expect(points.filter((x) => x.name === 'BreakersOpen')).toEqual([{ name: 'BreakersOpen', value: 1 }]);
+  });
+});
+
+describe('demand ahead of the queue', () => {
+  let p: Awaited<ReturnType<typeof pool>>;
+  beforeEach(async () => {
+    p = await pool({ slots: 1 });
+  });
+
+  it('a plan of 40 coder tasks just submitted asks for coders at once, within max, before any is queued', async () => {
+    const result = await p.manager.reconcile(p.backlogOf({ visible: 0, inFlight: 0 }), { coder: 40 });
+    expect(result.started.filter((id) => id.startsWith('coder'))).toHaveLength(4);
+  });
+
+  it('keeps the arrival-rate estimate between rounds, and keeps room for the tasks it expects', async () => {
+    let clock = NOW;
+    const manager = new PoolManager({
+      agents: p.agents,
+      runtime: { start: async (type, count) => Array.from({ length: count }, (_, i) => ({ agentId: `${type}-r${clock}-${i}`, runtime: { kind: 'process' as const, pid: 1 } })), stop: async () => undefined, isAlive: async () => true },
+      heartbeatSeconds: 60,
+      startAllowanceSeconds: 300,
+      defaults: { coder: { min: 1, max: 8 } },
+      reactionSeconds: 240,
+      now: () => clock,
+    });
+    await p.agent('coder-a', 'busy', undefined, {}, ago(5), { tasksCompleted: 0 });
+    const coders = (ids: string[]) => ids.filter((id) => id.startsWith('coder'));
+    expect(coders((await manager.reconcile(p.backlogOf({ visible: 0, inFlight: 1 }))).started)).toEqual([]);
+    expect((await p.agents.poolEstimates()).coder).toEqual({ at: NOW, seen: 1, ratePerSecond: 0 });
+
+    // Two minutes later coder-a has finished 11 tasks and runs another: 11 arrived. The rate goes half
+    // way (one half-life) to 11/120 per second; over 240 s that is 11 tasks, besides the one running.
+    clock = NOW + 120_000;
+    await p.agent('coder-a', 'busy', undefined, {}, ago(5), { tasksCompleted: 11 });
+    const { started } = await manager.reconcile(p.backlogOf({ visible: 0, inFlight: 1 }));
+    expect(coders(started)).toHaveLength(7); // 12 wanted, 8 at most, 1 there
+    expect((await p.agents.poolEstimates()).coder).toMatchObject({ at: clock, seen: 12 });
+  });
+});
+
+describe('the executions table\'s reads for the pool', () => {
+  let executions: ExecutionStore;
+  let name: string;
+  beforeAll(async () => {
+    name = `executions-${++table}`;
+    await createTables(ddb, { executions: name });
+    executions = new ExecutionStore(ddb, name);
+  });
+
+  it('finds the demand hints of running executions started since a time, not older or ended ones', async () => {
+    const at = (minutes: number) => new Date(Date.now() - minutes * 60_000).toISOString();
+    const record = async (startedAt: string, status: ExecutionRecord['status'], demand?: ExecutionRecord['demand']) => {
+      const id = await recordExecution(executions, [{ id: 't', agentType: 'tester', command: 'true' } as Task]);
+      // Re-put the execution's item as submitted at that time (recordExecution stamps now).
+      const execution = (await executions.getExecution(id))!;
+      await ddb.send(new PutCommand({ TableName: name, Item: { pk: `X#${id}`, sk: 'META', gsi1pk: 'EXEC', gsi1sk: `${startedAt}#${id}`, ...execution, startedAt, status, ...(demand ? { demand } : {}) } }));
+      return id;
+    };
+    await record(at(1), 'RUNNING', { tester: 40 });
+    await record(at(1), 'SUCCEEDED', { tester: 5 });
+    await record(at(30), 'RUNNING', { coder: 3 });
+    await record(at(1), 'PENDING', { coder: 2 });
+    expect(await executions.recentDemands(at(2))).toEqual(expect.arrayContaining([{ tester: 40 }, { coder: 2 }]));
+    expect(await executions.recentDemands(at(2))).toHaveLength(2);
+  });
+
+  it('reads the report\'s fields of the tasks of executions still running in the window', async () => {
+    const id = await recordExecution(executions, [{ id: 'a', agentType: 'reviewer', command: 'true' } as Task], { dispatchedAt: 1234 });
+    await executions.setStatus(id, 'SUCCEEDED', { from: ['RUNNING'], stoppedAt: new Date(Date.now() - 7_200_000).toISOString() });
+    const ended = await recordExecution(executions, [{ id: 'b', agentType: 'reviewer', command: 'true' } as Task], { dispatchedAt: 5678 });
+    const tasks = await executions.recentTasks(new Date(Date.now() - 3_600_000).toISOString(), new Date(Date.now() - 60_000).toISOString());
+    // Only what the report reads; and not the tasks of an execution that ended before the window.
+    expect(tasks).toContainEqual({ agentType: 'reviewer', status: 'queued', dispatchedAt: 5678 });
+    expect(tasks.find((t) => t.dispatchedAt === 1234)).toBeUndefined();
+    void ended;
   });
 });
