@@ -188,7 +188,11 @@ export interface HealthMetrics {
   taskSuccessRate: number;
 }
 
-export type AgentRuntimeRef = { kind: 'process'; pid: number } | { kind: 'ecs'; taskArn: string };
+export type AgentRuntimeRef =
+  | { kind: 'process'; pid: number }
+  | { kind: 'ecs'; taskArn: string }
+  | { kind: 'docker' | 'containerd'; containerId: string }
+  | { kind: 'kubernetes'; namespace: string; name: string };
 
 export interface AgentRecord {
   agentId: string;
