@@ -2,6 +2,8 @@
 // image (`npm run image`) with the settings of its type's ECS task definition (core/container-spec.ts),
 // driven through the Docker Engine API (dockerode; Podman's service speaks the same API). Containers
 // use the host's network: the emulators listen on 127.0.0.1 only, and that is where agents reach them.
+import { createHash } from 'node:crypto';
+import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import Docker from 'dockerode';
 import type { AgentType } from '#core/agent-types.ts';
@@ -13,6 +15,11 @@ import type { AgentRuntime } from '#core/runtime.ts';
 /** Which layer a container belongs to (one per state dir): its leftovers are found by this label. */
 export const LAYER_LABEL = 'xl.layer';
 export const DEFAULT_AGENT_IMAGE = 'xl-agent:latest';
+
+/** The LAYER_LABEL value of the layer on a state dir. */
+export function layerIdOf(stateDir: string): string {
+  return createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 16);
+}
 
 /** Where dockerode connects (it reads DOCKER_HOST the same way), for error messages. */
 export const engineAddress = () => process.env.DOCKER_HOST || 'unix:///var/run/docker.sock';

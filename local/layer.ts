@@ -3,7 +3,6 @@
 // Functions service runs the template's own ASL; the template's Lambda handler modules run in this
 // process; agents are worker processes with their task definition's environment.
 import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
@@ -24,7 +23,7 @@ import { startDynalite } from './services/dynalite.ts';
 import { startFauxqs127 } from './services/fauxqs.ts';
 import { type ExecutionStatusChangeEvent, LocalStepFunctions } from './stepfunctions/index.ts';
 import { killLeftoverWorkers, reapLeftoverGroups } from './leftovers.ts';
-import { DEFAULT_AGENT_IMAGE, DockerRuntime } from './docker-runtime.ts';
+import { DEFAULT_AGENT_IMAGE, DockerRuntime, layerIdOf } from './docker-runtime.ts';
 import { ProcessRuntime } from './process-runtime.ts';
 import { provisionBuckets, provisionQueues, provisionTables } from './provision.ts';
 import { type CfnTemplate, LOCAL_REGION, localNames, resolveValue, resourcesOfType } from './template.ts';
@@ -306,7 +305,7 @@ export class LocalLayer {
   private async prepareDocker(template: CfnTemplate) {
     const image = this.opts.agentImage || DEFAULT_AGENT_IMAGE;
     // One layer per state dir: its containers carry this id, and only its own are removed.
-    const layerId = createHash('sha256').update(resolve(this.opts.stateDir)).digest('hex').slice(0, 16);
+    const layerId = layerIdOf(this.opts.stateDir);
     const taskDefinitions = new Map(
       resourcesOfType(template, 'AWS::ECS::TaskDefinition')
         .filter(([, td]) => agentTypeOf(td))
