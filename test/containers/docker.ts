@@ -1,4 +1,5 @@
 // Helpers of the container tests: run a command in a container of the agent image and read its output.
+import { PassThrough } from 'node:stream';
 import Docker from 'dockerode';
 
 export const docker = () => new Docker();
@@ -15,11 +16,17 @@ export async function runInImage(script: string, opts: { user?: string; env?: st
     HostConfig: { NetworkMode: 'none', ...opts.host },
   });
   try {
+    // Attached before the start: the whole output, however soon the process exits.
+    const stream = await container.attach({ stream: true, stdout: true, stderr: true });
+    let out = '';
+    const sink = new PassThrough().on('data', (d: Buffer) => (out += d.toString('utf8')));
+    d.modem.demuxStream(stream, sink, sink);
+    const ended = new Promise<void>((ok) => stream.once('end', () => ok()));
     const waited = container.wait();
     await container.start();
     const { StatusCode } = (await waited) as { StatusCode: number };
-    const logs = await container.logs({ stdout: true, stderr: true, follow: false });
-    return { code: StatusCode, out: demux(logs as unknown as Buffer) };
+    await ended;
+    return { code: StatusCode, out };
   } finally {
     await container.remove({ force: true, v: true }).catch(() => undefined);
   }
