@@ -128,8 +128,9 @@ export class DockerRuntime implements AgentRuntime {
       const container = await this.docker.createContainer(
         dockerCreateOptions(spec, name, { hostCpus: this.hostCpus, extraLabels: { [LAYER_LABEL]: this.opts.layerId } }),
       );
-      // Asked before the start, so that no exit is missed.
-      const waited = container.wait() as Promise<{ StatusCode: number }>;
+      // Asked before the start, so that no exit is missed: the next exit, since a created container
+      // is already "not running" (the default condition), which would answer at once.
+      const waited = container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode: number }>;
       try {
         await container.start();
       } catch (err) {
@@ -139,6 +140,8 @@ export class DockerRuntime implements AgentRuntime {
       const exited = waited
         .then((r) => r.StatusCode, () => null)
         .then(async (code) => {
+          // A wait that failed (the engine restarted, a dropped connection) is not an exit.
+          if (code === null && (await this.isAlive({ kind: 'docker', containerId: name }).catch(() => true))) return;
           this.containers.delete(agentId);
           await container.remove({ force: true, v: true }).catch(() => undefined);
           if (!this.stopping) this.opts.onExit?.(agentId, code);

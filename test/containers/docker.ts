@@ -22,7 +22,7 @@ export async function runInImage(script: string, opts: { user?: string; env?: st
     const sink = new PassThrough().on('data', (d: Buffer) => (out += d.toString('utf8')));
     d.modem.demuxStream(stream, sink, sink);
     const ended = new Promise<void>((ok) => stream.once('end', () => ok()));
-    const waited = container.wait();
+    const waited = container.wait({ condition: 'next-exit' });
     await container.start();
     const { StatusCode } = (await waited) as { StatusCode: number };
     await ended;
