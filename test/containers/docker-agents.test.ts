@@ -16,6 +16,8 @@ const env = {
   // Failures some tests cause on purpose must not open the coder breaker for the next.
   XL_BREAKER_POLICY: JSON.stringify({ 'agent:*': { failureThreshold: 1_000_000 } }),
 };
+// The layer synthesizes the app at start: slow on a loaded machine.
+const START_TIMEOUT_MS = 240_000;
 const cmd = (id: string, command: string, extra: object = {}) => ({ id, agentType: 'coder', command, ...extra });
 const ours = (layer: Layer) => containersLabelled(`${LAYER_LABEL}=${layerIdOf(layer.stateDir)}`);
 
@@ -33,7 +35,7 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as AddressInfo).port;
-  layer = await startLayer({ env });
+  layer = await startLayer({ env, startTimeoutMs: START_TIMEOUT_MS });
 });
 afterAll(async () => {
   await layer?.stop();
@@ -124,11 +126,30 @@ describe('agents in containers', () => {
       return res.body.items.filter((a: any) => a.agentType === 'coder' && a.status !== 'terminated').length === 3 || undefined;
     }, 60_000);
   });
+  it('a drained agent finishes its task within its grace, then its container stops and is removed', async () => {
+    const task = `d${Date.now()}`;
+    const submitted = await layer.request('POST', '/executions', {
+      pattern: 'sequential',
+      tasks: [cmd(task, `${report(`start-${task}`)}; sleep 3; ${report(`end-${task}`)}; echo '{"ok":true}'`)],
+    });
+    expect(submitted.status).toBe(202);
+    await waitFor('the task to start', async () => hits.includes(`start-${task}`), 60_000);
+    const busy = await waitFor('the busy agent', async () => {
+      const res = await layer.request('GET', '/agents');
+      return res.body.items.find((a: any) => a.currentTaskId?.endsWith(`/${task}`));
+    });
+    expect((await layer.request('DELETE', `/agents/${busy.agentId}`)).status).toBe(202);
+    const ex = await waitForEnd(layer, submitted.body.executionId, 60_000);
+    expect(ex.status).toBe('SUCCEEDED');
+    expect(ex.tasks[0]).toMatchObject({ status: 'completed', agentId: busy.agentId, attempts: 1 });
+    expect(hits.filter((h) => h === `end-${task}`)).toHaveLength(1);
+    await waitFor('its container to be gone', async () => (await ours(layer)).every((c) => !c.Names.includes(`/xl-${busy.agentId}`)) || undefined, 30_000);
+  });
 });
 
 describe('no container outlives the layer', () => {
   it('none is left after the layer stops', async () => {
-    const own = await startLayer({ env: { ...env, XL_POOL: 'coder=1..1' } });
+    const own = await startLayer({ env: { ...env, XL_POOL: 'coder=1..1' }, startTimeoutMs: START_TIMEOUT_MS });
     try {
       await waitFor('its container', async () => ((await ours(own)).length >= 1) || undefined, 60_000);
       const { code } = await own.stop();
@@ -141,7 +162,7 @@ describe('no container outlives the layer', () => {
   });
 
   it('those of a SIGKILLed layer are removed when it starts again, and none is left after it stops', async () => {
-    const first = await startLayer({ env: { ...env, XL_POOL: 'coder=2..2' } });
+    const first = await startLayer({ env: { ...env, XL_POOL: 'coder=2..2' }, startTimeoutMs: START_TIMEOUT_MS });
     const { stateDir } = first;
     let second: Layer | undefined;
     try {
@@ -152,7 +173,7 @@ describe('no container outlives the layer', () => {
       await first.kill();
       // Nothing drained them: they still run.
       expect((await ours(first)).filter((c) => c.State === 'running').length).toBeGreaterThanOrEqual(2);
-      second = await startLayer({ env: { ...env, XL_POOL: 'coder=1..1' }, stateDir });
+      second = await startLayer({ env: { ...env, XL_POOL: 'coder=1..1' }, stateDir, startTimeoutMs: START_TIMEOUT_MS });
       const now = await ours(second);
       for (const c of before) expect(now.map((x) => x.Id)).not.toContain(c.Id);
       await second.stop();

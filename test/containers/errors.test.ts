@@ -5,7 +5,7 @@ import { removeStateDir, startLayer } from '../e2e/harness.ts';
 
 async function startFails(env: Record<string, string>): Promise<string> {
   try {
-    const layer = await startLayer({ env });
+    const layer = await startLayer({ env, startTimeoutMs: 240_000 });
     await layer.stop();
     await removeStateDir(layer.stateDir);
   } catch (err) {

@@ -8,7 +8,7 @@ export default defineConfig({
     root: new URL('../..', import.meta.url).pathname,
     include: ['test/containers/**/*.test.ts'],
     globalSetup: ['test/containers/engine-setup.ts'],
-    testTimeout: 180_000,
+    testTimeout: 600_000,
     // The first run builds the agent image.
     hookTimeout: 1_800_000,
     fileParallelism: false,
