@@ -81,9 +81,7 @@ function hostNpmDir(): string {
 export function buildBase(): string {
   const tag = `xl-node-base:${nodeVersion()}-bookworm`;
   if (imageExists(tag)) return tag;
-  for (const cmd of ['mmdebstrap']) {
-    if (spawnSync('sh', ['-c', `command -v ${cmd}`]).status !== 0) throw new Error(`${cmd} is needed to build the base image here (apt-get install mmdebstrap)`);
-  }
+  if (spawnSync('sh', ['-c', 'command -v mmdebstrap']).status !== 0) throw new Error('mmdebstrap is needed to build the base image here (apt-get install mmdebstrap)');
   const began = performance.now();
   const work = mkdtempSync(join(tmpdir(), 'xl-base-'));
   try {
