@@ -20,6 +20,10 @@ const env = {
 const START_TIMEOUT_MS = 240_000;
 const cmd = (id: string, command: string, extra: object = {}) => ({ id, agentType: 'coder', command, ...extra });
 const ours = (layer: Layer) => containersLabelled(`${LAYER_LABEL}=${layerIdOf(layer.stateDir)}`);
+/** After a failed test: what a layer on this state dir left goes, so that the next run starts clean. */
+async function removeContainersOf(stateDir: string): Promise<void> {
+  for (const c of await containersLabelled(`${LAYER_LABEL}=${layerIdOf(stateDir)}`)) await docker().getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
+}
 
 let layer: Layer;
 // Agents' commands report here over the host network (what a container can reach: 127.0.0.1).
@@ -39,6 +43,7 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await layer?.stop();
+  if (layer) await removeContainersOf(layer.stateDir);
   if (layer) await removeStateDir(layer.stateDir);
   server?.close();
 });
@@ -157,6 +162,7 @@ describe('no container outlives the layer', () => {
       expect(await ours(own)).toEqual([]);
     } finally {
       await own.stop();
+      await removeContainersOf(own.stateDir);
       await removeStateDir(own.stateDir);
     }
   });
@@ -181,6 +187,7 @@ describe('no container outlives the layer', () => {
     } finally {
       await first.kill();
       await second?.stop();
+      await removeContainersOf(stateDir);
       await removeStateDir(stateDir);
     }
   });
