@@ -154,7 +154,7 @@ export function containerSpec(td: TaskDefinitionResource, opts: ContainerSpecOpt
     memoryMiB: num(props.Memory, 'Memory'),
     environment,
     secretEnvironment: (c.Secrets ?? []).map((s) => s.Name),
-    // ECS's default when the task definition says nothing is 30 s.
+    // Fargate's default when the task definition says nothing: 30 s (ContainerDefinition.stopTimeout, ECS API reference).
     stopTimeoutSeconds: c.StopTimeout ?? 30,
     labels: { ...opts.labels, [LABELS.stack]: opts.stack, [LABELS.agentType]: agentType, [LABELS.agentId]: opts.agentId },
   };
