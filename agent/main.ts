@@ -71,6 +71,9 @@ function positive(name: string, fallback: number, integer = false): number {
 
 /** ECS tasks say who they are through the task metadata endpoint; anything else is a process. */
 async function runtimeRef(): Promise<AgentRuntimeRef> {
+  // A container the local layer started (local/docker-runtime.ts): it is known by its name.
+  const kind = process.env.XL_CONTAINER_RUNTIME;
+  if ((kind === 'docker' || kind === 'containerd') && process.env.XL_CONTAINER_ID) return { kind, containerId: process.env.XL_CONTAINER_ID };
   const uri = process.env.ECS_CONTAINER_METADATA_URI_V4;
   if (uri) {
     try {

@@ -234,7 +234,11 @@ export interface ResourcePoint {
   diskBytesPerSecond?: number;
 }
 
-export type AgentRuntimeRef = { kind: 'process'; pid: number } | { kind: 'ecs'; taskArn: string };
+export type AgentRuntimeRef =
+  | { kind: 'process'; pid: number }
+  | { kind: 'ecs'; taskArn: string }
+  | { kind: 'docker' | 'containerd'; containerId: string }
+  | { kind: 'kubernetes'; namespace: string; name: string };
 
 export interface AgentRecord {
   agentId: string;

@@ -20,6 +20,7 @@ import { registerLogSource } from '#core/logs.ts';
 import { registerRuntime } from '#core/runtime.ts';
 import { fanOut, registerEventSink } from '#core/events.ts';
 import { WebhookSink, webhookFromEnv } from '#core/webhook.ts';
+import { type ContainerSpec, agentTypeOf, containerSpec } from '#core/container-spec.ts';
 import { resolveDefinition } from '../infra/asl.ts';
 import { startDynalite } from './services/dynalite.ts';
 import { startFauxqs127 } from './services/fauxqs.ts';
@@ -27,6 +28,7 @@ import { EventRing, serveEvents } from './events.ts';
 import { type ExecutionStatusChangeEvent, LocalStepFunctions } from './stepfunctions/index.ts';
 import { killLeftoverWorkers, reapLeftoverGroups } from './leftovers.ts';
 import { FileLogSource, LayerLogFile } from './logs.ts';
+import { DEFAULT_AGENT_IMAGE, DockerRuntime, layerIdOf } from './docker-runtime.ts';
 import { ProcessRuntime } from './process-runtime.ts';
 import { provisionBuckets, provisionQueues, provisionTables } from './provision.ts';
 import { type CfnTemplate, LOCAL_REGION, localNames, resolveValue, resourcesOfType } from './template.ts';
@@ -41,6 +43,10 @@ export interface LayerOptions {
   heartbeatSeconds: number;
   pool?: string;
   apiToken?: string;
+  /** What an agent is: a worker process (default) or a container of the agent image (XL_RUNTIME). */
+  runtime?: LocalRuntimeKind;
+  /** The agent image for the docker runtime (XL_AGENT_IMAGE; default xl-agent:latest, `npm run image`). */
+  agentImage?: string;
   /** Quieter logs for tests and benchmarks. */
   quiet?: boolean;
   /**
@@ -51,6 +57,16 @@ export interface LayerOptions {
 }
 
 export type Handler = (event: unknown, context?: unknown) => Promise<unknown>;
+
+export const LOCAL_RUNTIMES = ['process', 'docker'] as const;
+export type LocalRuntimeKind = (typeof LOCAL_RUNTIMES)[number];
+
+/** XL_RUNTIME: `process` (the default) or `docker`; anything else stops the layer before it starts. */
+export function parseRuntimeKind(value: string | undefined): LocalRuntimeKind {
+  if (!value) return 'process';
+  if ((LOCAL_RUNTIMES as readonly string[]).includes(value)) return value as LocalRuntimeKind;
+  throw new Error(`XL_RUNTIME must be one of ${LOCAL_RUNTIMES.join(', ')}, got "${value}" (docker: agents in containers of \`npm run image\`)`);
+}
 
 const lambdaContext = (name: string) => ({
   functionName: name,
@@ -68,7 +84,7 @@ export class LocalLayer {
   private closers: (() => Promise<void>)[] = [];
   private timers: NodeJS.Timeout[] = [];
   private server?: Server;
-  runtime?: ProcessRuntime;
+  runtime?: ProcessRuntime | DockerRuntime;
   sfn?: LocalStepFunctions;
   url = '';
   /** Requests served per `service:Operation` (DynamoDB, SQS, S3, Step Functions over HTTP). */
@@ -106,6 +122,9 @@ export class LocalLayer {
     registerEventSink(fanOut([this.events, this.webhook]));
 
     const template = await this.synthesize();
+    // Containers: the engine, the image and the settings are checked, and what a killed layer on
+    // this state dir left is removed, before anything starts (no layer comes up that has no agents).
+    const docker = this.opts.runtime === 'docker' ? await this.prepareDocker(template) : undefined;
     const dynamo = await startDynalite({ path: join(stateDir, 'dynamodb') });
     this.closers.push(() => dynamo.close());
     const fauxqs = await startFauxqs127({ dataDir: join(stateDir, 'sqs') });
@@ -209,36 +228,61 @@ export class LocalLayer {
     process.env.AWS_ENDPOINT_URL_SFN = sfn.endpoint;
     this.closers.push(() => this.sfn!.close());
 
-    // Agents: worker processes with the environment of their type's task definition.
+    // Agents: worker processes, or containers, with the environment of their type's task definition.
     const agentEnv = this.agentEnvironments(template, names);
     await mkdir(runDir, { recursive: true });
     const workerLog = this.opts.quiet ? createWriteStream(join(stateDir, 'agents.log'), { flags: 'a' }) : undefined;
-    this.runtime = new ProcessRuntime({
-      projectRoot: PROJECT_ROOT,
-      runDir,
-      logStream: workerLog,
-      onLogLine: (line) => layerLog.writeAgentLine(line),
-      envFor: (type, agentId) => ({
-        ...pick(process.env, ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'USER', 'SHELL', 'NODE_OPTIONS', 'XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_AGENT_RUN_AS', 'XL_CLAUDE_BIN', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_LOCAL_SECRETS_FILE', 'XL_BREAKER_POLICY']),
-        ...(agentEnv.get(type) ?? {}),
-        // How Claude Code reaches the model is the host's choice here, not the template's (Bedrock or a key secret on AWS).
-        XL_MODEL_ACCESS: process.env.XL_MODEL_ACCESS ?? '',
-        // Local agents share one user (`nobody`): killing all of its processes would kill each other's runs.
-        XL_REAP_USER_PROCESSES: '',
-        ...pick(process.env, ['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_SFN']),
-        // A container credentials endpoint, as ECS gives one to the agent's container (when the
-        // layer itself runs in such a container): the worker holds it, its agents' processes never.
-        ...pick(process.env, ['AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI']),
-        POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
-        XL_HEARTBEAT_SECONDS: String(this.opts.heartbeatSeconds),
-        XL_GRACE_SECONDS: '10',
-        XL_AGENT_ID: agentId,
-      }),
-      onExit: (agentId) => {
-        this.log(`agent ${agentId} exited`);
-        void this.reconcileSoon();
-      },
+    const onExit = (agentId: string) => {
+      this.log(`agent ${agentId} exited`);
+      void this.reconcileSoon();
+    };
+    // What the layer adds to every agent's environment, worker process or container.
+    const localEnv = (agentId: string) => ({
+      // How Claude Code reaches the model is the host's choice here, not the template's (Bedrock or a key secret on AWS).
+      XL_MODEL_ACCESS: process.env.XL_MODEL_ACCESS ?? '',
+      ...pick(process.env, ['AWS_REGION', 'AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_ENDPOINT_URL_DYNAMODB', 'AWS_ENDPOINT_URL_SQS', 'AWS_ENDPOINT_URL_S3', 'AWS_ENDPOINT_URL_SFN']),
+      // A container credentials endpoint, as ECS gives one to the agent's container (when the
+      // layer itself runs in such a container): the worker holds it, its agents' processes never.
+      ...pick(process.env, ['AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI']),
+      POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+      XL_HEARTBEAT_SECONDS: String(this.opts.heartbeatSeconds),
+      XL_GRACE_SECONDS: '10',
+      XL_AGENT_ID: agentId,
     });
+    if (docker) {
+      this.runtime = new DockerRuntime({
+        docker: docker.runtime.docker,
+        layerId: docker.layerId,
+        logStream: workerLog,
+        // The image's PATH, HOME, user to run agents as and Claude Code CLI stay: the host's are not
+        // its. The task definition's XL_REAP_USER_PROCESSES=1 holds: one agent per container.
+        specFor: (type, agentId, containerName) =>
+          docker.specFor(type, agentId, (value) => resolveValue(value, names), {
+            ...pick(process.env, ['XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_BREAKER_POLICY']),
+            ...localEnv(agentId),
+            XL_CONTAINER_RUNTIME: 'docker',
+            XL_CONTAINER_ID: containerName,
+            // The agent's resources are its container's (agent/resources.ts).
+            XL_RESOURCE_SOURCE: 'cgroup',
+          }),
+        onExit,
+      });
+    } else {
+      this.runtime = new ProcessRuntime({
+        projectRoot: PROJECT_ROOT,
+        runDir,
+        logStream: workerLog,
+        onLogLine: (line) => layerLog.writeAgentLine(line),
+        envFor: (type, agentId) => ({
+          ...pick(process.env, ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'USER', 'SHELL', 'NODE_OPTIONS', 'XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_AGENT_RUN_AS', 'XL_CLAUDE_BIN', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_LOCAL_SECRETS_FILE', 'XL_BREAKER_POLICY']),
+          ...(agentEnv.get(type) ?? {}),
+          // Local agents share one user (`nobody`): killing all of its processes would kill each other's runs.
+          XL_REAP_USER_PROCESSES: '',
+          ...localEnv(agentId),
+        }),
+        onExit,
+      });
+    }
     registerRuntime(this.runtime);
     process.env.XL_HEARTBEAT_SECONDS = String(this.opts.heartbeatSeconds);
 
@@ -284,6 +328,32 @@ export class LocalLayer {
       const key = `${service(target)}:${op}`;
       this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
     });
+  }
+
+  /**
+   * XL_RUNTIME=docker: checks the engine, the image and an agent's settings (a probe container),
+   * and removes the containers a killed layer on this state dir left.
+   */
+  private async prepareDocker(template: CfnTemplate) {
+    const image = this.opts.agentImage || DEFAULT_AGENT_IMAGE;
+    // One layer per state dir: its containers carry this id, and only its own are removed.
+    const layerId = layerIdOf(this.opts.stateDir);
+    const taskDefinitions = new Map(
+      resourcesOfType(template, 'AWS::ECS::TaskDefinition')
+        .filter(([, td]) => agentTypeOf(td))
+        .map(([, td]) => [agentTypeOf(td) as AgentType, td]),
+    );
+    const specFor = (type: AgentType, agentId: string, resolveToken: (value: unknown) => unknown, environment: Record<string, string>): ContainerSpec => {
+      const td = taskDefinitions.get(type);
+      if (!td) throw new Error(`the template has no task definition for agent type ${type}`);
+      return containerSpec(td, { image, stack: STACK_NAME, agentId, environment, resolve: resolveToken });
+    };
+    const runtime = new DockerRuntime({ layerId, specFor: () => { throw new Error('unused'); } });
+    const [first] = taskDefinitions.keys();
+    await runtime.preflight(image, first ? specFor(first, 'probe', () => '', {}) : undefined);
+    const removed = await runtime.removeLeftovers();
+    if (removed.length) this.log(`removed ${removed.length} container(s) of the earlier run: ${removed.join(', ')}`);
+    return { runtime, layerId, specFor };
   }
 
   private reconcile: () => Promise<void> = async () => undefined;

@@ -2,7 +2,7 @@
 // that launched it is gone.
 import { join } from 'node:path';
 import { parseConcurrencySpec } from '../core/pool.ts';
-import { LocalLayer, PROJECT_ROOT } from './layer.ts';
+import { LocalLayer, PROJECT_ROOT, parseRuntimeKind } from './layer.ts';
 
 const env = process.env;
 const port = Number(env.XL_PORT ?? 7700);
@@ -10,6 +10,7 @@ const heartbeatSeconds = Number(env.XL_HEARTBEAT_SECONDS ?? 60);
 if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`XL_PORT must be a port number, got "${env.XL_PORT}"`);
 if (!(heartbeatSeconds > 0)) throw new Error(`XL_HEARTBEAT_SECONDS must be a positive number, got "${env.XL_HEARTBEAT_SECONDS}"`);
 parseConcurrencySpec(env.XL_MAX_CONCURRENT_TASKS); // a bad value stops the layer now, not each agent later
+const runtime = parseRuntimeKind(env.XL_RUNTIME);
 
 const layer = new LocalLayer({
   port,
@@ -17,6 +18,8 @@ const layer = new LocalLayer({
   heartbeatSeconds,
   pool: env.XL_POOL,
   apiToken: env.XL_API_TOKEN,
+  runtime,
+  agentImage: env.XL_AGENT_IMAGE,
   quiet: env.XL_QUIET === '1',
 });
 

@@ -26,7 +26,8 @@ export interface Layer {
   kill: () => Promise<void>;
 }
 
-export async function startLayer(opts: { env?: Record<string, string>; stateDir?: string } = {}): Promise<Layer> {
+export async function startLayer(opts: { env?: Record<string, string>; stateDir?: string; startTimeoutMs?: number } = {}): Promise<Layer> {
+  const startTimeoutMs = opts.startTimeoutMs ?? 90_000;
   const stateDir = opts.stateDir ?? mkdtempSync(join(tmpdir(), 'xl-e2e-'));
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'local/main.ts')], {
     cwd: ROOT,
@@ -37,7 +38,7 @@ export async function startLayer(opts: { env?: Record<string, string>; stateDir?
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
   await new Promise<void>((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`layer did not start in 90 s:\n${output}`)), 90_000);
+    const timer = setTimeout(() => fail(new Error(`layer did not start in ${startTimeoutMs / 1000} s:\n${output}`)), startTimeoutMs);
     const check = () => {
       if (/xl: ready at/.test(output)) {
         clearTimeout(timer);

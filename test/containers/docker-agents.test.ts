@@ -1,0 +1,194 @@
+// The local layer with XL_RUNTIME=docker (`npm start` as a child process, test/e2e/harness.ts): the
+// three patterns run on agents that are containers of the agent image; a container SIGKILLed
+// mid-task loses nothing and its task runs to its end once; no container is left after the layer
+// stops, or after it is SIGKILLed and started again on the same state dir.
+import { type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LAYER_LABEL, layerIdOf } from '../../local/docker-runtime.ts';
+import { type Layer, peakOverlap, removeStateDir, startLayer, waitFor, waitForEnd } from '../e2e/harness.ts';
+import { containersLabelled, docker } from './docker.ts';
+
+const env = {
+  XL_RUNTIME: 'docker',
+  XL_POOL: 'coder=3..3,tester=0..1,reviewer=0..1',
+  XL_HEARTBEAT_SECONDS: '6',
+  // Failures some tests cause on purpose must not open the coder breaker for the next.
+  XL_BREAKER_POLICY: JSON.stringify({ 'agent:*': { failureThreshold: 1_000_000 } }),
+};
+// The layer synthesizes the app at start: slow on a loaded machine.
+const START_TIMEOUT_MS = 240_000;
+const cmd = (id: string, command: string, extra: object = {}) => ({ id, agentType: 'coder', command, ...extra });
+const ours = (layer: Layer) => containersLabelled(`${LAYER_LABEL}=${layerIdOf(layer.stateDir)}`);
+/** After a failed test: what a layer on this state dir left goes, so that the next run starts clean. */
+async function removeContainersOf(stateDir: string): Promise<void> {
+  for (const c of await containersLabelled(`${LAYER_LABEL}=${layerIdOf(stateDir)}`)) await docker().getContainer(c.Id).remove({ force: true, v: true }).catch(() => undefined);
+}
+
+let layer: Layer;
+// Agents' commands report here over the host network (what a container can reach: 127.0.0.1).
+const hits: string[] = [];
+let server: Server;
+let port = 0;
+const report = (what: string) => `node -e "fetch('http://127.0.0.1:${port}/${what}').catch(()=>process.exit(1))"`;
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    hits.push(req.url!.slice(1));
+    res.end('ok');
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  port = (server.address() as AddressInfo).port;
+  layer = await startLayer({ env, startTimeoutMs: START_TIMEOUT_MS });
+});
+afterAll(async () => {
+  await layer?.stop();
+  if (layer) await removeContainersOf(layer.stateDir);
+  if (layer) await removeStateDir(layer.stateDir);
+  server?.close();
+});
+
+async function run(plan: object, timeoutMs = 90_000): Promise<any> {
+  const res = await layer.request('POST', '/executions', plan);
+  expect(res.status, JSON.stringify(res.body)).toBe(202);
+  return waitForEnd(layer, res.body.executionId, timeoutMs);
+}
+
+describe('agents in containers', () => {
+  it('are containers of the agent image, labelled with their stack, type and id', async () => {
+    const agents = await waitFor('three coder agents', async () => {
+      const res = await layer.request('GET', '/agents');
+      const live = res.body.items.filter((a: any) => a.agentType === 'coder' && a.status !== 'terminated');
+      return live.length === 3 ? live : undefined;
+    }, 60_000);
+    const containers = await ours(layer);
+    for (const a of agents) {
+      expect(a.runtime).toEqual({ kind: 'docker', containerId: `xl-${a.agentId}` });
+      const c = containers.find((x) => x.Names.includes(`/xl-${a.agentId}`));
+      expect(c, a.agentId).toBeDefined();
+      expect(c!.Labels).toMatchObject({ 'xl.stack': 'xl', 'xl.agent-type': 'coder', 'xl.agent-id': a.agentId });
+      expect(c!.Image).toBe(process.env.XL_AGENT_IMAGE);
+      const info = await docker().getContainer(c!.Id).inspect();
+      expect(info.HostConfig.ReadonlyRootfs).toBe(true);
+      expect(info.HostConfig.NetworkMode).toBe('host');
+      expect(info.HostConfig.SecurityOpt).toEqual(['no-new-privileges']);
+    }
+  });
+
+  it('sequential: stops at a failed "stop" task, later tasks skipped', async () => {
+    const ex = await run({ pattern: 'sequential', tasks: [cmd('one', `echo '{"n":1}'`), cmd('two', 'echo broken >&2; exit 3'), cmd('three', 'echo never')] });
+    expect(ex.status).toBe('FAILED');
+    expect(ex.tasks.map((t: any) => [t.taskId, t.status])).toEqual([['one', 'completed'], ['two', 'failed'], ['three', 'skipped']]);
+    expect(ex.tasks[0].output).toEqual({ n: 1 });
+    expect(ex.tasks[1].error).toMatchObject({ type: 'permanent', message: expect.stringContaining('broken') });
+  });
+
+  it('parallel: maxConcurrency tasks at once on more than one container, answers in plan order', async () => {
+    const durations = [1.2, 1.0, 0.8, 0.6];
+    const ex = await run({ pattern: 'parallel', maxConcurrency: 2, tasks: durations.map((d, i) => cmd(`t${i}`, `sleep ${d}; echo '{"i":${i}}'`)) });
+    expect(ex.status).toBe('SUCCEEDED');
+    expect(ex.tasks.map((t: any) => t.output.i)).toEqual([0, 1, 2, 3]);
+    expect(peakOverlap(ex.tasks.map((t: any) => ({ start: Date.parse(t.startedAt), end: Date.parse(t.finishedAt) })))).toBe(2);
+    expect(new Set(ex.tasks.map((t: any) => t.agentId)).size).toBeGreaterThan(1);
+  });
+
+  it('pipeline: each stage gets the plan input merged with earlier outputs', async () => {
+    const ex = await run({
+      pattern: 'pipeline',
+      input: { base: 1, x: 0 },
+      stages: [
+        { name: 'first', tasks: [cmd('a', `echo '{"x":1}'`), cmd('b', `echo '{"y":2}'`)] },
+        { name: 'second', tasks: [cmd('c', `printf '{"seen":%s}\\n' "$XL_INPUT"`)] },
+      ],
+    });
+    expect(ex.status).toBe('SUCCEEDED');
+    expect(ex.tasks.find((t: any) => t.taskId === 'c').output).toEqual({ seen: { base: 1, x: 1, y: 2 } });
+    expect(ex.result).toEqual({ status: 'completed', data: { base: 1, x: 1, y: 2, seen: { base: 1, x: 1, y: 2 } } });
+  });
+
+  it('a container SIGKILLed mid-task: nothing is lost, the task runs to its end once on another agent', async () => {
+    const task = `k${Date.now()}`;
+    const submitted = await layer.request('POST', '/executions', {
+      pattern: 'sequential',
+      tasks: [cmd(task, `${report(`start-${task}`)}; sleep 4; ${report(`end-${task}`)}; echo '{"ok":true}'`)],
+    });
+    expect(submitted.status).toBe(202);
+    await waitFor('the task to start', async () => hits.includes(`start-${task}`), 60_000);
+    const busy = await waitFor('the busy agent', async () => {
+      const res = await layer.request('GET', '/agents');
+      return res.body.items.find((a: any) => a.currentTaskId?.endsWith(`/${task}`));
+    });
+    await docker().getContainer(busy.runtime.containerId).kill({ signal: 'SIGKILL' });
+    const ex = await waitForEnd(layer, submitted.body.executionId, 120_000);
+    expect(ex.status).toBe('SUCCEEDED');
+    expect(ex.tasks[0]).toMatchObject({ status: 'completed', output: { ok: true } });
+    expect(ex.tasks[0].agentId).not.toBe(busy.agentId);
+    expect(hits.filter((h) => h === `end-${task}`)).toHaveLength(1);
+    expect(hits.filter((h) => h === `start-${task}`).length).toBeGreaterThanOrEqual(2);
+    // The dead agent is replaced: the pool is back to three coders.
+    await waitFor('three coders again', async () => {
+      const res = await layer.request('GET', '/agents');
+      return res.body.items.filter((a: any) => a.agentType === 'coder' && a.status !== 'terminated').length === 3 || undefined;
+    }, 60_000);
+  });
+  it('a drained agent finishes its task within its grace, then its container stops and is removed', async () => {
+    const task = `d${Date.now()}`;
+    const submitted = await layer.request('POST', '/executions', {
+      pattern: 'sequential',
+      tasks: [cmd(task, `${report(`start-${task}`)}; sleep 3; ${report(`end-${task}`)}; echo '{"ok":true}'`)],
+    });
+    expect(submitted.status).toBe(202);
+    await waitFor('the task to start', async () => hits.includes(`start-${task}`), 60_000);
+    const busy = await waitFor('the busy agent', async () => {
+      const res = await layer.request('GET', '/agents');
+      return res.body.items.find((a: any) => a.currentTaskId?.endsWith(`/${task}`));
+    });
+    expect((await layer.request('DELETE', `/agents/${busy.agentId}`)).status).toBe(202);
+    const ex = await waitForEnd(layer, submitted.body.executionId, 60_000);
+    expect(ex.status).toBe('SUCCEEDED');
+    expect(ex.tasks[0]).toMatchObject({ status: 'completed', agentId: busy.agentId, attempts: 1 });
+    expect(hits.filter((h) => h === `end-${task}`)).toHaveLength(1);
+    await waitFor('its container to be gone', async () => (await ours(layer)).every((c) => !c.Names.includes(`/xl-${busy.agentId}`)) || undefined, 30_000);
+  });
+});
+
+describe('no container outlives the layer', () => {
+  it('none is left after the layer stops', async () => {
+    const own = await startLayer({ env: { ...env, XL_POOL: 'coder=1..1' }, startTimeoutMs: START_TIMEOUT_MS });
+    try {
+      await waitFor('its container', async () => ((await ours(own)).length >= 1) || undefined, 60_000);
+      const { code } = await own.stop();
+      expect(code).toBe(0);
+      expect(await ours(own)).toEqual([]);
+    } finally {
+      await own.stop();
+      await removeContainersOf(own.stateDir);
+      await removeStateDir(own.stateDir);
+    }
+  });
+
+  it('those of a SIGKILLed layer are removed when it starts again, and none is left after it stops', async () => {
+    const first = await startLayer({ env: { ...env, XL_POOL: 'coder=2..2' }, startTimeoutMs: START_TIMEOUT_MS });
+    const { stateDir } = first;
+    let second: Layer | undefined;
+    try {
+      const before = await waitFor('its containers', async () => {
+        const found = await ours(first);
+        return found.length >= 2 ? found : undefined;
+      }, 60_000);
+      await first.kill();
+      // Nothing drained them: they still run.
+      expect((await ours(first)).filter((c) => c.State === 'running').length).toBeGreaterThanOrEqual(2);
+      second = await startLayer({ env: { ...env, XL_POOL: 'coder=1..1' }, stateDir, startTimeoutMs: START_TIMEOUT_MS });
+      const now = await ours(second);
+      for (const c of before) expect(now.map((x) => x.Id)).not.toContain(c.Id);
+      await second.stop();
+      expect(await ours(second)).toEqual([]);
+    } finally {
+      await first.kill();
+      await second?.stop();
+      await removeContainersOf(stateDir);
+      await removeStateDir(stateDir);
+    }
+  });
+});
