@@ -133,7 +133,10 @@ export class DeadLetterService {
   async sweep(): Promise<SweepResult> {
     const result: SweepResult = { failed: [], read: 0 };
     for (const { queue } of await this.deps.queues.nonEmpty()) {
-      const letters = await this.deps.queues.read(queue, this.readLimit, HIDE_SECONDS);
+      let letters = await this.deps.queues.read(queue, this.readLimit, HIDE_SECONDS);
+      // Messages there but none received: another reader (the sweep, a second listing) holds them
+      // for a moment; each read waits a second for them to come back.
+      for (let tries = 0; !letters.length && tries < 3; tries++) letters = await this.deps.queues.read(queue, this.readLimit, HIDE_SECONDS);
       result.read += letters.length;
       try {
         for (const letter of letters) {
@@ -180,7 +183,10 @@ export class DeadLetterService {
   async list(): Promise<{ queue: string; deadLetterQueue: string; depth: number; messages: DeadLetterItem[] }[]> {
     const out = [];
     for (const { queue, depth } of await this.deps.queues.nonEmpty()) {
-      const letters = await this.deps.queues.read(queue, this.readLimit, HIDE_SECONDS);
+      let letters = await this.deps.queues.read(queue, this.readLimit, HIDE_SECONDS);
+      // Messages there but none received: another reader (the sweep, a second listing) holds them
+      // for a moment; each read waits a second for them to come back.
+      for (let tries = 0; !letters.length && tries < 3; tries++) letters = await this.deps.queues.read(queue, this.readLimit, HIDE_SECONDS);
       try {
         const messages = await Promise.all(letters.map((l) => this.describe(l)));
         out.push({ queue, deadLetterQueue: deadLetterQueueKey(queue), depth: Math.max(depth, letters.length), messages });

@@ -48,7 +48,7 @@ const stack = new ExecutionLayerStack(app, stackName, {
   poolIdleSeconds: numberContext(app, 'poolIdleSeconds'),
   // `-c breakerPolicy='{"*":{"failureThreshold":3}}'` (JSON, as XL_BREAKER_POLICY).
   breakerPolicy: breakerPolicyContext(app.node.tryGetContext('breakerPolicy')),
-  // Security and availability options (docs/threat-model.md, README "Deploy to AWS"): `-c kms=true`, `-c natGateways=2`,
+  // Security and availability options (README "Threat model" and "Deploy to AWS"): `-c kms=true`, `-c natGateways=2`,
   // `-c interfaceEndpoints=true`, `-c stepsReservedConcurrency=50`.
   kms: booleanContext(app, 'kms'),
   natGateways: numberContext(app, 'natGateways'),

@@ -175,6 +175,7 @@ export class ExecutionLayerStack extends Stack {
       api: this.api,
       functions: this.functions,
       alarmEmail: props.alarmEmail ?? this.node.tryGetContext('alarmEmail'),
+      eventsDeadLetters: this.events.deadLetters,
     });
 
     if (props.kms) {
@@ -190,7 +191,6 @@ export class ExecutionLayerStack extends Stack {
     }
     // Every function emits events (steps, reconcile, pool, health, API); undelivered ones alarm.
     this.events.grantPut(this.functions);
-    this.events.alarmOnDeadLetters(this.observability.alarmTopic);
 
     const outputs: Record<string, string> = {
       ApiUrl: this.api.url,

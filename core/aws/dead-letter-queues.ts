@@ -36,8 +36,11 @@ export class SqsDeadLetterQueues implements DeadLetterQueues {
   async nonEmpty(): Promise<{ queue: string; depth: number }[]> {
     const depths = await Promise.all(
       this.queues.map(async (queue) => {
-        const res = await this.sqs.send(new GetQueueAttributesCommand({ QueueUrl: this.dlqUrl(queue), AttributeNames: ['ApproximateNumberOfMessages'] }));
-        return { queue, depth: Number(res.Attributes?.ApproximateNumberOfMessages ?? 0) };
+        // In flight counts too: the pool manager's sweep hides what it reads for a moment.
+        const res = await this.sqs.send(
+          new GetQueueAttributesCommand({ QueueUrl: this.dlqUrl(queue), AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+        );
+        return { queue, depth: Number(res.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(res.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0) };
       }),
     );
     return depths.filter((d) => d.depth > 0);

@@ -6,9 +6,7 @@
 // Why a topic of its own rather than the alarm topic: alarms are an operator's pages about the layer
 // (a few a day at most), notifications are about users' executions (one per failed run); people
 // subscribe to one or the other, and the alarm topic's policy admits only this stack's alarms.
-import { CfnOutput, type CfnResource, Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { CfnOutput, Duration, RemovalPolicy, SecretValue, Stack } from 'aws-cdk-lib';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -61,7 +59,9 @@ export class LayerEvents extends Construct {
     this.environment = { XL_EVENT_BUS: busName };
 
     this.deadLetters = new sqs.Queue(this, 'DeadLetters', {
-      queueName: `${stackName}-events-dlq`,
+      // Not `-events-dlq`: a stack named `<stack>-execution` would then own this stack's
+      // `<stack>-execution-events-dlq` (the execution-events function's DLQ).
+      queueName: `${stackName}-layer-events-dlq`,
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       retentionPeriod: Duration.days(14),
@@ -167,19 +167,5 @@ export class LayerEvents extends Construct {
     for (const fn of functions) this.bus.grantPutEventsTo(fn.role);
   }
 
-  /** An alarm (to `topic`) while undelivered events wait in the dead-letter queue. */
-  alarmOnDeadLetters(topic: sns.ITopic): cloudwatch.Alarm {
-    const alarm = new cloudwatch.Alarm(this, 'DeadLettersAlarm', {
-      alarmName: `${Stack.of(this).stackName}-events-dlq-depth`,
-      alarmDescription: 'Events EventBridge could not deliver to the notification topic or the webhook within 24 hours',
-      metric: this.deadLetters.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(5), statistic: cloudwatch.Stats.MAXIMUM }),
-      threshold: 0,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    (alarm.node.defaultChild as CfnResource).overrideLogicalId('EventsDlqAlarm');
-    alarm.addAlarmAction(new actions.SnsAction(topic));
-    return alarm;
-  }
+
 }

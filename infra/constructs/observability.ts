@@ -6,6 +6,7 @@ import * as actions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import { METRIC, METRIC_DIMENSION, METRIC_SERVICE, metricsNamespace } from '../../core/metrics.ts';
@@ -37,6 +38,8 @@ export interface ObservabilityProps {
   readonly alarmEmail?: string;
   /** Alarm when a pattern execution runs longer than this (default 24 h). */
   readonly executionDurationAlarm?: Duration;
+  /** The layer events' dead-letter queue (infra/constructs/events.ts): what EventBridge could not deliver. */
+  readonly eventsDeadLetters?: sqs.IQueue;
 }
 
 export class Observability extends Construct {
@@ -111,6 +114,16 @@ export class Observability extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 3,
     });
+
+    if (props.eventsDeadLetters) {
+      alarm('EventsDlqAlarm', 'layer-events-dlq-depth', {
+        alarmDescription: 'Events EventBridge could not deliver to the notification topic or the webhook within 24 hours',
+        metric: props.eventsDeadLetters.metricApproximateNumberOfMessagesVisible({ period: FIVE_MINUTES, statistic: cloudwatch.Stats.MAXIMUM }),
+        threshold: 0,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 1,
+      });
+    }
 
     const { sequential, parallel, pipeline } = props.patterns;
     const durationLimit = props.executionDurationAlarm ?? EXECUTION_DURATION_ALARM;

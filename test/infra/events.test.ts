@@ -106,12 +106,12 @@ describe('the notify rule and topic', () => {
   });
 
   it('undelivered events wait in a DLQ named after the stack, which only the rules may send to and which alarms to the alarm topic', () => {
-    const [dlqId] = one(plain, 'AWS::SQS::Queue', { Properties: { QueueName: 'xl-events-dlq' } });
+    const [dlqId] = one(plain, 'AWS::SQS::Queue', { Properties: { QueueName: 'xl-layer-events-dlq' } });
     const [, policy] = one(plain, 'AWS::SQS::QueuePolicy', { Properties: { Queues: [{ Ref: dlqId }] } });
     const sends = policy.Properties.PolicyDocument.Statement.filter((s: Loose) => s.Action === 'sqs:SendMessage');
     expect(sends).toEqual([expect.objectContaining({ Principal: { Service: 'events.amazonaws.com' }, Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [expect.stringMatching(/^EventsNotify/), 'Arn'] } } } })]);
     const alarm = plain.toJSON().Resources.EventsDlqAlarm.Properties;
-    expect(alarm).toMatchObject({ AlarmName: 'xl-events-dlq-depth', MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 0, Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }] });
+    expect(alarm).toMatchObject({ AlarmName: 'xl-layer-events-dlq-depth', MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 0, Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [dlqId, 'QueueName'] } }] });
     expect(alarm.AlarmActions).toEqual([{ Ref: expect.stringMatching(/^ObservabilityAlarmTopic/) }]);
   });
 });

@@ -126,6 +126,9 @@ const PHYSICAL_NAMES: Record<string, string> = {
   'AWS::ECS::Cluster': 'ClusterName',
   'AWS::KMS::Alias': 'AliasName',
   'AWS::EC2::SecurityGroup': 'GroupName',
+  'AWS::Events::EventBus': 'Name',
+  'AWS::Events::Connection': 'Name',
+  'AWS::Events::ApiDestination': 'Name',
 };
 /**
  * `*Name` properties that are not a physical name of their own: references to another resource, names
@@ -143,6 +146,7 @@ const NOT_PHYSICAL_NAMES = new Set([
   'AWS::ApiGateway::Model Name',
   'AWS::CloudWatch::Alarm MetricName',
   'AWS::SNS::Topic DisplayName',
+  'AWS::Events::Rule EventBusName',
 ]);
 
 /** The physical names a template sets, as `<type> <name>` (names are unique per kind of resource). */

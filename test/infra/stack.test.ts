@@ -112,7 +112,7 @@ describe('queues', () => {
   it('are one per agent type and priority, each with a DLQ, named <stack>_<type>-<priority>', () => {
     const names = ofType('AWS::SQS::Queue').map(([, q]) => q.Properties.QueueName).sort();
     const expected = AGENT_TYPES.flatMap((t) => PRIORITIES.flatMap((p) => [`xl_${queueKey(t, p)}`, `xl_${queueKey(t, p)}-dlq`]));
-    expect(names).toEqual([...expected, 'xl-execution-events-dlq', 'xl-events-dlq'].sort());
+    expect(names).toEqual([...expected, 'xl-execution-events-dlq', 'xl-layer-events-dlq'].sort());
   });
 
   it('every queue that is not a DLQ redrives to its DLQ after 5 receives', () => {
@@ -1048,7 +1048,9 @@ describe('outputs', () => {
     );
   });
 
-  it('stay well below CloudFormation\'s 500-resource limit', () => {
-    expect(Object.keys(resources).length).toBeLessThan(400);
+  it('stay below CloudFormation\'s 500-resource limit, with room for the options', () => {
+    // 400 by default (December 2026), up to about 420 with every option. The largest share is one
+    // queue policy per queue (68, from enforceSSL): one policy over all queues is the next lever.
+    expect(Object.keys(resources).length).toBeLessThan(440);
   });
 });
