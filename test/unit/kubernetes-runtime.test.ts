@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { ObjectSerializer } from '@kubernetes/client-node/dist/serializer.js';
 import { quantityToScalar } from '@kubernetes/client-node/dist/util.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type ContainerSpec, type TaskDefinitionResource, LABELS, containerSpec } from '../../core/container-spec.ts';
+import { type ContainerSpec, LABELS, containerSpec } from '../../core/container-spec.ts';
 import {
   APP_LABEL,
   DEFAULT_TTL_SECONDS,
@@ -19,38 +19,10 @@ import {
   kubernetesSettingsFromEnv,
   loadKubeConfig,
 } from '../../core/kubernetes-runtime.ts';
-import { AGENT_DROPPED_CAPABILITIES, AGENT_SIZES, AGENT_STOP_TIMEOUT, AGENT_USER } from '../../infra/constructs/agents.ts';
+import { AGENT_DROPPED_CAPABILITIES } from '../../infra/constructs/agents.ts';
+import { coderTaskDefinition } from '../fixtures/task-definitions.ts';
 import { StandInKubeApi } from '../support/kube-api.ts';
 import { waitFor } from '../support/processes.ts';
-
-/** A coder's task definition as the synthesized template has it (infra/constructs/agents.ts). */
-const coderTaskDefinition: TaskDefinitionResource = {
-  Type: 'AWS::ECS::TaskDefinition',
-  Metadata: { 'xl:agentType': 'coder' },
-  Properties: {
-    Cpu: String(AGENT_SIZES.coder.cpu),
-    Memory: String(AGENT_SIZES.coder.memoryLimitMiB),
-    Volumes: [{ Name: 'workspace' }, { Name: 'tmp' }],
-    ContainerDefinitions: [
-      {
-        Name: 'agent',
-        User: AGENT_USER,
-        ReadonlyRootFilesystem: true,
-        StopTimeout: AGENT_STOP_TIMEOUT.toSeconds(),
-        LinuxParameters: { InitProcessEnabled: true, Capabilities: { Drop: [...AGENT_DROPPED_CAPABILITIES] } },
-        MountPoints: [
-          { SourceVolume: 'workspace', ContainerPath: '/workspace', ReadOnly: false },
-          { SourceVolume: 'tmp', ContainerPath: '/tmp', ReadOnly: false },
-        ],
-        Secrets: [{ Name: 'ANTHROPIC_API_KEY', ValueFrom: 'arn:aws:secretsmanager:...' }],
-        Environment: [
-          { Name: 'XL_AGENT_TYPE', Value: 'coder' },
-          { Name: 'XL_HEARTBEAT_SECONDS', Value: '30' },
-        ],
-      },
-    ],
-  },
-};
 
 const coderSpec = (environment: Record<string, string> = {}, agentId = 'coder-1a2b3c4d'): ContainerSpec =>
   containerSpec(coderTaskDefinition, { image: 'registry.example/xl-agent:1', stack: 'xl', agentId, environment });
