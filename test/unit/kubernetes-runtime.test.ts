@@ -21,6 +21,7 @@ import {
 } from '../../core/kubernetes-runtime.ts';
 import { AGENT_DROPPED_CAPABILITIES } from '../../infra/constructs/agents.ts';
 import { coderTaskDefinition } from '../fixtures/task-definitions.ts';
+import { parseRuntimeKind } from '../../local/layer.ts';
 import { StandInKubeApi } from '../support/kube-api.ts';
 import { waitFor } from '../support/processes.ts';
 
@@ -145,6 +146,9 @@ describe('the Job of an agent', () => {
 });
 
 describe('the runtime\'s settings from the environment', () => {
+  it('is what XL_RUNTIME=kubernetes picks', () => {
+    expect(parseRuntimeKind('kubernetes')).toBe('kubernetes');
+  });
   it('has a dedicated service account and Secret by default', () => {
     expect(kubernetesSettingsFromEnv({})).toEqual({ serviceAccount: 'xl-agent', secretName: 'xl-agent-secrets', job: {} });
   });
