@@ -300,9 +300,14 @@ export class KubernetesRuntime implements AgentRuntime {
     const authz = this.kc.makeApiClient(AuthorizationV1Api);
     const denied: string[] = [];
     for (const { verb, resource, group } of REQUIRED_ACCESS) {
-      const review = await authz.createSelfSubjectAccessReview({
-        body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { namespace: ns, verb, resource, group } } },
-      });
+      // Any authenticated user may ask what it is allowed (the system:basic-user ClusterRole).
+      const review = await authz
+        .createSelfSubjectAccessReview({
+          body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { namespace: ns, verb, resource, group } } },
+        })
+        .catch((err: unknown) => {
+          throw new Error(`XL_RUNTIME=kubernetes: ${where} does not say what the kubeconfig's user may do (SelfSubjectAccessReview): ${statusOf(err)?.message ?? (err as Error).message}`, { cause: err });
+        });
       if (!review.status?.allowed) denied.push(`${verb} ${group ? `${resource}.${group}` : resource}`);
     }
     if (denied.length) {

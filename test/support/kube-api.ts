@@ -40,6 +40,8 @@ export class StandInKubeApi {
   readonly serviceAccounts = new Set<string>();
   /** `verb resource` pairs RBAC denies (SelfSubjectAccessReview answers, and the calls themselves). */
   readonly denied = new Set<string>();
+  /** A cluster that has taken away the right to ask what one may do (system:basic-user). */
+  reviewsForbidden = false;
   /** Reading namespaces is cluster-wide: a namespaced Role does not give it. */
   namespaceReadForbidden = false;
   /** A message with which the pod admission refuses every pod (Pod Security, a quota). */
@@ -133,6 +135,7 @@ export class StandInKubeApi {
 
     if (p === '/version') return send(200, { major: '1', minor: '31', gitVersion: 'v1.31.0' });
     if (p === '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews' && req.method === 'POST') {
+      if (this.reviewsForbidden) return send(403, status(403, 'Forbidden', 'selfsubjectaccessreviews.authorization.k8s.io is forbidden: User "tester" cannot create resource "selfsubjectaccessreviews"'));
       const attrs = (body as { spec: { resourceAttributes: { verb: string; resource: string } } }).spec.resourceAttributes;
       return send(201, { ...body, status: { allowed: !this.denied.has(`${attrs.verb} ${attrs.resource}`) } });
     }

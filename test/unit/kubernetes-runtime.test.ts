@@ -349,6 +349,13 @@ describe('the runtime against a stand-in API server', () => {
       );
     });
 
+    it('name an API server that will not say what the user may do', async () => {
+      api.reviewsForbidden = true;
+      await expect(runtimeOn().preflight(coderSpec())).rejects.toThrow(
+        'does not say what the kubeconfig\'s user may do (SelfSubjectAccessReview): selfsubjectaccessreviews.authorization.k8s.io is forbidden',
+      );
+    });
+
     it('name a missing service account and how to make it', async () => {
       api.serviceAccounts.clear();
       await expect(runtimeOn().preflight(coderSpec())).rejects.toThrow('serviceaccount "xl-agent" not found: kubectl create serviceaccount xl-agent -n agents (or set XL_K8S_SERVICE_ACCOUNT)');
