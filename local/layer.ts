@@ -28,7 +28,8 @@ import { EventRing, serveEvents } from './events.ts';
 import { type ExecutionStatusChangeEvent, LocalStepFunctions } from './stepfunctions/index.ts';
 import { killLeftoverWorkers, reapLeftoverGroups } from './leftovers.ts';
 import { FileLogSource, LayerLogFile } from './logs.ts';
-import { DEFAULT_AGENT_IMAGE, DockerRuntime, layerIdOf } from './docker-runtime.ts';
+import { DEFAULT_AGENT_IMAGE, DockerRuntime, LAYER_LABEL, layerIdOf } from './docker-runtime.ts';
+import { KubernetesRuntime, kubernetesSettingsFromEnv } from '#core/kubernetes-runtime.ts';
 import { ProcessRuntime } from './process-runtime.ts';
 import { provisionBuckets, provisionQueues, provisionTables } from './provision.ts';
 import { type CfnTemplate, LOCAL_REGION, localNames, resolveValue, resourcesOfType } from './template.ts';
@@ -58,14 +59,14 @@ export interface LayerOptions {
 
 export type Handler = (event: unknown, context?: unknown) => Promise<unknown>;
 
-export const LOCAL_RUNTIMES = ['process', 'docker'] as const;
+export const LOCAL_RUNTIMES = ['process', 'docker', 'kubernetes'] as const;
 export type LocalRuntimeKind = (typeof LOCAL_RUNTIMES)[number];
 
-/** XL_RUNTIME: `process` (the default) or `docker`; anything else stops the layer before it starts. */
+/** XL_RUNTIME: `process` (the default), `docker` or `kubernetes`; anything else stops the layer before it starts. */
 export function parseRuntimeKind(value: string | undefined): LocalRuntimeKind {
   if (!value) return 'process';
   if ((LOCAL_RUNTIMES as readonly string[]).includes(value)) return value as LocalRuntimeKind;
-  throw new Error(`XL_RUNTIME must be one of ${LOCAL_RUNTIMES.join(', ')}, got "${value}" (docker: agents in containers of \`npm run image\`)`);
+  throw new Error(`XL_RUNTIME must be one of ${LOCAL_RUNTIMES.join(', ')}, got "${value}" (docker: agents in containers of \`npm run image\`; kubernetes: agents as Jobs in the kubeconfig's cluster)`);
 }
 
 const lambdaContext = (name: string) => ({
@@ -84,7 +85,7 @@ export class LocalLayer {
   private closers: (() => Promise<void>)[] = [];
   private timers: NodeJS.Timeout[] = [];
   private server?: Server;
-  runtime?: ProcessRuntime | DockerRuntime;
+  runtime?: ProcessRuntime | DockerRuntime | KubernetesRuntime;
   sfn?: LocalStepFunctions;
   url = '';
   /** Requests served per `service:Operation` (DynamoDB, SQS, S3, Step Functions over HTTP). */
@@ -125,6 +126,7 @@ export class LocalLayer {
     // Containers: the engine, the image and the settings are checked, and what a killed layer on
     // this state dir left is removed, before anything starts (no layer comes up that has no agents).
     const docker = this.opts.runtime === 'docker' ? await this.prepareDocker(template) : undefined;
+    const kubernetes = this.opts.runtime === 'kubernetes' ? await this.prepareKubernetes(template) : undefined;
     const dynamo = await startDynalite({ path: join(stateDir, 'dynamodb') });
     this.closers.push(() => dynamo.close());
     const fauxqs = await startFauxqs127({ dataDir: join(stateDir, 'sqs') });
@@ -267,6 +269,23 @@ export class LocalLayer {
           }),
         onExit,
       });
+    } else if (kubernetes) {
+      this.runtime = new KubernetesRuntime({
+        ...kubernetes.settings,
+        kubeConfig: kubernetes.probe.kc,
+        ownerLabels: kubernetes.ownerLabels,
+        // As for docker (above); secret variables become references to the Secret (XL_K8S_SECRET),
+        // and loopback endpoints the service host (XL_K8S_SERVICE_HOST), in core/kubernetes-runtime.ts.
+        specFor: (type, agentId, jobName) =>
+          kubernetes.specFor(type, agentId, (value) => resolveValue(value, names), {
+            ...pick(process.env, ['XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_BREAKER_POLICY']),
+            ...localEnv(agentId),
+            XL_CONTAINER_RUNTIME: 'kubernetes',
+            XL_CONTAINER_ID: jobName,
+            XL_RESOURCE_SOURCE: 'cgroup',
+          }),
+        onExit,
+      });
     } else {
       this.runtime = new ProcessRuntime({
         projectRoot: PROJECT_ROOT,
@@ -354,6 +373,23 @@ export class LocalLayer {
     const removed = await runtime.removeLeftovers();
     if (removed.length) this.log(`removed ${removed.length} container(s) of the earlier run: ${removed.join(', ')}`);
     return { runtime, layerId, specFor };
+  }
+
+  /**
+   * XL_RUNTIME=kubernetes: checks the cluster (kubeconfig, API server, namespace, RBAC, a dry run of
+   * an agent's pod) and removes the Jobs and pods a killed layer on this state dir left.
+   */
+  private async prepareKubernetes(template: CfnTemplate) {
+    const specFor = agentSpecs(template, this.opts.agentImage || DEFAULT_AGENT_IMAGE);
+    const settings = kubernetesSettingsFromEnv(process.env);
+    const ownerLabels = { [LAYER_LABEL]: layerIdOf(this.opts.stateDir) };
+    const probe = new KubernetesRuntime({ ...settings, ownerLabels, specFor: () => { throw new Error('unused'); } });
+    const [first] = resourcesOfType(template, 'AWS::ECS::TaskDefinition').map(([, td]) => agentTypeOf(td)).filter(Boolean) as AgentType[];
+    await probe.preflight(first ? specFor(first, 'probe', () => '', {}) : undefined);
+    const removed = await probe.removeLeftovers();
+    if (removed.length) this.log(`removed ${removed.length} job(s) of the earlier run in namespace ${probe.namespace}: ${removed.join(', ')}`);
+    this.log(`agents are Jobs in namespace ${probe.namespace} of ${probe.kc.getCurrentCluster()?.server}`);
+    return { probe, settings, ownerLabels, specFor };
   }
 
   private reconcile: () => Promise<void> = async () => undefined;
@@ -507,6 +543,20 @@ export class LocalLayer {
  */
 export function localPowertools(env: NodeJS.ProcessEnv): Record<string, string> {
   return { POWERTOOLS_METRICS_DISABLED: env.POWERTOOLS_METRICS_DISABLED ?? 'true', POWERTOOLS_TRACE_ENABLED: 'false' };
+}
+
+/** An agent's ContainerSpec by type, from the template's task definitions (as prepareDocker builds it). */
+function agentSpecs(template: CfnTemplate, image: string) {
+  const taskDefinitions = new Map(
+    resourcesOfType(template, 'AWS::ECS::TaskDefinition')
+      .filter(([, td]) => agentTypeOf(td))
+      .map(([, td]) => [agentTypeOf(td) as AgentType, td]),
+  );
+  return (type: AgentType, agentId: string, resolveToken: (value: unknown) => unknown, environment: Record<string, string>): ContainerSpec => {
+    const td = taskDefinitions.get(type);
+    if (!td) throw new Error(`the template has no task definition for agent type ${type}`);
+    return containerSpec(td, { image, stack: STACK_NAME, agentId, environment, resolve: resolveToken });
+  };
 }
 
 function pick(env: NodeJS.ProcessEnv, keys: string[]): Record<string, string> {
