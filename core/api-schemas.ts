@@ -101,6 +101,11 @@ export const Execution = ExecutionSummary.extend({
   workflowRun: z.number().int().optional(),
   resumedAt: time().optional(),
   redrivenAt: time().optional(),
+  maxConcurrency: z.number().int().optional().describe('A parallel plan: how many of its tasks run at once'),
+  stages: z
+    .array(z.object({ name: z.string(), tasks: z.array(z.string()) }))
+    .optional()
+    .describe("A pipeline plan: its stages in order, each with its tasks' ids"),
 });
 
 export const ExecutionAborted = z.object({ executionId: z.string(), status: z.literal('ABORTED') });
