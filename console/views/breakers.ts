@@ -27,8 +27,13 @@ export function breakersView(ctx: Context): View {
     }
   }
 
+  let drawn = '';
   async function refresh(): Promise<void> {
     const { items } = await api<{ items: BreakerRecord[] }>('GET', '/breakers');
+    // Redrawn only on a change: a Reset button under the pointer stays the same element.
+    const sig = JSON.stringify(items);
+    if (sig === drawn) return;
+    drawn = sig;
     replace(
       body,
       items.length

@@ -130,9 +130,30 @@ export function executionView(executionId: string, ctx: Context): View {
     );
   }
 
+  // Each part is redrawn only when what it shows changed: a button under the pointer or the keyboard
+  // stays the same element across live refreshes.
+  const drawn = { header: '', graph: '', detail: '' };
+  const changed = (part: keyof typeof drawn, value: unknown) => {
+    const sig = JSON.stringify(value);
+    if (drawn[part] === sig) return false;
+    drawn[part] = sig;
+    return true;
+  };
+  const elapsed = h('span');
+
   function render(): void {
     const e = execution;
     if (!e) return;
+    elapsed.textContent = formatDuration(between(e.startedAt, e.stoppedAt));
+    const task = e.tasks.find((t) => t.taskId === selected);
+    if (changed('graph', [e.tasks.map((t) => [t.taskId, t.status, t.durationMs, t.attempts]), e.stages, e.maxConcurrency, selected])) {
+      replace(graph, h('h3', null, 'Plan'), drawGraph(e));
+    }
+    if (changed('detail', [task, task?.status === 'running' ? Date.now() : 0])) {
+      replace(detail, task ? drawTask(task) : h('p', { class: 'muted' }, 'Choose a task to see its attempts, agent, cost, error and output.'));
+    }
+    const { tasks: _tasks, ...rest } = e;
+    if (!changed('header', [rest, e.tasks.map((t) => t.status)])) return;
     const counts = new Map<string, number>();
     for (const t of e.tasks) counts.set(t.status, (counts.get(t.status) ?? 0) + 1);
     replace(
@@ -146,10 +167,10 @@ export function executionView(executionId: string, ctx: Context): View {
           ['Execution', e.executionId],
           ['Pattern', e.pattern],
           ['Started', formatTime(e.startedAt)],
-          ['Duration', formatDuration(between(e.startedAt, e.stoppedAt))],
+          ['Duration', elapsed],
           ['Cost', formatUsd(e.cost?.usd)],
           ['Tasks', [...counts].map(([s, n]) => `${n} ${s}`).join(', ')],
-        ].map(([k, v]) => [h('dt', null, k), h('dd', null, v)]),
+        ].map(([k, v]) => [h('dt', null, k as string), h('dd', null, v)]),
       ),
       e.message && h('p', { class: 'muted' }, e.message),
       h(
@@ -159,9 +180,6 @@ export function executionView(executionId: string, ctx: Context): View {
         ENDED.includes(e.status) && h('button', { type: 'button', onclick: redrive, 'data-focus-key': 'redrive' }, 'Redrive'),
       ),
     );
-    replace(graph, h('h3', null, 'Plan'), drawGraph(e));
-    const task = e.tasks.find((t) => t.taskId === selected);
-    replace(detail, task ? drawTask(task) : h('p', { class: 'muted' }, 'Choose a task to see its attempts, agent, cost, error and output.'));
   }
 
   async function refresh(): Promise<void> {

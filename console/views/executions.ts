@@ -49,10 +49,25 @@ export function executionsView(_ctx: Context): View {
     await refresh();
   }
 
+  // The rows are redrawn only when they change (a link under the pointer stays the same element);
+  // the running ones' durations tick in place.
+  let drawn = '';
+  const durations = new Map<string, HTMLElement>();
+  const tick = () => {
+    for (const e of items) {
+      const cell = durations.get(e.executionId);
+      if (cell) cell.textContent = formatDuration(between(e.startedAt, e.stoppedAt));
+    }
+  };
+
   function render(): void {
     const wanted = status.value;
     const text = search.value.trim().toLowerCase();
     const shown = items.filter((e) => (!wanted || e.status === wanted) && (!text || e.name.toLowerCase().includes(text) || e.executionId.includes(text)));
+    const sig = JSON.stringify([shown, items.length, page, next]);
+    if (sig === drawn) return tick();
+    drawn = sig;
+    durations.clear();
     replace(
       body,
       shown.length
@@ -64,7 +79,11 @@ export function executionsView(_ctx: Context): View {
               h('td', null, e.pattern),
               h('td', null, badge(e.status)),
               h('td', null, formatTime(e.startedAt)),
-              h('td', null, formatDuration(between(e.startedAt, e.stoppedAt))),
+              (() => {
+                const cell = h('td');
+                durations.set(e.executionId, cell);
+                return cell;
+              })(),
             ),
           )
         : h('tr', null, h('td', { colspan: 5, class: 'muted' }, items.length ? 'No execution on this page matches.' : 'No executions yet: submit a plan from "New plan".')),
@@ -72,6 +91,7 @@ export function executionsView(_ctx: Context): View {
     summary.textContent = `Page ${page + 1}: ${shown.length} of ${items.length} shown${wanted || text ? ' (filters apply to this page)' : ''}.`;
     newer.disabled = page === 0;
     older.disabled = !next;
+    tick();
   }
 
   async function refresh(): Promise<void> {
