@@ -25,9 +25,13 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * The bearer token when the user gave one, and the header `xl console`'s forwarding server asks of
+ * the console (a cross-site page cannot send it without a preflight, which that server refuses).
+ */
 export function authHeaders(): Record<string, string> {
   const t = token.get();
-  return t ? { authorization: `Bearer ${t}` } : {};
+  return { 'x-xl-console': '1', ...(t ? { authorization: `Bearer ${t}` } : {}) };
 }
 
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -2,7 +2,6 @@
 // layer (`npm start`, worker processes running command tasks) that asks for a bearer token. Skipped,
 // with one line, where no Chromium is installed (.ci/run installs the `chromium` package).
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,6 +12,8 @@ const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`test/browser: no Chromium at ${CHROMIUM} (apt-get install chromium): the console's browser tests are skipped`);
 
 const TOKEN = 'console-test-token';
+/** The README's screenshots go to docs/ when asked for (XL_CONSOLE_SCREENSHOTS=1); else to the test's state dir, so a test run changes no committed file. */
+const shot = (name: string) => join(process.env.XL_CONSOLE_SCREENSHOTS === '1' ? join(ROOT, 'docs') : layer.stateDir, name);
 const auth = { authorization: `Bearer ${TOKEN}` };
 
 let layer: Layer;
@@ -108,8 +109,7 @@ describe.skipIf(!haveChromium)('the console', () => {
     expect(await page.getByRole('heading', { name: 'Stage 1: generate' }).isVisible()).toBe(true);
     // In progress: the first stage's quick task done, its slow one still going.
     await page.locator('button[data-task="api"].status-completed').waitFor({ timeout: 30_000 });
-    await mkdir(join(ROOT, 'docs'), { recursive: true });
-    await page.screenshot({ path: join(ROOT, 'docs/console-execution.png'), fullPage: true });
+    await page.screenshot({ path: shot('console-execution.png'), fullPage: true });
     for (const id of ['api', 'schema', 'review']) await page.locator(`button[data-task="${id}"].status-completed`).waitFor({ timeout: 30_000 });
     await page.getByRole('heading', { name: /console-pipeline/ }).getByText('SUCCEEDED').waitFor();
     await page.locator('button[data-task="review"]').click();
@@ -181,7 +181,7 @@ describe.skipIf(!haveChromium)('the console', () => {
     // The agents, with their health sampled (cpu and memory) once the monitor has seen them.
     await page.locator('#agents-heading ~ .scroll tbody tr th', { hasText: /^coder-/ }).first().waitFor();
     await page.locator('#agents-heading ~ .scroll tbody td', { hasText: / of \d/ }).first().waitFor({ timeout: 30_000 });
-    await page.screenshot({ path: join(ROOT, 'docs/console-fleet.png'), fullPage: true });
+    await page.screenshot({ path: shot('console-fleet.png'), fullPage: true });
   });
 
   it('resets an open breaker', async () => {
