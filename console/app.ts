@@ -14,7 +14,7 @@ import type { Context, View } from './views/view.ts';
 const LINKS: [string, string][] = [
   ['#/executions', 'Executions'],
   ['#/fleet', 'Agents and pool'],
-  ['#/breakers', 'Breakers'],
+  ['#/breakers', 'Breakers and dead letters'],
   ['#/new', 'New plan'],
 ];
 
