@@ -129,11 +129,14 @@ describe.skipIf(!haveChromium)('the console', () => {
     errors.length = 0;
   });
 
-  it('opens a failed task and reads its error', async () => {
+  it('opens a failed task from the keyboard and reads its error', async () => {
     const id = await submit({ name: 'console-failure', pattern: 'sequential', tasks: [cmd('one', `echo '{"n":1}'`), cmd('two', 'echo broken pipe >&2; exit 3'), cmd('three', 'true')] });
     await waitFor('the execution to fail', async () => (await api('GET', `/executions/${id}`)).body.status === 'FAILED', 45_000);
     await open(`#/executions/${id}`);
-    await page.locator('button[data-task="two"].status-failed').click();
+    // By keyboard: the task is a button, and its details take the focus.
+    await page.locator('button[data-task="two"].status-failed').focus();
+    await page.keyboard.press('Enter');
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('task-heading');
     const error = page.getByLabel('Error');
     await error.waitFor();
     expect(await error.locator('.error-type').textContent()).toBe('permanent');
