@@ -88,7 +88,10 @@ export const ExecutionSummary = z.object({
   stoppedAt: time().optional(),
 });
 
-export const ExecutionList = z.object({ items: z.array(ExecutionSummary), nextToken: z.string().optional() });
+export const ExecutionList = z.object({
+  items: z.array(ExecutionSummary.extend({ costUsd: z.number().optional().describe('What its tasks have recorded spending so far (USD), when they spent anything') })),
+  nextToken: z.string().optional(),
+});
 
 export const Execution = ExecutionSummary.extend({
   message: z.string().optional().describe('Why it ended other than by its tasks (cancelled, the layer stopped, a workflow error)'),

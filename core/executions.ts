@@ -198,6 +198,7 @@ export class ExecutionService {
         status: visibleStatus(e.status),
         startedAt: e.startedAt,
         ...(e.stoppedAt ? { stoppedAt: e.stoppedAt } : {}),
+        ...(e.spentUsd ? { costUsd: e.spentUsd } : {}),
       })),
       ...(page.nextToken ? { nextToken: page.nextToken } : {}),
     };

@@ -1,10 +1,10 @@
 // The executions, newest first: a page at a time (nextToken), filtered by status and name.
 import type { ExecutionView } from '../../core/executions.ts';
 import { api } from '../api.ts';
-import { badge, between, formatDuration, formatTime, h, replace } from '../dom.ts';
+import { badge, between, formatDuration, formatTime, formatUsd, h, replace } from '../dom.ts';
 import type { Context, View } from './view.ts';
 
-type Summary = Pick<ExecutionView, 'executionId' | 'name' | 'pattern' | 'status' | 'startedAt' | 'stoppedAt'>;
+type Summary = Pick<ExecutionView, 'executionId' | 'name' | 'pattern' | 'status' | 'startedAt' | 'stoppedAt'> & { costUsd?: number };
 const STATUSES = ['RUNNING', 'SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'];
 export const PAGE_SIZE = 20;
 
@@ -38,7 +38,7 @@ export function executionsView(_ctx: Context): View {
     h(
       'div',
       { class: 'scroll' },
-      h('table', null, h('thead', null, h('tr', null, ['Name', 'Pattern', 'Status', 'Started', 'Duration'].map((c) => h('th', { scope: 'col' }, c)))), body),
+      h('table', null, h('thead', null, h('tr', null, ['Name', 'Pattern', 'Status', 'Started', 'Duration', 'Cost'].map((c) => h('th', { scope: 'col' }, c)))), body),
     ),
     h('nav', { class: 'pager', 'aria-label': 'Pages of executions' }, newer, older),
   );
@@ -84,9 +84,10 @@ export function executionsView(_ctx: Context): View {
                 durations.set(e.executionId, cell);
                 return cell;
               })(),
+              h('td', null, formatUsd(e.costUsd)),
             ),
           )
-        : h('tr', null, h('td', { colspan: 5, class: 'muted' }, items.length ? 'No execution on this page matches.' : 'No executions yet: submit a plan from "New plan".')),
+        : h('tr', null, h('td', { colspan: 6, class: 'muted' }, items.length ? 'No execution on this page matches.' : 'No executions yet: submit a plan from "New plan".')),
     );
     summary.textContent = `Page ${page + 1}: ${shown.length} of ${items.length} shown${wanted || text ? ' (filters apply to this page)' : ''}.`;
     newer.disabled = page === 0;
