@@ -37,7 +37,8 @@ export async function signedHeaders(
     hostname: target.hostname,
     path: target.pathname,
     query: Object.fromEntries(target.searchParams),
-    headers: { ...headers, host: target.hostname },
+    // The Host header as sent: with the port when it is not the scheme's default (never, for API Gateway).
+    headers: { ...headers, host: target.host },
     body,
   });
   return signed.headers as Record<string, string>;

@@ -16,6 +16,7 @@ export const COMMANDS: Record<string, { flags: string[]; files?: boolean }> = {
   pool: { flags: ['--report', '--target', '--json', '--endpoint'] },
   health: { flags: ['--json', '--endpoint'] },
   breakers: { flags: ['--json', '--endpoint'] },
+  console: { flags: ['--endpoint'] },
   completion: { flags: [] },
 };
 

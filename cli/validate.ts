@@ -3,9 +3,12 @@
 // Document keeps every node's source range (JSON is YAML 1.2 flow syntax); JSON.parse stays the
 // judge of what a .json file means, so yaml only lends the positions.
 import { readFile } from 'node:fs/promises';
-import { isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { parsePlan } from '../core/plan.ts';
 import { ValidationError } from '../core/errors.ts';
+import { SourceMap } from '../core/plan-source.ts';
+
+export { SourceMap };
 
 export interface PlanProblem {
   /** JSON Pointer into the plan ('' is the whole plan); absent for a syntax error. */
@@ -25,41 +28,6 @@ export interface PlanCheck {
 }
 
 const isYaml = (file: string) => /\.ya?ml$/i.test(file);
-
-/** Line and column (1-based) of each JSON Pointer in a plan's source text. */
-export class SourceMap {
-  private readonly lines = new LineCounter();
-  private readonly root: Node | null;
-
-  constructor(text: string) {
-    const doc = parseDocument(text, { lineCounter: this.lines, keepSourceTokens: false });
-    this.root = doc.errors.length ? null : (doc.contents as Node | null);
-  }
-
-  /**
-   * Where the pointer's node starts; for a member that is missing (a required field), where the
-   * nearest enclosing node starts, so the error still points at the object that lacks it.
-   */
-  locate(pointer: string): { line: number; column: number } {
-    let node: Node | null = this.root;
-    let at = node?.range?.[0] ?? 0;
-    const segments = pointer === '' ? [] : pointer.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-    for (const segment of segments) {
-      let next: Node | null | undefined;
-      if (isMap(node)) {
-        const pair = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === segment);
-        next = (pair?.value as Node | null) ?? (pair?.key as Node | null);
-      } else if (isSeq(node)) {
-        next = node.items[Number(segment)] as Node | undefined;
-      }
-      if (!next?.range) break;
-      node = next;
-      at = next.range[0];
-    }
-    const { line, col } = this.lines.linePos(at);
-    return { line, column: col };
-  }
-}
 
 /** Line and column (1-based) of a character offset. */
 function position(text: string, offset: number): { line: number; column: number } {

@@ -35,6 +35,8 @@ const USAGE = `usage: xl <command> [options]
                                    agent-minutes, agents needed to drain the backlog within the target
                                    (default 10 min); and the bottleneck in one sentence
   agents | pool | health | breakers
+  console                          the web console on 127.0.0.1 (XL_CONSOLE_PORT, default 7780) for the
+                                   layer xl finds; to a deployed stack its calls are signed with SigV4
   completion bash|zsh              a completion script: source <(xl completion bash)
 options: --json   one JSON document on stdout (errors too: {"error": ...}), for scripts
          --endpoint URL (or XL_ENDPOINT); default: the local layer's endpoint.json, else the deployed stack
@@ -55,6 +57,20 @@ interface Options {
 }
 
 const print = (line: string) => process.stdout.write(line + '\n');
+
+/** `xl console`: serves the console and forwards its calls until a signal. */
+async function openConsole(endpoint: Awaited<ReturnType<typeof resolveEndpoint>>): Promise<number> {
+  const port = Number(process.env.XL_CONSOLE_PORT ?? 7780);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`XL_CONSOLE_PORT must be a port number, got "${process.env.XL_CONSOLE_PORT}"`);
+  const { startConsoleServer, isApiGateway } = await import('./console.ts');
+  const server = await startConsoleServer({ endpoint, port });
+  print(`xl: console at ${server.url}/console for ${endpoint.url} (from ${endpoint.source}${isApiGateway(endpoint.url) ? ', signed with your AWS credentials' : ''})`);
+  return new Promise<number>((ok) => {
+    const stop = () => void server.close().then(() => ok(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
 const emitJson = (doc: unknown) => process.stdout.write(JSON.stringify(doc, null, 2) + '\n');
 
 /** How --watch shows progress: a live table on a terminal, plain lines otherwise (stderr under --json). */
@@ -147,6 +163,7 @@ async function main(argv: string[]): Promise<number> {
     if (!arg) throw new UsageError(`xl ${command} needs ${what}`);
     return arg;
   };
+  if (command === 'console') return openConsole(await resolveEndpoint(values.endpoint));
   const known = ['run', 'status', 'logs', 'cancel', 'redrive', 'artifact', 'dead-letters', 'events', 'agents', 'pool', 'health', 'breakers'];
   if (!known.includes(command)) throw new UsageError(`unknown command "${command}"`);
   const api = client(await resolveEndpoint(values.endpoint));

@@ -88,7 +88,10 @@ export const ExecutionSummary = z.object({
   stoppedAt: time().optional(),
 });
 
-export const ExecutionList = z.object({ items: z.array(ExecutionSummary), nextToken: z.string().optional() });
+export const ExecutionList = z.object({
+  items: z.array(ExecutionSummary.extend({ costUsd: z.number().optional().describe('What its tasks have recorded spending so far (USD), when they spent anything') })),
+  nextToken: z.string().optional(),
+});
 
 export const Execution = ExecutionSummary.extend({
   message: z.string().optional().describe('Why it ended other than by its tasks (cancelled, the layer stopped, a workflow error)'),
@@ -101,6 +104,11 @@ export const Execution = ExecutionSummary.extend({
   workflowRun: z.number().int().optional(),
   resumedAt: time().optional(),
   redrivenAt: time().optional(),
+  maxConcurrency: z.number().int().optional().describe('A parallel plan: how many of its tasks run at once'),
+  stages: z
+    .array(z.object({ name: z.string(), tasks: z.array(z.string()) }))
+    .optional()
+    .describe("A pipeline plan: its stages in order, each with its tasks' ids"),
 });
 
 export const ExecutionAborted = z.object({ executionId: z.string(), status: z.literal('ABORTED') });

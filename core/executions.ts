@@ -80,6 +80,9 @@ export interface ExecutionView {
   workflowRun?: number;
   resumedAt?: string;
   redrivenAt?: string;
+  /** The plan's shape, for drawing it (the console): a parallel plan's bound, a pipeline's stages. */
+  maxConcurrency?: number;
+  stages?: { name: string; tasks: string[] }[];
 }
 
 const newExecutionId = () => `ex-${Date.now().toString(36)}-${randomBytes(6).toString('base64url')}`;
@@ -195,6 +198,7 @@ export class ExecutionService {
         status: visibleStatus(e.status),
         startedAt: e.startedAt,
         ...(e.stoppedAt ? { stoppedAt: e.stoppedAt } : {}),
+        ...(e.spentUsd ? { costUsd: e.spentUsd } : {}),
       })),
       ...(page.nextToken ? { nextToken: page.nextToken } : {}),
     };
@@ -220,6 +224,10 @@ export class ExecutionService {
       ...(execution.workflowRun ? { workflowRun: execution.workflowRun } : {}),
       ...(execution.resumedAt ? { resumedAt: execution.resumedAt } : {}),
       ...(execution.redrivenAt ? { redrivenAt: execution.redrivenAt } : {}),
+      ...(execution.pattern === 'parallel' ? { maxConcurrency: execution.maxConcurrency } : {}),
+      ...(execution.pattern === 'pipeline'
+        ? { stages: execution.stages.map((s) => ({ name: s.name, tasks: records.filter((t) => t.index >= s.from && t.index < s.to).map((t) => t.taskId) })) }
+        : {}),
     };
     if (execution.pattern === 'pipeline' && execution.result) {
       const input = await this.deps.payloads.load(execution.input);

@@ -52,6 +52,7 @@ if (launcher !== undefined) {
 try {
   await layer.start();
   process.stdout.write(`xl: ready at ${layer.url}\n`);
+  process.stdout.write(`xl: console at ${layer.url}/console\n`);
 } catch (err) {
   process.stderr.write(`xl: could not start: ${(err as Error).message}\n`);
   await layer.stop().catch(() => undefined);
