@@ -229,6 +229,13 @@ describe('each agent type\'s task role', () => {
     expect(queues.sort()).toEqual(own.map((k) => `xl_${k}`).sort());
   });
 
+  it.each(AGENT_TYPES)('%s: reads its resource figures from its own task metadata endpoint only: no ECS, CloudWatch or other task API', (type) => {
+    // The task metadata endpoint (agent/resources.ts) answers the task's own containers and needs no
+    // IAM permission; an agent that could call ECS could describe or stop other tasks.
+    const actions = statementsOfRole(xl.template, taskRoleOf(xl.template, type)).flatMap(actionsOf);
+    expect(actions.filter((a) => /^(ecs|cloudwatch|logs|ec2):/.test(a))).toEqual([]);
+  });
+
   it.each(AGENT_TYPES)('%s: touches table items only under the partition keys an agent writes, with no scan, batch or index call', (type) => {
     const ddb = statementsOfRole(xl.template, taskRoleOf(xl.template, type)).filter((s) => actionsOf(s).some((a) => a.startsWith('dynamodb:')));
     const tableOf = (st: any) => flatten(st.Resource).replace(/^\{(\w+)Table\w*\.Arn\}$/, '$1');
