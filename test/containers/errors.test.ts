@@ -16,7 +16,7 @@ async function startFails(env: Record<string, string>): Promise<string> {
 
 describe('the layer refuses to start', () => {
   it('with an unknown XL_RUNTIME', async () => {
-    expect(await startFails({ XL_RUNTIME: 'podman' })).toContain('XL_RUNTIME must be one of process, docker, got "podman"');
+    expect(await startFails({ XL_RUNTIME: 'podman' })).toContain('XL_RUNTIME must be one of process, docker, containerd, got "podman"');
   });
 
   it('when the engine does not answer, naming the socket', async () => {

@@ -12,7 +12,7 @@ describe('XL_RUNTIME', () => {
     expect(parseRuntimeKind('docker')).toBe('docker');
   });
   it('refuses anything else, naming what it takes', () => {
-    expect(() => parseRuntimeKind('podman')).toThrow('XL_RUNTIME must be one of process, docker, got "podman"');
+    expect(() => parseRuntimeKind('podman')).toThrow('XL_RUNTIME must be one of process, docker, containerd, got "podman"');
   });
 });
 
