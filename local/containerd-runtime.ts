@@ -201,15 +201,21 @@ export class ContainerdRuntime implements AgentRuntime {
     const row = listed.split('\n').slice(1).find((l) => l.startsWith(`${ref} `));
     if (!row) return undefined;
     const [, , digest] = row.trim().split(/\s+/);
-    const get = async (d: string) => JSON.parse(await this.ctrOk(['content', 'get', d!], `reading ${d}`)) as Record<string, any>;
+    // An OCI index (or Docker manifest list), a manifest, an image config: the fields read here.
+    interface Blob {
+      manifests?: { digest: string; platform?: { os?: string; architecture?: string } }[];
+      config?: { digest: string } & { Cmd?: string[]; Entrypoint?: string[]; User?: string };
+    }
+    const get = async (d: string) => JSON.parse(await this.ctrOk(['content', 'get', d], `reading ${d}`)) as Blob;
     let manifest = await get(digest!);
     if (Array.isArray(manifest.manifests)) {
       const arch = process.arch === 'x64' ? 'amd64' : process.arch;
-      const entry = manifest.manifests.find((m: any) => m.platform?.os === 'linux' && m.platform?.architecture === arch);
+      const entry = manifest.manifests.find((m) => m.platform?.os === 'linux' && m.platform?.architecture === arch);
       if (!entry) throw new Error(`the image ${ref} has no linux/${arch} manifest`);
       manifest = await get(entry.digest);
     }
-    return ((await get(manifest.config.digest)).config ?? {}) as { Cmd?: string[]; Entrypoint?: string[]; User?: string };
+    if (!manifest.config) throw new Error(`the image ${ref} has no config`);
+    return (await get(manifest.config.digest)).config ?? {};
   }
 
   /**
@@ -218,7 +224,8 @@ export class ContainerdRuntime implements AgentRuntime {
    * runs `node --version` under `probe`'s settings). Each failure names its fix.
    */
   async preflight(image: string, probe?: ContainerSpec): Promise<void> {
-    const version = await this.ctr(['version']);
+    // No socket: said at once (ctr would wait out its connect timeout).
+    const version = existsSync(this.address) ? await this.ctr(['version']) : { code: 1, stderr: 'no such socket' };
     if (version.code !== 0) {
       throw new Error(
         `XL_RUNTIME=containerd: no containerd answers at ${this.address} (${version.stderr.split('\n').pop()}). Start containerd, or point ` +

@@ -1,9 +1,9 @@
 # Run as a task's command inside an agent's container (test/containers/isolation.test.ts): reports,
 # as the last line of its output, what the task's process can see and do. Markers (the strings that
-# must not be found) come in argv.
-import json, os, re, stat, sys
+# must not be found) come base64-encoded in argv: as they are, they would be in its own cmdline.
+import base64, json, os, re, stat, sys
 
-markers = [m for m in sys.argv[1:] if m]
+markers = [m for m in json.loads(base64.b64decode(sys.argv[1])) if m]
 report = {"uid": os.getuid(), "euid": os.geteuid(), "gid": os.getgid(), "cwd": os.getcwd()}
 
 status = open("/proc/self/status").read()
