@@ -134,6 +134,23 @@ describe.skipIf(skip)('agents in containerd containers', () => {
     await waitFor('its container to be gone', async () => !(await ours(layer)).includes(busy.runtime.containerId) || undefined, 30_000);
     await waitFor('three coders again', async () => (await live(layer)).length === 3 || undefined, 60_000);
   });
+
+  it('a drained agent finishes its task within its grace, then its container stops and is removed', async () => {
+    const task = `d${Date.now()}`;
+    const submitted = await layer.request('POST', '/executions', {
+      pattern: 'sequential',
+      tasks: [cmd(task, `${report(`start-${task}`)}; sleep 3; ${report(`end-${task}`)}; echo '{"ok":true}'`)],
+    });
+    expect(submitted.status).toBe(202);
+    await waitFor('the task to start', async () => hits.includes(`start-${task}`), 60_000);
+    const busy = await waitFor('the busy agent', async () => (await live(layer)).find((a: any) => a.currentTaskId?.endsWith(`/${task}`)));
+    expect((await layer.request('DELETE', `/agents/${busy.agentId}`)).status).toBe(202);
+    const ex = await waitForEnd(layer, submitted.body.executionId, 60_000);
+    expect(ex.status).toBe('SUCCEEDED');
+    expect(ex.tasks[0]).toMatchObject({ status: 'completed', agentId: busy.agentId, attempts: 1 });
+    expect(hits.filter((h) => h === `end-${task}`)).toHaveLength(1);
+    await waitFor('its container to be gone', async () => !(await ours(layer)).includes(busy.runtime.containerId) || undefined, 30_000);
+  });
 });
 
 describe.skipIf(skip)('no containerd container outlives the layer', () => {

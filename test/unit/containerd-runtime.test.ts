@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { ContainerdRuntime, ctrRunArgs, envFileText, normalizeImageRef } from '../../local/containerd-runtime.ts';
 import type { ContainerSpec } from '../../core/container-spec.ts';
+import { parseAgentMemory } from '../../local/layer.ts';
 
 const spec: ContainerSpec = {
   image: 'xl-agent:latest',
@@ -96,5 +97,15 @@ describe('a containerd runtime whose containerd does not answer', () => {
     await expect(runtime.preflight('xl-agent:latest')).rejects.toThrow(
       /^XL_RUNTIME=containerd: no containerd answers at \/nonexistent\/xl-test\/containerd\.sock .*point XL_CONTAINERD_ADDRESS at its socket/,
     );
+  });
+});
+
+describe('XL_AGENT_MEMORY_MIB', () => {
+  it('is the task definition\'s memory when unset, a whole number of MiB (64 or more) when set', () => {
+    expect(parseAgentMemory(undefined)).toBeUndefined();
+    expect(parseAgentMemory('')).toBeUndefined();
+    expect(parseAgentMemory('256')).toBe(256);
+    expect(() => parseAgentMemory('32')).toThrow('XL_AGENT_MEMORY_MIB must be a whole number of MiB, at least 64, got "32"');
+    expect(() => parseAgentMemory('1.5g')).toThrow('XL_AGENT_MEMORY_MIB');
   });
 });
