@@ -100,6 +100,8 @@ export interface ContainerSpecOptions {
   /** Added over the task definition's environment (local endpoints, the agent's id). */
   environment?: Record<string, string>;
   labels?: Record<string, string>;
+  /** Over the task definition's memory (the local layer's XL_AGENT_MEMORY_MIB: tests that run out of it). */
+  memoryMiB?: number;
 }
 
 const num = (value: unknown, what: string): number => {
@@ -151,7 +153,7 @@ export function containerSpec(td: TaskDefinitionResource, opts: ContainerSpecOpt
     noNewPrivileges: true,
     init: c.LinuxParameters?.InitProcessEnabled === true,
     cpus: num(props.Cpu, 'Cpu') / 1024,
-    memoryMiB: num(props.Memory, 'Memory'),
+    memoryMiB: opts.memoryMiB ?? num(props.Memory, 'Memory'),
     environment,
     secretEnvironment: (c.Secrets ?? []).map((s) => s.Name),
     // Fargate's default when the task definition says nothing: 30 s (ContainerDefinition.stopTimeout, ECS API reference).

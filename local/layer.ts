@@ -30,6 +30,7 @@ import { type ExecutionStatusChangeEvent, LocalStepFunctions } from './stepfunct
 import { killLeftoverWorkers, reapLeftoverGroups } from './leftovers.ts';
 import { FileLogSource, LayerLogFile } from './logs.ts';
 import { DEFAULT_AGENT_IMAGE, DockerRuntime, LAYER_LABEL, layerIdOf } from './docker-runtime.ts';
+import { ContainerdRuntime } from './containerd-runtime.ts';
 import { KubernetesRuntime, kubernetesSettingsFromEnv } from '#core/kubernetes-runtime.ts';
 import { ProcessRuntime } from './process-runtime.ts';
 import { provisionBuckets, provisionQueues, provisionTables } from './provision.ts';
@@ -60,14 +61,25 @@ export interface LayerOptions {
 
 export type Handler = (event: unknown, context?: unknown) => Promise<unknown>;
 
-export const LOCAL_RUNTIMES = ['process', 'docker', 'kubernetes'] as const;
+export const LOCAL_RUNTIMES = ['process', 'docker', 'containerd', 'kubernetes'] as const;
 export type LocalRuntimeKind = (typeof LOCAL_RUNTIMES)[number];
 
-/** XL_RUNTIME: `process` (the default), `docker` or `kubernetes`; anything else stops the layer before it starts. */
+/** XL_RUNTIME: `process` (the default), `docker`, `containerd` or `kubernetes`; anything else stops the layer before it starts. */
 export function parseRuntimeKind(value: string | undefined): LocalRuntimeKind {
   if (!value) return 'process';
   if ((LOCAL_RUNTIMES as readonly string[]).includes(value)) return value as LocalRuntimeKind;
-  throw new Error(`XL_RUNTIME must be one of ${LOCAL_RUNTIMES.join(', ')}, got "${value}" (docker: agents in containers of \`npm run image\`; kubernetes: agents as Jobs in the kubeconfig's cluster)`);
+  throw new Error(`XL_RUNTIME must be one of ${LOCAL_RUNTIMES.join(', ')}, got "${value}" (docker, containerd: agents in containers of \`npm run image\`; kubernetes: agents as Jobs in the kubeconfig's cluster)`);
+}
+
+/**
+ * XL_AGENT_MEMORY_MIB: every agent container's memory limit, over its task definition's (tests that
+ * run a task out of memory set a small one). Docker refuses less than 6 MiB; the worker needs far more.
+ */
+export function parseAgentMemory(value: string | undefined): number | undefined {
+  if (!value) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 64) throw new Error(`XL_AGENT_MEMORY_MIB must be a whole number of MiB, at least 64, got "${value}"`);
+  return n;
 }
 
 const lambdaContext = (name: string) => ({
@@ -86,7 +98,7 @@ export class LocalLayer {
   private closers: (() => Promise<void>)[] = [];
   private timers: NodeJS.Timeout[] = [];
   private server?: Server;
-  runtime?: ProcessRuntime | DockerRuntime | KubernetesRuntime;
+  runtime?: ProcessRuntime | DockerRuntime | ContainerdRuntime | KubernetesRuntime;
   sfn?: LocalStepFunctions;
   url = '';
   /** Requests served per `service:Operation` (DynamoDB, SQS, S3, Step Functions over HTTP). */
@@ -126,7 +138,7 @@ export class LocalLayer {
     const template = await this.synthesize();
     // Containers: the engine, the image and the settings are checked, and what a killed layer on
     // this state dir left is removed, before anything starts (no layer comes up that has no agents).
-    const docker = this.opts.runtime === 'docker' ? await this.prepareDocker(template) : undefined;
+    const containers = this.opts.runtime === 'docker' || this.opts.runtime === 'containerd' ? await this.prepareContainers(template, this.opts.runtime) : undefined;
     const kubernetes = this.opts.runtime === 'kubernetes' ? await this.prepareKubernetes(template) : undefined;
     const dynamo = await startDynalite({ path: join(stateDir, 'dynamodb') });
     this.closers.push(() => dynamo.close());
@@ -252,24 +264,23 @@ export class LocalLayer {
       XL_GRACE_SECONDS: '10',
       XL_AGENT_ID: agentId,
     });
-    if (docker) {
-      this.runtime = new DockerRuntime({
-        docker: docker.runtime.docker,
-        layerId: docker.layerId,
-        logStream: workerLog,
-        // The image's PATH, HOME, user to run agents as and Claude Code CLI stay: the host's are not
-        // its. The task definition's XL_REAP_USER_PROCESSES=1 holds: one agent per container.
-        specFor: (type, agentId, containerName) =>
-          docker.specFor(type, agentId, (value) => resolveValue(value, names), {
-            ...pick(process.env, ['XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_BREAKER_POLICY']),
-            ...localEnv(agentId),
-            XL_CONTAINER_RUNTIME: 'docker',
-            XL_CONTAINER_ID: containerName,
-            // The agent's resources are its container's (agent/resources.ts).
-            XL_RESOURCE_SOURCE: 'cgroup',
-          }),
-        onExit,
-      });
+    if (containers) {
+      const kind = containers.runtime instanceof DockerRuntime ? 'docker' : 'containerd';
+      // The image's PATH, HOME, user to run agents as and Claude Code CLI stay: the host's are not
+      // its. The task definition's XL_REAP_USER_PROCESSES=1 holds: one agent per container.
+      const specFor = (type: AgentType, agentId: string, containerName: string) =>
+        containers.specFor(type, agentId, (value) => resolveValue(value, names), {
+          ...pick(process.env, ['XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_BREAKER_POLICY']),
+          ...localEnv(agentId),
+          XL_CONTAINER_RUNTIME: kind,
+          XL_CONTAINER_ID: containerName,
+          // The agent's resources are its container's (agent/resources.ts).
+          XL_RESOURCE_SOURCE: 'cgroup',
+        });
+      this.runtime =
+        containers.runtime instanceof DockerRuntime
+          ? new DockerRuntime({ docker: containers.runtime.docker, layerId: containers.layerId, logStream: workerLog, specFor, onExit })
+          : new ContainerdRuntime({ ...containers.runtime.options, logStream: workerLog, specFor, onExit });
     } else if (kubernetes) {
       this.runtime = new KubernetesRuntime({
         ...kubernetes.settings,
@@ -351,10 +362,10 @@ export class LocalLayer {
   }
 
   /**
-   * XL_RUNTIME=docker: checks the engine, the image and an agent's settings (a probe container),
-   * and removes the containers a killed layer on this state dir left.
+   * XL_RUNTIME=docker or containerd: checks the engine, the image and an agent's settings (a probe
+   * container), and removes the containers a killed layer on this state dir left.
    */
-  private async prepareDocker(template: CfnTemplate) {
+  private async prepareContainers(template: CfnTemplate, kind: 'docker' | 'containerd') {
     const image = this.opts.agentImage || DEFAULT_AGENT_IMAGE;
     // One layer per state dir: its containers carry this id, and only its own are removed.
     const layerId = layerIdOf(this.opts.stateDir);
@@ -363,12 +374,20 @@ export class LocalLayer {
         .filter(([, td]) => agentTypeOf(td))
         .map(([, td]) => [agentTypeOf(td) as AgentType, td]),
     );
+    const memoryMiB = parseAgentMemory(process.env.XL_AGENT_MEMORY_MIB);
     const specFor = (type: AgentType, agentId: string, resolveToken: (value: unknown) => unknown, environment: Record<string, string>): ContainerSpec => {
       const td = taskDefinitions.get(type);
       if (!td) throw new Error(`the template has no task definition for agent type ${type}`);
-      return containerSpec(td, { image, stack: STACK_NAME, agentId, environment, resolve: resolveToken });
+      return containerSpec(td, { image, stack: STACK_NAME, agentId, environment, resolve: resolveToken, memoryMiB });
     };
-    const runtime = new DockerRuntime({ layerId, specFor: () => { throw new Error('unused'); } });
+    const unused = () => {
+      throw new Error('unused');
+    };
+    const runtime =
+      kind === 'docker'
+        ? new DockerRuntime({ layerId, specFor: unused })
+        : // The containers' volumes and logs: under the state dir, removed with their containers.
+          new ContainerdRuntime({ layerId, volumesDir: join(this.opts.stateDir, 'containerd'), specFor: unused });
     const [first] = taskDefinitions.keys();
     await runtime.preflight(image, first ? specFor(first, 'probe', () => '', {}) : undefined);
     const removed = await runtime.removeLeftovers();

@@ -4,7 +4,7 @@
 // their own, with no iptables rules and no bridge (only the host and none networks exist), and a
 // default open-files limit the VM accepts (runc fails to raise RLIMIT_NOFILE past the host's).
 // Run by hand: `node --import tsx scripts/docker-engine.ts <dir>` prints the DOCKER_HOST to export.
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, openSync } from 'node:fs';
 import { request } from 'node:http';
 import { join, resolve } from 'node:path';
@@ -80,8 +80,30 @@ function stopChild(child: ChildProcess, ms = 15_000): Promise<void> {
   });
 }
 
+/** Debian's packages of a private engine, the image build (mmdebstrap) and containerd agents' init (tini). */
+export const ENGINE_PACKAGES = ['docker.io', 'containerd', 'runc', 'tini', 'mmdebstrap'];
+
+/**
+ * On a clean machine (CI, as root, with apt-get) the missing commands are installed first;
+ * XL_NO_APT=1 leaves the machine as it is.
+ */
+export function installMissing(): void {
+  const wanted = { dockerd: 'docker.io', docker: 'docker.io', containerd: 'containerd', ctr: 'containerd', runc: 'runc', mmdebstrap: 'mmdebstrap', 'tini-static': 'tini' };
+  const packages = [...new Set(Object.entries(wanted).filter(([c]) => !has(c)).map(([, p]) => p))];
+  if (!packages.length || process.getuid?.() !== 0 || process.env.XL_NO_APT || !has('apt-get')) return;
+  process.stderr.write(`containers: apt-get install ${packages.join(' ')}\n`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const install = () => spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...packages], { stdio: ['ignore', 'inherit', 'inherit'], env }).status === 0;
+  // No package lists yet (a fresh machine): read them, then try again.
+  if (!install()) {
+    spawnSync('apt-get', ['update'], { stdio: ['ignore', 'inherit', 'inherit'], env });
+    if (!install()) throw new Error(`apt-get install ${packages.join(' ')} failed`);
+  }
+}
+
 /** Starts containerd and dockerd on private sockets under `dir` (kept: images persist between runs). */
 export async function startPrivateEngine(dir: string): Promise<Engine> {
+  installMissing();
   const why = privateEngineUnavailable();
   if (why) throw new Error(why);
   dir = resolve(dir);
