@@ -23,8 +23,9 @@ export interface ProcessEnd {
 /**
  * A task's command (the contract): exit 75 is transient; killed at its timeout, timeout; killed by
  * SIGKILL from outside the layer, resource (the kernel's OOM killer sends it when the container is
- * over its memory limit); another signal, transient; 126 and 127 (not executable, not found) and
- * any other non-zero exit, permanent with the tail of stderr.
+ * over its memory limit), and so is exit 137 (a shell whose child was SIGKILLed); another signal,
+ * transient; 126 and 127 (not executable, not found) and any other non-zero exit, permanent with the
+ * tail of stderr.
  */
 export function classifyProcessEnd(end: ProcessEnd, source: ErrorSource = 'command'): TaskError | undefined {
   const tail = end.stderr?.trim() ?? '';
@@ -34,6 +35,8 @@ export function classifyProcessEnd(end: ProcessEnd, source: ErrorSource = 'comma
   if (end.code === 0) return undefined;
   if (end.code === EXIT_TRANSIENT) return error('transient', source, tail || `exit code ${EXIT_TRANSIENT}`);
   if (end.code === 126 || end.code === 127) return error('permanent', source, tail || `exit code ${end.code}: the command could not be run`);
+  // 128 + SIGKILL: a shell saying its child was SIGKILLed, as the OOM killer does to the largest process.
+  if (end.code === 137) return error('resource', source, `a process of the command was killed by SIGKILL (exit 137: out of memory?)${tail ? `: ${tail}` : ''}`);
   return error('permanent', source, tail || `exit code ${end.code}`);
 }
 

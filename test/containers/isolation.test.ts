@@ -88,9 +88,9 @@ describe.each([
         {
           id: 'hog',
           agentType: 'coder',
-          // exec: the allocating process is the one the worker waits for. Through a shell that
+          // exec: the allocating process is the one the worker waits for (through a shell that
           // outlives it, the kernel's SIGKILL reaches the worker as the shell's exit code 137,
-          // which core/classify.ts reads as a permanent failure.
+          // which core/classify.ts reads as `resource` as well).
           command: `exec python3 -c "b = b'x' * (${MEMORY_MIB * 2} * 1024 * 1024); print(len(b))"`,
           // No retry (the default is two, after 10 s or more): the failure is the subject.
           recovery: { resource: { maxRetries: 0 } },

@@ -21,6 +21,7 @@ describe('the classifier', () => {
     [{ code: 126, signal: null }, 'permanent'],
     [{ code: 127, signal: null, stderr: 'sh: 1: nope: not found' }, 'permanent'],
     [{ code: null, signal: 'SIGKILL' }, 'resource'],
+    [{ code: 137, signal: null, stderr: 'Killed' }, 'resource'],
     [{ code: null, signal: 'SIGTERM' }, 'transient'],
     [{ code: null, signal: 'SIGSEGV' }, 'transient'],
     [{ code: null, signal: 'SIGKILL', timedOut: true }, 'timeout'],
