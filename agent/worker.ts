@@ -87,6 +87,7 @@ export class Worker {
       stopping: false,
       handingBack: false,
       idleSince: clock.now(),
+      recentKeys: [],
       warnSparse,
       lastWarned: this.lastWarned,
       sleep,
@@ -102,6 +103,8 @@ export class Worker {
     if (this.started) return;
     this.started = true;
     const { ctx } = this;
+    // Before the registration: the record names it, and Gate sends only to named queues.
+    if (this.config.directQueue !== false) await this.poller.openDirectQueue();
     for (let attempt = 0; !ctx.stopping; attempt++) {
       try {
         await ctx.deps.agents.put(agentRecord(ctx));
@@ -167,6 +170,8 @@ export class Worker {
     // Reports already under way finish; handed-back runs expire their lease and release their message.
     await Promise.race([this.poller.idle(), sleep(15_000)]);
     this.poller.abortLongPolls();
+    // Whatever Gate sent here goes back to the type's queues; then the queue goes.
+    await this.poller.closeDirectQueue();
     clearInterval(this.heartbeatTimer);
     await Promise.race([Promise.allSettled([...this.cleanups]), sleep(5000)]);
     if (this.started) {

@@ -43,6 +43,15 @@ export function defaultPoolBounds(type: AgentType): { min: number; max: number }
   return type === 'coder' || type === 'tester' || type === 'reviewer' ? { min: 1, max: 4 } : { min: 0, max: 4 };
 }
 
+/**
+ * The queue name of one agent's direct queue (affinity): under the stack's queue prefix, so the
+ * stack's queue grants name it, and within SQS's 80 characters (letters, digits, - and _).
+ */
+export function directQueueName(stackPrefix: string, type: AgentType, agentId: string): string {
+  const id = agentId.replace(/[^A-Za-z0-9_-]/g, '-');
+  return `${stackPrefix}${type}-direct-${id}`.slice(0, 80);
+}
+
 /** Queue key for an agent type and priority, e.g. `coder-high`; also the queue's logical name. */
 export function queueKey(type: AgentType, priority: Priority): string {
   return `${type}-${priority}`;

@@ -1,7 +1,11 @@
-// Taking work: the agent's type's queues polled high before normal before low, never more messages
-// in flight than the agent has slots. Each message taken goes to `handle` (claim.ts).
-import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { PRIORITIES, type Priority, queueKey } from '../../core/agent-types.ts';
+// Taking work: the agent's own direct queue first (affinity: core/affinity.ts), then its type's
+// queues high before normal before low, never more messages in flight than the agent has slots.
+// Each message taken goes to `handle` (claim.ts). One receive takes up to the free slots (at most
+// 10, SQS's limit): a burst of small tasks fills every free slot in one call. An agent never holds
+// more messages than slots: a message held unstarted keeps its visibility while other agents idle.
+import { CreateQueueCommand, DeleteMessageCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { directQueueName, PRIORITIES, type Priority, queueKey } from '../../core/agent-types.ts';
+import { parseDispatch } from '../../core/dispatch.ts';
 import { DISPATCHED_AT_ATTRIBUTE } from '../custody.ts';
 import type { Received } from './claim.ts';
 import type { WorkerContext } from './context.ts';
@@ -11,12 +15,16 @@ const LONG_POLL_SECONDS = 20;
 interface QueueRef {
   url: string;
   priority: Priority;
+  /** The agent's direct queue: what cannot be taken goes back to the type's queue. */
+  direct?: boolean;
 }
+
+const DEFAULT_AFFINITY_WAIT_MS = 2000;
 
 export class Poller {
   /** Messages taken and not yet done with. */
   inFlight = 0;
-  private readonly queues: QueueRef[];
+  private queues: QueueRef[];
   private readonly longPolls = new Map<string, Promise<number>>();
   private readonly pollAbort = new AbortController();
   private slotWaiter: (() => void) | undefined;
@@ -31,6 +39,89 @@ export class Poller {
   ) {
     const { config } = ctx;
     this.queues = PRIORITIES.map((priority) => ({ url: config.queueUrlPrefix + queueKey(config.agentType, priority), priority }));
+  }
+
+  /**
+   * Creates the agent's direct queue (affinity). Under the stack's queue prefix, so the stack's
+   * grants name it; without it (no permission, an emulator without CreateQueue) the agent works as
+   * before and Gate never prefers it.
+   */
+  async openDirectQueue(): Promise<void> {
+    const { ctx } = this;
+    const { config } = ctx;
+    const stackPrefix = config.queueUrlPrefix.slice(config.queueUrlPrefix.lastIndexOf('/') + 1);
+    try {
+      const res = await ctx.deps.sqs.send(
+        new CreateQueueCommand({
+          QueueName: directQueueName(stackPrefix, config.agentType, config.agentId),
+          // SSE with SQS-owned keys, as the stack's queues; messages live no longer than a day.
+          Attributes: { VisibilityTimeout: String(ctx.visibilitySeconds), MessageRetentionPeriod: '86400', SqsManagedSseEnabled: 'true' },
+        }),
+      );
+      if (!res.QueueUrl) return;
+      ctx.directQueueUrl = res.QueueUrl;
+      this.queues = [{ url: res.QueueUrl, priority: 'high', direct: true }, ...this.queues];
+    } catch (err) {
+      ctx.warnSparse('direct-queue', 'could not create the agent\'s direct queue; affinity is off for this agent', err);
+    }
+  }
+
+  /** At the drain: what is left in the direct queue goes back to the type's queues, then the queue goes. */
+  async closeDirectQueue(): Promise<void> {
+    const { ctx } = this;
+    const url = ctx.directQueueUrl;
+    if (!url) return;
+    ctx.directQueueUrl = undefined;
+    this.queues = this.queues.filter((q) => !q.direct);
+    try {
+      for (let i = 0; i < 100; i++) {
+        const messages = await this.receive(url, 0, 10);
+        if (messages.length === 0) break;
+        await Promise.all(messages.map((m) => this.sendBack(url, m)));
+      }
+      await ctx.deps.sqs.send(new DeleteQueueCommand({ QueueUrl: url }));
+    } catch (err) {
+      ctx.warnSparse('direct-queue', 'could not close the agent\'s direct queue', err);
+    }
+  }
+
+  /**
+   * A message of the direct queue this agent cannot take: sent to its task's type queue (the
+   * priority is on the task's record) and deleted here. Failing that, it stays, and comes back to
+   * this agent after its visibility timeout (or, the agent gone, is dispatched again at its timeout).
+   */
+  private async sendBack(url: string, m: Received): Promise<void> {
+    const { ctx } = this;
+    try {
+      const msg = parseDispatch(m.Body);
+      const task = msg ? await ctx.deps.executions.getTask(msg.executionId, msg.taskIndex) : undefined;
+      if (msg && task) {
+        const dispatchedAt = m.MessageAttributes?.[DISPATCHED_AT_ATTRIBUTE]?.StringValue ?? m.Attributes?.SentTimestamp;
+        await ctx.deps.sqs.send(
+          new SendMessageCommand({
+            QueueUrl: ctx.config.queueUrlPrefix + queueKey(task.agentType, task.priority),
+            MessageBody: m.Body,
+            ...(dispatchedAt ? { MessageAttributes: { [DISPATCHED_AT_ATTRIBUTE]: { DataType: 'Number', StringValue: dispatchedAt } } } : {}),
+          }),
+        );
+      }
+      // Not a dispatch, or its task is gone: nothing to run.
+      await ctx.deps.sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle }));
+      ctx.log.debug('sent a direct message back to its type queue', { executionId: msg?.executionId, index: msg?.taskIndex });
+    } catch (err) {
+      ctx.warnSparse('direct-queue', 'could not send a direct message back to its type queue', err);
+    }
+  }
+
+  /**
+   * All slots taken for the affinity wait: what waits in the direct queue goes back to the type's
+   * queues, where any agent may take it.
+   */
+  private async releaseDirect(): Promise<void> {
+    const url = this.ctx.directQueueUrl;
+    if (!url || this.longPolls.has(url)) return;
+    const messages = await this.receive(url, 0, 10);
+    await Promise.all(messages.map((m) => this.sendBack(url, m)));
   }
 
   private get free(): number {
@@ -50,7 +141,17 @@ export class Poller {
     while (!ctx.stopping) {
       try {
         if (this.free <= 0) {
-          await this.waitForSlot();
+          if (!ctx.directQueueUrl) await this.waitForSlot();
+          else {
+            const waitMs = ctx.config.affinityWaitMs ?? DEFAULT_AFFINITY_WAIT_MS;
+            let timer: NodeJS.Timeout | undefined;
+            const timedOut = await Promise.race([
+              this.waitForSlot().then(() => false),
+              new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), waitMs))),
+            ]);
+            clearTimeout(timer);
+            if (timedOut && this.free <= 0) await this.releaseDirect();
+          }
           shortPoll = true;
           continue;
         }
@@ -136,7 +237,8 @@ export class Poller {
     for (const m of messages) {
       if (!m.ReceiptHandle) continue;
       if (this.ctx.stopping || this.inFlight >= this.ctx.config.slots) {
-        void this.ctx.calls.changeVisibility(url, m.ReceiptHandle, 0);
+        if (url === this.ctx.directQueueUrl) void this.sendBack(url, m);
+        else void this.ctx.calls.changeVisibility(url, m.ReceiptHandle, 0);
         continue;
       }
       this.inFlight++;

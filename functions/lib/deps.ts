@@ -69,6 +69,9 @@ export const executionSteps = /* @__PURE__ */ once(
       dispatchAllowanceSeconds: config().dispatchAllowanceSeconds,
       events: events(),
       metrics: metrics(),
+      // Affinity (core/affinity.ts): an agent is preferred while its heartbeat is within the span.
+      agents: agentStore(),
+      agentFreshMs: config().heartbeatSeconds * 1000,
     }),
 );
 
