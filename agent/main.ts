@@ -39,6 +39,7 @@ import { Checkpoints } from './checkpoint.ts';
 import { checkCapabilities } from './capabilities.ts';
 import { RepositoryMirrors, mirrorMaxBytes } from './engines/repository-mirrors.ts';
 import { WorkspaceGit } from './engines/workspace-git.ts';
+import { batchingEnabled } from './sqs-batcher.ts';
 import { ClaudeCodeDriver } from './drivers/claude-code.ts';
 import { CommandDriver } from './drivers/command.ts';
 import { type Logger, Worker } from './worker.ts';
@@ -178,6 +179,8 @@ async function main(): Promise<void> {
       runtime,
       pgidFile: runDir ? join(runDir, `${agentId}.pgids`) : undefined,
       visibilityCapSeconds: positive('XL_VISIBILITY_CAP_SECONDS', DEFAULT_VISIBILITY_CAP_SECONDS),
+      // XL_BATCH=0: one SQS call per delete and visibility change (the benchmark's comparison).
+      batch: batchingEnabled(process.env.XL_BATCH),
     },
     {
       executions: new ExecutionStore(clients.ddb, config.tables.executions),

@@ -22,6 +22,7 @@
 import { noMetrics } from '../core/metrics.ts';
 import { AgentCalls, errorMessage, errorName } from './agent-calls.ts';
 import { MAX_DELAY_SECONDS, MessageCustody } from './custody.ts';
+import { SqsBatcher } from './sqs-batcher.ts';
 import { Metrics } from './metrics.ts';
 import { PgidFile } from './pgid-file.ts';
 import { ResourceMonitor, samplerFor } from './resources.ts';
@@ -76,7 +77,7 @@ export class Worker {
       metrics: new Metrics(),
       // The tasks' process groups count as the agent's: commands may have left the worker's tree.
       resources: new ResourceMonitor(deps.resourceSampler ?? samplerFor(process.env, process.pid, () => this.runGroups()), clock.now),
-      calls: new AgentCalls(deps.sfn, deps.sqs, log, warnSparse),
+      calls: new AgentCalls(deps.sfn, deps.sqs, log, warnSparse, config.batch === false ? undefined : new SqsBatcher(deps.sqs)),
       custody: new MessageCustody(deps.sqs, config.visibilityCapSeconds, log),
       pgids,
       leaseMs,
@@ -173,7 +174,7 @@ export class Worker {
     // Whatever Gate sent here goes back to the type's queues; then the queue goes.
     await this.poller.closeDirectQueue();
     clearInterval(this.heartbeatTimer);
-    await Promise.race([Promise.allSettled([...this.cleanups]), sleep(5000)]);
+    await Promise.race([Promise.allSettled([...this.cleanups, ctx.calls.flush()]), sleep(5000)]);
     if (this.started) {
       try {
         await ctx.deps.agents.setStatus(this.config.agentId, 'terminated');

@@ -198,9 +198,10 @@ export class WorkspaceGit {
     const { spec, gitDir, workTree: workspace } = checkout;
     try {
       return await mirrors.use(spec.repository, spec.credentialsSecret, async (dir, fresh) => {
-        // The mirror's own fetch refspec (+refs/*:refs/*) and --prune keep it an exact copy.
+        // A mirror's fetch refspec (+refs/*:refs/*) with --prune keeps it an exact copy of the origin.
         if (fresh) await this.git(checkout, ['clone', '--quiet', '--mirror', '--', spec.repository, dir], { bare: true });
-        else await this.git(checkout, [`--git-dir=${dir}`, 'fetch', '--quiet', '--prune', '--', spec.repository], { bare: true });
+        // Its origin is the repository (the mirror is keyed by it), with the mirror's refspec.
+        else await this.git(checkout, [`--git-dir=${dir}`, 'fetch', '--quiet', '--prune', 'origin'], { bare: true });
         const ref = spec.ref;
         const commit = ref !== undefined && isCommitId(ref);
         const branch = ref !== undefined && !commit ? ['--branch', ref] : [];

@@ -162,7 +162,7 @@ interface TestWorker {
 
 async function startWorker(
   agentType: AgentType,
-  opts: { slots?: number; graceMs?: number; drivers?: WorkerDeps['drivers']; checkpoints?: boolean } = {},
+  opts: { slots?: number; graceMs?: number; drivers?: WorkerDeps['drivers']; checkpoints?: boolean; sqs?: SQSClient } = {},
 ): Promise<TestWorker> {
   const agentId = `${agentType}-inproc-${randomUUID().slice(0, 6)}`;
   const logs: LogLine[] = [];
@@ -183,7 +183,7 @@ async function startWorker(
       payloads: new PayloadStore(s3, bucket),
       agents,
       breaker: new CircuitBreaker(breakers),
-      sqs: spyingSqs(received),
+      sqs: opts.sqs ?? spyingSqs(received),
       sfn: new SFNClient({ ...LOCAL_CLIENT, endpoint: sfnEndpoint }),
       drivers: opts.drivers ?? { command: new CommandDriver() },
       workspaces: new Workspaces(join(scratch, 'workspaces')),
@@ -599,6 +599,45 @@ describe('preemption', () => {
     expect(Date.parse(urgent.finishedAt!)).toBeLessThan(Date.parse(first.startedAt!)); // the high one ran in between
     expect(w.logs.some((l) => l.msg === 'yielding a low-priority task to high-priority work')).toBe(true);
     expect((await agents.get(w.agentId))?.yieldRequestedAt).toBeUndefined();
+    await w.worker.stop();
+  });
+});
+
+/** An SQS client that counts its calls by command name, and the messages each receive returned. */
+function countingSqs(): { client: SQSClient; calls: Map<string, number>; receives: number[] } {
+  const calls = new Map<string, number>();
+  const receives: number[] = [];
+  const client = new SQSClient({ ...LOCAL_CLIENT, endpoint: emulators.fauxqs.endpoint });
+  // A middleware sees every call the worker makes, whatever command class it used.
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = context.commandName ?? '?';
+      calls.set(name, (calls.get(name) ?? 0) + 1);
+      const out = await next(args);
+      if (name === 'ReceiveMessageCommand') receives.push(((out.output as { Messages?: unknown[] }).Messages ?? []).length);
+      return out;
+    },
+    { step: 'initialize', name: 'countCalls' },
+  );
+  return { client, calls, receives };
+}
+
+describe('batching', () => {
+  it('receives a burst of small tasks in one call and deletes their messages in one batch', async () => {
+    const id = await createExecution(Array.from({ length: 4 }, () => ({ agentType: 'architect' as const, command: 'true' })));
+    const arns = await Promise.all([0, 1, 2, 3].map((i) => dispatch(id, i, { type: 'architect' })));
+    await waitFor(async () => {
+      const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl('architect'), AttributeNames: ['ApproximateNumberOfMessages'] }));
+      return Number(attrs.Attributes?.ApproximateNumberOfMessages) === 4;
+    });
+    const counting = countingSqs();
+    // A type no other test's agent polls now.
+    const w = await startWorker('architect', { slots: 4, sqs: counting.client });
+    for (const arn of arns) expect((await dispatchOutcome(arn)).status).toBe('SUCCEEDED');
+    // The four messages came in one receive: every other receive found nothing.
+    expect(counting.receives.filter((n) => n > 0)).toEqual([4]);
+    await waitFor(() => (counting.calls.get('DeleteMessageBatchCommand') ?? 0) > 0);
+    expect(counting.calls.get('DeleteMessageCommand') ?? 0).toBeLessThan(4);
     await w.worker.stop();
   });
 });

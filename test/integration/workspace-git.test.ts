@@ -21,6 +21,7 @@ import {
   prepareWorkspace,
   run as realRun,
 } from '../../agent/engines/workspace-git.ts';
+import { RepositoryMirrors } from '../../agent/engines/repository-mirrors.ts';
 import { resolveRunAs } from '../../agent/run-as.ts';
 import { Worker, type WorkerDeps } from '../../agent/worker.ts';
 import { Workspaces } from '../../agent/workspace.ts';
@@ -144,6 +145,87 @@ describe('clone', () => {
       error: { type: 'permanent' },
     });
   });
+});
+
+describe('warm mirror', () => {
+  /** A repository with some history: ten commits rewriting 400 files of 4 KB of noise each. */
+  async function bigOrigin(name: string): Promise<string> {
+    const seed = join(scratch, `${name}-seed`);
+    await mkdir(seed);
+    git(seed, 'init', '--quiet', '--initial-branch=main');
+    for (let c = 0; c < 10; c++) {
+      await Promise.all(Array.from({ length: 400 }, (_, i) => writeFile(join(seed, `f${i}.txt`), randomBytes(3000).toString('base64'))));
+      git(seed, 'add', '-A');
+      git(seed, 'commit', '--quiet', '-m', `c${c}`);
+    }
+    const bare = join(scratch, `${name}.git`);
+    git(scratch, 'clone', '--quiet', '--bare', seed, bare);
+    return bare;
+  }
+
+  it('clones from the mirror what is new on the origin, with the origin as the remote', async () => {
+    const mirrors = new RepositoryMirrors({ root: join(scratch, 'mirrors-a') });
+    const wg = new WorkspaceGit({ payloads, mirrors });
+    const source = join(scratch, 'moving.git');
+    git(scratch, 'clone', '--quiet', '--bare', origin, source);
+    const repository = `file://${source}`;
+    expect((await wg.clone({ repository, ref: 'main' }, await freshWorkspace())).failed).toBeUndefined();
+    expect((await stat(join(scratch, 'mirrors-a'))).mode & 0o777).toBe(0o700);
+
+    // A new commit on the origin: the next clone has it.
+    const work = join(scratch, 'moving-work');
+    git(scratch, 'clone', '--quiet', source, work);
+    await writeFile(join(work, 'README.md'), 'three\n');
+    git(work, 'commit', '--quiet', '-am', 'third');
+    git(work, 'push', '--quiet', 'origin', 'main');
+    const ws = await freshWorkspace();
+    const { checkout, failed } = await wg.clone({ repository, ref: 'main' }, ws);
+    expect(failed).toBeUndefined();
+    expect(await readFile(join(ws, 'README.md'), 'utf8')).toBe('three\n');
+    expect(git(ws, `--git-dir=${checkout!.gitDir}`, 'remote', 'get-url', 'origin')).toBe(repository);
+    // A commit, too (the mirror has the whole history).
+    const pinned = await wg.clone({ repository, ref: firstCommit }, await freshWorkspace());
+    expect(git(scratch, `--git-dir=${pinned.checkout!.gitDir}`, 'rev-parse', 'HEAD')).toBe(firstCommit);
+    expect(mirrors.totalBytes).toBeGreaterThan(0);
+  });
+
+  it('fails a missing repository as the plain clone does', async () => {
+    const wg = new WorkspaceGit({ payloads, mirrors: new RepositoryMirrors({ root: join(scratch, 'mirrors-b') }) });
+    const missing = await wg.clone({ repository: join(scratch, 'nope.git') }, await freshWorkspace());
+    expect(missing.failed).toMatchObject({ status: 'failed', error: { type: 'permanent', message: expect.stringMatching(/nope\.git/) } });
+  });
+
+  it('keeps its mirrors within their size, the least recently used going first', async () => {
+    const mirrors = new RepositoryMirrors({ root: join(scratch, 'mirrors-c'), maxBytes: 1 });
+    const wg = new WorkspaceGit({ payloads, mirrors });
+    await wg.clone({ repository: `file://${origin}` }, await freshWorkspace());
+    // Over its bound at once: nothing in use is kept.
+    expect(mirrors.totalBytes).toBe(0);
+    const roomy = new RepositoryMirrors({ root: join(scratch, 'mirrors-d') });
+    await new WorkspaceGit({ payloads, mirrors: roomy }).clone({ repository: `file://${origin}` }, await freshWorkspace());
+    expect(roomy.totalBytes).toBeGreaterThan(0);
+  });
+
+  it('makes a warm clone faster than a cold one', async () => {
+    const repository = `file://${await bigOrigin('big')}`;
+    const cold = new WorkspaceGit({ payloads });
+    const warm = new WorkspaceGit({ payloads, mirrors: new RepositoryMirrors({ root: join(scratch, 'mirrors-e') }) });
+    await warm.clone({ repository, ref: 'main' }, await freshWorkspace()); // fills the mirror
+    const time = async (wg: WorkspaceGit) => {
+      const ws = await freshWorkspace();
+      const t0 = performance.now();
+      expect((await wg.clone({ repository, ref: 'main' }, ws)).failed).toBeUndefined();
+      return performance.now() - t0;
+    };
+    const colds: number[] = [];
+    const warms: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      colds.push(await time(cold));
+      warms.push(await time(warm));
+    }
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
+    expect(median(warms)).toBeLessThan(median(colds));
+  }, 60_000);
 });
 
 describe('artifacts and push', () => {
