@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 // The agent types of the design document and the capabilities each one offers.
 // The first five lists are the design's own; the others are ours to define (CONTRACT.md).
 
@@ -49,7 +51,10 @@ export function defaultPoolBounds(type: AgentType): { min: number; max: number }
  */
 export function directQueueName(stackPrefix: string, type: AgentType, agentId: string): string {
   const id = agentId.replace(/[^A-Za-z0-9_-]/g, '-');
-  return `${stackPrefix}${type}-direct-${id}`.slice(0, 80);
+  const name = `${stackPrefix}${type}-direct-${id}`;
+  if (name.length <= 80) return name;
+  // Too long: the id's digest stands for it (a cut would drop the part that tells agents apart).
+  return `${stackPrefix}${type}-direct-${createHash('sha256').update(agentId).digest('hex')}`.slice(0, 80);
 }
 
 /** Queue key for an agent type and priority, e.g. `coder-high`; also the queue's logical name. */

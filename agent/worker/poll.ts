@@ -3,9 +3,9 @@
 // Each message taken goes to `handle` (claim.ts). One receive takes up to the free slots (at most
 // 10, SQS's limit): a burst of small tasks fills every free slot in one call. An agent never holds
 // more messages than slots: a message held unstarted keeps its visibility while other agents idle.
-import { CreateQueueCommand, DeleteMessageCommand, DeleteQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { CreateQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { directQueueName, PRIORITIES, type Priority, queueKey } from '../../core/agent-types.ts';
-import { parseDispatch } from '../../core/dispatch.ts';
+import { DirectQueues } from '../../core/aws/direct-queues.ts';
 import { DISPATCHED_AT_ATTRIBUTE } from '../custody.ts';
 import type { Received } from './claim.ts';
 import type { WorkerContext } from './context.ts';
@@ -25,6 +25,7 @@ export class Poller {
   /** Messages taken and not yet done with. */
   inFlight = 0;
   private queues: QueueRef[];
+  private readonly direct: DirectQueues;
   private readonly longPolls = new Map<string, Promise<number>>();
   private readonly pollAbort = new AbortController();
   private slotWaiter: (() => void) | undefined;
@@ -38,6 +39,7 @@ export class Poller {
     private readonly handle: (queueUrl: string, m: Received) => Promise<void>,
   ) {
     const { config } = ctx;
+    this.direct = new DirectQueues(ctx.deps.sqs, ctx.deps.executions, config.queueUrlPrefix);
     this.queues = PRIORITIES.map((priority) => ({ url: config.queueUrlPrefix + queueKey(config.agentType, priority), priority }));
   }
 
@@ -49,18 +51,21 @@ export class Poller {
   async openDirectQueue(): Promise<void> {
     const { ctx } = this;
     const { config } = ctx;
-    const stackPrefix = config.queueUrlPrefix.slice(config.queueUrlPrefix.lastIndexOf('/') + 1);
+    const base = config.queueUrlPrefix.slice(0, config.queueUrlPrefix.lastIndexOf('/') + 1);
+    const name = directQueueName(config.queueUrlPrefix.slice(base.length), config.agentType, config.agentId);
     try {
       const res = await ctx.deps.sqs.send(
         new CreateQueueCommand({
-          QueueName: directQueueName(stackPrefix, config.agentType, config.agentId),
+          QueueName: name,
           // SSE with SQS-owned keys, as the stack's queues; messages live no longer than a day.
           Attributes: { VisibilityTimeout: String(ctx.visibilitySeconds), MessageRetentionPeriod: '86400', SqsManagedSseEnabled: 'true' },
         }),
       );
       if (!res.QueueUrl) return;
-      ctx.directQueueUrl = res.QueueUrl;
-      this.queues = [{ url: res.QueueUrl, priority: 'high', direct: true }, ...this.queues];
+      // Addressed as the type's queues are (an emulator may answer a host of its own naming).
+      const url = base + name;
+      ctx.directQueueUrl = url;
+      this.queues = [{ url, priority: 'high', direct: true }, ...this.queues];
     } catch (err) {
       ctx.warnSparse('direct-queue', 'could not create the agent\'s direct queue; affinity is off for this agent', err);
     }
@@ -74,42 +79,20 @@ export class Poller {
     ctx.directQueueUrl = undefined;
     this.queues = this.queues.filter((q) => !q.direct);
     try {
-      for (let i = 0; i < 100; i++) {
-        const messages = await this.receive(url, 0, 10);
-        if (messages.length === 0) break;
-        await Promise.all(messages.map((m) => this.sendBack(url, m)));
-      }
-      await ctx.deps.sqs.send(new DeleteQueueCommand({ QueueUrl: url }));
+      await this.direct.reclaim(url);
     } catch (err) {
       ctx.warnSparse('direct-queue', 'could not close the agent\'s direct queue', err);
     }
   }
 
-  /**
-   * A message of the direct queue this agent cannot take: sent to its task's type queue (the
-   * priority is on the task's record) and deleted here. Failing that, it stays, and comes back to
-   * this agent after its visibility timeout (or, the agent gone, is dispatched again at its timeout).
-   */
+  /** A message of the direct queue this agent cannot take goes to its type's queue (core/aws/direct-queues.ts). */
   private async sendBack(url: string, m: Received): Promise<void> {
-    const { ctx } = this;
     try {
-      const msg = parseDispatch(m.Body);
-      const task = msg ? await ctx.deps.executions.getTask(msg.executionId, msg.taskIndex) : undefined;
-      if (msg && task) {
-        const dispatchedAt = m.MessageAttributes?.[DISPATCHED_AT_ATTRIBUTE]?.StringValue ?? m.Attributes?.SentTimestamp;
-        await ctx.deps.sqs.send(
-          new SendMessageCommand({
-            QueueUrl: ctx.config.queueUrlPrefix + queueKey(task.agentType, task.priority),
-            MessageBody: m.Body,
-            ...(dispatchedAt ? { MessageAttributes: { [DISPATCHED_AT_ATTRIBUTE]: { DataType: 'Number', StringValue: dispatchedAt } } } : {}),
-          }),
-        );
-      }
-      // Not a dispatch, or its task is gone: nothing to run.
-      await ctx.deps.sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle }));
-      ctx.log.debug('sent a direct message back to its type queue', { executionId: msg?.executionId, index: msg?.taskIndex });
+      await this.direct.sendBack(url, m);
+      this.ctx.log.debug('sent a direct message back to its type queue', { messageId: m.MessageId });
     } catch (err) {
-      ctx.warnSparse('direct-queue', 'could not send a direct message back to its type queue', err);
+      // It stays, and comes back to this agent after its visibility timeout.
+      this.ctx.warnSparse('direct-queue', 'could not send a direct message back to its type queue', err);
     }
   }
 

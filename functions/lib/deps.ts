@@ -3,6 +3,7 @@
 // First: the tracer captures the clients below as they are built.
 import { logger, tracer } from './observability.ts';
 import { AgentStore } from '#core/aws/agent-store.ts';
+import { DirectQueues } from '#core/aws/direct-queues.ts';
 import { SqsDeadLetterQueues, StepFunctionsTaskTokens } from '#core/aws/dead-letter-queues.ts';
 import { DynamoBreakerStore } from '#core/aws/breaker-store.ts';
 import { FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
@@ -130,6 +131,7 @@ export const poolManager = /* @__PURE__ */ once(
       idleSeconds: config().poolIdleSeconds,
       events: events(),
       reactionSeconds: config().poolReactionSeconds,
+      directQueues: new DirectQueues(sqs(), executionStore(), config().queueUrlPrefix),
     }),
 );
 
