@@ -26,8 +26,8 @@ const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.
 const run = promisify(execFile);
 
 const SIZES = quick
-  ? { overhead: 60, realistic: 32, sequential: 30, scale: 1000, coldImports: 3 }
-  : { overhead: 200, realistic: 200, sequential: 100, scale: 10_000, coldImports: 7 };
+  ? { overhead: 60, realistic: 32, sequential: 30, scale: 1000, coldImports: 3, cloneCommits: 5, batchRuns: 1 }
+  : { overhead: 200, realistic: 200, sequential: 100, scale: 10_000, coldImports: 7, cloneCommits: 20, batchRuns: 3 };
 const CONCURRENCY = 8;
 
 // Published us-east-1 prices (November 2026), orchestration only: no agent compute.
@@ -239,8 +239,8 @@ function memorySampler() {
 }
 
 /**
- * Affinity's warm mirror: clone time of a repository with some history (20 commits rewriting 500
- * files of 4 KB) cold (shallow, from the origin) against warm (the mirror fetches what is new, the
+ * Affinity's warm mirror: clone time of a repository with some history (20 commits, 5 with
+ * --quick, each rewriting 500 files of 4 KB) cold (shallow, from the origin) against warm (the mirror fetches what is new, the
  * workspace is a local clone of it), the median of 5 each, and the first clone that fills the mirror.
  */
 async function cloneFigures(): Promise<{ coldMs: number; warmMs: number; firstMs: number; repositoryMb: number; speedup: number }> {
@@ -250,7 +250,7 @@ async function cloneFigures(): Promise<{ coldMs: number; warmMs: number; firstMs
   const git = (cwd: string, ...args: string[]) => run('git', ['-c', 'user.name=b', '-c', 'user.email=b@b', ...args], { cwd, maxBuffer: 1 << 26 });
   await git(seed, 'init', '--quiet', '--initial-branch=main');
   const { randomBytes } = await import('node:crypto');
-  for (let c = 0; c < 20; c++) {
+  for (let c = 0; c < SIZES.cloneCommits; c++) {
     await Promise.all(Array.from({ length: 500 }, (_, i) => writeFile(join(seed, `f${i}.txt`), randomBytes(3000).toString('base64'))));
     await git(seed, 'add', '-A');
     await git(seed, 'commit', '--quiet', '-m', `c${c}`);
@@ -295,7 +295,8 @@ async function replaceAgents(env: Record<string, string | undefined>): Promise<v
   const { items: before } = await api<{ items: { agentId: string; status: string }[] }>('GET', '/agents');
   const old = new Set(before.map((a) => a.agentId));
   for (const a of before.filter((x) => x.status !== 'terminated')) await api('DELETE', `/agents/${a.agentId}`);
-  await api('POST', '/agents', { agentType: 'coder', count: 2 });
+  // The pool manager starts the two replacements (its min) once the old ones are gone: no extra
+  // agent to drain (and no task handed back) in the runs measured.
   for (;;) {
     const { items } = await api<{ items: { agentId: string; status: string }[] }>('GET', '/agents');
     const live = items.filter((a) => a.status !== 'terminated');
@@ -305,33 +306,40 @@ async function replaceAgents(env: Record<string, string | undefined>): Promise<v
 }
 
 /**
- * Task batching: the per-task overhead of a 200-task plan of no-op commands, and the SQS requests
- * per task, with the agents' batching on (deletes and visibility changes coalesced) and off (XL_BATCH=0).
+ * Task batching: the per-task overhead of a 200-task plan of no-op commands (60 with --quick), and
+ * the SQS requests per task, with the agents' batching on (deletes and visibility changes
+ * coalesced) and off (XL_BATCH=0): medians of three alternating runs each (one with --quick).
  */
 async function batchingFigures(): Promise<Record<string, unknown>> {
-  const n = 200;
+  const n = SIZES.overhead;
   const plan = { pattern: 'parallel', maxConcurrency: CONCURRENCY, tasks: tasksOf(n, 'true') };
   const sqsPerTask = (m: Measured) => round([...m.requests].filter(([k]) => k.startsWith('sqs:')).reduce((s, [, v]) => s + v, 0) / n, 2);
   const byOp = (m: Measured) => Object.fromEntries([...m.requests].filter(([k, v]) => k.startsWith('sqs:') && v > 0).map(([k, v]) => [k.slice(4), round(v / n, 2)]));
   const direct0 = await direct('true', n, CONCURRENCY);
   const figures: Record<string, unknown> = {};
-  for (const [name, batch] of [['on', undefined], ['off', '0'], ['on2', undefined], ['off2', '0']] as const) {
-    await replaceAgents({ XL_BATCH: batch });
+  type F = { overheadMsPerTask: number; sqsRequestsPerTask: number; deleteCallsPerTask: number };
+  const runs: Record<'on' | 'off', F[]> = { on: [], off: [] };
+  // Alternating, three runs each: the machine is shared, so one run of each says little.
+  for (const name of Array.from({ length: SIZES.batchRuns }, () => ['off', 'on'] as const).flat()) {
+    await replaceAgents({ XL_BATCH: name === 'off' ? '0' : undefined });
     await measure({ pattern: 'parallel', maxConcurrency: CONCURRENCY, tasks: tasksOf(40, 'true') }); // warm-up
     const m = await measure(plan);
-    figures[name] = { overheadMsPerTask: round((m.wallMs - direct0) / n), sqsRequestsPerTask: sqsPerTask(m), sqsByOperation: byOp(m), wallMs: m.wallMs };
+    const ops = byOp(m);
+    runs[name].push({
+      overheadMsPerTask: round((m.wallMs - direct0) / n),
+      sqsRequestsPerTask: sqsPerTask(m),
+      deleteCallsPerTask: round((ops.DeleteMessage ?? 0) + (ops.DeleteMessageBatch ?? 0)),
+    });
+    figures[`${name}${runs[name].length}`] = { ...runs[name].at(-1), sqsByOperation: ops, wallMs: m.wallMs };
   }
   await replaceAgents({ XL_BATCH: undefined });
-  type F = { overheadMsPerTask: number; sqsRequestsPerTask: number };
-  const mean = (a: F, b: F, k: keyof F) => round((a[k] + b[k]) / 2);
-  const on = [figures.on, figures.on2] as F[];
-  const off = [figures.off, figures.off2] as F[];
-  return {
-    tasks: n,
-    on: { overheadMsPerTask: mean(on[0]!, on[1]!, 'overheadMsPerTask'), sqsRequestsPerTask: mean(on[0]!, on[1]!, 'sqsRequestsPerTask') },
-    off: { overheadMsPerTask: mean(off[0]!, off[1]!, 'overheadMsPerTask'), sqsRequestsPerTask: mean(off[0]!, off[1]!, 'sqsRequestsPerTask') },
-    runs: figures,
-  };
+  const median = (xs: F[], k: keyof F) => percentile(xs.map((x) => x[k]), 50);
+  const summary = (xs: F[]) => ({
+    overheadMsPerTask: median(xs, 'overheadMsPerTask'),
+    sqsRequestsPerTask: median(xs, 'sqsRequestsPerTask'),
+    deleteCallsPerTask: median(xs, 'deleteCallsPerTask'),
+  });
+  return { tasks: n, on: summary(runs.on), off: summary(runs.off), runs: figures };
 }
 
 async function onlySections(sections: string[]): Promise<void> {
