@@ -162,7 +162,7 @@ interface TestWorker {
 
 async function startWorker(
   agentType: AgentType,
-  opts: { slots?: number; graceMs?: number; drivers?: WorkerDeps['drivers']; checkpoints?: boolean; sqs?: SQSClient } = {},
+  opts: { slots?: number; graceMs?: number; drivers?: WorkerDeps['drivers']; checkpoints?: boolean; sqs?: SQSClient; affinityWaitMs?: number } = {},
 ): Promise<TestWorker> {
   const agentId = `${agentType}-inproc-${randomUUID().slice(0, 6)}`;
   const logs: LogLine[] = [];
@@ -177,6 +177,7 @@ async function startWorker(
       heartbeatIntervalMs: INTERVAL_MS,
       graceMs: opts.graceMs ?? 1000,
       runtime: { kind: 'process', pid: process.pid },
+      ...(opts.affinityWaitMs !== undefined ? { affinityWaitMs: opts.affinityWaitMs } : {}),
     },
     {
       executions,
@@ -302,13 +303,13 @@ async function createExecution(
 const queueUrl = (type: AgentType = 'tester') => `${queuePrefix}${type}-normal`;
 
 /** Dispatches a task through the local Step Functions service; returns the workflow execution. */
-async function dispatch(executionId: string, taskIndex: number, opts: { type?: AgentType; seq?: number; probe?: boolean; breakers?: string[]; priority?: Priority } = {}): Promise<string> {
+async function dispatch(executionId: string, taskIndex: number, opts: { type?: AgentType; seq?: number; probe?: boolean; breakers?: string[]; priority?: Priority; url?: string } = {}): Promise<string> {
   const res = await sfn.send(
     new StartExecutionCommand({
       stateMachineArn: DISPATCH_ARN,
       name: `${executionId}-${taskIndex}-${randomUUID().slice(0, 4)}`,
       input: JSON.stringify({
-        queueUrl: opts.priority ? `${queuePrefix}${opts.type ?? 'tester'}-${opts.priority}` : queueUrl(opts.type),
+        queueUrl: opts.url ?? (opts.priority ? `${queuePrefix}${opts.type ?? 'tester'}-${opts.priority}` : queueUrl(opts.type)),
         executionId,
         taskIndex,
         dispatchSeq: opts.seq ?? 1,
@@ -639,6 +640,30 @@ describe('batching', () => {
     await waitFor(() => (counting.calls.get('DeleteMessageBatchCommand') ?? 0) > 0);
     expect(counting.calls.get('DeleteMessageCommand') ?? 0).toBeLessThan(4);
     await w.worker.stop();
+  });
+});
+
+describe('affinity', () => {
+  it('a task sent to a busy agent\'s direct queue goes back to its type queue after the short wait, and another agent runs it', async () => {
+    const busy = await startWorker('architect', { slots: 1, affinityWaitMs: 200 });
+    const record = await agents.get(busy.agentId);
+    expect(record?.directQueueUrl).toContain('architect-direct-');
+    const id = await createExecution([
+      { agentType: 'architect', command: 'sleep 3' },
+      { agentType: 'architect', command: `echo '{"moved":true}'` },
+    ]);
+    const long = await dispatch(id, 0, { type: 'architect' });
+    await waitFor(async () => (await task(id, 0))?.agentId === busy.agentId);
+    const other = await startWorker('architect');
+    const preferred = await dispatch(id, 1, { url: record!.directQueueUrl });
+    expect(await dispatchOutcome(preferred)).toMatchObject({ status: 'SUCCEEDED' });
+    expect(await task(id, 1)).toMatchObject({ status: 'completed', agentId: other.agentId });
+    // It did not wait for the busy agent's task to end.
+    expect((await task(id, 0))?.status).toBe('running');
+    expect((await dispatchOutcome(long)).status).toBe('SUCCEEDED');
+    await Promise.all([busy.worker.stop(), other.worker.stop()]);
+    // The stopped agent's direct queue is gone.
+    await expect(sqs.send(new GetQueueAttributesCommand({ QueueUrl: record!.directQueueUrl, AttributeNames: ['All'] }))).rejects.toThrow();
   });
 });
 

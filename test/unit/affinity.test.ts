@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { preferredAgent, RECENT_KEYS, withRecentKey } from '../../core/affinity.ts';
 import { directQueueName } from '../../core/agent-types.ts';
+import { parsePlan } from '../../core/plan.ts';
 import type { AgentRecord } from '../../core/records.ts';
 
 const NOW = Date.parse('2026-12-01T12:00:00Z');
@@ -65,5 +66,12 @@ describe('directQueueName', () => {
     expect(a.length).toBeLessThanOrEqual(80);
     expect(a).toMatch(/^a-very-long-stack-name-for-tests_notification-direct-[0-9a-f]+$/);
     expect(a).not.toBe(b);
+  });
+});
+
+describe('Task.affinity', () => {
+  it('takes a key of 1 to 256 characters and refuses an empty one, naming the field', () => {
+    expect(() => parsePlan({ pattern: 'sequential', tasks: [{ id: 'a', agentType: 'coder', command: 'true', affinity: 'repo-a' }] })).not.toThrow();
+    expect(() => parsePlan({ pattern: 'sequential', tasks: [{ id: 'a', agentType: 'coder', command: 'true', affinity: '' }] })).toThrow(/affinity/);
   });
 });
