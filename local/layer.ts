@@ -258,7 +258,7 @@ export class LocalLayer {
         // its. The task definition's XL_REAP_USER_PROCESSES=1 holds: one agent per container.
         specFor: (type, agentId, containerName) =>
           docker.specFor(type, agentId, (value) => resolveValue(value, names), {
-            ...pick(process.env, ['XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_BREAKER_POLICY']),
+            ...pick(process.env, ['XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_BREAKER_POLICY', 'XL_BATCH', 'XL_MIRROR_MAX_MB']),
             ...localEnv(agentId),
             XL_CONTAINER_RUNTIME: 'docker',
             XL_CONTAINER_ID: containerName,
