@@ -92,7 +92,7 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
   ];
   const queuePattern: [string, string] = [
     resource(queues.queueArnPattern),
-    'sqs:GetQueueAttributes (backlog, health) on the stack\'s queues, all named <stack>_<type>-<priority>[-dlq] (no stack name holds an underscore, so no other stack\'s queue matches); for the API also sqs:SendMessage (the redrive sends dead letters back to their task queues).',
+    'sqs:GetQueueAttributes (backlog, health) on the stack\'s queues, all named <stack>_<type>-<priority>[-dlq] (no stack name holds an underscore, so no other stack\'s queue matches); for the API also sqs:SendMessage (the redrive sends dead letters back to their task queues), and for the pool manager (it sends a dead agent\'s direct-queue messages back to their task queues).',
   ];
   const deadLetterQueues: [string, string] = [
     resource(queues.deadLetterQueueArnPattern),

@@ -142,7 +142,9 @@ export class TaskQueues extends Construct {
       actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:DeleteQueue'],
       resourceArns: [this.directQueueArnPattern()],
     });
-    for (const q of this.taskQueues) q.grant(grantee, 'sqs:SendMessage');
+    // Back to the task queues: on the stack's queue pattern, as the redrive's grant (33 queue ARNs
+    // would overflow the pool manager's inline policy).
+    iam.Grant.addToPrincipal({ grantee, actions: ['sqs:SendMessage'], resourceArns: [this.queueArnPattern] });
   }
 
   /** sqs:GetQueueAttributes on every queue and DLQ (backlog and health views). */
