@@ -4,6 +4,7 @@
 import { SendTaskFailureCommand, SendTaskSuccessCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { ChangeMessageVisibilityCommand, DeleteMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import type { TaskOutcome } from '../core/records.ts';
+import type { SqsBatcher } from './sqs-batcher.ts';
 
 /** SendTaskFailure caps `cause` at 32,768 characters and `error` at 256. */
 const CAUSE_MAX = 32768;
@@ -36,7 +37,14 @@ export class AgentCalls {
     private readonly log: { info(msg: string, fields?: Record<string, unknown>): void; debug(msg: string, fields?: Record<string, unknown>): void },
     /** The worker's sparse warning (one line per kind of trouble every 30 s). */
     private readonly warn: (kind: string, msg: string, err: unknown) => void,
+    /** Deletes and visibility changes coalesced into batch calls (XL_BATCH); without it, one call each. */
+    private readonly batcher?: SqsBatcher,
   ) {}
+
+  /** Waits for the deletes and visibility changes still buffered or under way (the worker's stop). */
+  async flush(): Promise<void> {
+    await this.batcher?.flush();
+  }
 
   async sendSuccess(token: string, outcome: TaskOutcome, ref: Record<string, unknown>): Promise<void> {
     await this.callback(() => this.sfn.send(new SendTaskSuccessCommand({ taskToken: token, output: JSON.stringify(outcome) })), ref);
@@ -69,6 +77,15 @@ export class AgentCalls {
   }
 
   async deleteMessage(url: string, receipt: string): Promise<void> {
+    const batcher = this.batcher;
+    if (batcher) {
+      // Not waited for: the task is reported, and a message whose delete is lost comes back and is
+      // dropped as finished. The slot frees now; the delete joins the others of the window.
+      void retry(() => batcher.delete(url, receipt), (err) => errorName(err) !== 'ReceiptHandleIsInvalid').catch((err: unknown) =>
+        this.warn('delete', 'could not delete a message; it will be delivered again and dropped then', err),
+      );
+      return;
+    }
     try {
       await retry(() => this.sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: receipt })));
     } catch (err) {
@@ -78,7 +95,8 @@ export class AgentCalls {
 
   async changeVisibility(url: string, receipt: string, seconds: number): Promise<void> {
     try {
-      await this.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: receipt, VisibilityTimeout: seconds }));
+      if (this.batcher) await this.batcher.changeVisibility(url, receipt, seconds);
+      else await this.sqs.send(new ChangeMessageVisibilityCommand({ QueueUrl: url, ReceiptHandle: receipt, VisibilityTimeout: seconds }));
     } catch (err) {
       // A receipt handle goes stale when the message was received again; harmless.
       this.log.debug('could not change a message visibility', { error: errorMessage(err) });

@@ -5,7 +5,8 @@
 // XL_GRACE_SECONDS (default 10), XL_VISIBILITY_CAP_SECONDS (when a running task's message is
 // relayed, counted from its receipt: default just under SQS's 12-hour cap; agent/custody.ts),
 // XL_WORKSPACE_ROOT (default
-// <tmpdir>/xl-workspaces), XL_RUN_DIR (optional: where `<agentId>.pgids` lists the process groups
+// <tmpdir>/xl-workspaces), XL_MIRROR_DIR (default <tmpdir>/xl-mirrors; the agent's warm mirrors are
+// in <dir>/<agentId>) and XL_MIRROR_MAX_MB (their total size, default 2048; 0: no mirrors), XL_RUN_DIR (optional: where `<agentId>.pgids` lists the process groups
 // of running commands, for a supervisor to reap), XL_LOG_LEVEL (debug|info|warn|error, default
 // info), plus the layer's settings (core/config.ts) and AWS_ENDPOINT_URL_* for emulators.
 // Model access (README, "Model credentials and isolation"): XL_MODEL_ACCESS (api-key | bedrock |
@@ -14,6 +15,7 @@
 // (api-key upstream), AWS_REGION and AWS_ENDPOINT_URL_BEDROCK_RUNTIME (bedrock). Secrets by name
 // (`credentialsSecret`, the key's secret): Secrets Manager, or XL_LOCAL_SECRETS_FILE when set.
 // Logs are JSON lines on stderr; stdout stays unused.
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import { AGENT_TYPES, type AgentType } from '../core/agent-types.ts';
@@ -35,7 +37,9 @@ import { ModelProxy } from './model-proxy.ts';
 import { killAllProcessesOf, resolveRunAs } from './run-as.ts';
 import { Checkpoints } from './checkpoint.ts';
 import { checkCapabilities } from './capabilities.ts';
+import { RepositoryMirrors, mirrorMaxBytes } from './engines/repository-mirrors.ts';
 import { WorkspaceGit } from './engines/workspace-git.ts';
+import { batchingEnabled } from './sqs-batcher.ts';
 import { ClaudeCodeDriver } from './drivers/claude-code.ts';
 import { CommandDriver } from './drivers/command.ts';
 import { type Logger, Worker } from './worker.ts';
@@ -153,7 +157,16 @@ async function main(): Promise<void> {
   const runDir = process.env.XL_RUN_DIR;
   const payloads = new PayloadStore(clients.s3, config.bucket);
   // `credentialsSecret` names a secret the worker reads (Secrets Manager, or the local secrets file).
-  const git = new WorkspaceGit({ payloads, owner: runAs, resolveSecret: (name) => secrets.get(name) });
+  // The agent's warm mirrors: its own directory (0700), under XL_MIRROR_DIR or the temporary one.
+  const mirrorBytes = mirrorMaxBytes(process.env.XL_MIRROR_MAX_MB);
+  const mirrors = mirrorBytes
+    ? new RepositoryMirrors({
+        root: join(process.env.XL_MIRROR_DIR || join(tmpdir(), 'xl-mirrors'), agentId),
+        maxBytes: mirrorBytes,
+        onTrouble: (repository, error) => log.warn('a repository mirror could not be used; cloning from the origin', { repository, error }),
+      })
+    : undefined;
+  const git = new WorkspaceGit({ payloads, owner: runAs, resolveSecret: (name) => secrets.get(name), ...(mirrors ? { mirrors } : {}) });
   const worker = new Worker(
     {
       agentId,
@@ -166,6 +179,8 @@ async function main(): Promise<void> {
       runtime,
       pgidFile: runDir ? join(runDir, `${agentId}.pgids`) : undefined,
       visibilityCapSeconds: positive('XL_VISIBILITY_CAP_SECONDS', DEFAULT_VISIBILITY_CAP_SECONDS),
+      // XL_BATCH=0: one SQS call per delete and visibility change (the benchmark's comparison).
+      batch: batchingEnabled(process.env.XL_BATCH),
     },
     {
       executions: new ExecutionStore(clients.ddb, config.tables.executions),
@@ -222,6 +237,7 @@ async function main(): Promise<void> {
 
   await worker.start();
   await worker.done;
+  await mirrors?.clear().catch(() => undefined);
   process.exit(0);
 }
 

@@ -22,6 +22,7 @@
 import { noMetrics } from '../core/metrics.ts';
 import { AgentCalls, errorMessage, errorName } from './agent-calls.ts';
 import { MAX_DELAY_SECONDS, MessageCustody } from './custody.ts';
+import { SqsBatcher } from './sqs-batcher.ts';
 import { Metrics } from './metrics.ts';
 import { PgidFile } from './pgid-file.ts';
 import { ResourceMonitor, samplerFor } from './resources.ts';
@@ -76,7 +77,7 @@ export class Worker {
       metrics: new Metrics(),
       // The tasks' process groups count as the agent's: commands may have left the worker's tree.
       resources: new ResourceMonitor(deps.resourceSampler ?? samplerFor(process.env, process.pid, () => this.runGroups()), clock.now),
-      calls: new AgentCalls(deps.sfn, deps.sqs, log, warnSparse),
+      calls: new AgentCalls(deps.sfn, deps.sqs, log, warnSparse, config.batch === false ? undefined : new SqsBatcher(deps.sqs)),
       custody: new MessageCustody(deps.sqs, config.visibilityCapSeconds, log),
       pgids,
       leaseMs,
@@ -87,6 +88,7 @@ export class Worker {
       stopping: false,
       handingBack: false,
       idleSince: clock.now(),
+      recentKeys: [],
       warnSparse,
       lastWarned: this.lastWarned,
       sleep,
@@ -102,6 +104,8 @@ export class Worker {
     if (this.started) return;
     this.started = true;
     const { ctx } = this;
+    // Before the registration: the record names it, and Gate sends only to named queues.
+    if (this.config.directQueue !== false) await this.poller.openDirectQueue();
     for (let attempt = 0; !ctx.stopping; attempt++) {
       try {
         await ctx.deps.agents.put(agentRecord(ctx));
@@ -167,8 +171,10 @@ export class Worker {
     // Reports already under way finish; handed-back runs expire their lease and release their message.
     await Promise.race([this.poller.idle(), sleep(15_000)]);
     this.poller.abortLongPolls();
+    // Whatever Gate sent here goes back to the type's queues; then the queue goes.
+    await this.poller.closeDirectQueue();
     clearInterval(this.heartbeatTimer);
-    await Promise.race([Promise.allSettled([...this.cleanups]), sleep(5000)]);
+    await Promise.race([Promise.allSettled([...this.cleanups, ctx.calls.flush()]), sleep(5000)]);
     if (this.started) {
       try {
         await ctx.deps.agents.setStatus(this.config.agentId, 'terminated');

@@ -12,6 +12,8 @@ import { basename, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { AGENT_TYPES } from '#core/agent-types.ts';
+import { RepositoryMirrors } from '../agent/engines/repository-mirrors.ts';
+import { WorkspaceGit } from '../agent/engines/workspace-git.ts';
 import type { ExecutionRecord, TaskRecord } from '#core/records.ts';
 import { BUNDLE_ALIASES, BUNDLE_MAIN_FIELDS, BUNDLE_TARGET, REQUIRE_BANNER } from '../infra/constructs/functions.ts';
 import { LocalLayer } from '../local/layer.ts';
@@ -19,11 +21,13 @@ import { mergeResults } from './results.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
+// `--only=affinity,batching`: those sections alone, on a fresh layer (their keys merged into the results).
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 const run = promisify(execFile);
 
 const SIZES = quick
-  ? { overhead: 60, realistic: 32, sequential: 30, scale: 1000, coldImports: 3 }
-  : { overhead: 200, realistic: 200, sequential: 100, scale: 10_000, coldImports: 7 };
+  ? { overhead: 60, realistic: 32, sequential: 30, scale: 1000, coldImports: 3, cloneCommits: 5, batchRuns: 1 }
+  : { overhead: 200, realistic: 200, sequential: 100, scale: 10_000, coldImports: 7, cloneCommits: 20, batchRuns: 3 };
 const CONCURRENCY = 8;
 
 // Published us-east-1 prices (November 2026), orchestration only: no agent compute.
@@ -234,7 +238,122 @@ function memorySampler() {
   };
 }
 
+/**
+ * Affinity's warm mirror: clone time of a repository with some history (20 commits, 5 with
+ * --quick, each rewriting 500 files of 4 KB) cold (shallow, from the origin) against warm (the mirror fetches what is new, the
+ * workspace is a local clone of it), the median of 5 each, and the first clone that fills the mirror.
+ */
+async function cloneFigures(): Promise<{ coldMs: number; warmMs: number; firstMs: number; repositoryMb: number; speedup: number }> {
+  const dir = join(stateDir, 'clone-bench');
+  const seed = join(dir, 'seed');
+  await mkdir(seed, { recursive: true });
+  const git = (cwd: string, ...args: string[]) => run('git', ['-c', 'user.name=b', '-c', 'user.email=b@b', ...args], { cwd, maxBuffer: 1 << 26 });
+  await git(seed, 'init', '--quiet', '--initial-branch=main');
+  const { randomBytes } = await import('node:crypto');
+  for (let c = 0; c < SIZES.cloneCommits; c++) {
+    await Promise.all(Array.from({ length: 500 }, (_, i) => writeFile(join(seed, `f${i}.txt`), randomBytes(3000).toString('base64'))));
+    await git(seed, 'add', '-A');
+    await git(seed, 'commit', '--quiet', '-m', `c${c}`);
+  }
+  const origin = join(dir, 'origin.git');
+  await git(dir, 'clone', '--quiet', '--bare', seed, origin);
+  const repositoryMb = round(Number((await run('du', ['-sk', origin])).stdout.split('\t')[0]) / 1024, 1);
+  const payloads = { putBytes: async () => 0, uri: (k: string) => k };
+  const cold = new WorkspaceGit({ payloads });
+  const warm = new WorkspaceGit({ payloads, mirrors: new RepositoryMirrors({ root: join(dir, 'mirrors') }) });
+  const spec = { repository: `file://${origin}`, ref: 'main' };
+  let n = 0;
+  const time = async (wg: WorkspaceGit) => {
+    const ws = join(dir, `ws${n++}`);
+    await mkdir(ws);
+    const t0 = performance.now();
+    const prepared = await wg.clone(spec, ws);
+    const ms = performance.now() - t0;
+    if (prepared.failed) throw new Error(`clone failed: ${JSON.stringify(prepared.failed)}`);
+    await rm(ws, { recursive: true, force: true });
+    await rm(`${ws}.git`, { recursive: true, force: true });
+    return ms;
+  };
+  const firstMs = await time(warm);
+  const colds: number[] = [];
+  const warms: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    colds.push(await time(cold));
+    warms.push(await time(warm));
+  }
+  const coldMs = round(percentile(colds, 50), 0);
+  const warmMs = round(percentile(warms, 50), 0);
+  return { coldMs, warmMs, firstMs: round(firstMs, 0), repositoryMb, speedup: round(coldMs / warmMs, 1) };
+}
+
+/** The coder agents replaced by fresh ones started with `env` (their environment comes from this process's). */
+async function replaceAgents(env: Record<string, string | undefined>): Promise<void> {
+  for (const [k, v] of Object.entries(env)) {
+    if (v === undefined) delete process.env[k];
+    else process.env[k] = v;
+  }
+  const { items: before } = await api<{ items: { agentId: string; status: string }[] }>('GET', '/agents');
+  const old = new Set(before.map((a) => a.agentId));
+  for (const a of before.filter((x) => x.status !== 'terminated')) await api('DELETE', `/agents/${a.agentId}`);
+  // The pool manager starts the two replacements (its min) once the old ones are gone: no extra
+  // agent to drain (and no task handed back) in the runs measured.
+  for (;;) {
+    const { items } = await api<{ items: { agentId: string; status: string }[] }>('GET', '/agents');
+    const live = items.filter((a) => a.status !== 'terminated');
+    if (live.every((a) => !old.has(a.agentId)) && live.filter((a) => a.status === 'idle').length >= 2) return;
+    await sleep(200);
+  }
+}
+
+/**
+ * Task batching: the per-task overhead of a 200-task plan of no-op commands (60 with --quick), and
+ * the SQS requests per task, with the agents' batching on (deletes and visibility changes
+ * coalesced) and off (XL_BATCH=0): medians of three alternating runs each (one with --quick).
+ */
+async function batchingFigures(): Promise<Record<string, unknown>> {
+  const n = SIZES.overhead;
+  const plan = { pattern: 'parallel', maxConcurrency: CONCURRENCY, tasks: tasksOf(n, 'true') };
+  const sqsPerTask = (m: Measured) => round([...m.requests].filter(([k]) => k.startsWith('sqs:')).reduce((s, [, v]) => s + v, 0) / n, 2);
+  const byOp = (m: Measured) => Object.fromEntries([...m.requests].filter(([k, v]) => k.startsWith('sqs:') && v > 0).map(([k, v]) => [k.slice(4), round(v / n, 2)]));
+  const direct0 = await direct('true', n, CONCURRENCY);
+  const figures: Record<string, unknown> = {};
+  type F = { overheadMsPerTask: number; sqsRequestsPerTask: number; deleteCallsPerTask: number };
+  const runs: Record<'on' | 'off', F[]> = { on: [], off: [] };
+  // Alternating, three runs each: the machine is shared, so one run of each says little.
+  for (const name of Array.from({ length: SIZES.batchRuns }, () => ['off', 'on'] as const).flat()) {
+    await replaceAgents({ XL_BATCH: name === 'off' ? '0' : undefined });
+    await measure({ pattern: 'parallel', maxConcurrency: CONCURRENCY, tasks: tasksOf(40, 'true') }); // warm-up
+    const m = await measure(plan);
+    const ops = byOp(m);
+    runs[name].push({
+      overheadMsPerTask: round((m.wallMs - direct0) / n),
+      sqsRequestsPerTask: sqsPerTask(m),
+      deleteCallsPerTask: round((ops.DeleteMessage ?? 0) + (ops.DeleteMessageBatch ?? 0)),
+    });
+    figures[`${name}${runs[name].length}`] = { ...runs[name].at(-1), sqsByOperation: ops, wallMs: m.wallMs };
+  }
+  await replaceAgents({ XL_BATCH: undefined });
+  const median = (xs: F[], k: keyof F) => percentile(xs.map((x) => x[k]), 50);
+  const summary = (xs: F[]) => ({
+    overheadMsPerTask: median(xs, 'overheadMsPerTask'),
+    sqsRequestsPerTask: median(xs, 'sqsRequestsPerTask'),
+    deleteCallsPerTask: median(xs, 'deleteCallsPerTask'),
+  });
+  return { tasks: n, on: summary(runs.on), off: summary(runs.off), runs: figures };
+}
+
+async function onlySections(sections: string[]): Promise<void> {
+  await layer.start();
+  await waitForAgents(2);
+  const results: Record<string, unknown> = {};
+  if (sections.includes('affinity')) results.affinity = { clone: await cloneFigures() };
+  if (sections.includes('batching')) results.batching = await batchingFigures();
+  await mergeResults(results);
+  console.log(JSON.stringify(results, null, 2));
+}
+
 async function main(): Promise<void> {
+  if (only) return onlySections(only);
   await layer.start();
   const bootMs = round(layer.bootMs, 0);
   await waitForAgents(2);
@@ -273,6 +392,8 @@ async function main(): Promise<void> {
   const maxEvents = Math.max(...scaleHistories.map((h) => h.events.length));
 
   const { bundleKb, coldImportMs } = await bundles();
+  const affinity = { clone: await cloneFigures() };
+  const batching = await batchingFigures();
 
   const results = {
     generatedAt: new Date().toISOString(),
@@ -286,6 +407,8 @@ async function main(): Promise<void> {
     dispatchLatencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
     bundleKb,
     coldImportMs,
+    affinity,
+    batching,
     transitionsPerTask,
     costPer1000TasksUsd,
     callsPerTask,
@@ -320,6 +443,9 @@ function printTable(r: Record<string, any>): void {
     ...Object.entries(r.transitionsPerTask).map(([k, v]) => [`transitions per task (${k})`, String(v), ''] as [string, string, string]),
     ...Object.entries(r.costPer1000TasksUsd).map(([k, v]) => [`AWS cost per 1,000 tasks (${k})`, `$${v}`, ''] as [string, string, string]),
     [`scale: ${r.scale.tasks} tasks`, `${(r.scale.wallMs / 1000).toFixed(1)} s, peak ${r.scale.peakTotalMb} MB (main ${r.scale.peakMainMb} MB)`, ''],
+    ['affinity: clone cold / warm (median of 5)', `${r.affinity.clone.coldMs} / ${r.affinity.clone.warmMs} ms (${r.affinity.clone.speedup}x; first, filling the mirror: ${r.affinity.clone.firstMs} ms)`, ''],
+    [`batching: overhead per task on / off (${r.batching.tasks} × true)`, `${r.batching.on.overheadMsPerTask} / ${r.batching.off.overheadMsPerTask} ms`, ''],
+    ['batching: SQS requests per task on / off', `${r.batching.on.sqsRequestsPerTask} / ${r.batching.off.sqsRequestsPerTask}`, ''],
     ['scale: most history events in one execution', `${r.scale.maxEventsPerExecution} of 25,000 (${r.scale.executions} executions)`, '< 25,000'],
   ];
   const w0 = Math.max(...rows.map((x) => x[0].length));

@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 // The agent types of the design document and the capabilities each one offers.
 // The first five lists are the design's own; the others are ours to define (CONTRACT.md).
 
@@ -41,6 +43,18 @@ export const CAPABILITIES: Record<AgentType, readonly string[]> = {
 /** Pool bounds when XL_POOL (or PUT /pool) says nothing: the core trio stays warm. */
 export function defaultPoolBounds(type: AgentType): { min: number; max: number } {
   return type === 'coder' || type === 'tester' || type === 'reviewer' ? { min: 1, max: 4 } : { min: 0, max: 4 };
+}
+
+/**
+ * The queue name of one agent's direct queue (affinity): under the stack's queue prefix, so the
+ * stack's queue grants name it, and within SQS's 80 characters (letters, digits, - and _).
+ */
+export function directQueueName(stackPrefix: string, type: AgentType, agentId: string): string {
+  const id = agentId.replace(/[^A-Za-z0-9_-]/g, '-');
+  const name = `${stackPrefix}${type}-direct-${id}`;
+  if (name.length <= 80) return name;
+  // Too long: the id's digest stands for it (a cut would drop the part that tells agents apart).
+  return `${stackPrefix}${type}-direct-${createHash('sha256').update(agentId).digest('hex')}`.slice(0, 80);
 }
 
 /** Queue key for an agent type and priority, e.g. `coder-high`; also the queue's logical name. */

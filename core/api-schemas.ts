@@ -164,6 +164,9 @@ export const AgentSchema = z.object({
   }),
   idleSince: time().optional(),
   statusReason: z.string().optional(),
+  directQueueUrl: z.string().optional().describe("The agent's own queue (affinity): Gate sends a task there when the agent ran its affinity key lately"),
+  recentKeys: z.array(z.string()).optional().describe('The affinity keys of its last runs, most recent last'),
+  running: z.number().int().optional().describe('Tasks running at its last heartbeat'),
 });
 
 export const AgentList = z.object({ items: z.array(AgentSchema) });

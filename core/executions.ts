@@ -156,6 +156,7 @@ export class ExecutionService {
         ...(task.recovery ? { recovery: task.recovery } : {}),
         breakers: breakerKeysFor(task),
         ...cacheFields(task, plan, stage),
+        ...affinityOf(task),
         definition: await this.deps.payloads.store(`tasks/${executionId}/${index}.json`, task),
         status: 'pending' as const,
         attempts: 0,
@@ -339,6 +340,12 @@ function taskResult(t: TaskRecord, output: Record<string, unknown> | undefined):
     ...(t.fallbackFrom ? { fallbackFrom: t.fallbackFrom } : {}),
     ...(t.cachedFrom && t.status === 'completed' ? { cachedFrom: t.cachedFrom } : {}),
   };
+}
+
+/** The task's affinity key (CONTRACT.md: default its workspace repository), so Gate needs no bucket read. */
+function affinityOf(task: Task): Pick<TaskRecord, 'affinity'> {
+  const key = task.affinity ?? task.workspace?.repository;
+  return key ? { affinity: key } : {};
 }
 
 /** A cached task's record carries its `cache`, and its key when that is known now (core/result-cache.ts). */

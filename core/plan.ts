@@ -116,6 +116,8 @@ export const TaskSchema = z
       .optional(),
     // Opt-in result caching (core/result-cache.ts).
     cache: TaskCacheSchema.optional(),
+    // Prefer an agent that recently ran the same key (default: the workspace repository).
+    affinity: z.string().min(1).max(256).optional(),
     tests: z
       .object({
         level: z.enum(TEST_LEVELS).optional(),

@@ -33,6 +33,8 @@ export interface PoolDeps {
    * so a type whose agents keep dying (a broken image, a crash loop) stops being dispatched to.
    */
   breaker?: Pick<CircuitBreaker, 'recordFailure'>;
+  /** Sends what is left in a dead agent's direct queue back to the type queues (core/aws/direct-queues.ts). */
+  directQueues?: { reclaim(url: string): Promise<number> };
   /** agent.unhealthy (the monitor) and agent.replaced (the manager). */
   events?: EventSink;
   now?: () => number;
@@ -308,6 +310,8 @@ export class PoolManager {
       await this.deps.runtime.stop(agent, false).catch(() => undefined);
       if (await this.deps.agents.setStatus(agent.agentId, 'terminated', { from: ['unhealthy'] })) {
         replaced.push(agent.agentId);
+        // Tasks Gate sent to the dead agent go back to its type's queues now, not at their timeout.
+        if (agent.directQueueUrl) await this.deps.directQueues?.reclaim(agent.directQueueUrl).catch(() => undefined);
         await (this.deps.events ?? noEvents).emit({ kind: 'agent.replaced', agentId: agent.agentId, agentType: agent.agentType });
         await this.deps.breaker?.recordFailure(agentBreakerKey(agent.agentType));
       }

@@ -104,6 +104,8 @@ export interface TaskRecord {
   cache?: TaskCache;
   /** Its cache key when known at submit (no repository or a pinned commit): Gate looks it up. */
   cacheKey?: string;
+  /** Its affinity key (Task.affinity, else the workspace repository): Gate prefers an agent that ran it lately. */
+  affinity?: string;
   /** Completed from the result of this earlier run (no agent ran it). */
   cachedFrom?: { executionId: string; taskId: string };
   definition: Stored<Task>;
@@ -269,6 +271,15 @@ export interface AgentRecord {
   yieldRequestedAt?: string;
   tasksCompleted?: number;
   tasksFailed?: number;
+  /**
+   * The agent's own queue (core/agent-types.ts directQueueName): Gate sends a task there when this
+   * agent ran its affinity key lately; the agent polls it first.
+   */
+  directQueueUrl?: string;
+  /** The affinity keys of the agent's last runs, most recent last (core/affinity.ts RECENT_KEYS of them). */
+  recentKeys?: string[];
+  /** Tasks running at the last heartbeat (or key write): Gate prefers the least loaded. */
+  running?: number;
   /** Since when an idle agent has had nothing to do (its last task's end, or its start). */
   idleSince?: string;
 }

@@ -1,6 +1,7 @@
 // The steps the state machines call (docs/design.md, "State machines"): prepare a run, gate and
 // dispatch each task, recover from its failures, and finalize the execution.
 import { randomUUID } from 'node:crypto';
+import { type AffinityAgents, preferredAgent } from './affinity.ts';
 import { queueKey } from './agent-types.ts';
 import { agentBreakerKey, type CircuitBreaker, failureBreakerKey } from './breakers.ts';
 import { classifyStatesError } from './classify.ts';
@@ -20,6 +21,10 @@ export interface StepDeps {
   events: EventSink;
   /** TaskRetries, by error type (core/metrics.ts). */
   metrics?: MetricsSink;
+  /** The agents of a type, for affinity (core/affinity.ts); without it every task goes to its type's queue. */
+  agents?: AffinityAgents;
+  /** An agent whose last heartbeat is older than this is not preferred (default 60 s: one heartbeat span). */
+  agentFreshMs?: number;
   now?: () => number;
 }
 
@@ -128,7 +133,7 @@ export class ExecutionSteps {
     return {
       action: 'dispatch',
       dispatch: {
-        QueueUrl: this.deps.queueUrlPrefix + queueKey(task.agentType, task.priority),
+        QueueUrl: (await this.affinityQueue(task)) ?? this.deps.queueUrlPrefix + queueKey(task.agentType, task.priority),
         MessageBody: {
           executionId,
           taskIndex,
@@ -139,6 +144,20 @@ export class ExecutionSteps {
         },
       },
     };
+  }
+
+  /**
+   * The direct queue of an agent of the task's type that ran its affinity key lately and is alive,
+   * when there is one (core/affinity.ts). A failure to look is no reason to hold the task back.
+   */
+  private async affinityQueue(task: TaskRecord): Promise<string | undefined> {
+    if (!task.affinity || !this.deps.agents) return undefined;
+    try {
+      const agents = await this.deps.agents.list(task.agentType);
+      return preferredAgent(agents, task.affinity, this.now(), this.deps.agentFreshMs ?? 60_000)?.directQueueUrl;
+    } catch {
+      return undefined;
+    }
   }
 
   /**

@@ -8,6 +8,7 @@ import type { IConstruct } from 'constructs';
 import { Patterns } from './constructs/patterns.ts';
 import type { XlFunction } from './constructs/functions.ts';
 import type { ExecutionLayerStack } from './stack.ts';
+import type { AgentType } from '../core/agent-types.ts';
 import { AGENT_WRITE_PREFIXES } from './constructs/storage.ts';
 
 export interface NagAcknowledgment {
@@ -91,11 +92,15 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
   ];
   const queuePattern: [string, string] = [
     resource(queues.queueArnPattern),
-    'sqs:GetQueueAttributes (backlog, health) on the stack\'s queues, all named <stack>_<type>-<priority>[-dlq] (no stack name holds an underscore, so no other stack\'s queue matches); for the API also sqs:SendMessage (the redrive sends dead letters back to their task queues).',
+    'sqs:GetQueueAttributes (backlog, health) on the stack\'s queues, all named <stack>_<type>-<priority>[-dlq] (no stack name holds an underscore, so no other stack\'s queue matches); for the API also sqs:SendMessage (the redrive sends dead letters back to their task queues), and for the pool manager (it sends a dead agent\'s direct-queue messages back to their task queues).',
   ];
   const deadLetterQueues: [string, string] = [
     resource(queues.deadLetterQueueArnPattern),
     'The dead-letter sweep, GET /dead-letters and the redrive read every DLQ of the stack (named <stack>_<type>-<priority>-dlq); no task queue.',
+  ];
+  const directQueues: [string, string] = [
+    resource(queues.directQueueArnPattern()),
+    'Agents\' direct queues (affinity: <stack>_<type>-direct-<agent>) are made by the agents at run time; Dispatch sends to the one Gate names, the pool manager drains a dead agent\'s into the task queues.',
   ];
   const clusterTasks: [string, string] = [
     resource(agents.clusterTasksArn),
@@ -168,6 +173,7 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
     agentsIndexes,
     queuePattern,
     deadLetterQueues,
+    directQueues,
     clusterTasks,
     [
       STAR,
@@ -185,7 +191,7 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
     resource(`${patterns.steps.functionArn}:*`),
     'Invokes the steps function and its versions/aliases (qualified ARNs); no other function.',
   ];
-  iam5(patterns.taskBatch.role, [machineStar, invokeSteps]);
+  iam5(patterns.taskBatch.role, [machineStar, invokeSteps, directQueues]);
   const taskBatchExecutions: [string, string] = [
     resource(
       `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:${Fn.select(6, Fn.split(':', patterns.taskBatch.stateMachineArn))}*`,
@@ -202,6 +208,10 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
   ]);
   for (const [type, role] of Object.entries(agents.taskRoles)) {
     iam5(role, [
+      [
+        resource(queues.directQueueArnPattern(type as AgentType)),
+        `A ${type} agent creates its own direct queue at start (named by its id, made at run time), polls it and deletes it at its stop; ${type} agents' direct queues only.`,
+      ],
       [
         resource(storage.bucket.arnForObjects('*')),
         `GetObject only: a ${type} agent reads the definitions, inputs and earlier outputs its task records name, whose keys are made at run time; it writes under outputs/, artifacts/ and checkpoints/ only.`,

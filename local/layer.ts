@@ -270,7 +270,7 @@ export class LocalLayer {
       // its. The task definition's XL_REAP_USER_PROCESSES=1 holds: one agent per container.
       const specFor = (type: AgentType, agentId: string, containerName: string) =>
         containers.specFor(type, agentId, (value) => resolveValue(value, names), {
-          ...pick(process.env, ['XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_BREAKER_POLICY']),
+          ...pick(process.env, ['XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_BREAKER_POLICY', 'XL_BATCH', 'XL_MIRROR_MAX_MB']),
           ...localEnv(agentId),
           XL_CONTAINER_RUNTIME: kind,
           XL_CONTAINER_ID: containerName,
@@ -290,7 +290,7 @@ export class LocalLayer {
         // and loopback endpoints the service host (XL_K8S_SERVICE_HOST), in core/kubernetes-runtime.ts.
         specFor: (type, agentId, jobName) =>
           kubernetes.specFor(type, agentId, (value) => resolveValue(value, names), {
-            ...pick(process.env, ['XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_BREAKER_POLICY']),
+            ...pick(process.env, ['XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_BREAKER_POLICY', 'XL_BATCH', 'XL_MIRROR_MAX_MB']),
             ...localEnv(agentId),
             XL_CONTAINER_RUNTIME: 'kubernetes',
             XL_CONTAINER_ID: jobName,
@@ -305,7 +305,7 @@ export class LocalLayer {
         logStream: workerLog,
         onLogLine: (line) => layerLog.writeAgentLine(line),
         envFor: (type, agentId) => ({
-          ...pick(process.env, ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'USER', 'SHELL', 'NODE_OPTIONS', 'XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_AGENT_RUN_AS', 'XL_CLAUDE_BIN', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_LOCAL_SECRETS_FILE', 'XL_BREAKER_POLICY']),
+          ...pick(process.env, ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'USER', 'SHELL', 'NODE_OPTIONS', 'XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_AGENT_RUN_AS', 'XL_CLAUDE_BIN', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_LOCAL_SECRETS_FILE', 'XL_BREAKER_POLICY', 'XL_BATCH', 'XL_MIRROR_DIR', 'XL_MIRROR_MAX_MB']),
           ...(agentEnv.get(type) ?? {}),
           // Local agents share one user (`nobody`): killing all of its processes would kill each other's runs.
           XL_REAP_USER_PROCESSES: '',

@@ -15,13 +15,15 @@
 // the git process's environment: never in an argument (visible in /proc/<pid>/cmdline), never in
 // a file, never in the command's environment.
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { classifyGit } from '../../core/classify.ts';
 import type { ErrorSource, ErrorType } from '../../core/errors.ts';
 import type { PayloadStore } from '../../core/aws/payload-store.ts';
 import type { Task } from '../../core/plan.ts';
 import type { Artifact } from '../../core/records.ts';
 import type { DriverResult } from '../drivers/types.ts';
+import type { RepositoryMirrors } from './repository-mirrors.ts';
 
 export type TaskWorkspace = NonNullable<Task['workspace']>;
 
@@ -95,6 +97,8 @@ export interface WorkspaceGitDeps {
   owner?: { uid: number; gid: number };
   run?: Run;
   timeoutMs?: number;
+  /** The worker's warm mirrors (RepositoryMirrors): clones then fetch only what is new. */
+  mirrors?: RepositoryMirrors;
 }
 
 /** What the clone step gives the worker: a checkout, or the task's failure (or both: remove the git directory). */
@@ -158,14 +162,7 @@ export class WorkspaceGit {
     const checkout: Checkout = { workTree: workspace, privateDir, gitDir, spec, ...(token !== undefined ? { token } : {}) };
     try {
       await mkdir(privateDir, { mode: 0o700 });
-      const ref = spec.ref;
-      if (ref !== undefined && isCommitId(ref)) {
-        await this.git(checkout, ['clone', '--quiet', '--no-checkout', `--separate-git-dir=${gitDir}`, '--', spec.repository, workspace], { bare: true });
-        await this.git(checkout, ['checkout', '--quiet', '--detach', ref]);
-      } else {
-        const branch = ref !== undefined ? ['--branch', ref] : [];
-        await this.git(checkout, ['clone', '--quiet', '--depth', '1', ...branch, `--separate-git-dir=${gitDir}`, '--', spec.repository, workspace], { bare: true });
-      }
+      if (!(await this.cloneFromMirror(checkout))) await this.cloneFromOrigin(checkout);
       if (this.deps.owner) await this.run('chown', ['-R', `${this.deps.owner.uid}:${this.deps.owner.gid}`, workspace], { timeoutMs: this.deps.timeoutMs });
     } catch (err) {
       // The classifier tells a refused or missing repository (the plan's) from an unreachable host (a dependency).
@@ -173,6 +170,53 @@ export class WorkspaceGit {
       return { failed: failed(error.type, `the repository could not be cloned: ${reason(err)}`), checkout };
     }
     return { checkout };
+  }
+
+  /** The plain clone: from the origin, shallow for a branch or tag. */
+  private async cloneFromOrigin(checkout: Checkout): Promise<void> {
+    const { spec, gitDir, workTree: workspace } = checkout;
+    const ref = spec.ref;
+    if (ref !== undefined && isCommitId(ref)) {
+      await this.git(checkout, ['clone', '--quiet', '--no-checkout', `--separate-git-dir=${gitDir}`, '--', spec.repository, workspace], { bare: true });
+      await this.git(checkout, ['checkout', '--quiet', '--detach', ref]);
+    } else {
+      const branch = ref !== undefined ? ['--branch', ref] : [];
+      await this.git(checkout, ['clone', '--quiet', '--depth', '1', ...branch, `--separate-git-dir=${gitDir}`, '--', spec.repository, workspace], { bare: true });
+    }
+  }
+
+  /**
+   * The warm clone: the mirror fetches what is new from the origin (with this task's credentials,
+   * so access is checked on every clone), then the workspace is a local clone of the mirror
+   * (hard-linked objects: immutable, so the mirror may fetch, repack or be evicted meanwhile) whose
+   * origin is then the repository itself, for a push. Any trouble with the mirror falls back to
+   * the plain clone (false), after dropping a mirror that may be broken.
+   */
+  private async cloneFromMirror(checkout: Checkout): Promise<boolean> {
+    const mirrors = this.deps.mirrors;
+    if (!mirrors) return false;
+    const { spec, gitDir, workTree: workspace } = checkout;
+    try {
+      return await mirrors.use(spec.repository, spec.credentialsSecret, async (dir, fresh) => {
+        // A mirror's fetch refspec (+refs/*:refs/*) with --prune keeps it an exact copy of the origin.
+        if (fresh) await this.git(checkout, ['clone', '--quiet', '--mirror', '--', spec.repository, dir], { bare: true });
+        // Its origin is the repository (the mirror is keyed by it), with the mirror's refspec.
+        else await this.git(checkout, [`--git-dir=${dir}`, 'fetch', '--quiet', '--prune', 'origin'], { bare: true });
+        const ref = spec.ref;
+        const commit = ref !== undefined && isCommitId(ref);
+        const branch = ref !== undefined && !commit ? ['--branch', ref] : [];
+        await this.git(checkout, ['clone', '--quiet', '--local', ...(commit ? ['--no-checkout'] : branch), `--separate-git-dir=${gitDir}`, '--', dir, workspace], { bare: true });
+        await this.git(checkout, ['remote', 'set-url', 'origin', spec.repository]);
+        if (commit) await this.git(checkout, ['checkout', '--quiet', '--detach', ref]);
+        return true;
+      });
+    } catch (err) {
+      mirrors.warn(spec.repository, reason(err));
+      // A half-made clone is cleared for the plain one.
+      await rm(gitDir, { recursive: true, force: true });
+      for (const entry of await readdir(workspace)) await rm(join(workspace, entry), { recursive: true, force: true });
+      return false;
+    }
   }
 
   /** The commit the clone checked out (a result-cache key names it: a branch may move). */

@@ -47,6 +47,9 @@ export function agentRecord(ctx: WorkerContext): AgentRecord {
     tasksCompleted: ctx.metrics.completed,
     tasksFailed: ctx.metrics.failed,
     idleSince: new Date(ctx.idleSince).toISOString(),
+    ...(ctx.directQueueUrl ? { directQueueUrl: ctx.directQueueUrl } : {}),
+    ...(ctx.recentKeys.length ? { recentKeys: ctx.recentKeys } : {}),
+    running: ctx.runs.size,
   };
 }
 
@@ -64,6 +67,7 @@ export async function heartbeat(ctx: WorkerContext, onTerminated: () => void): P
     tasksCompleted: ctx.metrics.completed,
     tasksFailed: ctx.metrics.failed,
     preemptible: lowPriorityRuns(ctx).length > 0 ? true : undefined,
+    running: ctx.runs.size,
   });
   if (current?.yieldRequestedAt && !ctx.stopping) await yieldLowPriority(ctx);
   if (!current && !ctx.stopping) {

@@ -75,6 +75,15 @@ export interface WorkerConfig {
    * contract allows 24-hour tasks. Default just under 12 hours (XL_VISIBILITY_CAP_SECONDS).
    */
   visibilityCapSeconds?: number;
+  /**
+   * Affinity (core/affinity.ts): the agent opens a direct queue of its own at start and polls it
+   * first. Default true; false for an agent that must not create queues.
+   */
+  directQueue?: boolean;
+  /** How long a task sent to this agent's direct queue may wait for a free slot before it goes back to its type's queue (ms; default 2000). */
+  affinityWaitMs?: number;
+  /** SQS calls batched (deletes and visibility changes coalesced, a prefetch of messages); XL_BATCH=0 turns it off. Default true. */
+  batch?: boolean;
 }
 
 export interface WorkerDeps {
@@ -83,7 +92,7 @@ export interface WorkerDeps {
     'claimTask' | 'renewLease' | 'handBack' | 'finishClaim' | 'addSpend' | 'getExecution' | 'getTask' | 'listTasks' | 'getCachedResult' | 'putCachedResult'
   >;
   payloads: Pick<PayloadStore, 'load' | 'store' | 'putBytes' | 'uri'>;
-  agents: Pick<AgentStore, 'put' | 'get' | 'heartbeat' | 'setStatus' | 'clearYield'>;
+  agents: Pick<AgentStore, 'put' | 'get' | 'heartbeat' | 'setStatus' | 'clearYield'> & Partial<Pick<AgentStore, 'setRecentKeys'>>;
   breaker: Pick<CircuitBreaker, 'recordSuccess'>;
   sqs: SQSClient;
   sfn: SFNClient;
@@ -172,6 +181,10 @@ export interface WorkerContext {
   handingBack: boolean;
   /** When the last task ended (or the agent started): the pool manager drains long-idle agents. */
   idleSince: number;
+  /** The agent's direct queue, once opened (affinity). */
+  directQueueUrl?: string;
+  /** The affinity keys of its last runs, most recent last (on its record: Gate reads them). */
+  recentKeys: string[];
   /** At most one line per kind of trouble every 30 s; the kinds seen lately count against health. */
   warnSparse(kind: string, msg: string, err: unknown): void;
   /** When each kind of trouble was last seen. */

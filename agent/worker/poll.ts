@@ -1,7 +1,11 @@
-// Taking work: the agent's type's queues polled high before normal before low, never more messages
-// in flight than the agent has slots. Each message taken goes to `handle` (claim.ts).
-import { ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { PRIORITIES, type Priority, queueKey } from '../../core/agent-types.ts';
+// Taking work: the agent's own direct queue first (affinity: core/affinity.ts), then its type's
+// queues high before normal before low, never more messages in flight than the agent has slots.
+// Each message taken goes to `handle` (claim.ts). One receive takes up to the free slots (at most
+// 10, SQS's limit): a burst of small tasks fills every free slot in one call. An agent never holds
+// more messages than slots: a message held unstarted keeps its visibility while other agents idle.
+import { CreateQueueCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { directQueueName, PRIORITIES, type Priority, queueKey } from '../../core/agent-types.ts';
+import { DirectQueues } from '../../core/aws/direct-queues.ts';
 import { DISPATCHED_AT_ATTRIBUTE } from '../custody.ts';
 import type { Received } from './claim.ts';
 import type { WorkerContext } from './context.ts';
@@ -11,12 +15,17 @@ const LONG_POLL_SECONDS = 20;
 interface QueueRef {
   url: string;
   priority: Priority;
+  /** The agent's direct queue: what cannot be taken goes back to the type's queue. */
+  direct?: boolean;
 }
+
+const DEFAULT_AFFINITY_WAIT_MS = 2000;
 
 export class Poller {
   /** Messages taken and not yet done with. */
   inFlight = 0;
-  private readonly queues: QueueRef[];
+  private queues: QueueRef[];
+  private readonly direct: DirectQueues;
   private readonly longPolls = new Map<string, Promise<number>>();
   private readonly pollAbort = new AbortController();
   private slotWaiter: (() => void) | undefined;
@@ -30,7 +39,72 @@ export class Poller {
     private readonly handle: (queueUrl: string, m: Received) => Promise<void>,
   ) {
     const { config } = ctx;
+    this.direct = new DirectQueues(ctx.deps.sqs, ctx.deps.executions, config.queueUrlPrefix);
     this.queues = PRIORITIES.map((priority) => ({ url: config.queueUrlPrefix + queueKey(config.agentType, priority), priority }));
+  }
+
+  /**
+   * Creates the agent's direct queue (affinity). Under the stack's queue prefix, so the stack's
+   * grants name it; without it (no permission, an emulator without CreateQueue) the agent works as
+   * before and Gate never prefers it.
+   */
+  async openDirectQueue(): Promise<void> {
+    const { ctx } = this;
+    const { config } = ctx;
+    const base = config.queueUrlPrefix.slice(0, config.queueUrlPrefix.lastIndexOf('/') + 1);
+    const name = directQueueName(config.queueUrlPrefix.slice(base.length), config.agentType, config.agentId);
+    try {
+      const res = await ctx.deps.sqs.send(
+        new CreateQueueCommand({
+          QueueName: name,
+          // SSE with SQS-owned keys, as the stack's queues; messages live no longer than a day.
+          Attributes: { VisibilityTimeout: String(ctx.visibilitySeconds), MessageRetentionPeriod: '86400', SqsManagedSseEnabled: 'true' },
+        }),
+      );
+      if (!res.QueueUrl) return;
+      // Addressed as the type's queues are (an emulator may answer a host of its own naming).
+      const url = base + name;
+      ctx.directQueueUrl = url;
+      this.queues = [{ url, priority: 'high', direct: true }, ...this.queues];
+    } catch (err) {
+      ctx.warnSparse('direct-queue', 'could not create the agent\'s direct queue; affinity is off for this agent', err);
+    }
+  }
+
+  /** At the drain: what is left in the direct queue goes back to the type's queues, then the queue goes. */
+  async closeDirectQueue(): Promise<void> {
+    const { ctx } = this;
+    const url = ctx.directQueueUrl;
+    if (!url) return;
+    ctx.directQueueUrl = undefined;
+    this.queues = this.queues.filter((q) => !q.direct);
+    try {
+      await this.direct.reclaim(url);
+    } catch (err) {
+      ctx.warnSparse('direct-queue', 'could not close the agent\'s direct queue', err);
+    }
+  }
+
+  /** A message of the direct queue this agent cannot take goes to its type's queue (core/aws/direct-queues.ts). */
+  private async sendBack(url: string, m: Received): Promise<void> {
+    try {
+      await this.direct.sendBack(url, m);
+      this.ctx.log.debug('sent a direct message back to its type queue', { messageId: m.MessageId });
+    } catch (err) {
+      // It stays, and comes back to this agent after its visibility timeout.
+      this.ctx.warnSparse('direct-queue', 'could not send a direct message back to its type queue', err);
+    }
+  }
+
+  /**
+   * All slots taken for the affinity wait: what waits in the direct queue goes back to the type's
+   * queues, where any agent may take it.
+   */
+  private async releaseDirect(): Promise<void> {
+    const url = this.ctx.directQueueUrl;
+    if (!url || this.longPolls.has(url)) return;
+    const messages = await this.receive(url, 0, 10);
+    await Promise.all(messages.map((m) => this.sendBack(url, m)));
   }
 
   private get free(): number {
@@ -50,7 +124,17 @@ export class Poller {
     while (!ctx.stopping) {
       try {
         if (this.free <= 0) {
-          await this.waitForSlot();
+          if (!ctx.directQueueUrl) await this.waitForSlot();
+          else {
+            const waitMs = ctx.config.affinityWaitMs ?? DEFAULT_AFFINITY_WAIT_MS;
+            let timer: NodeJS.Timeout | undefined;
+            const timedOut = await Promise.race([
+              this.waitForSlot().then(() => false),
+              new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), waitMs))),
+            ]);
+            clearTimeout(timer);
+            if (timedOut && this.free <= 0) await this.releaseDirect();
+          }
           shortPoll = true;
           continue;
         }
@@ -136,7 +220,8 @@ export class Poller {
     for (const m of messages) {
       if (!m.ReceiptHandle) continue;
       if (this.ctx.stopping || this.inFlight >= this.ctx.config.slots) {
-        void this.ctx.calls.changeVisibility(url, m.ReceiptHandle, 0);
+        if (url === this.ctx.directQueueUrl) void this.sendBack(url, m);
+        else void this.ctx.calls.changeVisibility(url, m.ReceiptHandle, 0);
         continue;
       }
       this.inFlight++;

@@ -7,6 +7,7 @@ import { METRIC, METRIC_DIMENSION } from '../../core/metrics.ts';
 import type { Task } from '../../core/plan.ts';
 import type { CachedResult } from '../../core/result-cache.ts';
 import type { AttemptLogEntry, DispatchMessage, Stored, TaskRecord } from '../../core/records.ts';
+import { withRecentKey } from '../../core/affinity.ts';
 import { retry } from '../agent-calls.ts';
 import { type DriverResult, driverNameFor } from '../drivers/types.ts';
 import type { Run, WorkerContext, WorkerDeps } from './context.ts';
@@ -54,6 +55,8 @@ export async function report(ctx: WorkerContext, run: Run, result: DriverResult,
     ctx.taskMetrics.add(METRIC.taskCost, 'None', usd);
     await retry(() => ctx.deps.executions.addSpend(msg.executionId, usd)).catch((err: unknown) => ctx.warnSparse('spend', 'could not add a run\'s spend to its execution', err));
   }
+  // Before the callback: the workflow's next Gate may look for an agent that ran this key.
+  await noteAffinity(ctx, run);
   const recorded = ctx.clock.now();
   if (outcome.status === 'completed') await ctx.calls.sendSuccess(msg.taskToken, { status: 'completed', attempts }, ref);
   else await ctx.calls.sendFailure(msg.taskToken, outcome.error, ref);
@@ -227,4 +230,18 @@ async function reportToBreakers(ctx: WorkerContext, msg: DispatchMessage, outcom
       ctx.warnSparse('breaker', 'could not record a success with a circuit breaker', err);
     }
   }
+}
+
+/**
+ * The run's affinity key goes onto the agent's record (core/affinity.ts), most recent last: one
+ * write when the key is not the agent's latest already, none for a run of the same key again.
+ */
+async function noteAffinity(ctx: WorkerContext, run: Run): Promise<void> {
+  const key = run.task.affinity;
+  if (!key || !ctx.directQueueUrl || !ctx.deps.agents.setRecentKeys) return;
+  const next = withRecentKey(ctx.recentKeys, key);
+  if (!next) return;
+  ctx.recentKeys = next;
+  // This run is still counted in ctx.runs: it is ending.
+  await ctx.deps.agents.setRecentKeys(ctx.config.agentId, next, ctx.runs.size - 1).catch((err: unknown) => ctx.warnSparse('affinity', 'could not record the run\'s affinity key', err));
 }

@@ -33,7 +33,7 @@ export class AgentStore {
   /** A heartbeat: status, current task and metrics. Never revives a terminated agent. */
   async heartbeat(
     agentId: string,
-    fields: Partial<Pick<AgentRecord, 'status' | 'currentTaskId' | 'health' | 'tasksCompleted' | 'tasksFailed' | 'idleSince' | 'preemptible'>>,
+    fields: Partial<Pick<AgentRecord, 'status' | 'currentTaskId' | 'health' | 'tasksCompleted' | 'tasksFailed' | 'idleSince' | 'preemptible' | 'running'>>,
   ): Promise<AgentRecord | undefined> {
     const names: Record<string, string> = { '#s': 'status' };
     // A working agent's idle/busy must not undo what the layer decided (unhealthy: to be replaced;
@@ -75,6 +75,11 @@ export class AgentStore {
   /** Asks a busy agent to yield its low-priority runs; false when it is not busy any more. */
   async requestYield(agentId: string, at: string): Promise<boolean> {
     return this.updateAgent(agentId, 'SET yieldRequestedAt = :at', '#s = :busy', { ':at': at, ':busy': 'busy' });
+  }
+
+  /** The affinity keys of the agent's last runs (core/affinity.ts), and how many tasks it runs now. */
+  async setRecentKeys(agentId: string, recentKeys: string[], running: number): Promise<boolean> {
+    return this.updateAgent(agentId, 'SET recentKeys = :k, running = :r', '#s <> :terminated', { ':k': recentKeys, ':r': running, ':terminated': 'terminated' });
   }
 
   /** The agent has yielded (or had nothing to yield). */

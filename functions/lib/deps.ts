@@ -3,6 +3,7 @@
 // First: the tracer captures the clients below as they are built.
 import { logger, tracer } from './observability.ts';
 import { AgentStore } from '#core/aws/agent-store.ts';
+import { DirectQueues } from '#core/aws/direct-queues.ts';
 import { SqsDeadLetterQueues, StepFunctionsTaskTokens } from '#core/aws/dead-letter-queues.ts';
 import { DynamoBreakerStore } from '#core/aws/breaker-store.ts';
 import { FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
@@ -69,6 +70,9 @@ export const executionSteps = /* @__PURE__ */ once(
       dispatchAllowanceSeconds: config().dispatchAllowanceSeconds,
       events: events(),
       metrics: metrics(),
+      // Affinity (core/affinity.ts): an agent is preferred while its heartbeat is within the span.
+      agents: agentStore(),
+      agentFreshMs: config().heartbeatSeconds * 1000,
     }),
 );
 
@@ -127,6 +131,7 @@ export const poolManager = /* @__PURE__ */ once(
       idleSeconds: config().poolIdleSeconds,
       events: events(),
       reactionSeconds: config().poolReactionSeconds,
+      directQueues: new DirectQueues(sqs(), executionStore(), config().queueUrlPrefix),
     }),
 );
 

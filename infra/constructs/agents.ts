@@ -269,6 +269,15 @@ export class Agents extends Construct {
           resources: queues.queuesOf(type).map((q) => q.queueArn),
         }),
       );
+      // Its own direct queue (affinity, core/affinity.ts): created at start, polled first, drained
+      // into its type's queues and deleted at its stop. The type's pattern only.
+      role.addToPrincipalPolicy(
+        new iam.PolicyStatement({
+          sid: 'OwnDirectQueue',
+          actions: ['sqs:CreateQueue', 'sqs:DeleteQueue', 'sqs:ReceiveMessage', 'sqs:ChangeMessageVisibility', 'sqs:DeleteMessage'],
+          resources: [queues.directQueueArnPattern(type)],
+        }),
+      );
       tables.grantAgentAccess(role, type);
       storage.grantAgentAccess(role);
       role.addToPrincipalPolicy(

@@ -332,6 +332,8 @@ export class Patterns extends Construct {
     );
     // Dispatch names its queue at run time; the role may send to every task queue (not the DLQs).
     for (const q of queues.taskQueues) q.grant(this.taskBatch, 'sqs:SendMessage');
+    // Gate may name an agent's direct queue instead (affinity, core/affinity.ts).
+    iam.Grant.addToPrincipal({ grantee: this.taskBatch, actions: ['sqs:SendMessage'], resourceArns: [queues.directQueueArnPattern()] });
 
     const ids = { executionId: JsonPath.stringAt('$.executionId') };
     const prepare = (s: Construct) => failedStep(s, stepTask(s, 'Prepare', this.steps.function, 'prepare', ids), 'Prepare');

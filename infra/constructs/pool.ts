@@ -48,6 +48,8 @@ export class Pool extends Construct {
     agents.grantPoolControl(this.poolManager.role);
     // The dead-letter sweep: read the DLQs, mark the tasks it fails, fail their task tokens.
     queues.grantDeadLetterRead(this.poolManager.role);
+    // What Gate sent to an agent that died goes back to the task queues (core/aws/direct-queues.ts).
+    queues.grantDirectQueueSweep(this.poolManager.role);
     tables.executions.grantReadWriteData(this.poolManager.role);
     this.poolManager.role.addToPrincipalPolicy(
       new iam.PolicyStatement({

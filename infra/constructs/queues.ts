@@ -126,6 +126,27 @@ export class TaskQueues extends Construct {
     return Stack.of(this).formatArn({ service: 'sqs', resource: `${this.namePrefix}*`, arnFormat: ArnFormat.NO_RESOURCE_NAME });
   }
 
+  /**
+   * ARN pattern of the agents' direct queues (affinity, core/affinity.ts): `<stack>_<type>-direct-*`
+   * for one type's, every type's without one. The agents create them at start and delete them at
+   * their drain (core/agent-types.ts directQueueName), so they are named by pattern only.
+   */
+  directQueueArnPattern(type?: AgentType): string {
+    return Stack.of(this).formatArn({ service: 'sqs', resource: `${this.namePrefix}${type ?? '*'}-direct-*`, arnFormat: ArnFormat.NO_RESOURCE_NAME });
+  }
+
+  /** The pool manager's sweep of a dead agent's direct queue: drain it into the task queues, then delete it. */
+  grantDirectQueueSweep(grantee: iam.IGrantable): void {
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['sqs:ReceiveMessage', 'sqs:DeleteMessage', 'sqs:DeleteQueue'],
+      resourceArns: [this.directQueueArnPattern()],
+    });
+    // Back to the task queues: on the stack's queue pattern, as the redrive's grant (33 queue ARNs
+    // would overflow the pool manager's inline policy).
+    iam.Grant.addToPrincipal({ grantee, actions: ['sqs:SendMessage'], resourceArns: [this.queueArnPattern] });
+  }
+
   /** sqs:GetQueueAttributes on every queue and DLQ (backlog and health views). */
   grantReadAttributes(grantee: iam.IGrantable): iam.Grant {
     return iam.Grant.addToPrincipal({ grantee, actions: ['sqs:GetQueueAttributes'], resourceArns: [this.queueArnPattern] });

@@ -212,7 +212,8 @@ describe('IAM statements', () => {
     for (const [mine, theirs] of [[xl, staging], [xl, prod], [staging, xl], [prod, staging]] as const) {
       const own = queueNames(mine.template);
       for (const p of patterns(mine.template)) {
-        expect(own.some((q) => p.test(q)), `${p} matches its own queues`).toBe(true);
+        // Agents' direct queues (affinity) are made at run time: the template has none to match.
+        if (!String(p).includes('-direct-')) expect(own.some((q) => p.test(q)), `${p} matches its own queues`).toBe(true);
         expect(queueNames(theirs.template).filter((q) => p.test(q)), String(p)).toEqual([]);
       }
     }
@@ -222,7 +223,7 @@ describe('IAM statements', () => {
 describe('each agent type\'s task role', () => {
   it.each(AGENT_TYPES)('%s: receives, extends, deletes and relays on its own queues (every priority) and no other queue', (type) => {
     const own = PRIORITIES.map((p) => `${type}-${p}`);
-    const sqsStatements = statementsOfRole(xl.template, taskRoleOf(xl.template, type)).filter((s) => actionsOf(s).some((a) => a.startsWith('sqs:')));
+    const sqsStatements = statementsOfRole(xl.template, taskRoleOf(xl.template, type)).filter((s) => actionsOf(s).some((a) => a.startsWith('sqs:')) && s.Sid !== 'OwnDirectQueue');
     expect(sqsStatements).toHaveLength(1);
     expect(actionsOf(sqsStatements[0]).sort()).toEqual(['sqs:ChangeMessageVisibility', 'sqs:DeleteMessage', 'sqs:ReceiveMessage', 'sqs:SendMessage']);
     const queues = resourcesOfStatement(sqsStatements[0]).map((r) => xl.template.Resources[r['Fn::GetAtt'][0]].Properties.QueueName);
@@ -234,6 +235,13 @@ describe('each agent type\'s task role', () => {
     // IAM permission; an agent that could call ECS could describe or stop other tasks.
     const actions = statementsOfRole(xl.template, taskRoleOf(xl.template, type)).flatMap(actionsOf);
     expect(actions.filter((a) => /^(ecs|cloudwatch|logs|ec2):/.test(a))).toEqual([]);
+  });
+
+  it.each(AGENT_TYPES)('%s: creates, polls and deletes direct queues of its own type only (affinity)', (type) => {
+    const direct = statementsOfRole(xl.template, taskRoleOf(xl.template, type)).filter((s) => s.Sid === 'OwnDirectQueue');
+    expect(direct).toHaveLength(1);
+    expect(actionsOf(direct[0]).sort()).toEqual(['sqs:ChangeMessageVisibility', 'sqs:CreateQueue', 'sqs:DeleteMessage', 'sqs:DeleteQueue', 'sqs:ReceiveMessage']);
+    expect(resourcesOfStatement(direct[0]).map(flatten)).toEqual([`arn:{AWS::Partition}:sqs:{AWS::Region}:{AWS::AccountId}:xl_${type}-direct-*`]);
   });
 
   it.each(AGENT_TYPES)('%s: touches table items only under the partition keys an agent writes, with no scan, batch or index call', (type) => {

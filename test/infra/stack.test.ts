@@ -181,8 +181,12 @@ describe('dead letters', () => {
     }
   });
 
+  /** A SendMessage on the stack's queues (`<stack>_*`: the task queues a direct queue's messages go back to). */
+  const isTaskQueueSend = (s: Loose): boolean => [s.Action].flat().includes('sqs:SendMessage') && /:xl_\*"\]\]\}$/.test(resourceText(s));
+
   it('the pool manager may read the DLQs without deleting, mark tasks and fail task tokens', () => {
-    const statements = statementsOfFunction('PoolManagerFunction');
+    // Its sweep of dead agents' direct queues (affinity) is the one other SQS grant: below.
+    const statements = statementsOfFunction('PoolManagerFunction').filter((s: Loose) => !resourceText(s).includes('-direct-') && !isTaskQueueSend(s));
     const receive = granting(statements, 'sqs:ReceiveMessage');
     expect(receive).toHaveLength(1);
     expect(resourceText(receive[0])).toMatch(DLQ_PATTERN);
@@ -192,6 +196,17 @@ describe('dead letters', () => {
     // On TaskBatch, whose Dispatch issues the tokens (see test/infra/security.test.ts).
     expect(granting(statements, 'states:SendTaskFailure')).toEqual([expect.objectContaining({ Resource: { Ref: 'TaskBatch' }, Effect: 'Allow' })]);
     expect(granting(statements, 'dynamodb:UpdateItem').map(resourceText).join()).toContain('ExecutionsTable');
+  });
+
+  it('the pool manager may drain and delete agents\' direct queues, and send only to the stack\'s queues (affinity)', () => {
+    const statements = statementsOfFunction('PoolManagerFunction');
+    const direct = statements.filter((s: Loose) => resourceText(s).includes('-direct-'));
+    expect(direct).toHaveLength(1);
+    expect([direct[0].Action].flat().sort()).toEqual(['sqs:DeleteMessage', 'sqs:DeleteQueue', 'sqs:ReceiveMessage']);
+    expect(resourceText(direct[0])).toMatch(/:xl_\*-direct-\*"\]\]\}$/);
+    const send = granting(statements, 'sqs:SendMessage');
+    expect(send).toHaveLength(1);
+    expect(isTaskQueueSend(send[0])).toBe(true);
   });
 
   it('the API may start a message move task and delete on the DLQs only, and send only to the stack\'s queues', () => {
@@ -566,8 +581,11 @@ describe('state machines', () => {
       .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === role))
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
     const send = statements.filter((s: { Action: string | string[] }) => [s.Action].flat().includes('sqs:SendMessage'));
-    const targets = send.flatMap((s: { Resource: unknown }) => [s.Resource].flat()).map((r: Loose) => resources[r['Fn::GetAtt'][0]]!.Properties.QueueName);
+    const resourcesSent = send.flatMap((s: { Resource: unknown }) => [s.Resource].flat()) as Loose[];
+    const targets = resourcesSent.filter((r) => r['Fn::GetAtt']).map((r: Loose) => resources[r['Fn::GetAtt'][0]]!.Properties.QueueName);
     expect(targets.sort()).toEqual(AGENT_TYPES.flatMap((t) => PRIORITIES.map((p) => `xl_${queueKey(t, p)}`)).sort());
+    // And to agents' direct queues (affinity: Gate may name one), by pattern.
+    expect(resourcesSent.filter((r) => !r['Fn::GetAtt']).map((r) => JSON.stringify(r))).toEqual([expect.stringMatching(/:xl_\*-direct-\*"\]\]\}$/)]);
   });
 
   it('only tokens differ between the template and the resolved ASL', () => {
@@ -875,8 +893,11 @@ describe('agents', () => {
       .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === coderRole))
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement);
     const receive = statements.filter((s: { Action: string | string[] }) => [s.Action].flat().includes('sqs:ReceiveMessage'));
-    const queues = receive.flatMap((s: { Resource: unknown }) => [s.Resource].flat()).map((r: Loose) => resources[r['Fn::GetAtt'][0]]!.Properties.QueueName);
+    const named = receive.flatMap((s: { Resource: unknown }) => [s.Resource].flat()) as Loose[];
+    const queues = named.filter((r) => r['Fn::GetAtt']).map((r: Loose) => resources[r['Fn::GetAtt'][0]]!.Properties.QueueName);
     expect(queues.sort()).toEqual(['xl_coder-high', 'xl_coder-low', 'xl_coder-normal']);
+    // And the coders' direct queues (affinity), each agent's made at its start.
+    expect(named.filter((r) => !r['Fn::GetAtt']).map((r) => JSON.stringify(r))).toEqual([expect.stringMatching(/:xl_coder-direct-\*"\]\]\}$/)]);
   });
 
   it('services run in private subnets with HTTPS-only egress and leave sizing to the pool manager', () => {

@@ -32,7 +32,7 @@ const NOW = Date.parse('2026-11-25T12:00:00Z');
 const ago = (seconds: number) => new Date(NOW - seconds * 1000).toISOString();
 
 /** A fresh agent table, a recording runtime and a pool manager over both (coder 1..4, 2 slots). */
-async function pool(opts: { slots?: number; idleSeconds?: number } = {}) {
+async function pool(opts: { slots?: number; idleSeconds?: number; reclaimed?: string[] } = {}) {
   const name = `agents-${++table}`;
   await createTables(ddb, { agents: name, breakers: `${name}-breakers` });
   const agents = new AgentStore(ddb, name);
@@ -66,6 +66,7 @@ async function pool(opts: { slots?: number; idleSeconds?: number } = {}) {
     idleSeconds: opts.idleSeconds ?? 120,
     breaker,
     now: () => NOW,
+    ...(opts.reclaimed ? { directQueues: { reclaim: async (url: string) => (opts.reclaimed!.push(url), 1) } } : {}),
   });
   const monitor = new HealthMonitor({ agents, heartbeatSeconds: 60, startAllowanceSeconds: 300, retryCount: 3, now: () => NOW });
   const agent = (agentId: string, status: AgentStatus, idleSince?: string, health: Partial<AgentRecord['health']> = {}, heartbeat = ago(5), extra: Partial<AgentRecord> = {}): Promise<void> =>
@@ -229,6 +230,16 @@ describe('health escalation', () => {
     await p.agents.heartbeat('coder-flaky', { health: { overall: 'healthy', metrics: { cpu: 0, memory: 10, responseTime: 0, errorRate: 0, taskSuccessRate: 1 }, lastCheck: ago(0), issues: [] } });
     await p.monitor.check();
     expect(await p.agents.get('coder-flaky')).toMatchObject({ status: 'idle', healthStrikes: 0 });
+  });
+
+  it('replacing a dead agent sends back what Gate sent to its direct queue (affinity)', async () => {
+    const reclaimed: string[] = [];
+    const q = await pool({ reclaimed });
+    await q.agent('coder-gone', 'idle', ago(900), {}, ago(600), { directQueueUrl: 'http://q/xl_coder-direct-coder-gone' });
+    await q.agent('coder-alive', 'idle', ago(60), {}, ago(5), { directQueueUrl: 'http://q/xl_coder-direct-coder-alive' });
+    await q.monitor.check();
+    expect((await q.manager.reconcile(q.backlogOf({ visible: 0, inFlight: 0 }))).replaced).toEqual(['coder-gone']);
+    expect(reclaimed).toEqual(['http://q/xl_coder-direct-coder-gone']);
   });
 
   it('replacing dead agents counts against their type\'s breaker: a type whose agents keep dying is no longer dispatched to', async () => {

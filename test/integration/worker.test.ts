@@ -162,7 +162,7 @@ interface TestWorker {
 
 async function startWorker(
   agentType: AgentType,
-  opts: { slots?: number; graceMs?: number; drivers?: WorkerDeps['drivers']; checkpoints?: boolean } = {},
+  opts: { slots?: number; graceMs?: number; drivers?: WorkerDeps['drivers']; checkpoints?: boolean; sqs?: SQSClient; affinityWaitMs?: number } = {},
 ): Promise<TestWorker> {
   const agentId = `${agentType}-inproc-${randomUUID().slice(0, 6)}`;
   const logs: LogLine[] = [];
@@ -177,13 +177,14 @@ async function startWorker(
       heartbeatIntervalMs: INTERVAL_MS,
       graceMs: opts.graceMs ?? 1000,
       runtime: { kind: 'process', pid: process.pid },
+      ...(opts.affinityWaitMs !== undefined ? { affinityWaitMs: opts.affinityWaitMs } : {}),
     },
     {
       executions,
       payloads: new PayloadStore(s3, bucket),
       agents,
       breaker: new CircuitBreaker(breakers),
-      sqs: spyingSqs(received),
+      sqs: opts.sqs ?? spyingSqs(received),
       sfn: new SFNClient({ ...LOCAL_CLIENT, endpoint: sfnEndpoint }),
       drivers: opts.drivers ?? { command: new CommandDriver() },
       workspaces: new Workspaces(join(scratch, 'workspaces')),
@@ -302,13 +303,13 @@ async function createExecution(
 const queueUrl = (type: AgentType = 'tester') => `${queuePrefix}${type}-normal`;
 
 /** Dispatches a task through the local Step Functions service; returns the workflow execution. */
-async function dispatch(executionId: string, taskIndex: number, opts: { type?: AgentType; seq?: number; probe?: boolean; breakers?: string[]; priority?: Priority } = {}): Promise<string> {
+async function dispatch(executionId: string, taskIndex: number, opts: { type?: AgentType; seq?: number; probe?: boolean; breakers?: string[]; priority?: Priority; url?: string } = {}): Promise<string> {
   const res = await sfn.send(
     new StartExecutionCommand({
       stateMachineArn: DISPATCH_ARN,
       name: `${executionId}-${taskIndex}-${randomUUID().slice(0, 4)}`,
       input: JSON.stringify({
-        queueUrl: opts.priority ? `${queuePrefix}${opts.type ?? 'tester'}-${opts.priority}` : queueUrl(opts.type),
+        queueUrl: opts.url ?? (opts.priority ? `${queuePrefix}${opts.type ?? 'tester'}-${opts.priority}` : queueUrl(opts.type)),
         executionId,
         taskIndex,
         dispatchSeq: opts.seq ?? 1,
@@ -600,6 +601,69 @@ describe('preemption', () => {
     expect(w.logs.some((l) => l.msg === 'yielding a low-priority task to high-priority work')).toBe(true);
     expect((await agents.get(w.agentId))?.yieldRequestedAt).toBeUndefined();
     await w.worker.stop();
+  });
+});
+
+/** An SQS client that counts its calls by command name, and the messages each receive returned. */
+function countingSqs(): { client: SQSClient; calls: Map<string, number>; receives: number[] } {
+  const calls = new Map<string, number>();
+  const receives: number[] = [];
+  const client = new SQSClient({ ...LOCAL_CLIENT, endpoint: emulators.fauxqs.endpoint });
+  // A middleware sees every call the worker makes, whatever command class it used.
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = context.commandName ?? '?';
+      calls.set(name, (calls.get(name) ?? 0) + 1);
+      const out = await next(args);
+      if (name === 'ReceiveMessageCommand') receives.push(((out.output as { Messages?: unknown[] }).Messages ?? []).length);
+      return out;
+    },
+    { step: 'initialize', name: 'countCalls' },
+  );
+  return { client, calls, receives };
+}
+
+describe('batching', () => {
+  it('receives a burst of small tasks in one call and deletes their messages in one batch', async () => {
+    const id = await createExecution(Array.from({ length: 4 }, () => ({ agentType: 'architect' as const, command: 'true' })));
+    const arns = await Promise.all([0, 1, 2, 3].map((i) => dispatch(id, i, { type: 'architect' })));
+    await waitFor(async () => {
+      const attrs = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: queueUrl('architect'), AttributeNames: ['ApproximateNumberOfMessages'] }));
+      return Number(attrs.Attributes?.ApproximateNumberOfMessages) === 4;
+    });
+    const counting = countingSqs();
+    // A type no other test's agent polls now.
+    const w = await startWorker('architect', { slots: 4, sqs: counting.client });
+    for (const arn of arns) expect((await dispatchOutcome(arn)).status).toBe('SUCCEEDED');
+    // The four messages came in one receive: every other receive found nothing.
+    expect(counting.receives.filter((n) => n > 0)).toEqual([4]);
+    await waitFor(() => (counting.calls.get('DeleteMessageBatchCommand') ?? 0) > 0);
+    expect(counting.calls.get('DeleteMessageCommand') ?? 0).toBeLessThan(4);
+    await w.worker.stop();
+  });
+});
+
+describe('affinity', () => {
+  it('a task sent to a busy agent\'s direct queue goes back to its type queue after the short wait, and another agent runs it', async () => {
+    const busy = await startWorker('architect', { slots: 1, affinityWaitMs: 200 });
+    const record = await agents.get(busy.agentId);
+    expect(record?.directQueueUrl).toContain('architect-direct-');
+    const id = await createExecution([
+      { agentType: 'architect', command: 'sleep 3' },
+      { agentType: 'architect', command: `echo '{"moved":true}'` },
+    ]);
+    const long = await dispatch(id, 0, { type: 'architect' });
+    await waitFor(async () => (await task(id, 0))?.agentId === busy.agentId);
+    const other = await startWorker('architect');
+    const preferred = await dispatch(id, 1, { url: record!.directQueueUrl });
+    expect(await dispatchOutcome(preferred)).toMatchObject({ status: 'SUCCEEDED' });
+    expect(await task(id, 1)).toMatchObject({ status: 'completed', agentId: other.agentId });
+    // It did not wait for the busy agent's task to end.
+    expect((await task(id, 0))?.status).toBe('running');
+    expect((await dispatchOutcome(long)).status).toBe('SUCCEEDED');
+    await Promise.all([busy.worker.stop(), other.worker.stop()]);
+    // The stopped agent's direct queue is gone.
+    await expect(sqs.send(new GetQueueAttributesCommand({ QueueUrl: record!.directQueueUrl, AttributeNames: ['All'] }))).rejects.toThrow();
   });
 });
 

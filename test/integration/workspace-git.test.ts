@@ -2,7 +2,7 @@
 // the changes as artifacts in a fauxqs bucket (read back and checked), pushes to a bare repository.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -21,6 +21,7 @@ import {
   prepareWorkspace,
   run as realRun,
 } from '../../agent/engines/workspace-git.ts';
+import { RepositoryMirrors } from '../../agent/engines/repository-mirrors.ts';
 import { resolveRunAs } from '../../agent/run-as.ts';
 import { Worker, type WorkerDeps } from '../../agent/worker.ts';
 import { Workspaces } from '../../agent/workspace.ts';
@@ -144,6 +145,81 @@ describe('clone', () => {
       error: { type: 'permanent' },
     });
   });
+});
+
+describe('warm mirror', () => {
+  /** A repository with some history: ten commits rewriting 400 files of 4 KB of noise each. */
+  async function bigOrigin(name: string): Promise<string> {
+    const seed = join(scratch, `${name}-seed`);
+    await mkdir(seed);
+    git(seed, 'init', '--quiet', '--initial-branch=main');
+    for (let c = 0; c < 10; c++) {
+      await Promise.all(Array.from({ length: 400 }, (_, i) => writeFile(join(seed, `f${i}.txt`), randomBytes(3000).toString('base64'))));
+      git(seed, 'add', '-A');
+      git(seed, 'commit', '--quiet', '-m', `c${c}`);
+    }
+    const bare = join(scratch, `${name}.git`);
+    git(scratch, 'clone', '--quiet', '--bare', seed, bare);
+    return bare;
+  }
+
+  it('clones from the mirror what is new on the origin, with the origin as the remote', async () => {
+    const mirrors = new RepositoryMirrors({ root: join(scratch, 'mirrors-a') });
+    const wg = new WorkspaceGit({ payloads, mirrors });
+    const source = join(scratch, 'moving.git');
+    git(scratch, 'clone', '--quiet', '--bare', origin, source);
+    const repository = `file://${source}`;
+    expect((await wg.clone({ repository, ref: 'main' }, await freshWorkspace())).failed).toBeUndefined();
+    expect((await stat(join(scratch, 'mirrors-a'))).mode & 0o777).toBe(0o700);
+
+    // A new commit on the origin: the next clone has it.
+    const work = join(scratch, 'moving-work');
+    git(scratch, 'clone', '--quiet', source, work);
+    await writeFile(join(work, 'README.md'), 'three\n');
+    git(work, 'commit', '--quiet', '-am', 'third');
+    git(work, 'push', '--quiet', 'origin', 'main');
+    const ws = await freshWorkspace();
+    const { checkout, failed } = await wg.clone({ repository, ref: 'main' }, ws);
+    expect(failed).toBeUndefined();
+    expect(await readFile(join(ws, 'README.md'), 'utf8')).toBe('three\n');
+    expect(git(ws, `--git-dir=${checkout!.gitDir}`, 'remote', 'get-url', 'origin')).toBe(repository);
+    // A commit, too (the mirror has the whole history).
+    const pinned = await wg.clone({ repository, ref: firstCommit }, await freshWorkspace());
+    expect(git(scratch, `--git-dir=${pinned.checkout!.gitDir}`, 'rev-parse', 'HEAD')).toBe(firstCommit);
+    expect(mirrors.totalBytes).toBeGreaterThan(0);
+  });
+
+  it('fails a missing repository as the plain clone does', async () => {
+    const wg = new WorkspaceGit({ payloads, mirrors: new RepositoryMirrors({ root: join(scratch, 'mirrors-b') }) });
+    const missing = await wg.clone({ repository: join(scratch, 'nope.git') }, await freshWorkspace());
+    expect(missing.failed).toMatchObject({ status: 'failed', error: { type: 'permanent', message: expect.stringMatching(/nope\.git/) } });
+  });
+
+  it('keeps its mirrors within their size, the least recently used going first', async () => {
+    const mirrors = new RepositoryMirrors({ root: join(scratch, 'mirrors-c'), maxBytes: 1 });
+    const wg = new WorkspaceGit({ payloads, mirrors });
+    await wg.clone({ repository: `file://${origin}` }, await freshWorkspace());
+    // Over its bound at once: nothing in use is kept.
+    expect(mirrors.totalBytes).toBe(0);
+    const roomy = new RepositoryMirrors({ root: join(scratch, 'mirrors-d') });
+    await new WorkspaceGit({ payloads, mirrors: roomy }).clone({ repository: `file://${origin}` }, await freshWorkspace());
+    expect(roomy.totalBytes).toBeGreaterThan(0);
+  });
+
+  // How much faster is the benchmark's (bench/run.ts "affinity"): here, that a warm clone takes its
+  // objects from the mirror (hard links to the mirror's packs) instead of fetching them again.
+  it('makes a warm clone from the mirror: its objects are the mirror\'s, linked, not fetched again', async () => {
+    const repository = `file://${await bigOrigin('big')}`;
+    const root = join(scratch, 'mirrors-e');
+    const warm = new WorkspaceGit({ payloads, mirrors: new RepositoryMirrors({ root }) });
+    await warm.clone({ repository, ref: 'main' }, await freshWorkspace()); // fills the mirror
+    const ws = await freshWorkspace();
+    const { checkout, failed } = await warm.clone({ repository, ref: 'main' }, ws);
+    expect(failed).toBeUndefined();
+    const packs = await findFiles(checkout!.gitDir, (f) => f.endsWith('.pack'));
+    expect(packs.length).toBeGreaterThan(0);
+    for (const pack of packs) expect((await stat(pack)).nlink, pack).toBeGreaterThan(1);
+  }, 60_000);
 });
 
 describe('artifacts and push', () => {
@@ -400,3 +476,14 @@ describe('through the Worker', () => {
     expect(calls).toEqual([]);
   });
 });
+
+/** Files under `dir` (recursively) whose path passes `keep`. */
+async function findFiles(dir: string, keep: (path: string) => boolean): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await findFiles(path, keep)));
+    else if (keep(path)) out.push(path);
+  }
+  return out;
+}
