@@ -2,15 +2,9 @@
 // an agent knows of itself: its recent runs, its process, and what it found it can do at start.
 // The health monitor acts on the grade (core/pool.ts HealthMonitor): an agent that stays
 // unhealthy is replaced, and a type whose agents keep dying trips its circuit breaker.
-import type { HealthMetrics } from './records.ts';
+import type { HealthIssue, HealthMetrics } from './records.ts';
 
-export type HealthCheckType = 'heartbeat' | 'capability' | 'performance' | 'resource';
-
-export interface HealthIssue {
-  check: HealthCheckType;
-  severity: 'warning' | 'critical';
-  message: string;
-}
+export type { HealthCheckType, HealthIssue } from './records.ts';
 
 export interface HealthThresholds {
   /** Error rate over the recent runs at which the agent is degraded. */

@@ -8,7 +8,6 @@ import { BACKOFF_STRATEGIES, ESCALATIONS, JITTERS } from './recovery.ts';
 import { FRAMEWORKS, LANGUAGES, codegenIssues } from './engines/codegen.ts';
 import { reviewIssues } from './engines/review.ts';
 import { TEST_FRAMEWORKS, TEST_LEVELS, testsIssues } from './engines/testgen.ts';
-import { TaskCacheSchema } from './result-cache.ts';
 
 const NAME = /^[A-Za-z0-9_-]{1,80}$/;
 const TASK_ID = /^[A-Za-z0-9_-]{1,64}$/;
@@ -63,6 +62,23 @@ const recoveryOverride = z
       ctx.addIssue({ code: 'custom', path: ['backoff'], message: 'give either backoff or baseDelaySeconds/maxDelaySeconds, not both' });
     }
   });
+
+/** Result caching (core/result-cache.ts). DynamoDB's TTL deletes within days, not at once: expiry is checked on every read as well. */
+export const MAX_CACHE_TTL_SECONDS = 30 * 86400;
+
+export const TaskCacheSchema = z
+  .object({
+    ttlSeconds: z.number().int().min(1).max(MAX_CACHE_TTL_SECONDS),
+    key: z
+      .string()
+      .min(1)
+      .max(256)
+      .optional()
+      .describe("Stands for the task's definition in the cache key (input and commit still count): tasks of any plan with the same key, input and commit share results"),
+  })
+  .strict();
+
+export type TaskCache = z.infer<typeof TaskCacheSchema>;
 
 export const TaskSchema = z
   .object({

@@ -6,7 +6,7 @@ import type { AgentStore } from './aws/agent-store.ts';
 import { agentBreakerKey, type CircuitBreaker } from './breakers.ts';
 import { type EventSink, noEvents } from './events.ts';
 import { METRIC, METRIC_DIMENSION, type MetricsSink } from './metrics.ts';
-import type { AgentRecord, AgentStatus, PoolBounds } from './records.ts';
+import type { AgentRecord, AgentStatus, ArrivalEstimate, PoolBounds } from './records.ts';
 import type { AgentRuntime } from './runtime.ts';
 import { DEFAULT_POOL_IDLE_SECONDS } from './config.ts';
 
@@ -78,13 +78,7 @@ export interface SizingInput {
 }
 
 /** A smoothed arrival rate of one type's tasks, carried from round to round. */
-export interface ArrivalEstimate {
-  /** Epoch ms of the round that made it. */
-  at: number;
-  /** Queued + running + finished tasks at that round: the next round's arrivals are the growth. */
-  seen: number;
-  ratePerSecond: number;
-}
+export type { ArrivalEstimate } from './records.ts';
 
 export interface SizingPolicy {
   /** An idle agent is drained only after this long, unless the pool is above max. */

@@ -2,9 +2,7 @@
 // transactions (dynalite has none, and the protocol does not need them).
 import type { AgentType, Priority } from './agent-types.ts';
 import type { ErrorSource, ErrorType, TaskError } from './errors.ts';
-import type { HealthIssue } from './health.ts';
 import type { Pattern, Task } from './plan.ts';
-import type { TaskCache } from './result-cache.ts';
 
 export type ExecutionStatus = 'PENDING' | 'RUNNING' | 'SUCCEEDED' | 'FAILED' | 'ABORTED' | 'TIMED_OUT';
 export type TaskStatus = 'pending' | 'queued' | 'running' | 'completed' | 'failed' | 'skipped';
@@ -101,7 +99,7 @@ export interface TaskRecord {
   /** The circuit breaker keys the task needs closed (core/breakers.ts breakerKeysFor), so Gate needs no bucket read. */
   breakers?: string[];
   /** The task's `cache` (core/result-cache.ts), so Gate and the agent need no bucket read to know it. */
-  cache?: TaskCache;
+  cache?: Task['cache'];
   /** Its cache key when known at submit (no repository or a pinned commit): Gate looks it up. */
   cacheKey?: string;
   /** Its affinity key (Task.affinity, else the workspace repository): Gate prefers an agent that ran it lately. */
@@ -330,4 +328,22 @@ export interface DispatchMessage {
 export interface TaskOutcome {
   status: 'completed' | 'skipped';
   attempts: number;
+}
+
+/** A pool's smoothed arrival rate per agent type (`P#<type>`/`ESTIMATE` in the agents table; core/pool.ts). */
+export interface ArrivalEstimate {
+  /** Epoch ms of the round that made it. */
+  at: number;
+  /** Queued + running + finished tasks at that round: the next round's arrivals are the growth. */
+  seen: number;
+  ratePerSecond: number;
+}
+
+export type HealthCheckType = 'heartbeat' | 'capability' | 'performance' | 'resource';
+
+/** One thing wrong with an agent, by check (core/health.ts grades them). */
+export interface HealthIssue {
+  check: HealthCheckType;
+  severity: 'warning' | 'critical';
+  message: string;
 }

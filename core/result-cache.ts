@@ -10,25 +10,10 @@
 // its driver runs. Entries are written by the agent whose run completed the task.
 import { createHash } from 'node:crypto';
 import { stringify } from 'safe-stable-stringify';
-import { z } from 'zod';
+import type { TaskCache } from './plan.ts';
 import type { Artifact, Stored } from './records.ts';
 
-/** DynamoDB's TTL deletes within days, not at once: expiry is checked on every read as well. */
-export const MAX_CACHE_TTL_SECONDS = 30 * 86400;
-
-export const TaskCacheSchema = z
-  .object({
-    ttlSeconds: z.number().int().min(1).max(MAX_CACHE_TTL_SECONDS),
-    key: z
-      .string()
-      .min(1)
-      .max(256)
-      .optional()
-      .describe("Stands for the task's definition in the cache key (input and commit still count): tasks of any plan with the same key, input and commit share results"),
-  })
-  .strict();
-
-export type TaskCache = z.infer<typeof TaskCacheSchema>;
+export type { TaskCache } from './plan.ts';
 
 /**
  * The parts of a definition that decide what a run does. Its id, priority, timeout, failure

@@ -1,8 +1,7 @@
 // Agent records and pool bounds in the agents table (pk/sk strings; GSI byType).
 import { BatchGetCommand, type DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand, paginateQuery, paginateScan } from '@aws-sdk/lib-dynamodb';
 import { AGENT_TYPES, type AgentType, defaultPoolBounds } from '../agent-types.ts';
-import type { ArrivalEstimate } from '../pool.ts';
-import type { AgentRecord, AgentStatus, PoolBounds } from '../records.ts';
+import type { AgentRecord, AgentStatus, ArrivalEstimate, PoolBounds } from '../records.ts';
 import { conditional, conditionalResult, strip } from './ddb.ts';
 
 const agentKey = (agentId: string) => ({ pk: `A#${agentId}`, sk: 'AGENT' });
