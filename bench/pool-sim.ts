@@ -5,6 +5,7 @@
 // sleeps or reads the wall clock: the same trace and policy give the same figures.
 import { type ArrivalEstimate, type Backlog, type SizingInput, type SizingPolicy, desiredAgents, sizeType } from '../core/pool.ts';
 import { DEFAULT_POOL_IDLE_SECONDS, DEFAULT_POOL_REACTION_SECONDS } from '../core/config.ts';
+import { seededRandom } from '../test/reliability/random.ts';
 
 /** One task of a trace: when it reaches the queue and how long it runs, in seconds. */
 export interface SimTask {
@@ -281,17 +282,8 @@ const round = (x: number, digits = 1) => Math.round(x * 10 ** digits) / 10 ** di
 
 // ---- traces -------------------------------------------------------------------------------------
 
-/** mulberry32: a small seeded generator, so a seed names a trace. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A seeded generator (mulberry32, the fault suite's), so a seed names a trace. */
+const rng = seededRandom;
 
 /** Task durations: log-normal around `mean` seconds (agent tasks are mostly short, some long). */
 function durations(random: () => number, mean: number, sigma = 0.6): () => number {

@@ -46,58 +46,44 @@ const isApiGateway = (url: string) => /\.execute-api\.[a-z0-9-]+\.amazonaws\.com
 
 export function client(endpoint: Endpoint): Client {
   const base = endpoint.url.replace(/\/$/, '');
+  /** One request: the bearer token when set, SigV4 for API Gateway; an unreachable layer says so. */
+  const send = async (method: string, path: string, headers: Record<string, string>, payload?: string, signal?: AbortSignal): Promise<Response> => {
+    const url = base + path;
+    if (process.env.XL_API_TOKEN) headers.authorization = `Bearer ${process.env.XL_API_TOKEN}`;
+    if (isApiGateway(url)) {
+      const { signedHeaders } = await import('./aws.ts');
+      headers = await signedHeaders(method, url, payload, headers);
+    }
+    try {
+      return await fetch(url, { method, headers, body: payload, signal });
+    } catch (err) {
+      throw unreachable(endpoint, err as Error);
+    }
+  };
   return {
     endpoint,
     async call(method, path, body) {
-      const url = base + path;
-      const payload = body === undefined ? undefined : JSON.stringify(body);
-      let headers: Record<string, string> = { 'content-type': 'application/json' };
-      if (process.env.XL_API_TOKEN) headers.authorization = `Bearer ${process.env.XL_API_TOKEN}`;
-      if (isApiGateway(url)) {
-        const { signedHeaders } = await import('./aws.ts');
-        headers = await signedHeaders(method, url, payload, headers);
-      }
-      let res: Response;
-      try {
-        res = await fetch(url, { method, headers, body: payload });
-      } catch (err) {
-        throw unreachable(endpoint, err as Error);
-      }
-      const text = await res.text();
-      let data: any;
-      try {
-        data = text ? JSON.parse(text) : {};
-      } catch {
-        data = { message: text.slice(0, 500) };
-      }
+      const res = await send(method, path, { 'content-type': 'application/json' }, body === undefined ? undefined : JSON.stringify(body));
+      const data = await readJson(res);
       if (!res.ok) throw refusal(endpoint, res, data);
       return data;
     },
     async stream(path, extra = {}, signal) {
-      const url = base + path;
-      let headers: Record<string, string> = { accept: 'text/event-stream', ...extra };
-      if (process.env.XL_API_TOKEN) headers.authorization = `Bearer ${process.env.XL_API_TOKEN}`;
-      if (isApiGateway(url)) {
-        const { signedHeaders } = await import('./aws.ts');
-        headers = await signedHeaders('GET', url, undefined, headers);
-      }
-      let res: Response;
-      try {
-        res = await fetch(url, { headers, signal });
-      } catch (err) {
-        throw unreachable(endpoint, err as Error);
-      }
+      const res = await send('GET', path, { accept: 'text/event-stream', ...extra }, undefined, signal);
       if (res.ok) return res;
-      const text = await res.text();
-      let data: any;
-      try {
-        data = text ? JSON.parse(text) : {};
-      } catch {
-        data = { message: text.slice(0, 500) };
-      }
-      throw refusal(endpoint, res, data);
+      throw refusal(endpoint, res, await readJson(res));
     },
   };
+}
+
+/** A body as JSON; one that is not (a proxy's error page) as its first 500 characters. */
+async function readJson(res: Response): Promise<any> {
+  const text = await res.text();
+  try {
+    return text ? JSON.parse(text) : {};
+  } catch {
+    return { message: text.slice(0, 500) };
+  }
 }
 
 function unreachable(endpoint: Endpoint, err: Error): CliError {

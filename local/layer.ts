@@ -264,19 +264,20 @@ export class LocalLayer {
       XL_GRACE_SECONDS: '10',
       XL_AGENT_ID: agentId,
     });
+    // A container agent's environment, whatever runs it: the image's PATH, HOME, user to run agents
+    // as and Claude Code CLI stay (the host's are not its), and the task definition's
+    // XL_REAP_USER_PROCESSES=1 holds (one agent per container); its resources are its cgroup's.
+    const containerEnv = (kind: string, agentId: string, containerId: string) => ({
+      ...pick(process.env, ['XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_BREAKER_POLICY', 'XL_BATCH', 'XL_MIRROR_MAX_MB']),
+      ...localEnv(agentId),
+      XL_CONTAINER_RUNTIME: kind,
+      XL_CONTAINER_ID: containerId,
+      XL_RESOURCE_SOURCE: 'cgroup',
+    });
+    const resolve = (value: unknown) => resolveValue(value, names);
     if (containers) {
       const kind = containers.runtime instanceof DockerRuntime ? 'docker' : 'containerd';
-      // The image's PATH, HOME, user to run agents as and Claude Code CLI stay: the host's are not
-      // its. The task definition's XL_REAP_USER_PROCESSES=1 holds: one agent per container.
-      const specFor = (type: AgentType, agentId: string, containerName: string) =>
-        containers.specFor(type, agentId, (value) => resolveValue(value, names), {
-          ...pick(process.env, ['XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_BREAKER_POLICY', 'XL_BATCH', 'XL_MIRROR_MAX_MB']),
-          ...localEnv(agentId),
-          XL_CONTAINER_RUNTIME: kind,
-          XL_CONTAINER_ID: containerName,
-          // The agent's resources are its container's (agent/resources.ts).
-          XL_RESOURCE_SOURCE: 'cgroup',
-        });
+      const specFor = (type: AgentType, agentId: string, containerName: string) => containers.specFor(type, agentId, resolve, containerEnv(kind, agentId, containerName));
       this.runtime =
         containers.runtime instanceof DockerRuntime
           ? new DockerRuntime({ docker: containers.runtime.docker, layerId: containers.layerId, logStream: workerLog, specFor, onExit })
@@ -286,16 +287,9 @@ export class LocalLayer {
         ...kubernetes.settings,
         kubeConfig: kubernetes.probe.kc,
         ownerLabels: kubernetes.ownerLabels,
-        // As for docker (above); secret variables become references to the Secret (XL_K8S_SECRET),
-        // and loopback endpoints the service host (XL_K8S_SERVICE_HOST), in core/kubernetes-runtime.ts.
-        specFor: (type, agentId, jobName) =>
-          kubernetes.specFor(type, agentId, (value) => resolveValue(value, names), {
-            ...pick(process.env, ['XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_BREAKER_POLICY', 'XL_BATCH', 'XL_MIRROR_MAX_MB']),
-            ...localEnv(agentId),
-            XL_CONTAINER_RUNTIME: 'kubernetes',
-            XL_CONTAINER_ID: jobName,
-            XL_RESOURCE_SOURCE: 'cgroup',
-          }),
+        // Secret variables become references to the Secret (XL_K8S_SECRET), and loopback endpoints
+        // the service host (XL_K8S_SERVICE_HOST), in core/kubernetes-runtime.ts.
+        specFor: (type, agentId, jobName) => kubernetes.specFor(type, agentId, resolve, containerEnv('kubernetes', agentId, jobName)),
         onExit,
       });
     } else {
@@ -369,17 +363,7 @@ export class LocalLayer {
     const image = this.opts.agentImage || DEFAULT_AGENT_IMAGE;
     // One layer per state dir: its containers carry this id, and only its own are removed.
     const layerId = layerIdOf(this.opts.stateDir);
-    const taskDefinitions = new Map(
-      resourcesOfType(template, 'AWS::ECS::TaskDefinition')
-        .filter(([, td]) => agentTypeOf(td))
-        .map(([, td]) => [agentTypeOf(td) as AgentType, td]),
-    );
-    const memoryMiB = parseAgentMemory(process.env.XL_AGENT_MEMORY_MIB);
-    const specFor = (type: AgentType, agentId: string, resolveToken: (value: unknown) => unknown, environment: Record<string, string>): ContainerSpec => {
-      const td = taskDefinitions.get(type);
-      if (!td) throw new Error(`the template has no task definition for agent type ${type}`);
-      return containerSpec(td, { image, stack: STACK_NAME, agentId, environment, resolve: resolveToken, memoryMiB });
-    };
+    const { specFor, types } = agentSpecs(template, image, parseAgentMemory(process.env.XL_AGENT_MEMORY_MIB));
     const unused = () => {
       throw new Error('unused');
     };
@@ -388,7 +372,7 @@ export class LocalLayer {
         ? new DockerRuntime({ layerId, specFor: unused })
         : // The containers' volumes and logs: under the state dir, removed with their containers.
           new ContainerdRuntime({ layerId, volumesDir: join(this.opts.stateDir, 'containerd'), specFor: unused });
-    const [first] = taskDefinitions.keys();
+    const [first] = types;
     await runtime.preflight(image, first ? specFor(first, 'probe', () => '', {}) : undefined);
     const removed = await runtime.removeLeftovers();
     if (removed.length) this.log(`removed ${removed.length} container(s) of the earlier run: ${removed.join(', ')}`);
@@ -400,11 +384,11 @@ export class LocalLayer {
    * an agent's pod) and removes the Jobs and pods a killed layer on this state dir left.
    */
   private async prepareKubernetes(template: CfnTemplate) {
-    const specFor = agentSpecs(template, this.opts.agentImage || DEFAULT_AGENT_IMAGE);
+    const { specFor, types } = agentSpecs(template, this.opts.agentImage || DEFAULT_AGENT_IMAGE, parseAgentMemory(process.env.XL_AGENT_MEMORY_MIB));
     const settings = kubernetesSettingsFromEnv(process.env);
     const ownerLabels = { [LAYER_LABEL]: layerIdOf(this.opts.stateDir) };
     const probe = new KubernetesRuntime({ ...settings, ownerLabels, specFor: () => { throw new Error('unused'); } });
-    const [first] = resourcesOfType(template, 'AWS::ECS::TaskDefinition').map(([, td]) => agentTypeOf(td)).filter(Boolean) as AgentType[];
+    const [first] = types;
     await probe.preflight(first ? specFor(first, 'probe', () => '', {}) : undefined);
     const removed = await probe.removeLeftovers();
     if (removed.length) this.log(`removed ${removed.length} job(s) of the earlier run in namespace ${probe.namespace}: ${removed.join(', ')}`);
@@ -566,18 +550,22 @@ export function localPowertools(env: NodeJS.ProcessEnv): Record<string, string> 
   return { POWERTOOLS_METRICS_DISABLED: env.POWERTOOLS_METRICS_DISABLED ?? 'true', POWERTOOLS_TRACE_ENABLED: 'false' };
 }
 
-/** An agent's ContainerSpec by type, from the template's task definitions (as prepareDocker builds it). */
-function agentSpecs(template: CfnTemplate, image: string) {
+/**
+ * An agent's ContainerSpec by type, from the template's task definitions (every container runtime's),
+ * and the types that have one. `memoryMiB` overrides every type's memory (XL_AGENT_MEMORY_MIB).
+ */
+function agentSpecs(template: CfnTemplate, image: string, memoryMiB?: number) {
   const taskDefinitions = new Map(
     resourcesOfType(template, 'AWS::ECS::TaskDefinition')
       .filter(([, td]) => agentTypeOf(td))
       .map(([, td]) => [agentTypeOf(td) as AgentType, td]),
   );
-  return (type: AgentType, agentId: string, resolveToken: (value: unknown) => unknown, environment: Record<string, string>): ContainerSpec => {
+  const specFor = (type: AgentType, agentId: string, resolveToken: (value: unknown) => unknown, environment: Record<string, string>): ContainerSpec => {
     const td = taskDefinitions.get(type);
     if (!td) throw new Error(`the template has no task definition for agent type ${type}`);
-    return containerSpec(td, { image, stack: STACK_NAME, agentId, environment, resolve: resolveToken });
+    return containerSpec(td, { image, stack: STACK_NAME, agentId, environment, resolve: resolveToken, memoryMiB });
   };
+  return { specFor, types: [...taskDefinitions.keys()] };
 }
 
 function pick(env: NodeJS.ProcessEnv, keys: string[]): Record<string, string> {
