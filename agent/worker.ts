@@ -106,6 +106,8 @@ export class Worker {
     const { ctx } = this;
     // Before the registration: the record names it, and Gate sends only to named queues.
     if (this.config.directQueue !== false) await this.poller.openDirectQueue();
+    // A first sample, so the record shows the agent's resources from its registration on.
+    await ctx.resources.sample().catch((err: unknown) => this.warnSparse('resources', 'could not sample the agent\'s resources', err));
     for (let attempt = 0; !ctx.stopping; attempt++) {
       try {
         await ctx.deps.agents.put(agentRecord(ctx));
