@@ -21,6 +21,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Writable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
 import type { AgentType } from '#core/agent-types.ts';
 import { type ContainerSpec, LABELS } from '#core/container-spec.ts';
 import { newAgentId } from '#core/pool.ts';
@@ -135,6 +136,8 @@ export interface ContainerdRuntimeOptions {
   /** Called when a container exits by itself (crash, kill, OOM), after it is removed. */
   onExit?: (agentId: string, code: number | null) => void;
   logStream?: Writable;
+  /** Each line an agent writes (its structured log lines reach the layer's log file: `xl logs`). */
+  onLogLine?: (line: string) => void;
   /** What an earlier preflight() learned (the layer checks with one runtime and runs agents with another). */
   runContext?: RunContext;
 }
@@ -365,6 +368,16 @@ export class ContainerdRuntime implements AgentRuntime {
   private followLog(path: string): () => void {
     let offset = 0;
     let reading = false;
+    // A read may end mid-character and mid-line: both are carried to the next.
+    const decoder = new StringDecoder('utf8');
+    let partial = '';
+    const emit = (text: string) => {
+      this.write(text);
+      if (!this.opts.onLogLine) return;
+      const lines = (partial + text).split('\n');
+      partial = lines.pop()!;
+      for (const line of lines) this.opts.onLogLine(line);
+    };
     const read = async () => {
       if (reading) return;
       reading = true;
@@ -376,7 +389,7 @@ export class ContainerdRuntime implements AgentRuntime {
             const { bytesRead } = await file.read(buf, 0, buf.length, offset);
             if (!bytesRead) break;
             offset += bytesRead;
-            this.write(buf.subarray(0, bytesRead).toString('utf8'));
+            emit(decoder.write(buf.subarray(0, bytesRead)));
           }
         } finally {
           await file.close();

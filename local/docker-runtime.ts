@@ -4,7 +4,8 @@
 // use the host's network: the emulators listen on 127.0.0.1 only, and that is where agents reach them.
 import { createHash } from 'node:crypto';
 import { resolve } from 'node:path';
-import type { Writable } from 'node:stream';
+import { createInterface } from 'node:readline';
+import { PassThrough, type Writable } from 'node:stream';
 import Docker from 'dockerode';
 import type { AgentType } from '#core/agent-types.ts';
 import { type ContainerSpec, LABELS } from '#core/container-spec.ts';
@@ -65,6 +66,8 @@ export interface DockerRuntimeOptions {
   /** Called when a container exits by itself (crash, kill, OOM), after it is removed. */
   onExit?: (agentId: string, code: number | null) => void;
   logStream?: Writable;
+  /** Each line an agent writes (its structured log lines reach the layer's log file: `xl logs`). */
+  onLogLine?: (line: string) => void;
 }
 
 export class DockerRuntime implements AgentRuntime {
@@ -157,8 +160,13 @@ export class DockerRuntime implements AgentRuntime {
     const out = this.opts.logStream ?? process.stderr;
     try {
       const stream = await container.logs({ follow: true, stdout: true, stderr: true });
-      // Without a TTY the engine multiplexes stdout and stderr on one stream.
-      this.docker.modem.demuxStream(stream, out, out);
+      // Without a TTY the engine multiplexes stdout and stderr on one stream; one line reader per
+      // container, so that two agents' partial lines never join.
+      const lines = new PassThrough();
+      lines.pipe(out, { end: false });
+      if (this.opts.onLogLine) createInterface({ input: lines, crlfDelay: Infinity }).on('line', this.opts.onLogLine);
+      stream.once('end', () => lines.end());
+      this.docker.modem.demuxStream(stream, lines, lines);
     } catch {
       // gone already: its exit is handled by wait()
     }

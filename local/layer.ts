@@ -247,6 +247,7 @@ export class LocalLayer {
     const agentEnv = this.agentEnvironments(template, names);
     await mkdir(runDir, { recursive: true });
     const workerLog = this.opts.quiet ? createWriteStream(join(stateDir, 'agents.log'), { flags: 'a' }) : undefined;
+    const onLogLine = (line: string) => layerLog.writeAgentLine(line);
     const onExit = (agentId: string) => {
       this.log(`agent ${agentId} exited`);
       void this.reconcileSoon();
@@ -261,7 +262,8 @@ export class LocalLayer {
       ...pick(process.env, ['AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI']),
       POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
       XL_HEARTBEAT_SECONDS: String(this.opts.heartbeatSeconds),
-      XL_GRACE_SECONDS: '10',
+      // How long a drained agent lets its task finish before handing it back (checkpointed).
+      XL_GRACE_SECONDS: process.env.XL_GRACE_SECONDS ?? '10',
       XL_AGENT_ID: agentId,
     });
     // A container agent's environment, whatever runs it: the image's PATH, HOME, user to run agents
@@ -280,8 +282,8 @@ export class LocalLayer {
       const specFor = (type: AgentType, agentId: string, containerName: string) => containers.specFor(type, agentId, resolve, containerEnv(kind, agentId, containerName));
       this.runtime =
         containers.runtime instanceof DockerRuntime
-          ? new DockerRuntime({ docker: containers.runtime.docker, layerId: containers.layerId, logStream: workerLog, specFor, onExit })
-          : new ContainerdRuntime({ ...containers.runtime.options, logStream: workerLog, specFor, onExit });
+          ? new DockerRuntime({ docker: containers.runtime.docker, layerId: containers.layerId, logStream: workerLog, onLogLine, specFor, onExit })
+          : new ContainerdRuntime({ ...containers.runtime.options, logStream: workerLog, onLogLine, specFor, onExit });
     } else if (kubernetes) {
       this.runtime = new KubernetesRuntime({
         ...kubernetes.settings,
@@ -297,7 +299,7 @@ export class LocalLayer {
         projectRoot: PROJECT_ROOT,
         runDir,
         logStream: workerLog,
-        onLogLine: (line) => layerLog.writeAgentLine(line),
+        onLogLine,
         envFor: (type, agentId) => ({
           ...pick(process.env, ['PATH', 'HOME', 'LANG', 'TZ', 'TMPDIR', 'USER', 'SHELL', 'NODE_OPTIONS', 'XL_AGENT_SLOTS', 'XL_MAX_CONCURRENT_TASKS', 'XL_LOG_LEVEL', 'XL_AGENT_RUN_AS', 'XL_CLAUDE_BIN', 'XL_CLAUDE_MODEL', 'ANTHROPIC_API_KEY', 'ANTHROPIC_BASE_URL', 'XL_ANTHROPIC_API_KEY_SECRET', 'XL_LOCAL_SECRETS_FILE', 'XL_BREAKER_POLICY', 'XL_BATCH', 'XL_MIRROR_DIR', 'XL_MIRROR_MAX_MB']),
           ...(agentEnv.get(type) ?? {}),

@@ -91,6 +91,13 @@ describe.skipIf(skip)('agents in containerd containers', () => {
     expect(ex.tasks.map((t: any) => [t.taskId, t.status])).toEqual([['one', 'completed'], ['two', 'failed'], ['three', 'skipped']]);
     expect(ex.tasks[0].output).toEqual({ n: 1 });
     expect(ex.tasks[1].error).toMatchObject({ type: 'permanent', message: expect.stringContaining('broken') });
+    // The agents' log lines come out of their containers' log files into the layer's log: `xl logs`.
+    const logs = await waitFor('the agents\' lines in the execution\'s log', async () => {
+      const res = await layer.request('GET', `/executions/${ex.executionId}/logs`);
+      const items = res.body.items as { taskId?: string; agentId?: string; message: string }[];
+      return items.some((l) => l.taskId === 'two' && l.message === 'task finished') ? items : undefined;
+    });
+    expect(logs.filter((l) => l.message === 'task finished').map((l) => l.taskId)).toEqual(['one', 'two']);
   });
 
   it('parallel: maxConcurrency tasks at once on more than one container, answers in plan order', async () => {

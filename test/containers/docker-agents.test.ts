@@ -1,7 +1,9 @@
 // The local layer with XL_RUNTIME=docker (`npm start` as a child process, test/e2e/harness.ts): the
-// three patterns run on agents that are containers of the agent image; a container SIGKILLed
-// mid-task loses nothing and its task runs to its end once; no container is left after the layer
-// stops, or after it is SIGKILLed and started again on the same state dir.
+// three patterns run on agents that are containers of the agent image, and their log lines reach
+// `xl logs`; a container SIGKILLed mid-task loses nothing and its task runs to its end once; a
+// container stopped mid-task (`docker stop`) hands its task back checkpointed and another agent
+// resumes it; the pool takes a type from zero containers to its max and back; no container is left
+// after the layer stops, or after it is SIGKILLed and started again on the same state dir.
 import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,8 +13,10 @@ import { containersLabelled, docker } from './docker.ts';
 
 const env = {
   XL_RUNTIME: 'docker',
-  XL_POOL: 'coder=3..3,tester=0..1,reviewer=0..1',
+  XL_POOL: 'coder=3..3,tester=0..3,reviewer=0..1',
   XL_HEARTBEAT_SECONDS: '6',
+  // Testers drain soon after their work is done (the scaling test); coders stay at their min.
+  XL_POOL_IDLE_SECONDS: '3',
   // Failures some tests cause on purpose must not open the coder breaker for the next.
   XL_BREAKER_POLICY: JSON.stringify({ 'agent:*': { failureThreshold: 1_000_000 } }),
 };
@@ -81,6 +85,15 @@ describe('agents in containers', () => {
     expect(ex.tasks.map((t: any) => [t.taskId, t.status])).toEqual([['one', 'completed'], ['two', 'failed'], ['three', 'skipped']]);
     expect(ex.tasks[0].output).toEqual({ n: 1 });
     expect(ex.tasks[1].error).toMatchObject({ type: 'permanent', message: expect.stringContaining('broken') });
+    // The agents' log lines come out of their containers into the layer's log: `xl logs`.
+    const logs = await waitFor('the agents\' lines in the execution\'s log', async () => {
+      const res = await layer.request('GET', `/executions/${ex.executionId}/logs`);
+      const items = res.body.items as { taskId?: string; agentId?: string; message: string }[];
+      return items.some((l) => l.taskId === 'two' && l.message === 'task finished') ? items : undefined;
+    });
+    const finished = logs.filter((l) => l.message === 'task finished');
+    expect(finished.map((l) => l.taskId)).toEqual(['one', 'two']);
+    for (const l of finished) expect(ex.tasks.find((t: any) => t.taskId === l.taskId).agentId).toBe(l.agentId);
   });
 
   it('parallel: maxConcurrency tasks at once on more than one container, answers in plan order', async () => {
@@ -131,6 +144,54 @@ describe('agents in containers', () => {
       return res.body.items.filter((a: any) => a.agentType === 'coder' && a.status !== 'terminated').length === 3 || undefined;
     }, 60_000);
   });
+  it('a container stopped mid-task (docker stop) hands its task back checkpointed; another agent resumes it', async () => {
+    const task = `s${Date.now()}`;
+    // The first attempt writes half its work into the workspace and would run long past the grace
+    // (10 s locally); the second finds that file, restored from the checkpoint.
+    const command =
+      `if [ "$XL_ATTEMPT" = 1 ]; then mkdir -p src; echo half > src/progress.txt; ${report(`start-${task}`)}; sleep 300; fi; ` +
+      `echo '{"found":"'"$(cat src/progress.txt)"'","attempt":'$XL_ATTEMPT'}'`;
+    const submitted = await layer.request('POST', '/executions', { pattern: 'sequential', tasks: [cmd(task, command)] });
+    expect(submitted.status).toBe(202);
+    await waitFor('the task to start', async () => hits.includes(`start-${task}`), 60_000);
+    const busy = await waitFor('the busy agent', async () => {
+      const res = await layer.request('GET', '/agents');
+      return res.body.items.find((a: any) => a.currentTaskId?.endsWith(`/${task}`));
+    });
+    const container = docker().getContainer(busy.runtime.containerId);
+    // What `docker stop` does: SIGTERM, SIGKILL after the container's StopTimeout (the task definition's).
+    await container.stop();
+    const ex = await waitForEnd(layer, submitted.body.executionId, 120_000);
+    expect(ex.status).toBe('SUCCEEDED');
+    expect(ex.tasks[0]).toMatchObject({ status: 'completed', attempts: 2, output: { found: 'half', attempt: 2 } });
+    expect(ex.tasks[0].agentId).not.toBe(busy.agentId);
+    // "half" came from the checkpoint: a container killed without handing back leaves none.
+    const logs = (await layer.request('GET', `/executions/${ex.executionId}/logs`)).body.items as { agentId?: string; message: string }[];
+    expect(logs.some((l) => l.agentId === ex.tasks[0].agentId && l.message === 'resuming from a checkpoint')).toBe(true);
+  });
+
+  it('the pool takes testers from no container to their max and back to none', async () => {
+    const testers = async () => (await ours(layer)).filter((c) => c.Labels['xl.agent-type'] === 'tester');
+    expect(await testers()).toEqual([]);
+    const tasks = Array.from({ length: 6 }, (_, i) => ({ id: `p${i}`, agentType: 'tester', command: `sleep 2; echo '{"i":${i}}'` }));
+    const submitted = await layer.request('POST', '/executions', { pattern: 'parallel', maxConcurrency: 6, tasks });
+    expect(submitted.status).toBe(202);
+    // A container is listed from its creation: three of them running at once is the max reached.
+    const peak = await waitFor('three tester containers running', async () => {
+      const found = await testers();
+      return found.length === 3 && found.every((c) => c.State === 'running') ? found : undefined;
+    }, 90_000);
+    const ex = await waitForEnd(layer, submitted.body.executionId, 120_000);
+    expect(ex.status).toBe('SUCCEEDED');
+    const agents = new Set(ex.tasks.map((t: any) => t.agentId));
+    expect(agents.size).toBeLessThanOrEqual(3);
+    for (const id of agents) expect(peak.map((c) => c.Labels['xl.agent-id'])).toContain(id);
+    // Idle past XL_POOL_IDLE_SECONDS with nothing queued: drained, down to the min of zero.
+    await waitFor('no tester container', async () => ((await testers()).length === 0) || undefined, 90_000);
+    const left = (await layer.request('GET', '/agents')).body.items.filter((a: any) => a.agentType === 'tester' && a.status !== 'terminated');
+    expect(left).toEqual([]);
+  });
+
   it('a drained agent finishes its task within its grace, then its container stops and is removed', async () => {
     const task = `d${Date.now()}`;
     const submitted = await layer.request('POST', '/executions', {
