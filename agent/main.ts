@@ -203,12 +203,14 @@ async function main(): Promise<void> {
   );
 
   // First SIGTERM/SIGINT: drain (finish within the grace period, then hand back). Second: hand
-  // back at once. Either way the process exits 0 once the agent is marked terminated.
+  // back at once. Either way the process exits 0 once the agent is marked terminated. SIGTERM is
+  // ECS's StopTask and the pool's drain: the queues stay, so the agent's long polls are answered
+  // and released first. SIGINT is the local layer stopping with its queues: nothing to wait for.
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals) => {
     signals++;
     log.info('signal received', { signal, graceful: signals === 1 });
-    void worker.stop({ graceful: signals === 1 });
+    void worker.stop({ graceful: signals === 1, awaitPolls: signal === 'SIGTERM' });
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);

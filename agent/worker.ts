@@ -31,7 +31,7 @@ import { handleMessage } from './worker/claim.ts';
 import { type Run, silentLogger, type WorkerConfig, type WorkerContext, type WorkerDeps } from './worker/context.ts';
 import { TaskInputs } from './worker/inputs.ts';
 import { handBack } from './worker/lease.ts';
-import { Poller } from './worker/poll.ts';
+import { LONG_POLL_SECONDS, Poller } from './worker/poll.ts';
 
 export { childLogger, type Clock, type Logger, silentLogger, type WorkerConfig, type WorkerDeps } from './worker/context.ts';
 export { TRANSCRIPT_ARTIFACT } from './worker/run.ts';
@@ -134,11 +134,15 @@ export class Worker {
    * graceful, or when stop is called again with graceful false) the remaining ones are handed back:
    * their process groups are killed, their lease is expired and their message made visible, so
    * another agent claims them at once. Then the agent record is marked terminated.
+   *
+   * `awaitPolls`: the queues outlive this agent (a drain, a scale-in): its outstanding long polls
+   * are waited for (at most LONG_POLL_SECONDS) and what they bring is released, rather than left to
+   * take a message nobody reads. Off when the queues go down with the agent (the local layer's stop).
    */
-  stop(opts: { graceful?: boolean } = {}): Promise<void> {
+  stop(opts: { graceful?: boolean; awaitPolls?: boolean } = {}): Promise<void> {
     const graceful = opts.graceful ?? true;
     if (!graceful) this.forceStop?.();
-    this.stopPromise ??= this.shutdown(graceful);
+    this.stopPromise ??= this.shutdown(graceful, opts.awaitPolls === true);
     return this.stopPromise;
   }
 
@@ -146,7 +150,7 @@ export class Worker {
     if (this.heartbeating) return;
     this.heartbeating = true;
     try {
-      await heartbeat(this.ctx, () => void this.stop({ graceful: true }));
+      await heartbeat(this.ctx, () => void this.stop({ graceful: true, awaitPolls: true }));
     } catch (err) {
       this.warnSparse('heartbeat', 'heartbeat failed', err);
     } finally {
@@ -154,7 +158,7 @@ export class Worker {
     }
   }
 
-  private async shutdown(graceful: boolean): Promise<void> {
+  private async shutdown(graceful: boolean, awaitPolls: boolean): Promise<void> {
     const { ctx } = this;
     ctx.stopping = true;
     this.signalStop();
@@ -172,6 +176,11 @@ export class Worker {
     for (const run of ctx.runs) handBack(run);
     // Reports already under way finish; handed-back runs expire their lease and release their message.
     await Promise.race([this.poller.idle(), sleep(15_000)]);
+    // SQS keeps serving a long poll whose client is gone (aws/aws-sdk-js#2350): aborted, it would
+    // still take the next message and hide it for the visibility timeout (measured locally: a task
+    // sent just after a drain waited 40 s). So a drained agent lets its polls answer, and releases
+    // what they bring (Poller.accept), unless it is forced or the queues go down with it.
+    if (graceful && awaitPolls) await Promise.race([this.poller.longPollsSettled(), forced, sleep(LONG_POLL_SECONDS * 1000 + 2000)]);
     this.poller.abortLongPolls();
     // Whatever Gate sent here goes back to the type's queues; then the queue goes.
     await this.poller.closeDirectQueue();

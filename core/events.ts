@@ -19,6 +19,8 @@ export type LayerEvent =
   | { kind: 'task.failed'; executionId: string; taskId: string; agentType: AgentType; errorType: ErrorType; message: string; attempts: number }
   | { kind: 'agent.unhealthy'; agentId: string; agentType: AgentType; reason: string }
   | { kind: 'agent.replaced'; agentId: string; agentType: AgentType }
+  /** The pool started an agent; `requestedAt` is when it decided to (its start time runs from there). */
+  | { kind: 'agent.started'; agentId: string; agentType: AgentType; requestedAt: string }
   | { kind: 'budget.spent'; executionId: string; budgetUsd: number; spentUsd: number };
 
 export type LayerEventKind = LayerEvent['kind'];
@@ -33,6 +35,7 @@ export const LAYER_EVENT_KINDS = [
   'task.failed',
   'task.escalated',
   'task.dead-lettered',
+  'agent.started',
   'agent.unhealthy',
   'agent.replaced',
   'breaker.opened',

@@ -35,7 +35,7 @@ export interface PoolDeps {
   breaker?: Pick<CircuitBreaker, 'recordFailure'>;
   /** Sends what is left in a dead agent's direct queue back to the type queues (core/aws/direct-queues.ts). */
   directQueues?: { reclaim(url: string): Promise<number> };
-  /** agent.unhealthy (the monitor) and agent.replaced (the manager). */
+  /** agent.unhealthy (the monitor), agent.started and agent.replaced (the manager). */
   events?: EventSink;
   now?: () => number;
 }
@@ -353,6 +353,7 @@ export class PoolManager {
 
   /** Starts agents and records them as starting, so the next round counts them. */
   async startAgents(agentType: AgentType, count: number): Promise<string[]> {
+    const requestedAt = new Date((this.deps.now ?? Date.now)()).toISOString();
     const refs = await this.deps.runtime.start(agentType, count);
     const now = new Date((this.deps.now ?? Date.now)()).toISOString();
     for (const ref of refs) {
@@ -366,6 +367,7 @@ export class PoolManager {
         runtime: ref.runtime,
         health: { overall: 'unknown', metrics: { cpu: 0, memory: 0, responseTime: 0, errorRate: 0, taskSuccessRate: 1 }, lastCheck: now },
       });
+      await (this.deps.events ?? noEvents).emit({ kind: 'agent.started', agentId: ref.agentId, agentType, requestedAt });
     }
     return refs.map((r) => r.agentId);
   }

@@ -428,8 +428,8 @@ export class ContainerdRuntime implements AgentRuntime {
     void this.terminate(name, graceMs);
   }
 
-  private async terminate(name: string, graceMs: number): Promise<void> {
-    await this.ctr(['tasks', 'kill', '--signal', 'SIGTERM', name]);
+  private async terminate(name: string, graceMs: number, signal: 'SIGTERM' | 'SIGINT' = 'SIGTERM'): Promise<void> {
+    await this.ctr(['tasks', 'kill', '--signal', signal, name]);
     const tracked = [...this.containers.values()].find((t) => t.name === name);
     const timer = new Promise<'late'>((r) => setTimeout(() => r('late'), graceMs).unref());
     if (!tracked || (await Promise.race([tracked.exited.then(() => 'done' as const), timer])) === 'late') {
@@ -463,11 +463,11 @@ export class ContainerdRuntime implements AgentRuntime {
     return names;
   }
 
-  /** Stops every container: SIGTERM, SIGKILL after `graceMs`; then removes them all. */
+  /** Stops every container: SIGINT (as DockerRuntime.stopAll), SIGKILL after `graceMs`; then removes them all. */
   async stopAll(graceMs: number): Promise<void> {
     this.stopping = true;
     await Promise.all([...this.containers.values()].map(async (t) => {
-      await this.terminate(t.name, graceMs);
+      await this.terminate(t.name, graceMs, 'SIGINT');
       await t.exited;
     }));
     this.events?.stdin?.end();

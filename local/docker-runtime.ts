@@ -205,13 +205,20 @@ export class DockerRuntime implements AgentRuntime {
     return found.map((c) => c.Labels[LABELS.agentId] ?? c.Names[0] ?? c.Id);
   }
 
-  /** Stops every container: SIGTERM, SIGKILL after `graceMs`; then removes them all. */
+  /**
+   * Stops every container: SIGINT (the worker finishes or hands back its task and, the queues
+   * stopping with the layer, does not wait on its long polls), SIGKILL after `graceMs`; then removes
+   * them all.
+   */
   async stopAll(graceMs: number): Promise<void> {
     this.stopping = true;
-    const t = Math.max(1, Math.floor(graceMs / 1000));
     await Promise.all(
       [...this.containers.values()].map(async ({ container, exited }) => {
-        await container.stop({ t }).catch(() => undefined);
+        await container.kill({ signal: 'SIGINT' }).catch(() => undefined);
+        let timer: NodeJS.Timeout | undefined;
+        const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), graceMs)));
+        if ((await Promise.race([exited, late])) === 'late') await container.kill({ signal: 'SIGKILL' }).catch(() => undefined);
+        clearTimeout(timer);
         await exited;
       }),
     );

@@ -98,7 +98,10 @@ export class ProcessRuntime implements AgentRuntime {
     await rm(file, { force: true });
   }
 
-  /** Stops every worker: SIGTERM (they hand back or finish their tasks), SIGKILL after `graceMs`. */
+  /**
+   * Stops every worker: SIGINT (they hand back or finish their tasks, and do not wait on their long
+   * polls: the queues stop with the layer), SIGKILL after `graceMs`.
+   */
   async stopAll(graceMs: number): Promise<void> {
     this.stopping = true;
     const exits = [...this.children.entries()].map(
@@ -110,7 +113,7 @@ export class ProcessRuntime implements AgentRuntime {
             clearTimeout(timer);
             void this.reap(agentId).then(resolve);
           });
-          child.kill('SIGTERM');
+          child.kill('SIGINT');
         }),
     );
     await Promise.all(exits);

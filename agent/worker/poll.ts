@@ -10,7 +10,7 @@ import { DISPATCHED_AT_ATTRIBUTE } from '../custody.ts';
 import type { Received } from './claim.ts';
 import type { WorkerContext } from './context.ts';
 
-const LONG_POLL_SECONDS = 20;
+export const LONG_POLL_SECONDS = 20;
 
 interface QueueRef {
   url: string;
@@ -167,7 +167,12 @@ export class Poller {
     this.wakeLoop?.();
   }
 
-  /** Ends the outstanding long polls (after the stop: a message they would take goes to another agent). */
+  /** Resolves when every outstanding long poll has answered (what they bring is released: accept()). */
+  async longPollsSettled(): Promise<void> {
+    await Promise.allSettled([...this.longPolls.values()]);
+  }
+
+  /** Ends the outstanding long polls, client side only: SQS may still hand them a message (see Worker.shutdown). */
   abortLongPolls(): void {
     this.pollAbort.abort();
   }

@@ -145,4 +145,22 @@ describe('agent events', () => {
       { kind: 'agent.replaced', agentId: id, agentType: 'tester' },
     ]);
   });
+
+  it('the pool manager tells agent.started for each agent it starts, with when it decided to', async () => {
+    let clock = NOW;
+    // The runtime takes 1.5 s to start the agent: the event still names the moment of the decision.
+    const runtime = {
+      start: async (_type: string, count: number) => {
+        clock += 1500;
+        return Array.from({ length: count }, (_, i) => ({ agentId: `reviewer-s${i}-${randomUUID().slice(0, 4)}`, runtime: { kind: 'process' as const, pid: 1 } }));
+      },
+      stop: async () => undefined,
+      isAlive: async () => true,
+    };
+    const manager = new PoolManager({ agents, runtime, heartbeatSeconds: 60, startAllowanceSeconds: 300, defaults: {}, events: sink, now: () => clock });
+    const ids = await manager.startAgents('reviewer', 2);
+    expect(events.filter((e) => e.kind === 'agent.started' && ids.includes(e.agentId))).toEqual(
+      ids.map((agentId) => ({ kind: 'agent.started', agentId, agentType: 'reviewer', requestedAt: new Date(NOW).toISOString() })),
+    );
+  });
 });

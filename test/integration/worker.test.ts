@@ -810,6 +810,23 @@ describe('agent worker process', () => {
     await rescuer.worker.stop();
   });
 
+  it('a drained idle agent lets its long polls answer before it exits: a task sent after goes to the next agent at once', async () => {
+    const id = await createExecution([{ agentType: 'documenter', command: `echo '{"ok":true}'` }]);
+    // A long lease: a message taken by a poll nobody reads would stay hidden for a minute.
+    const drained = startWorkerProcess('documenter', { XL_HEARTBEAT_SECONDS: '90' });
+    await waitFor(async () => drained.stderr().includes('"agent started"'), 15_000);
+    const exited = new Promise<number | null>((r) => drained.child.once('exit', (c) => r(c)));
+    drained.child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    // Had it let go of its long polls, SQS would still hand one of them this message, and nobody
+    // would read it for the visibility timeout.
+    const arn = await dispatch(id, 0, { type: 'documenter' });
+    const next = await startWorker('documenter');
+    expect(await dispatchOutcome(arn, 15_000)).toMatchObject({ status: 'SUCCEEDED', output: { status: 'completed', attempts: 1 } });
+    expect(await task(id)).toMatchObject({ status: 'completed', agentId: next.agentId });
+    await next.worker.stop();
+  });
+
   it('keeps a Claude Code run\'s session transcript as an artifact, completed or failed', async () => {
     const standin = join(ROOT, 'test/fixtures/claude-standin.mjs');
     const w = await startWorker('reviewer', { drivers: { 'claude-code': new ClaudeCodeDriver({ bin: process.execPath, binArgs: [standin], silenceSeconds: 30 }) } });
