@@ -111,6 +111,15 @@ export const Execution = ExecutionSummary.extend({
     .describe("A pipeline plan: its stages in order, each with its tasks' ids"),
 });
 
+/** GET /executions/{id}/tasks/{taskId}/artifacts/{name} on AWS: the 302's body, beside its Location. */
+export const ArtifactRedirect = z.object({
+  name: z.string(),
+  bytes: z.number().int(),
+  contentType: z.string(),
+  url: z.string().describe('The Location: a presigned S3 GET, valid until expiresAt, that needs no credentials (send none: S3 refuses a second authorization)'),
+  expiresAt: time(),
+});
+
 export const ExecutionAborted = z.object({ executionId: z.string(), status: z.literal('ABORTED') });
 
 export const ExecutionRedriven = z.object({
