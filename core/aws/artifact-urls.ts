@@ -58,7 +58,7 @@ export async function presignArtifact(object: ArtifactObject, opts: PresignOptio
       port,
       path,
       query: { 'response-content-disposition': contentDisposition(object.name), 'response-content-type': object.contentType },
-      headers: { host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' },
+      headers: { host, 'X-Amz-Content-Sha256': 'UNSIGNED-PAYLOAD' },
     },
     { expiresIn, signingDate: now },
   );
