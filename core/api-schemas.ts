@@ -20,6 +20,16 @@ export const RedriveDeadLettersRequest = z
   .object({ queue: z.string().optional().describe('One task queue (`<agentType>-<priority>`, e.g. coder-normal); every non-empty DLQ when absent') })
   .strict();
 
+/** GET /executions' filters, from its query string (`status=FAILED,TIMED_OUT&name=nightly`). */
+export const ExecutionListFilter = z.object({
+  status: z
+    .string()
+    .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(['RUNNING', 'SUCCEEDED', 'FAILED', 'ABORTED', 'TIMED_OUT'])).min(1))
+    .optional(),
+  name: z.string().max(80).optional(),
+});
+
 // ---- Responses ----
 
 const time = () => z.string().describe('ISO-8601');

@@ -190,8 +190,10 @@ export class ExecutionService {
     );
   }
 
-  async list(opts: { limit: number; nextToken?: string }) {
-    const page = await this.deps.executions.listExecutions(opts);
+  /** `statuses` as users see them: RUNNING takes in PENDING (an internal step). */
+  async list(opts: { limit: number; nextToken?: string; statuses?: string[]; nameContains?: string }) {
+    const statuses = opts.statuses?.flatMap((st) => (st === 'RUNNING' ? ['PENDING', 'RUNNING'] : [st])) as ExecutionRecord['status'][] | undefined;
+    const page = await this.deps.executions.listExecutions({ ...opts, statuses });
     return {
       items: page.items.map((e) => ({
         executionId: e.executionId,

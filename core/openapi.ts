@@ -154,6 +154,13 @@ export function openApiDocument(): Json {
           parameters: [
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 50 } },
             { name: 'nextToken', in: 'query', schema: { type: 'string' } },
+            {
+              name: 'status',
+              in: 'query',
+              schema: { type: 'string' },
+              description: 'Comma-separated statuses (RUNNING, SUCCEEDED, FAILED, ABORTED, TIMED_OUT). With a filter, one request reads at most 200 executions: a page may hold fewer than `limit` items and still a nextToken',
+            },
+            { name: 'name', in: 'query', schema: { type: 'string', maxLength: 80 }, description: 'Only executions whose name or id contains this (case-sensitive)' },
           ],
         }),
       },

@@ -7,7 +7,7 @@ import { toJsonPointer } from '#core/plan.ts';
 import { parseTargetMinutes, readPoolReport } from '#core/pool-report.ts';
 import { presignWithClient } from '#core/aws/artifact-urls.ts';
 import { s3Client } from '#core/aws/clients.ts';
-import { PoolBoundsRequest, RedriveDeadLettersRequest, StartAgentsRequest } from '#core/api-schemas.ts';
+import { ExecutionListFilter, PoolBoundsRequest, RedriveDeadLettersRequest, StartAgentsRequest } from '#core/api-schemas.ts';
 // The committed document (npm run schemas), bundled into the Lambda: no file to read at run time.
 import openApiDocument from '../schemas/openapi.json' with { type: 'json' };
 import { agentStore, breakerStore, circuitBreaker, deadLetters, executionLogs, executionService, executionStore, poolManager, queueBacklog } from './lib/deps.ts';
@@ -36,7 +36,8 @@ export const routes = [
   }),
   route('GET', '/executions', async ({ query }) => {
     const limit = Math.min(100, Math.max(1, Number(query.limit ?? 50) || 50));
-    return { status: 200, body: await executionService().list({ limit, nextToken: query.nextToken }) };
+    const filter = parse(ExecutionListFilter, { status: query.status || undefined, name: query.name || undefined });
+    return { status: 200, body: await executionService().list({ limit, nextToken: query.nextToken, statuses: filter.status, nameContains: filter.name }) };
   }),
   route('GET', '/executions/{executionId}', async ({ params }) => ({
     status: 200,

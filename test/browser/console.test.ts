@@ -13,7 +13,7 @@ const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`test/browser: no Chromium at ${CHROMIUM} (apt-get install chromium): the console's browser tests are skipped`);
 
 const TOKEN = 'console-test-token';
-/** The README's screenshots go to docs/ when asked for (XL_CONSOLE_SCREENSHOTS=1); else to the test's state dir, so a test run changes no committed file. */
+/** The README's screenshots (console-execution, -fleet, -artifacts) go to docs/ when asked for (XL_CONSOLE_SCREENSHOTS=1); else to the test's state dir, so a test run changes no committed file. */
 const shot = (name: string) => join(process.env.XL_CONSOLE_SCREENSHOTS === '1' ? join(ROOT, 'docs') : layer.stateDir, name);
 const auth = { authorization: `Bearer ${TOKEN}` };
 
@@ -157,15 +157,19 @@ describe.skipIf(!haveChromium)('the console', () => {
     expect((await api('GET', `/executions/${id}`)).body.status).toBe('ABORTED');
   });
 
-  it('finds an execution by name in the list and pages with the filters kept', async () => {
+  it('finds executions by name and status through the API, so matches on any page are found', async () => {
     await open('#/executions');
+    const asked = page.waitForRequest((r) => new URL(r.url()).pathname === '/executions' && new URL(r.url()).searchParams.get('name') === 'cancel');
     await page.getByLabel('Search by name').fill('cancel');
+    expect(new URL((await asked).url()).searchParams.get('limit')).toBe('20');
     await page.getByRole('link', { name: 'console-cancel' }).waitFor();
     expect(await page.locator('tbody tr').count()).toBe(1);
     await page.getByLabel('Status').selectOption('FAILED');
-    await page.getByText('No execution on this page matches.').waitFor();
+    await page.getByText('No execution matches these filters.').waitFor();
     await page.getByLabel('Search by name').fill('');
     await page.getByRole('link', { name: 'console-failure' }).waitFor();
+    expect(await page.getByRole('link', { name: 'console-cancel' }).count()).toBe(0);
+    await page.getByLabel('Status').selectOption('');
   });
 
   it('changes a pool bound, and the agents show their type, status and health', async () => {
@@ -245,6 +249,7 @@ describe.skipIf(!haveChromium)('the console', () => {
     expect(await diff.locator('.diff-del').count()).toBe(0);
     // The archive is offered for download only.
     expect(await page.getByRole('region', { name: /new-files/ }).count()).toBe(0);
+    await page.screenshot({ path: shot('console-artifacts.png'), fullPage: true });
 
     // The download link saves the bytes the bucket holds (through the API, with the page's token).
     const saving = page.waitForEvent('download');
