@@ -124,6 +124,17 @@ export interface Turn {
   error?: boolean;
 }
 
+/**
+ * A tool's input as a person reads it: `key: value` lines, a multi-line string (a file's content, a
+ * script) below its key as it is rather than as an escaped JSON string; anything nested as JSON.
+ */
+export function toolInput(input: unknown): string {
+  if (!input || typeof input !== 'object' || Array.isArray(input)) return JSON.stringify(input ?? {}, null, 2);
+  return Object.entries(input as Record<string, unknown>)
+    .map(([k, v]) => (typeof v === 'string' ? (v.includes('\n') ? `${k}:\n${v.replace(/\n$/, '')}` : `${k}: ${v}`) : `${k}: ${JSON.stringify(v)}`))
+    .join('\n');
+}
+
 const resultText = (content: unknown): string =>
   typeof content === 'string'
     ? content
@@ -161,7 +172,7 @@ export function transcriptTurns(text: string): Turn[] {
         else if (b.type === 'thinking' && b.thinking) turns.push({ role: 'assistant', label: 'Assistant (thinking)', text: b.thinking });
         else if (b.type === 'tool_use') {
           if (b.id && b.name) toolNames.set(b.id, b.name);
-          turns.push({ role: 'tool-use', label: `Tool use: ${b.name ?? '?'}`, text: JSON.stringify(b.input ?? {}, null, 2) });
+          turns.push({ role: 'tool-use', label: `Tool use: ${b.name ?? '?'}`, text: toolInput(b.input) });
         } else if (b.type === 'tool_result') {
           const tool = b.tool_use_id ? toolNames.get(b.tool_use_id) : undefined;
           turns.push({ role: 'tool-result', label: `Tool result${tool ? `: ${tool}` : ''}${b.is_error ? ' (error)' : ''}`, text: resultText(b.content), error: b.is_error });

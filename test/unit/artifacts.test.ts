@@ -144,7 +144,8 @@ describe('the console’s reading of artifacts', () => {
     const text = readFileSync(join(import.meta.dirname, '../fixtures/claude-transcripts/coder-typescript.jsonl'), 'utf8');
     const turns = transcriptTurns(text);
     expect(turns.map((t) => t.label)).toEqual(['Session', 'Tool use: Write', 'Tool result: Write', 'Assistant', expect.stringMatching(/^Result \(success, 2 turns, \$\d/)]);
-    expect(JSON.parse(turns[1]!.text)).toMatchObject({ file_path: '/workspace/src/slug.ts' });
+    // The written file reads as the file, below its path.
+    expect(turns[1]!.text.split('\n').slice(0, 3)).toEqual(['file_path: /workspace/src/slug.ts', 'content:', 'export function slugify(title: string): string {']);
   });
 
   it('reads a Claude Code session file’s lines (string content, thinking, summaries) and skips what is not a turn', () => {
@@ -163,6 +164,7 @@ describe('the console’s reading of artifacts', () => {
       ['tool-use', 'Tool use: Bash', false],
       ['tool-result', 'Tool result: Bash (error)', true],
     ]);
+    expect(turns[3]!.text).toBe('command: ls');
     expect(turns[4]!.text).toBe('no such file');
   });
 });
