@@ -156,7 +156,7 @@ export function executionView(executionId: string, ctx: Context): View {
       replace(graph, h('h3', null, 'Plan'), drawGraph(e));
     }
     if (changed('detail', [task, task?.status === 'running' ? Date.now() : 0])) {
-      replace(detail, task ? drawTask(task) : h('p', { class: 'muted' }, 'Choose a task to see its attempts, agent, cost, error and output.'));
+      replace(detail, task ? drawTask(task) : h('p', { class: 'muted' }, 'Choose a task to see its attempts, agent, cost, error, output and artifacts.'));
     }
     const { tasks: _tasks, ...rest } = e;
     if (!changed('header', [rest, e.tasks.map((t) => t.status)])) return;
