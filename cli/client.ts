@@ -92,7 +92,9 @@ export async function followRedirect(res: Response, signal?: AbortSignal): Promi
   const location = res.headers.get('location');
   if (res.status < 300 || res.status > 399 || !location) return res;
   const target = new URL(location);
-  if (target.protocol !== 'https:' && target.hostname !== '127.0.0.1' && target.hostname !== 'localhost') {
+  // Plain http only to this machine (the local layer, LocalStack's bucket host name).
+  const local = ['127.0.0.1', 'localhost'].includes(target.hostname) || target.hostname.endsWith('localhost.localstack.cloud');
+  if (target.protocol !== 'https:' && !local) {
     throw new CliError(`the API redirected to ${target.origin}, which is neither https nor this machine: not followed`);
   }
   return fetch(target, { signal, redirect: 'follow' });

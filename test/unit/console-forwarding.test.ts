@@ -62,6 +62,10 @@ beforeAll(async () => {
     let body = '';
     for await (const chunk of req) body += chunk;
     received.push({ method: req.method!, path: req.url!, headers: req.headers, body, valid: await verify(req, body) });
+    if (req.url!.includes('/artifacts/elsewhere')) {
+      res.writeHead(302, { location: 'http://203.0.113.7/artifacts/x' });
+      return void res.end('{}');
+    }
     if (req.url!.includes('/artifacts/')) {
       // As the API Lambda answers on AWS: a 302 to a presigned GET (here, the stand-in bucket).
       res.writeHead(302, { location: `${bucketUrl}/artifacts/ex-1/t/1/workspace.diff?X-Amz-Signature=abc`, 'content-type': 'application/json' });
@@ -152,5 +156,13 @@ describe('xl console against a stand-in API Gateway endpoint', () => {
     expect(bucketHits[0]!.path).toBe('/artifacts/ex-1/t/1/workspace.diff?X-Amz-Signature=abc');
     // S3 refuses a second authorization, and the API's credentials are not the bucket's business.
     expect(Object.keys(bucketHits[0]!.headers).filter((h) => h === 'authorization' || h.startsWith('x-amz-') || h === CONSOLE_HEADER)).toEqual([]);
+  });
+
+  it('does not follow a redirect to plain http off this machine', async () => {
+    bucketHits.length = 0;
+    const res = await consoleCall('/executions/ex-1/tasks/t/artifacts/elsewhere');
+    expect(res.status).toBe(502);
+    expect((await res.json()).error.message).toMatch(/redirected to http:\/\/203\.0\.113\.7, which is neither https nor this machine/);
+    expect(bucketHits).toHaveLength(0);
   });
 });
