@@ -162,13 +162,14 @@ describe.skipIf(!haveChromium)('the console', () => {
     const asked = page.waitForRequest((r) => new URL(r.url()).pathname === '/executions' && new URL(r.url()).searchParams.get('name') === 'cancel');
     await page.getByLabel('Search by name').fill('cancel');
     expect(new URL((await asked).url()).searchParams.get('limit')).toBe('20');
+    // The unfiltered page showed it too: wait for the filtered answer to be drawn.
+    await expect.poll(() => page.locator('tbody tr').count()).toBe(1);
     await page.getByRole('link', { name: 'console-cancel' }).waitFor();
-    expect(await page.locator('tbody tr').count()).toBe(1);
     await page.getByLabel('Status').selectOption('FAILED');
     await page.getByText('No execution matches these filters.').waitFor();
     await page.getByLabel('Search by name').fill('');
     await page.getByRole('link', { name: 'console-failure' }).waitFor();
-    expect(await page.getByRole('link', { name: 'console-cancel' }).count()).toBe(0);
+    await expect.poll(() => page.getByRole('link', { name: 'console-cancel' }).count()).toBe(0);
     await page.getByLabel('Status').selectOption('');
   });
 
