@@ -58,7 +58,8 @@ export function artifactObject(task: Pick<TaskResult, 'taskId' | 'artifacts'>, n
   }
   const where = parseS3Uri(artifact.uri);
   if (!where || where.bucket !== bucket || !where.key.startsWith(ARTIFACT_PREFIX)) {
-    throw new XlError('transient', `artifact ${name} of task ${task.taskId} points outside the layer's artifacts (${artifact.uri})`, 500);
+    // The object's name stays out of the answer: the record is the layer's fault, not the caller's.
+    throw new XlError('transient', `artifact ${name} of task ${task.taskId} points outside the layer's artifacts: not served`, 500);
   }
   return { name, bucket, key: where.key, bytes: artifact.bytes, contentType: artifactContentType(name) };
 }
