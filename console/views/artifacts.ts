@@ -287,8 +287,9 @@ function drawDiff(name: string, text: string): HTMLElement {
 
 // ---- the list ----
 
-/** Texts already read, by path and size: a live refresh draws them again without a request. */
+/** Texts already read, by path and size: a live refresh draws them again without a request. The last few only. */
 const cache = new Map<string, Promise<string>>();
+const CACHE_ENTRIES = 16;
 
 /** The artifacts section of a task's details; `onError` puts a failed download in the view's alert. */
 export function artifactsSection(executionId: string, taskId: string, artifacts: Artifact[], onError: (message: string) => void): Child {
@@ -305,6 +306,7 @@ export function artifactsSection(executionId: string, taskId: string, artifacts:
       if (!text) {
         text = fetchArtifact(path).then((r) => r.text());
         cache.set(key, text);
+        if (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
         text.catch(() => cache.delete(key));
       }
       void text.then(
