@@ -15,6 +15,8 @@ export interface Endpoint {
 export interface Client {
   endpoint: Endpoint;
   call<T = any>(method: string, path: string, body?: unknown): Promise<T>;
+  /** A GET of bytes (an artifact): a redirect to a presigned URL is followed without credentials; refusals throw as call's do. */
+  download(path: string): Promise<Uint8Array>;
   /** A GET whose body is read as it comes (server-sent events); refusals throw as call's do. */
   stream(path: string, headers?: Record<string, string>, signal?: AbortSignal): Promise<Response>;
 }
@@ -55,7 +57,8 @@ export function client(endpoint: Endpoint): Client {
       headers = await signedHeaders(method, url, payload, headers);
     }
     try {
-      return await fetch(url, { method, headers, body: payload, signal });
+      // Redirects are not followed with these headers: the signature and token are the API's, not S3's.
+      return await fetch(url, { method, headers, body: payload, signal, redirect: 'manual' });
     } catch (err) {
       throw unreachable(endpoint, err as Error);
     }
@@ -68,12 +71,33 @@ export function client(endpoint: Endpoint): Client {
       if (!res.ok) throw refusal(endpoint, res, data);
       return data;
     },
+    async download(path) {
+      const res = await followRedirect(await send('GET', path, {}));
+      if (!res.ok) throw refusal(endpoint, res, await readJson(res));
+      return new Uint8Array(await res.arrayBuffer());
+    },
     async stream(path, extra = {}, signal) {
       const res = await send('GET', path, { accept: 'text/event-stream', ...extra }, undefined, signal);
       if (res.ok) return res;
       throw refusal(endpoint, res, await readJson(res));
     },
   };
+}
+
+/**
+ * The API's 302 to a presigned S3 GET (an artifact on AWS), followed with no header of the request:
+ * S3 refuses a request that carries a second authorization, and the API's credentials are not S3's.
+ */
+export async function followRedirect(res: Response, signal?: AbortSignal): Promise<Response> {
+  const location = res.headers.get('location');
+  if (res.status < 300 || res.status > 399 || !location) return res;
+  const target = new URL(location);
+  // Plain http only to this machine (the local layer, LocalStack's bucket host name).
+  const local = ['127.0.0.1', 'localhost'].includes(target.hostname) || target.hostname.endsWith('localhost.localstack.cloud');
+  if (target.protocol !== 'https:' && !local) {
+    throw new CliError(`the API redirected to ${target.origin}, which is neither https nor this machine: not followed`);
+  }
+  return fetch(target, { signal, redirect: 'follow' });
 }
 
 /** A body as JSON; one that is not (a proxy's error page) as its first 500 characters. */

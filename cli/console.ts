@@ -9,7 +9,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { Readable } from 'node:stream';
 import { serveConsole } from '../local/console.ts';
-import type { Endpoint } from './client.ts';
+import { type Endpoint, followRedirect } from './client.ts';
 
 export const CONSOLE_HEADER = 'x-xl-console';
 const MAX_BODY_BYTES = 2 * 1024 * 1024;
@@ -71,9 +71,11 @@ export async function startConsoleServer(opts: ConsoleServerOptions): Promise<{ 
     }
     const abort = new AbortController();
     res.on('close', () => abort.abort());
-    const answer = await fetch(target, { method, headers, body, signal: abort.signal });
+    // An artifact on AWS is a 302 to a presigned S3 GET: followed here, without the signature, so the
+    // page gets the bytes from its own origin (its CSP allows no other) and never sees the URL.
+    const answer = await followRedirect(await fetch(target, { method, headers, body, signal: abort.signal, redirect: 'manual' }), abort.signal);
     const out: Record<string, string> = { 'cache-control': 'no-store' };
-    for (const name of ['content-type', 'x-amzn-errortype', 'retry-after']) {
+    for (const name of ['content-type', 'content-disposition', 'x-content-type-options', 'x-amzn-errortype', 'retry-after']) {
       const value = answer.headers.get(name);
       if (value) out[name] = value;
     }

@@ -2,9 +2,8 @@
 // client.ts talks to the API and explains its refusals, render.ts draws executions, validate.ts
 // checks plan files offline, completion.ts writes shell completion.
 import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CliError, client, resolveEndpoint, stateDir, type Client } from './client.ts';
+import { CliError, client, resolveEndpoint, type Client } from './client.ts';
 import { completionScript } from './completion.ts';
 import { showLogs } from './logs.ts';
 import { eventLine, followEvents, listEvents } from './events.ts';
@@ -207,9 +206,9 @@ async function main(argv: string[]): Promise<number> {
         else for (const a of artifacts) print(`${a.name}  ${a.bytes} bytes  ${a.uri}`);
         return 0;
       }
-      const artifact = artifacts.find((a) => a.name === name);
-      if (!artifact) throw new CliError(`task ${taskId} has no artifact ${name} (it has: ${artifacts.map((a) => a.name).join(', ') || 'none'})`);
-      const body = await fetchArtifact(artifact.uri, api.endpoint.url);
+      if (!artifacts.some((a) => a.name === name)) throw new CliError(`task ${taskId} has no artifact ${name} (it has: ${artifacts.map((a) => a.name).join(', ') || 'none'})`);
+      // Through the API (its IAM or token), not the bucket: no S3 credentials needed.
+      const body = await api.download(`/executions/${encodeURIComponent(arg)}/tasks/${encodeURIComponent(taskId)}/artifacts/${encodeURIComponent(name)}`);
       if (values.out) await writeFile(values.out, body);
       else process.stdout.write(body);
       return 0;
@@ -281,32 +280,6 @@ async function deadLetters(api: Client, opts: Options): Promise<number> {
     }
   }
   return 0;
-}
-
-/**
- * An artifact's bytes from the bucket (`s3://bucket/key`): through the local layer's S3 endpoint
- * when the API is the local layer's (its endpoint.json), else with the default AWS credentials.
- */
-async function fetchArtifact(uri: string, apiBase: string): Promise<Uint8Array> {
-  const m = /^s3:\/\/([^/]+)\/(.+)$/.exec(uri);
-  if (!m) throw new CliError(`not an s3:// URI: ${uri}`);
-  const { S3Client, GetObjectCommand } = await import('@aws-sdk/client-s3');
-  const local = await localServices(apiBase);
-  const s3 = local?.s3
-    ? new S3Client({ endpoint: local.s3, region: 'us-east-1', credentials: { accessKeyId: 'local', secretAccessKey: 'local' }, forcePathStyle: true })
-    : new S3Client({});
-  const res = await s3.send(new GetObjectCommand({ Bucket: m[1], Key: m[2] }));
-  return res.Body!.transformToByteArray();
-}
-
-/** The local layer's emulator endpoints, when `apiBase` is that layer. */
-async function localServices(apiBase: string): Promise<{ s3?: string } | undefined> {
-  try {
-    const info = JSON.parse(await readFile(join(stateDir(), 'endpoint.json'), 'utf8')) as { url: string; services?: { s3?: string } };
-    return info.url.replace(/\/$/, '') === apiBase.replace(/\/$/, '') ? info.services : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 const json = process.argv.includes('--json');

@@ -20,6 +20,16 @@ export const RedriveDeadLettersRequest = z
   .object({ queue: z.string().optional().describe('One task queue (`<agentType>-<priority>`, e.g. coder-normal); every non-empty DLQ when absent') })
   .strict();
 
+/** GET /executions' filters, from its query string (`status=FAILED,TIMED_OUT&name=nightly`). */
+export const ExecutionListFilter = z.object({
+  status: z
+    .string()
+    .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(['RUNNING', 'SUCCEEDED', 'FAILED', 'ABORTED', 'TIMED_OUT'])).min(1))
+    .optional(),
+  name: z.string().max(80).optional(),
+});
+
 // ---- Responses ----
 
 const time = () => z.string().describe('ISO-8601');
@@ -109,6 +119,15 @@ export const Execution = ExecutionSummary.extend({
     .array(z.object({ name: z.string(), tasks: z.array(z.string()) }))
     .optional()
     .describe("A pipeline plan: its stages in order, each with its tasks' ids"),
+});
+
+/** GET /executions/{id}/tasks/{taskId}/artifacts/{name} on AWS: the 302's body, beside its Location. */
+export const ArtifactRedirect = z.object({
+  name: z.string(),
+  bytes: z.number().int(),
+  contentType: z.string(),
+  url: z.string().describe('The Location: a presigned S3 GET, valid until expiresAt, that needs no credentials (send none: S3 refuses a second authorization)'),
+  expiresAt: time(),
 });
 
 export const ExecutionAborted = z.object({ executionId: z.string(), status: z.literal('ABORTED') });

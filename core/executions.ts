@@ -1,5 +1,6 @@
 // Submitting, reading and cancelling executions: what the API does, free of HTTP.
 import { randomBytes } from 'node:crypto';
+import { type ArtifactObject, artifactObject } from './artifacts.ts';
 import { breakerKeysFor } from './breakers.ts';
 import { planDemand } from './demand.ts';
 import { ConflictError, NotFoundError, type TaskError, XlError } from './errors.ts';
@@ -189,8 +190,10 @@ export class ExecutionService {
     );
   }
 
-  async list(opts: { limit: number; nextToken?: string }) {
-    const page = await this.deps.executions.listExecutions(opts);
+  /** `statuses` as users see them: RUNNING takes in PENDING (an internal step). */
+  async list(opts: { limit: number; nextToken?: string; statuses?: string[]; nameContains?: string }) {
+    const statuses = opts.statuses?.flatMap((st) => (st === 'RUNNING' ? ['PENDING', 'RUNNING'] : [st])) as ExecutionRecord['status'][] | undefined;
+    const page = await this.deps.executions.listExecutions({ ...opts, statuses });
     return {
       items: page.items.map((e) => ({
         executionId: e.executionId,
@@ -238,6 +241,18 @@ export class ExecutionService {
       view.result = { ...execution.result, data: mergeOutputs(input, merged) };
     }
     return view;
+  }
+
+  /**
+   * GET /executions/{id}/tasks/{taskId}/artifacts/{name}: the object behind one of a task's
+   * artifacts (core/artifacts.ts), read from the task's record only: no output is loaded.
+   */
+  async artifact(executionId: string, taskId: string, name: string): Promise<ArtifactObject> {
+    const [execution, records] = await Promise.all([this.deps.executions.getExecution(executionId), this.deps.executions.listTasks(executionId)]);
+    if (!execution) throw new NotFoundError(`no execution ${executionId}`);
+    const task = records.find((t) => t.taskId === taskId);
+    if (!task) throw new NotFoundError(`execution ${executionId} has no task ${taskId}`);
+    return artifactObject(task, name, this.deps.payloads.bucketName);
   }
 
   /** DELETE /executions/{id}: the workflow is stopped and its running agent tasks lose their claims. */

@@ -70,6 +70,7 @@ function componentRegistry() {
     Execution: api.Execution,
     ExecutionAborted: api.ExecutionAborted,
     ExecutionRedriven: api.ExecutionRedriven,
+    ArtifactRedirect: api.ArtifactRedirect,
     Agent: api.AgentSchema,
     AgentList: api.AgentList,
     StartAgentsRequest: api.StartAgentsRequest,
@@ -153,6 +154,13 @@ export function openApiDocument(): Json {
           parameters: [
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 50 } },
             { name: 'nextToken', in: 'query', schema: { type: 'string' } },
+            {
+              name: 'status',
+              in: 'query',
+              schema: { type: 'string' },
+              description: 'Comma-separated statuses (RUNNING, SUCCEEDED, FAILED, ABORTED, TIMED_OUT). With a filter, one request reads at most 200 executions: a page may hold fewer than `limit` items and still a nextToken',
+            },
+            { name: 'name', in: 'query', schema: { type: 'string', maxLength: 80 }, description: 'Only executions whose name or id contains this (case-sensitive)' },
           ],
         }),
       },
@@ -182,6 +190,21 @@ export function openApiDocument(): Json {
             { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000, default: 200 } },
             { name: 'nextToken', in: 'query', schema: { type: 'string' }, description: 'A nextToken or followToken of an earlier page' },
           ],
+        }),
+      },
+      '/executions/{executionId}/tasks/{taskId}/artifacts/{name}': {
+        parameters: [executionId, pathParam('taskId', 'A task of the execution'), pathParam('name', "One of the task's artifacts (TaskResult.artifacts[].name)")],
+        get: op('getArtifact', "One of a task's artifacts: its bytes (local layer), or a redirect to them (AWS)", {
+          200: {
+            description: "Locally: the artifact's bytes, as an attachment, typed by its name (text/x-diff, application/x-ndjson, ...)",
+            content: { 'application/octet-stream': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } },
+          },
+          302: {
+            description: 'On AWS: Location is a presigned S3 GET valid for 5 minutes (follow it without credentials); the body says the same',
+            headers: { Location: { schema: { type: 'string' }, description: 'The presigned GET' } },
+            content: content('ArtifactRedirect'),
+          },
+          ...errors(404),
         }),
       },
       '/agents': {

@@ -5,7 +5,9 @@ import { isBreakerKey } from '#core/breakers.ts';
 import { NotFoundError, ValidationError, XlError } from '#core/errors.ts';
 import { toJsonPointer } from '#core/plan.ts';
 import { parseTargetMinutes, readPoolReport } from '#core/pool-report.ts';
-import { PoolBoundsRequest, RedriveDeadLettersRequest, StartAgentsRequest } from '#core/api-schemas.ts';
+import { presignWithClient } from '#core/aws/artifact-urls.ts';
+import { s3Client } from '#core/aws/clients.ts';
+import { ExecutionListFilter, PoolBoundsRequest, RedriveDeadLettersRequest, StartAgentsRequest } from '#core/api-schemas.ts';
 // The committed document (npm run schemas), bundled into the Lambda: no file to read at run time.
 import openApiDocument from '../schemas/openapi.json' with { type: 'json' };
 import { agentStore, breakerStore, circuitBreaker, deadLetters, executionLogs, executionService, executionStore, poolManager, queueBacklog } from './lib/deps.ts';
@@ -34,7 +36,8 @@ export const routes = [
   }),
   route('GET', '/executions', async ({ query }) => {
     const limit = Math.min(100, Math.max(1, Number(query.limit ?? 50) || 50));
-    return { status: 200, body: await executionService().list({ limit, nextToken: query.nextToken }) };
+    const filter = parse(ExecutionListFilter, { status: query.status || undefined, name: query.name || undefined });
+    return { status: 200, body: await executionService().list({ limit, nextToken: query.nextToken, statuses: filter.status, nameContains: filter.name }) };
   }),
   route('GET', '/executions/{executionId}', async ({ params }) => ({
     status: 200,
@@ -56,6 +59,17 @@ export const routes = [
       nextToken: query.nextToken || undefined,
     }),
   })),
+  // On AWS a redirect to a short-lived presigned GET (core/aws/artifact-urls.ts says why not the
+  // bytes); the local layer serves the bytes itself (local/layer.ts).
+  route('GET', '/executions/{executionId}/tasks/{taskId}/artifacts/{name}', async ({ params }) => {
+    const object = await executionService().artifact(params.executionId!, params.taskId!, params.name!);
+    const { url, expiresAt } = await presignWithClient(s3Client(), object);
+    return {
+      status: 302,
+      headers: { location: url, 'cache-control': 'no-store' },
+      body: { name: object.name, bytes: object.bytes, contentType: object.contentType, url, expiresAt },
+    };
+  }),
   route('GET', '/agents', async () => ({ status: 200, body: { items: await agentStore().list() } })),
   route('POST', '/agents', async ({ body }) => {
     const req = parse(StartAgentsRequest, body);

@@ -26,6 +26,7 @@ import { startDynalite } from './services/dynalite.ts';
 import { startFauxqs127 } from './services/fauxqs.ts';
 import { EventRing, serveEvents } from './events.ts';
 import { serveConsole } from './console.ts';
+import { artifactRoute, serveArtifact } from './artifacts.ts';
 import { type ExecutionStatusChangeEvent, LocalStepFunctions } from './stepfunctions/index.ts';
 import { killLeftoverWorkers, reapLeftoverGroups } from './leftovers.ts';
 import { FileLogSource, LayerLogFile } from './logs.ts';
@@ -473,6 +474,9 @@ export class LocalLayer {
 
   private async serve(api: Handler, req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (await serveConsole(req, res)) return;
+    // An artifact's bytes: streamed here, where the Lambda's route would redirect (local/artifacts.ts).
+    const artifact = artifactRoute(req);
+    if (artifact) return serveArtifact(req, res, artifact);
     // GET /events streams, which a Lambda handler cannot: the layer serves it from its ring (on AWS
     // the API's route answers 501 and points at the stack's event bus).
     if (req.method === 'GET' && /^(\/v1)?\/events\/?$/.test(new URL(req.url ?? '/', 'http://127.0.0.1').pathname)) {

@@ -1,9 +1,10 @@
 // One execution: its plan drawn as a graph (a sequential chain, a parallel fan-out with its bound,
 // pipeline stages), each task coloured and named by status; the chosen task's attempts, agent,
-// duration, cost, error and output; cancel and redrive.
+// duration, cost, error, output and artifacts (views/artifacts.ts); cancel and redrive.
 import type { ExecutionView, TaskResult } from '../../core/executions.ts';
 import { ApiError, api } from '../api.ts';
 import { badge, between, formatDuration, formatTime, formatUsd, h, replace } from '../dom.ts';
+import { artifactsSection } from './artifacts.ts';
 import type { Context, View } from './view.ts';
 
 const ENDED = ['FAILED', 'TIMED_OUT', 'ABORTED'];
@@ -55,6 +56,8 @@ export function executionView(executionId: string, ctx: Context): View {
         h('span', { class: 'task-id' }, t.taskId),
         h('span', { class: 'task-status' }, t.status),
         h('span', { class: 'task-meta' }, t.durationMs !== undefined ? formatDuration(t.durationMs) : t.attempts > 1 ? `attempt ${t.attempts}` : ''),
+        // Served from the result cache: no agent ran it here.
+        t.cachedFrom && h('span', { class: 'task-cached', title: `Output and artifacts of ${t.cachedFrom.executionId} / ${t.cachedFrom.taskId}` }, `cached from ${t.cachedFrom.taskId}`),
       ),
     );
 
@@ -95,7 +98,10 @@ export function executionView(executionId: string, ctx: Context): View {
       ['Cost', t.cost ? `${formatUsd(t.cost.usd)} (${t.cost.inputTokens ?? 0} in / ${t.cost.outputTokens ?? 0} out tokens)` : '—'],
     ];
     if (t.skipReason) rows.push(['Skipped because', t.skipReason]);
-    if (t.cachedFrom) rows.push(['Cached from', `${t.cachedFrom.executionId} / ${t.cachedFrom.taskId}`]);
+    if (t.cachedFrom) {
+      const from = t.cachedFrom;
+      rows.push(['Cached from', h('a', { href: `#/executions/${encodeURIComponent(from.executionId)}` }, `${from.executionId} / ${from.taskId}`)]);
+    }
     return h(
       'section',
       { class: 'task-detail', 'aria-labelledby': 'task-heading' },
@@ -126,7 +132,7 @@ export function executionView(executionId: string, ctx: Context): View {
           ),
         ),
       t.output && [h('h4', null, 'Output'), h('pre', { class: 'output', tabindex: 0, 'aria-label': 'Output as JSON' }, JSON.stringify(t.output, null, 2))],
-      t.artifacts?.length && [h('h4', null, 'Artifacts'), h('ul', null, t.artifacts.map((a) => h('li', null, `${a.name} (${a.bytes} bytes): ${a.uri}`)))],
+      artifactsSection(executionId, t.taskId, t.artifacts ?? [], (message) => (problem.textContent = message)),
     );
   }
 
@@ -150,7 +156,7 @@ export function executionView(executionId: string, ctx: Context): View {
       replace(graph, h('h3', null, 'Plan'), drawGraph(e));
     }
     if (changed('detail', [task, task?.status === 'running' ? Date.now() : 0])) {
-      replace(detail, task ? drawTask(task) : h('p', { class: 'muted' }, 'Choose a task to see its attempts, agent, cost, error and output.'));
+      replace(detail, task ? drawTask(task) : h('p', { class: 'muted' }, 'Choose a task to see its attempts, agent, cost, error, output and artifacts.'));
     }
     const { tasks: _tasks, ...rest } = e;
     if (!changed('header', [rest, e.tasks.map((t) => t.status)])) return;

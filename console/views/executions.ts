@@ -1,4 +1,5 @@
-// The executions, newest first: a page at a time (nextToken), filtered by status and name.
+// The executions, newest first: a page at a time (nextToken), filtered by status and name by the
+// API (GET /executions?status=&name=), so a filter finds matches on any page, not just this one.
 import type { ExecutionView } from '../../core/executions.ts';
 import { api } from '../api.ts';
 import { badge, between, formatDuration, formatTime, formatUsd, h, replace } from '../dom.ts';
@@ -15,8 +16,24 @@ export function executionsView(_ctx: Context): View {
   let items: Summary[] = [];
   let next: string | undefined;
 
-  const status = h('select', { id: 'filter-status', onchange: () => render() }, h('option', { value: '' }, 'Any status'), STATUSES.map((s) => h('option', { value: s }, s)));
-  const search = h('input', { id: 'filter-name', type: 'search', placeholder: 'name contains…', oninput: () => render() });
+  // A filter starts over from the newest page; typing is sent once it pauses.
+  let typing: ReturnType<typeof setTimeout> | undefined;
+  const restart = () => {
+    tokens.length = 1;
+    page = 0;
+    void refresh().catch(() => undefined); // the live refresh reports a refusal
+  };
+  const status = h('select', { id: 'filter-status', onchange: restart }, h('option', { value: '' }, 'Any status'), STATUSES.map((s) => h('option', { value: s }, s)));
+  const search = h('input', {
+    id: 'filter-name',
+    type: 'search',
+    placeholder: 'name contains…',
+    'aria-describedby': 'filter-name-help',
+    oninput: () => {
+      clearTimeout(typing);
+      typing = setTimeout(restart, 300);
+    },
+  });
   const body = h('tbody');
   const summary = h('p', { class: 'muted', 'aria-live': 'polite' });
   const newer = h('button', { type: 'button', onclick: () => turn(-1) }, '← Newer');
@@ -33,6 +50,7 @@ export function executionsView(_ctx: Context): View {
       status,
       h('label', { for: 'filter-name' }, 'Search by name'),
       search,
+      h('span', { id: 'filter-name-help', class: 'muted' }, 'part of the name or id, case-sensitive'),
     ),
     summary,
     h(
@@ -61,17 +79,15 @@ export function executionsView(_ctx: Context): View {
   };
 
   function render(): void {
-    const wanted = status.value;
-    const text = search.value.trim().toLowerCase();
-    const shown = items.filter((e) => (!wanted || e.status === wanted) && (!text || e.name.toLowerCase().includes(text) || e.executionId.includes(text)));
-    const sig = JSON.stringify([shown, items.length, page, next]);
+    const filtered = Boolean(status.value || search.value.trim());
+    const sig = JSON.stringify([items, page, next, filtered]);
     if (sig === drawn) return tick();
     drawn = sig;
     durations.clear();
     replace(
       body,
-      shown.length
-        ? shown.map((e) =>
+      items.length
+        ? items.map((e) =>
             h(
               'tr',
               null,
@@ -87,21 +103,43 @@ export function executionsView(_ctx: Context): View {
               h('td', null, formatUsd(e.costUsd)),
             ),
           )
-        : h('tr', null, h('td', { colspan: 6, class: 'muted' }, items.length ? 'No execution on this page matches.' : 'No executions yet: submit a plan from "New plan".')),
+        : h(
+            'tr',
+            null,
+            h(
+              'td',
+              { colspan: 6, class: 'muted' },
+              filtered
+                ? next
+                  ? 'No match among the executions read so far: "Older" reads further back.'
+                  : 'No execution matches these filters.'
+                : 'No executions yet: submit a plan from "New plan".',
+            ),
+          ),
     );
-    summary.textContent = `Page ${page + 1}: ${shown.length} of ${items.length} shown${wanted || text ? ' (filters apply to this page)' : ''}.`;
+    // With a filter the API reads a bounded number of executions per request: a page may be short.
+    summary.textContent = `Page ${page + 1}: ${items.length} execution${items.length === 1 ? '' : 's'}${filtered ? ' matching' : ''}${filtered && next ? '; older ones may match too' : ''}.`;
     newer.disabled = page === 0;
     older.disabled = !next;
     tick();
   }
 
+  // Only the newest request's answer is drawn: a filter changed while an older one was on its way.
+  let asked = 0;
   async function refresh(): Promise<void> {
     const token = tokens[page];
-    const data = await api<{ items: Summary[]; nextToken?: string }>('GET', `/executions?limit=${PAGE_SIZE}${token ? `&nextToken=${encodeURIComponent(token)}` : ''}`);
+    const query = new URLSearchParams({ limit: String(PAGE_SIZE) });
+    if (token) query.set('nextToken', token);
+    if (status.value) query.set('status', status.value);
+    if (search.value.trim()) query.set('name', search.value.trim());
+    const mine = ++asked;
+    const data = await api<{ items: Summary[]; nextToken?: string }>('GET', `/executions?${query}`);
+    if (mine !== asked) return;
     items = data.items;
     next = data.nextToken;
     render();
   }
 
-  return { title: 'Executions', root, refresh };
+  const dispose = () => clearTimeout(typing);
+  return { title: 'Executions', root, refresh, dispose };
 }

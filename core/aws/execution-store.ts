@@ -42,6 +42,18 @@ export type ClaimResult =
   | { claimed: true; task: TaskRecord }
   | { claimed: false; reason: 'unknown' | 'stale' | 'held' | 'finished'; task?: TaskRecord };
 
+/** GET /executions: a page, newest first; filtered by status and by a part of the name (or id) when asked. */
+export interface ExecutionListOptions {
+  limit: number;
+  nextToken?: string;
+  statuses?: ExecutionStatus[];
+  /** Case-sensitive, as DynamoDB's contains(). */
+  nameContains?: string;
+}
+
+/** How many index items one filtered list request reads at most. */
+export const FILTERED_READ_ITEMS = 200;
+
 export class ExecutionStore {
   constructor(
     private readonly ddb: DynamoDBDocumentClient,
@@ -116,7 +128,7 @@ export class ExecutionStore {
     return res.Item && strip<ExecutionRecord>(res.Item);
   }
 
-  async listExecutions(opts: { limit: number; nextToken?: string }): Promise<{ items: ExecutionRecord[]; nextToken?: string }> {
+  async listExecutions(opts: ExecutionListOptions): Promise<{ items: ExecutionRecord[]; nextToken?: string }> {
     let start: Record<string, unknown> | undefined;
     if (opts.nextToken) {
       try {
@@ -125,23 +137,61 @@ export class ExecutionStore {
         start = undefined;
       }
     }
-    const res = await this.ddb.send(
-      new QueryCommand({
-        TableName: this.table,
-        IndexName: 'byStart',
-        KeyConditionExpression: 'gsi1pk = :p',
-        ExpressionAttributeValues: { ':p': 'EXEC' },
-        ScanIndexForward: false,
-        Limit: opts.limit,
-        ExclusiveStartKey: start,
-      }),
-    );
-    return {
-      items: (res.Items ?? []).map((i) => strip<ExecutionRecord>(i)),
-      nextToken: res.LastEvaluatedKey
-        ? Buffer.from(JSON.stringify(res.LastEvaluatedKey)).toString('base64url')
-        : undefined,
+    const encode = (key: Record<string, unknown> | undefined) => (key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined);
+    const query = {
+      TableName: this.table,
+      IndexName: 'byStart',
+      KeyConditionExpression: 'gsi1pk = :p',
+      ExpressionAttributeValues: { ':p': 'EXEC' } as Record<string, unknown>,
+      ScanIndexForward: false,
     };
+    if (!opts.statuses?.length && !opts.nameContains) {
+      const res = await this.ddb.send(new QueryCommand({ ...query, Limit: opts.limit, ExclusiveStartKey: start }));
+      return { items: (res.Items ?? []).map((i) => strip<ExecutionRecord>(i)), nextToken: encode(res.LastEvaluatedKey) };
+    }
+    // Filtered: DynamoDB applies a filter after it reads, and counts Limit before it. A request reads
+    // at most FILTERED_READ_ITEMS items of the index, so a rare match costs no more than an
+    // unfiltered page; the page may then hold fewer than `limit` items and a nextToken to go on.
+    const conditions: string[] = [];
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ':p': 'EXEC' };
+    if (opts.statuses?.length) {
+      names['#s'] = 'status';
+      conditions.push(`(${opts.statuses.map((st, i) => ((values[`:s${i}`] = st), `#s = :s${i}`)).join(' OR ')})`);
+    }
+    if (opts.nameContains) {
+      names['#n'] = 'name';
+      values[':q'] = opts.nameContains;
+      conditions.push('(contains(#n, :q) OR contains(executionId, :q))');
+    }
+    const items: ExecutionRecord[] = [];
+    let key = start;
+    let read = 0;
+    while (read < FILTERED_READ_ITEMS) {
+      const limit = Math.min(FILTERED_READ_ITEMS - read, 100);
+      const res = await this.ddb.send(
+        new QueryCommand({
+          ...query,
+          FilterExpression: conditions.join(' AND '),
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          Limit: limit,
+          ExclusiveStartKey: key,
+        }),
+      );
+      read += res.ScannedCount ?? limit;
+      const found = res.Items ?? [];
+      for (const [i, item] of found.entries()) {
+        items.push(strip<ExecutionRecord>(item));
+        if (items.length < opts.limit) continue;
+        // Full: the next page starts after this item (any item's keys make a start key).
+        const last = i === found.length - 1 && !res.LastEvaluatedKey;
+        return { items, nextToken: last ? undefined : encode({ pk: item.pk, sk: item.sk, gsi1pk: item.gsi1pk, gsi1sk: item.gsi1sk }) };
+      }
+      key = res.LastEvaluatedKey;
+      if (!key) break;
+    }
+    return { items, nextToken: encode(key) };
   }
 
   /** Executions in one of the given statuses (used at start-up and by the health monitor). */

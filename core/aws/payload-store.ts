@@ -48,6 +48,10 @@ export class PayloadStore {
     return 'inline' in stored ? stored.inline : this.getJson<T>(stored.key);
   }
 
+  get bucketName(): string {
+    return this.bucket;
+  }
+
   uri(key: string): string {
     return `s3://${this.bucket}/${key}`;
   }

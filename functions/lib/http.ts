@@ -22,7 +22,8 @@ export type Route = {
   template: string;
   pattern: RegExp;
   keys: string[];
-  handle: (req: Request) => Promise<{ status: number; body: unknown }>;
+  /** `headers`: beside the JSON content type (a redirect's Location). */
+  handle: (req: Request) => Promise<{ status: number; body: unknown; headers?: Record<string, string> }>;
 };
 
 /** `/executions/{executionId}` → a route matching that path, capturing executionId. */
@@ -36,8 +37,8 @@ export function route(method: string, template: string, handle: Route['handle'])
   return { method, template, pattern: new RegExp(`^${source}/?$`), keys, handle };
 }
 
-export function json(status: number, body: unknown): APIGatewayProxyResult {
-  return { statusCode: status, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) };
+export function json(status: number, body: unknown, headers: Record<string, string> = {}): APIGatewayProxyResult {
+  return { statusCode: status, headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) };
 }
 
 function parseBody(event: APIGatewayProxyEvent): unknown {
@@ -70,8 +71,8 @@ export function dispatch(routes: Route[]) {
     // pathParameters only where the path does not match the template (a custom domain's base path).
     const params = Object.fromEntries(match.keys.map((k, i) => [k, fromPath ? fromPath[i]! : event.pathParameters?.[k] ?? '']));
     const query = Object.fromEntries(Object.entries(event.queryStringParameters ?? {}).filter(([, v]) => v !== undefined)) as Record<string, string>;
-    const { status, body } = await match.handle({ method: event.httpMethod, path, params, query, body: parseBody(event) });
-    return json(status, body);
+    const { status, body, headers } = await match.handle({ method: event.httpMethod, path, params, query, body: parseBody(event) });
+    return json(status, body, headers);
   };
 }
 

@@ -1,18 +1,19 @@
 // The console in a real browser: Debian's Chromium driven by playwright-core, against a real local
 // layer (`npm start`, worker processes running command tasks) that asks for a bearer token. Skipped,
 // with one line, where no Chromium is installed (.ci/run installs the `chromium` package).
-import { existsSync } from 'node:fs';
+import { execSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Browser, type Page, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Layer, ROOT, removeStateDir, startLayer, waitFor } from '../e2e/harness.ts';
+import { type Layer, ROOT, removeStateDir, scratchDir, startLayer, waitFor } from '../e2e/harness.ts';
 
 const CHROMIUM = process.env.XL_CHROMIUM ?? '/usr/bin/chromium';
 const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`test/browser: no Chromium at ${CHROMIUM} (apt-get install chromium): the console's browser tests are skipped`);
 
 const TOKEN = 'console-test-token';
-/** The README's screenshots go to docs/ when asked for (XL_CONSOLE_SCREENSHOTS=1); else to the test's state dir, so a test run changes no committed file. */
+/** The README's screenshots (console-execution, -fleet, -artifacts) go to docs/ when asked for (XL_CONSOLE_SCREENSHOTS=1); else to the test's state dir, so a test run changes no committed file. */
 const shot = (name: string) => join(process.env.XL_CONSOLE_SCREENSHOTS === '1' ? join(ROOT, 'docs') : layer.stateDir, name);
 const auth = { authorization: `Bearer ${TOKEN}` };
 
@@ -56,6 +57,8 @@ describe.skipIf(!haveChromium)('the console', () => {
           XL_HEARTBEAT_SECONDS: '3',
           // The tester's breaker opens at its first transient failure and stays open; the others never.
           XL_BREAKER_POLICY: JSON.stringify({ 'agent:*': { failureThreshold: 1_000_000 }, 'agent:tester': { failureThreshold: 1, cooldownSeconds: 3600 } }),
+          // Claude Code tasks run a stand-in CLI that plays a synthesized transcript and writes the files it names.
+          XL_CLAUDE_BIN: join(ROOT, 'test/fixtures/claude-standin.mjs'),
         },
       }),
       chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] }),
@@ -154,15 +157,20 @@ describe.skipIf(!haveChromium)('the console', () => {
     expect((await api('GET', `/executions/${id}`)).body.status).toBe('ABORTED');
   });
 
-  it('finds an execution by name in the list and pages with the filters kept', async () => {
+  it('finds executions by name and status through the API, so matches on any page are found', async () => {
     await open('#/executions');
+    const asked = page.waitForRequest((r) => new URL(r.url()).pathname === '/executions' && new URL(r.url()).searchParams.get('name') === 'cancel');
     await page.getByLabel('Search by name').fill('cancel');
+    expect(new URL((await asked).url()).searchParams.get('limit')).toBe('20');
+    // The unfiltered page showed it too: wait for the filtered answer to be drawn.
+    await expect.poll(() => page.locator('tbody tr').count()).toBe(1);
     await page.getByRole('link', { name: 'console-cancel' }).waitFor();
-    expect(await page.locator('tbody tr').count()).toBe(1);
     await page.getByLabel('Status').selectOption('FAILED');
-    await page.getByText('No execution on this page matches.').waitFor();
+    await page.getByText('No execution matches these filters.').waitFor();
     await page.getByLabel('Search by name').fill('');
     await page.getByRole('link', { name: 'console-failure' }).waitFor();
+    await expect.poll(() => page.getByRole('link', { name: 'console-cancel' }).count()).toBe(0);
+    await page.getByLabel('Status').selectOption('');
   });
 
   it('changes a pool bound, and the agents show their type, status and health', async () => {
@@ -197,6 +205,83 @@ describe.skipIf(!haveChromium)('the console', () => {
     await row.getByText('closed').waitFor();
     expect((await api('GET', '/breakers')).body.items.find((b: any) => b.key === 'agent:tester')?.state).toBe('closed');
     await api('DELETE', `/executions/${id}`);
+  });
+
+  it('reads a task’s transcript turn by turn and its diff as a diff, downloads an artifact, and marks a cached task', async () => {
+    const repo = scratchDir('xl-console-repo-');
+    const git = (args: string) => execSync(`git -C ${repo} -c user.name=t -c user.email=t@t ${args}`, { stdio: 'pipe' });
+    git('init -q -b main');
+    writeFileSync(join(repo, 'README.md'), 'hello\n');
+    git('add README.md');
+    git('commit -q -m init');
+    // A Claude Code task (the stand-in plays coder-typescript.jsonl, writing src/slug.ts): its
+    // session transcript and the workspace's diff are its artifacts.
+    const task = {
+      id: 'write',
+      agentType: 'coder',
+      instructions: 'Write a typed slugify function. [standin:coder-typescript]',
+      workspace: { repository: `file://${repo}`, ref: 'main' },
+      cache: { ttlSeconds: 3600 },
+    };
+    const first = await submit({ name: 'console-artifacts', pattern: 'sequential', tasks: [task] });
+    const ended = await waitFor('the artifacts execution to end', async () => {
+      const ex = (await api('GET', `/executions/${first}`)).body;
+      return ex.status === 'RUNNING' ? undefined : ex;
+    }, 60_000);
+    expect(ended.status, JSON.stringify(ended.tasks)).toBe('SUCCEEDED');
+    expect(ended.tasks[0].artifacts.map((a: any) => a.name).sort()).toEqual(['claude-transcript.jsonl', 'new-files.tar.gz', 'workspace.diff']);
+
+    await open(`#/executions/${first}`);
+    await page.locator('button[data-task="write"].status-completed').click();
+    const transcript = page.getByRole('region', { name: 'Transcript claude-transcript.jsonl' });
+    await transcript.waitFor();
+    const roles = await transcript.locator('.turn-role').allTextContents();
+    expect(roles[0]).toBe('Session');
+    expect(roles).toContain('Tool use: Write');
+    expect(roles).toContain('Tool result: Write');
+    expect(roles).toContain('Assistant');
+    expect(roles.at(-1)).toMatch(/^Result \(success, 2 turns/);
+    expect(await transcript.locator('.turn-assistant').last().textContent()).toContain('I wrote src/slug.ts');
+
+    const diff = page.getByRole('region', { name: 'Diff workspace.diff' });
+    await diff.waitFor();
+    expect(await diff.locator('.diff-file-name strong').allTextContents()).toEqual(['src/slug.ts']);
+    expect(await diff.locator('.diff-add').first().textContent()).toBe('+export function slugify(title: string): string {\n');
+    expect(await diff.locator('.diff-del').count()).toBe(0);
+    // The archive is offered for download only.
+    expect(await page.getByRole('region', { name: /new-files/ }).count()).toBe(0);
+    await page.screenshot({ path: shot('console-artifacts.png'), fullPage: true });
+
+    // The download link saves the bytes the bucket holds (through the API, with the page's token).
+    const saving = page.waitForEvent('download');
+    await page.getByRole('link', { name: 'Download workspace.diff' }).click();
+    const download = await saving;
+    expect(download.suggestedFilename()).toBe('workspace.diff');
+    const saved = readFileSync((await download.path())!);
+    const route = `/executions/${first}/tasks/write/artifacts/workspace.diff`;
+    const direct = await fetch(layer.url + route, { headers: auth });
+    expect(direct.headers.get('content-type')).toBe('text/x-diff; charset=utf-8');
+    expect(direct.headers.get('content-disposition')).toMatch(/^attachment; filename="workspace.diff"/);
+    const bytes = Buffer.from(await direct.arrayBuffer());
+    expect(saved.equals(bytes)).toBe(true);
+    expect(bytes.length).toBe(ended.tasks[0].artifacts.find((a: any) => a.name === 'workspace.diff').bytes);
+    // The route asks for the token as the others do, and names what a task has when asked for what it lacks.
+    expect((await fetch(layer.url + route)).status).toBe(401);
+    const missing = await fetch(layer.url + `/executions/${first}/tasks/write/artifacts/nothing.txt`, { headers: auth });
+    expect(missing.status).toBe(404);
+    expect((await missing.json()).error.message).toBe('task write has no artifact nothing.txt (it has: workspace.diff, new-files.tar.gz, claude-transcript.jsonl)');
+
+    // The same task again is served from the result cache: its tile says so, and its artifacts are the first run's.
+    const second = await submit({ name: 'console-artifacts-again', pattern: 'sequential', tasks: [task] });
+    await waitFor('the cached execution to succeed', async () => (await api('GET', `/executions/${second}`)).body.status === 'SUCCEEDED', 60_000);
+    await open(`#/executions/${second}`);
+    const tile = page.locator('button[data-task="write"].status-completed');
+    await tile.locator('.task-cached').waitFor();
+    expect(await tile.locator('.task-cached').textContent()).toBe('cached from write');
+    await tile.click();
+    await page.getByRole('link', { name: `${first} / write` }).waitFor();
+    await page.getByRole('region', { name: 'Diff workspace.diff' }).waitFor();
+    expect(errors).toEqual([]);
   });
 
   it('writes no error to the browser console on any view, at 1280 and at 390 px wide, with nothing wider than the screen', async () => {

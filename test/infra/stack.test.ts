@@ -209,6 +209,15 @@ describe('dead letters', () => {
     expect(isTaskQueueSend(send[0])).toBe(true);
   });
 
+  it("the API may read the bucket's artifacts/ (its presigned artifact GETs carry that right) and delete nothing there", () => {
+    const statements = statementsOfFunction('ApiFunction');
+    const reads = granting(statements, 's3:GetObject');
+    expect(reads.length).toBeGreaterThan(0);
+    // bucket/* (the API also reads plans and outputs): artifacts/ included.
+    expect(reads.some((s) => /PayloadBucket.*"\/\*"/.test(resourceText(s)))).toBe(true);
+    expect(statements.flatMap((s) => [s.Action].flat()).filter((a: string) => /^s3:Delete/.test(a))).toEqual([]);
+  });
+
   it('the API may start a message move task and delete on the DLQs only, and send only to the stack\'s queues', () => {
     const statements = statementsOfFunction('ApiFunction');
     const move = granting(statements, 'sqs:StartMessageMoveTask');
@@ -816,7 +825,17 @@ describe('API', () => {
       for (const p of required) expect(props.RequestParameters?.[p], `${key} ${p}`).toBe(true);
       expect(validator(props).ValidateRequestParameters, key).toBe(true);
     }
-    expect(method('GET /executions').RequestParameters).toEqual({ 'method.request.querystring.limit': false, 'method.request.querystring.nextToken': false });
+    expect(method('GET /executions').RequestParameters).toEqual({
+      'method.request.querystring.limit': false,
+      'method.request.querystring.nextToken': false,
+      'method.request.querystring.status': false,
+      'method.request.querystring.name': false,
+    });
+    expect(method('GET /executions/{executionId}/tasks/{taskId}/artifacts/{name}').RequestParameters).toEqual({
+      'method.request.path.executionId': true,
+      'method.request.path.taskId': true,
+      'method.request.path.name': true,
+    });
     expect(method('DELETE /agents/{agentId}').RequestParameters).toEqual({ 'method.request.path.agentId': true, 'method.request.querystring.graceful': false });
   });
 

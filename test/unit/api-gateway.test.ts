@@ -105,6 +105,12 @@ describe('the API handler behind declared resources', () => {
     expect(res.body.error.message).toBe('no agent type wizard');
   });
 
+  it('refuses an unknown status in GET /executions?status=..., naming it, before reading anything', async () => {
+    const res = await call({ ...gatewayEvent('GET', '/executions', '/executions', null), queryStringParameters: { status: 'FAILED,DONE' } });
+    expect(res.status).toBe(400);
+    expect(res.body.error.details[0].path).toBe('/status/1');
+  });
+
   it('still checks a body the model let through (rules JSON Schema cannot say)', async () => {
     const res = await call(gatewayEvent('POST', '/agents', '/agents', null, { agentType: 'wizard' }));
     expect(res.status).toBe(400);

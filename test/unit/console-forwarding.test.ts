@@ -23,6 +23,10 @@ interface Received {
 
 let api: Server;
 let apiUrl: string;
+/** A stand-in S3: what reached it, and the bytes it answers with. */
+let bucket: Server;
+let bucketUrl: string;
+const bucketHits: { path: string; headers: IncomingMessage['headers'] }[] = [];
 let forwarder: Awaited<ReturnType<typeof startConsoleServer>>;
 const received: Received[] = [];
 
@@ -58,10 +62,26 @@ beforeAll(async () => {
     let body = '';
     for await (const chunk of req) body += chunk;
     received.push({ method: req.method!, path: req.url!, headers: req.headers, body, valid: await verify(req, body) });
+    if (req.url!.includes('/artifacts/elsewhere')) {
+      res.writeHead(302, { location: 'http://203.0.113.7/artifacts/x' });
+      return void res.end('{}');
+    }
+    if (req.url!.includes('/artifacts/')) {
+      // As the API Lambda answers on AWS: a 302 to a presigned GET (here, the stand-in bucket).
+      res.writeHead(302, { location: `${bucketUrl}/artifacts/ex-1/t/1/workspace.diff?X-Amz-Signature=abc`, 'content-type': 'application/json' });
+      return void res.end('{}');
+    }
     res.writeHead(202, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ executionId: 'ex-1', status: 'RUNNING' }));
   });
   await new Promise<void>((ok) => api.listen(0, '127.0.0.1', ok));
+  bucket = createServer((req, res) => {
+    bucketHits.push({ path: req.url!, headers: req.headers });
+    res.writeHead(200, { 'content-type': 'text/x-diff; charset=utf-8', 'content-disposition': 'attachment; filename="workspace.diff"' });
+    res.end('+added\n');
+  });
+  await new Promise<void>((ok) => bucket.listen(0, '127.0.0.1', ok));
+  bucketUrl = `http://127.0.0.1:${(bucket.address() as AddressInfo).port}`;
   apiUrl = `http://127.0.0.1:${(api.address() as AddressInfo).port}/v1`;
   // The stand-in is not on an execute-api host name: the signer API Gateway would get is handed in.
   forwarder = await startConsoleServer({ endpoint: { url: apiUrl, source: 'test' }, sign: signedHeaders });
@@ -71,6 +91,7 @@ afterAll(async () => {
   process.env = { ...saved };
   await forwarder?.close();
   await new Promise((ok) => api?.close(ok));
+  await new Promise((ok) => bucket?.close(ok));
 });
 
 const consoleCall = (path: string, init: RequestInit = {}) =>
@@ -120,5 +141,28 @@ describe('xl console against a stand-in API Gateway endpoint', () => {
     );
     expect(rebound).toBe(403);
     expect(received).toHaveLength(0);
+  });
+
+  it('follows the API’s redirect to a presigned artifact GET itself, without the signature, and hands the page the bytes', async () => {
+    received.length = 0;
+    bucketHits.length = 0;
+    const res = await consoleCall('/executions/ex-1/tasks/t/artifacts/workspace.diff');
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('+added\n');
+    expect(res.headers.get('content-disposition')).toBe('attachment; filename="workspace.diff"');
+    expect(received).toHaveLength(1);
+    expect(received[0]!.valid).toBe(true);
+    expect(bucketHits).toHaveLength(1);
+    expect(bucketHits[0]!.path).toBe('/artifacts/ex-1/t/1/workspace.diff?X-Amz-Signature=abc');
+    // S3 refuses a second authorization, and the API's credentials are not the bucket's business.
+    expect(Object.keys(bucketHits[0]!.headers).filter((h) => h === 'authorization' || h.startsWith('x-amz-') || h === CONSOLE_HEADER)).toEqual([]);
+  });
+
+  it('does not follow a redirect to plain http off this machine', async () => {
+    bucketHits.length = 0;
+    const res = await consoleCall('/executions/ex-1/tasks/t/artifacts/elsewhere');
+    expect(res.status).toBe(502);
+    expect((await res.json()).error.message).toMatch(/redirected to http:\/\/203\.0\.113\.7, which is neither https nor this machine/);
+    expect(bucketHits).toHaveLength(0);
   });
 });

@@ -78,7 +78,7 @@ describe('the OpenAPI document', () => {
     }
   });
 
-  it('gives every operation a unique operationId and a JSON success response', () => {
+  it('gives every operation a unique operationId and a JSON success response (an artifact: its bytes)', () => {
     const ids: string[] = [];
     for (const [path, item] of Object.entries(doc.paths as Json)) {
       for (const method of METHODS.filter((m) => item[m])) {
@@ -86,10 +86,20 @@ describe('the OpenAPI document', () => {
         ids.push(op.operationId);
         const success = Object.keys(op.responses).filter((s) => /^2\d\d$/.test(s));
         expect(success.length, `${method} ${path}`).toBeGreaterThan(0);
-        for (const s of success) expect(op.responses[s].content['application/json'].schema, `${method} ${path} ${s}`).toBeDefined();
+        const type = path.endsWith('/artifacts/{name}') ? 'application/octet-stream' : 'application/json';
+        for (const s of success) expect(op.responses[s].content[type].schema, `${method} ${path} ${s}`).toBeDefined();
       }
     }
     expect(new Set(ids).size).toBe(ids.length);
+  });
+
+  it("serves a task's artifact: the bytes locally, a 302 to a presigned GET on AWS, 404 for an unknown one", () => {
+    const get = doc.paths['/executions/{executionId}/tasks/{taskId}/artifacts/{name}'].get;
+    expect(get.operationId).toBe('getArtifact');
+    expect(Object.keys(get.responses)).toEqual(expect.arrayContaining(['200', '302', '404']));
+    expect(get.responses['302'].headers.Location).toBeDefined();
+    expect(get.responses['302'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/ArtifactRedirect' });
+    expect(doc.components.schemas.ArtifactRedirect.required).toEqual(['name', 'bytes', 'contentType', 'url', 'expiresAt']);
   });
 
   it("describes the contract's error body for 400, 401, 403, 404, 409, 413, 429 and 500", () => {
