@@ -42,10 +42,21 @@ describe('the pool simulation', () => {
     const trace = traces(3)[1]!;
     const size = peakSize(trace, 1);
     const o = { ...opts, bounds: { min: 0, max: size } };
-    const bare = simulate(trace, layerPolicy(FARGATE, { reactionSeconds: 0, idleSeconds: 0 }), o);
+    const bare = simulate(trace, layerPolicy(FARGATE, { reactionSeconds: 0, idleSeconds: 0, startSeconds: undefined }), o);
     expect({ ...bare, policy: 'reactive' }).toEqual(simulate(trace, reactivePolicy, o));
     // The layer as configured keeps room for arrivals: it waits less than the reactive policy.
     expect(simulate(trace, layerPolicy(FARGATE), o).waitP95Seconds).toBeLessThanOrEqual(bare.waitP95Seconds);
+  });
+
+  it('weighs a start against holding an agent: after the 10,000-task plan its agents go as they run out of work', () => {
+    const trace = traces(1)[3]!;
+    const o = { ...opts, bounds: { min: 0, max: peakSize(trace, 1) } };
+    const fixedHold = simulate(trace, layerPolicy(FARGATE, { startSeconds: undefined }), o);
+    const weighed = simulate(trace, layerPolicy(FARGATE), o);
+    // The same starts and waits; the running tasks about to end count against the room, and idle agents
+    // are held by the arrival rate rather than for two minutes each.
+    expect(weighed).toMatchObject({ starts: fixedHold.starts, waitP95Seconds: fixedHold.waitP95Seconds });
+    expect(weighed.agentMinutes).toBeLessThan(0.95 * fixedHold.agentMinutes);
   });
 
   it('sizes the static pool for the busiest 15 minutes\' offered load', () => {
