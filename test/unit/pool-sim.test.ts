@@ -2,7 +2,7 @@
 // the policy alone; and the layer's policy in it is core/pool.ts sizeType itself.
 import { describe, expect, it } from 'vitest';
 import { FARGATE, LOCAL, type Trace, layerPolicy, peakSize, reactivePolicy, simulate, staticPolicy, traces } from '../../bench/pool-sim.ts';
-import { compare } from '../../bench/pool.ts';
+import { acrossSeeds, compare } from '../../bench/pool.ts';
 
 const opts = { platform: FARGATE, bounds: { min: 0, max: 4 }, slots: 1 };
 
@@ -57,6 +57,13 @@ describe('the pool simulation', () => {
     // are held by the arrival rate rather than for two minutes each.
     expect(weighed).toMatchObject({ starts: fixedHold.starts, waitP95Seconds: fixedHold.waitP95Seconds });
     expect(weighed.agentMinutes).toBeLessThan(0.95 * fixedHold.agentMinutes);
+  });
+
+  it('sums up several seeds: the mean figures, and how many seeds met each aim', () => {
+    const one = compare(traces(5)[1]!, FARGATE);
+    const across = acrossSeeds(FARGATE, 5, 1)['spikes']!;
+    expect(across.mean.layer).toEqual({ waitP95Seconds: Math.round(one.layer.waitP95Seconds), agentMinutes: Math.round(one.layer.agentMinutes) });
+    expect(across.met.lowerWaitThanReactive).toBe(one.aim.lowerWaitThanReactive ? 1 : 0);
   });
 
   it('sizes the static pool for the busiest 15 minutes\' offered load', () => {
