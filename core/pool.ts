@@ -124,7 +124,7 @@ export interface SizingDecision {
  * The smoothed arrival rate: tasks that appeared since the last round (growth of queued + running +
  * finished), per second, averaged exponentially so one burst neither vanishes nor dominates. With
  * `work` (the finished and running counts), also the busy time and completions behind the mean
- * task duration (taskSeconds).
+ * task duration (meanTaskSeconds).
  */
 export function nextEstimate(
   previous: ArrivalEstimate | undefined,
@@ -151,7 +151,7 @@ export function nextEstimate(
 }
 
 /** The type's mean task duration in seconds, once a task has finished: undefined before. */
-export function taskSeconds(estimate: ArrivalEstimate | undefined): number | undefined {
+export function meanTaskSeconds(estimate: ArrivalEstimate | undefined): number | undefined {
   if (!estimate?.busySeconds || !estimate.completions || estimate.completions < 1) return undefined;
   return estimate.busySeconds / estimate.completions;
 }
@@ -161,9 +161,9 @@ export function taskSeconds(estimate: ArrivalEstimate | undefined): number | und
  * the rate 1/mean duration, as if durations were memoryless; rounded down so a start is not skipped
  * for a fraction of a task.
  */
-export function expectedEnds(inFlight: number, meanTaskSeconds: number | undefined, seconds: number): number {
-  if (!meanTaskSeconds || inFlight <= 0) return 0;
-  return Math.floor(inFlight * (1 - Math.exp(-seconds / meanTaskSeconds)));
+export function expectedEnds(inFlight: number, meanSeconds: number | undefined, seconds: number): number {
+  if (!meanSeconds || inFlight <= 0) return 0;
+  return Math.floor(inFlight * (1 - Math.exp(-seconds / meanSeconds)));
 }
 
 /**
@@ -193,7 +193,7 @@ export function sizeType(input: SizingInput, now: number, policy: SizingPolicy):
     } else {
       // A running task that ends within a start frees its slot before a new agent would be up: the
       // waiting work and the room are what those slots cannot take (after a burst, most of it).
-      const ends = expectedEnds(queued.inFlight, taskSeconds(estimate), start);
+      const ends = expectedEnds(queued.inFlight, meanTaskSeconds(estimate), start);
       desired = desiredAgents(bounds, { visible: Math.max(0, queued.visible + expected - ends), inFlight: queued.inFlight }, slots);
       // The j-th idle agent is next wanted in about j / rate seconds: worth holding while that is
       // shorter than a start (holding costs less than starting one again), drained at once beyond.

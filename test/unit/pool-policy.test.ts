@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEMAND_HINT_SECONDS, planDemand, recentDemand } from '#core/demand.ts';
 import { parsePlan } from '#core/plan.ts';
-import { type SizingInput, expectedEnds, nextEstimate, sizeType, taskSeconds } from '#core/pool.ts';
+import { type SizingInput, expectedEnds, meanTaskSeconds, nextEstimate, sizeType } from '#core/pool.ts';
 
 const NOW = Date.parse('2026-12-01T12:00:00Z');
 const policy = { idleSeconds: 120, heartbeatSeconds: 60, reactionSeconds: 240, rateHalfLifeSeconds: 120 };
@@ -26,11 +26,11 @@ describe('the mean task duration', () => {
   it('is unknown until a task has finished, then the task-seconds run over the tasks finished (Little\'s law)', () => {
     const first = nextEstimate(undefined, 4, NOW, 120, { finished: 0, inFlight: 4 });
     expect(first).toMatchObject({ finished: 0, inFlight: 4 });
-    expect(taskSeconds(first)).toBeUndefined();
+    expect(meanTaskSeconds(first)).toBeUndefined();
     // Four running for a minute, two of them finished meanwhile and two others started: 240 task-seconds for 2 tasks.
     const next = nextEstimate(first, 6, NOW + 60_000, 120, { finished: 2, inFlight: 4 });
     expect(next).toMatchObject({ finished: 2, inFlight: 4, busySeconds: 240, completions: 2 });
-    expect(taskSeconds(next)).toBe(120);
+    expect(meanTaskSeconds(next)).toBe(120);
   });
 
   it('forgets old durations slowly, with a half-life of 30 minutes', () => {
