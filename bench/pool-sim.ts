@@ -51,8 +51,10 @@ export interface Policy {
   decide?(input: SizingInput, now: number): { start: number; drain: string[] };
 }
 
-/** The layer's policy: core/pool.ts sizeType, as reconcile calls it. */
-/** The layer's policy as configured on a platform: room for arrivals within twice a start plus a round. */
+/**
+ * The layer's policy: core/pool.ts sizeType, as reconcile calls it, configured as on the platform:
+ * room for arrivals within 2.5 times a start plus a round, starts weighed against the start time.
+ */
 export const layerPolicy = (platform: Platform, tuning: Partial<SizingPolicy> = {}, name = 'layer'): Policy => {
   let estimate: ArrivalEstimate | undefined;
   return {
@@ -61,7 +63,8 @@ export const layerPolicy = (platform: Platform, tuning: Partial<SizingPolicy> = 
       const decision = sizeType({ ...input, ...(estimate ? { estimate } : {}) }, now, {
           idleSeconds: DEFAULT_POOL_IDLE_SECONDS,
           heartbeatSeconds: 60,
-          reactionSeconds: platform === FARGATE ? DEFAULT_POOL_REACTION_SECONDS : Math.ceil(2 * (platform.startSeconds + platform.roundSeconds)),
+          reactionSeconds: platform === FARGATE ? DEFAULT_POOL_REACTION_SECONDS : Math.ceil(2.5 * (platform.startSeconds + platform.roundSeconds)),
+          startSeconds: platform.startSeconds,
           ...tuning,
         });
       estimate = decision.estimate;

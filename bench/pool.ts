@@ -1,8 +1,9 @@
-// `npm run bench:pool [-- --seed N]`: the pool policy in simulation (bench/pool-sim.ts). Each trace
+// `npm run bench:pool [-- --seed N] [--seeds K]`: the pool policy in simulation (bench/pool-sim.ts). Each trace
 // runs under a static pool sized for its peak, a reactive backlog-only policy and the layer's own
 // sizing code, on Fargate (60 s starts, a round a minute) and locally (2 s starts). Writes the
 // figures under `poolSimulation` in bench/results/latest.json (other keys kept) and a plot of pool
-// size against backlog to docs/pool-policy.svg. Figures are reported, never asserted.
+// size against backlog to docs/pool-policy.svg, and over K seeds from N (8 unless told) how often
+// each aim holds: one seed's trace is one draw. Figures are reported, never asserted.
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { FARGATE, LOCAL, type Platform, type SimResult, type Trace, layerPolicy, peakSize, reactivePolicy, simulate, staticPolicy, traces } from './pool-sim.ts';
@@ -12,6 +13,9 @@ const ROOT = resolve(import.meta.dirname, '..');
 const seedArg = process.argv.indexOf('--seed');
 const SEED = seedArg > 0 ? Number(process.argv[seedArg + 1]) : 1;
 if (!Number.isInteger(SEED)) throw new Error(`--seed must be an integer, got "${process.argv[seedArg + 1]}"`);
+const seedsArg = process.argv.indexOf('--seeds');
+const SEEDS = seedsArg > 0 ? Number(process.argv[seedsArg + 1]) : 8;
+if (!Number.isInteger(SEEDS) || SEEDS < 1) throw new Error(`--seeds must be a positive integer, got "${process.argv[seedsArg + 1]}"`);
 const SLOTS = 1;
 const PLOT = { trace: 'spikes', hours: 3 };
 
@@ -95,8 +99,38 @@ ${grid.join('\n')}
 `;
 }
 
+/** Per trace, over several seeds: mean p95 wait and agent-minutes of each policy, and how many seeds met each aim. */
+export interface AcrossSeeds {
+  seeds: number;
+  mean: Record<'static' | 'reactive' | 'layer', { waitP95Seconds: number; agentMinutes: number }>;
+  /** Seeds (of `seeds`) where each aim held. */
+  met: Record<keyof TraceFigures['aim'], number>;
+}
+
+export function acrossSeeds(platform: Platform, from: number, count: number): Record<string, AcrossSeeds> {
+  const out: Record<string, AcrossSeeds> = {};
+  for (let seed = from; seed < from + count; seed++) {
+    for (const trace of traces(seed)) {
+      const f = compare(trace, platform);
+      const zero = () => ({ waitP95Seconds: 0, agentMinutes: 0 });
+      const row = (out[trace.name] ??= {
+        seeds: count,
+        mean: { static: zero(), reactive: zero(), layer: zero() },
+        met: { waitWithin2xOfStatic: 0, agentMinutesWithin60PctOfStatic: 0, lowerWaitThanReactive: 0, fewerAgentMinutesThanReactive: 0 },
+      });
+      for (const policy of ['static', 'reactive', 'layer'] as const) {
+        row.mean[policy].waitP95Seconds += f[policy].waitP95Seconds / count;
+        row.mean[policy].agentMinutes += f[policy].agentMinutes / count;
+      }
+      for (const aim of Object.keys(row.met) as (keyof AcrossSeeds['met'])[]) if (f.aim[aim]) row.met[aim]++;
+    }
+  }
+  for (const row of Object.values(out)) for (const m of Object.values(row.mean)) Object.assign(m, { waitP95Seconds: Math.round(m.waitP95Seconds), agentMinutes: Math.round(m.agentMinutes) });
+  return out;
+}
+
 async function main(): Promise<void> {
-  const platforms: Record<string, { startSeconds: number; roundSeconds: number; traces: Record<string, TraceFigures> }> = {};
+  const platforms: Record<string, { startSeconds: number; roundSeconds: number; traces: Record<string, TraceFigures>; acrossSeeds: Record<string, AcrossSeeds> }> = {};
   let svg = '';
   for (const platform of [FARGATE, LOCAL]) {
     const out: Record<string, TraceFigures> = {};
@@ -106,14 +140,14 @@ async function main(): Promise<void> {
       out[trace.name] = figures;
       if (drawn && series) svg = plot(`${trace.name}, Fargate (60 s starts): pool size against backlog, first ${PLOT.hours} h`, series, PLOT.hours);
     }
-    platforms[platform.name] = { startSeconds: platform.startSeconds, roundSeconds: platform.roundSeconds, traces: out };
+    platforms[platform.name] = { startSeconds: platform.startSeconds, roundSeconds: platform.roundSeconds, traces: out, acrossSeeds: acrossSeeds(platform, SEED, SEEDS) };
   }
   await mergeResults({ poolSimulation: { generatedAt: new Date().toISOString(), seed: SEED, slotsPerAgent: SLOTS, platforms } });
   await writeFile(join(ROOT, 'docs/pool-policy.svg'), svg);
   printTable(platforms);
 }
 
-function printTable(platforms: Record<string, { traces: Record<string, TraceFigures> }>): void {
+function printTable(platforms: Record<string, { traces: Record<string, TraceFigures>; acrossSeeds: Record<string, AcrossSeeds> }>): void {
   console.log('pool simulation → bench/results/latest.json (poolSimulation), docs/pool-policy.svg');
   for (const [name, { traces: rows }] of Object.entries(platforms)) {
     console.log(`\n${name}: p95 queue wait (s) / agent-minutes`);
@@ -124,6 +158,13 @@ function printTable(platforms: Record<string, { traces: Record<string, TraceFigu
       console.log(
         `${trace.padEnd(12)} ${String(f.peakSizedPool).padEnd(10)} ${cell(f.static)} ${cell(f.reactive)} ${cell(f.layer)} ${yes(f.aim.waitWithin2xOfStatic)}, ${yes(f.aim.agentMinutesWithin60PctOfStatic)}; ${yes(f.aim.lowerWaitThanReactive)}, ${yes(f.aim.fewerAgentMinutesThanReactive)}`,
       );
+    }
+    const across = Object.values(platforms[name]!.acrossSeeds)[0]?.seeds ?? 0;
+    console.log(`  over ${across} seeds (means; seeds meeting each aim):`);
+    for (const [trace, a] of Object.entries(platforms[name]!.acrossSeeds)) {
+      const cell = (x: { waitP95Seconds: number; agentMinutes: number }) => `${x.waitP95Seconds} / ${x.agentMinutes}`.padEnd(18);
+      const m = a.met;
+      console.log(`  ${trace.padEnd(21)} ${cell(a.mean.static)} ${cell(a.mean.reactive)} ${cell(a.mean.layer)} ${m.waitWithin2xOfStatic}, ${m.agentMinutesWithin60PctOfStatic}; ${m.lowerWaitThanReactive}, ${m.fewerAgentMinutesThanReactive}`);
     }
   }
 }

@@ -29,10 +29,14 @@ export interface LayerConfig {
   poolIdleSeconds: number;
   /** The pool keeps room for the tasks expected to arrive within this long (core/pool.ts sizeType). */
   poolReactionSeconds: number;
+  poolStartSeconds: number;
 }
 
-/** Twice a Fargate agent's start (about 60 s) plus a pool round (60 s): bench/pool-sim.ts. */
-export const DEFAULT_POOL_REACTION_SECONDS = 240;
+/** 2.5 times a Fargate agent's start (about 60 s) plus a pool round (60 s): bench/pool-sim.ts. */
+export const DEFAULT_POOL_REACTION_SECONDS = 300;
+
+/** How long a Fargate agent takes to start (image pull, ENI, boot): the pool weighs a start against holding one. */
+export const DEFAULT_POOL_START_SECONDS = 60;
 
 export function loadConfig(): LayerConfig {
   return {
@@ -48,6 +52,7 @@ export function loadConfig(): LayerConfig {
     startAllowanceSeconds: int('XL_START_ALLOWANCE_SECONDS', 300),
     poolIdleSeconds: int('XL_POOL_IDLE_SECONDS', DEFAULT_POOL_IDLE_SECONDS),
     poolReactionSeconds: int('XL_POOL_REACTION_SECONDS', DEFAULT_POOL_REACTION_SECONDS),
+    poolStartSeconds: int('XL_POOL_START_SECONDS', DEFAULT_POOL_START_SECONDS),
   };
 }
 

@@ -29,6 +29,11 @@ export interface PoolDeps {
    */
   reactionSeconds?: number;
   /**
+   * How long an agent takes to start: the room is net of the tasks expected to end within it, and
+   * idle agents are held by the arrival rate (SizingPolicy.startSeconds). Unset: held idleSeconds.
+   */
+  startSeconds?: number;
+  /**
    * Escalation: each agent replaced for being unhealthy counts as a failure of its type's breaker,
    * so a type whose agents keep dying (a broken image, a crash loop) stops being dispatched to.
    */
@@ -61,6 +66,9 @@ export function desiredAgents(bounds: { min: number; max: number }, backlog: Bac
 /** The arrival rate's smoothing half-life (bench/pool-sim.ts: 120 s held fewer idle agents after a burst than 300 s at the same waits). */
 export const DEFAULT_RATE_HALF_LIFE_SECONDS = 120;
 
+/** The half-life of the mean task duration's estimate: task durations of a type change slowly. */
+export const DURATION_HALF_LIFE_SECONDS = 1800;
+
 /** What the sizing of one agent type looks at: a pure snapshot, so the simulator can drive it. */
 export interface SizingInput {
   bounds: { min: number; max: number };
@@ -81,7 +89,7 @@ export interface SizingInput {
 export type { ArrivalEstimate } from './records.ts';
 
 export interface SizingPolicy {
-  /** An idle agent is drained only after this long, unless the pool is above max. */
+  /** An idle agent is drained only after this long, unless the pool is above max (with startSeconds: at most this long). */
   idleSeconds: number;
   /** A yield request is pending for two heartbeat spans. */
   heartbeatSeconds: number;
@@ -92,6 +100,12 @@ export interface SizingPolicy {
   reactionSeconds?: number;
   /** Half-life of the arrival-rate smoothing. */
   rateHalfLifeSeconds?: number;
+  /**
+   * How long an agent takes to start (Fargate: about 60 s). When set, what a start costs is weighed:
+   * the room is net of the running tasks expected to end within a start, and an idle agent is held
+   * only while the next arrival is expected within a start (bench/pool-sim.ts measured both).
+   */
+  startSeconds?: number;
 }
 
 export interface SizingDecision {
@@ -108,15 +122,48 @@ export interface SizingDecision {
 
 /**
  * The smoothed arrival rate: tasks that appeared since the last round (growth of queued + running +
- * finished), per second, averaged exponentially so one burst neither vanishes nor dominates.
+ * finished), per second, averaged exponentially so one burst neither vanishes nor dominates. With
+ * `work` (the finished and running counts), also the busy time and completions behind the mean
+ * task duration (meanTaskSeconds).
  */
-export function nextEstimate(previous: ArrivalEstimate | undefined, seen: number, now: number, halfLifeSeconds: number): ArrivalEstimate {
-  if (!previous || now <= previous.at) return { at: now, seen, ratePerSecond: previous?.ratePerSecond ?? 0 };
+export function nextEstimate(
+  previous: ArrivalEstimate | undefined,
+  seen: number,
+  now: number,
+  halfLifeSeconds: number,
+  work?: { finished: number; inFlight: number },
+): ArrivalEstimate {
+  const counts = work ? { finished: work.finished, inFlight: work.inFlight } : {};
+  const kept = previous?.busySeconds !== undefined ? { busySeconds: previous.busySeconds, completions: previous.completions ?? 0 } : {};
+  if (!previous || now <= previous.at) return { at: now, seen, ratePerSecond: previous?.ratePerSecond ?? 0, ...counts, ...kept };
   const dt = (now - previous.at) / 1000;
   // Fewer seen than before: records went away (an agent's counts); no arrivals can be told.
   const rate = Math.max(0, seen - previous.seen) / dt;
   const alpha = 1 - 2 ** (-dt / halfLifeSeconds);
-  return { at: now, seen, ratePerSecond: previous.ratePerSecond + alpha * (rate - previous.ratePerSecond) };
+  const next: ArrivalEstimate = { at: now, seen, ratePerSecond: previous.ratePerSecond + alpha * (rate - previous.ratePerSecond), ...counts };
+  if (work && previous.finished !== undefined && previous.inFlight !== undefined) {
+    // Little's law: task-seconds run (the running count, averaged over the span) over tasks finished.
+    const decay = 2 ** (-dt / DURATION_HALF_LIFE_SECONDS);
+    next.busySeconds = (previous.busySeconds ?? 0) * decay + ((previous.inFlight + work.inFlight) / 2) * dt;
+    next.completions = (previous.completions ?? 0) * decay + Math.max(0, work.finished - previous.finished);
+  }
+  return next;
+}
+
+/** The type's mean task duration in seconds, once a task has finished: undefined before. */
+export function meanTaskSeconds(estimate: ArrivalEstimate | undefined): number | undefined {
+  if (!estimate?.busySeconds || !estimate.completions || estimate.completions < 1) return undefined;
+  return estimate.busySeconds / estimate.completions;
+}
+
+/**
+ * Running tasks expected to end within `seconds` (their slots then take queued work): each ends at
+ * the rate 1/mean duration, as if durations were memoryless; rounded down so a start is not skipped
+ * for a fraction of a task.
+ */
+export function expectedEnds(inFlight: number, meanSeconds: number | undefined, seconds: number): number {
+  if (!meanSeconds || inFlight <= 0) return 0;
+  return Math.floor(inFlight * (1 - Math.exp(-seconds / meanSeconds)));
 }
 
 /**
@@ -127,12 +174,31 @@ export function sizeType(input: SizingInput, now: number, policy: SizingPolicy):
   const { bounds, slots, agents: live, backlog: queued } = input;
   let desired = queued ? desiredAgents(bounds, queued, slots) : Math.min(bounds.max, Math.max(bounds.min, live.length));
   let estimate: ArrivalEstimate | undefined;
+  // With startSeconds: how many idle agents the expected arrivals are worth holding.
+  let holdIdle: number | undefined;
   if (queued && input.finished !== undefined) {
-    estimate = nextEstimate(input.estimate, queued.visible + queued.inFlight + input.finished, now, policy.rateHalfLifeSeconds ?? DEFAULT_RATE_HALF_LIFE_SECONDS);
+    const start = policy.startSeconds;
+    estimate = nextEstimate(
+      input.estimate,
+      queued.visible + queued.inFlight + input.finished,
+      now,
+      policy.rateHalfLifeSeconds ?? DEFAULT_RATE_HALF_LIFE_SECONDS,
+      start !== undefined ? { finished: input.finished, inFlight: queued.inFlight } : undefined,
+    );
     // Room for what arrives before a new agent could take it (rounded: a rate decaying towards
     // zero must not hold an agent for ever).
     const expected = Math.round(estimate.ratePerSecond * (policy.reactionSeconds ?? 0));
-    desired = Math.max(desired, desiredAgents(bounds, { visible: queued.visible + expected, inFlight: queued.inFlight }, slots));
+    if (start === undefined) {
+      desired = Math.max(desired, desiredAgents(bounds, { visible: queued.visible + expected, inFlight: queued.inFlight }, slots));
+    } else {
+      // A running task that ends within a start frees its slot before a new agent would be up: the
+      // waiting work and the room are what those slots cannot take (after a burst, most of it).
+      const ends = expectedEnds(queued.inFlight, meanTaskSeconds(estimate), start);
+      desired = desiredAgents(bounds, { visible: Math.max(0, queued.visible + expected - ends), inFlight: queued.inFlight }, slots);
+      // The j-th idle agent is next wanted in about j / rate seconds: worth holding while that is
+      // shorter than a start (holding costs less than starting one again), drained at once beyond.
+      holdIdle = Math.max(0, Math.ceil((estimate.ratePerSecond * start) / Math.max(1, slots)) - 1);
+    }
   }
   // A plan's known tasks ask for agents before they reach a queue (a cold start takes a minute on
   // Fargate); once queued, the backlog counts them instead, so the larger of the two, not the sum.
@@ -151,13 +217,20 @@ export function sizeType(input: SizingInput, now: number, policy: SizingPolicy):
       .slice(0, Math.max(0, queued.high - pending))
       .map((a) => a.agentId);
   }
+  const idleFor = (a: SizingInput['agents'][number]) => now - Date.parse(a.idleSince ?? a.lastHeartbeatAt);
+  const idle = live.filter((a) => a.status === 'idle').sort((a, b) => idleFor(b) - idleFor(a));
   if (live.length < desired) {
     out.start = desired - live.length;
+  } else if (holdIdle !== undefined) {
+    // Kept: what the backlog and room want, or the working agents plus the idle ones worth holding
+    // (the most recently idle); never above max, and none idle longer than idleSeconds beyond desired.
+    const keep = Math.min(bounds.max, Math.max(desired, live.length - idle.length + holdIdle));
+    const beyond = Math.max(0, live.length - keep);
+    const stale = idle.slice(beyond).filter((a) => idleFor(a) >= policy.idleSeconds * 1000).slice(0, Math.max(0, keep - desired));
+    out.drain = [...idle.slice(0, beyond), ...stale].map((a) => a.agentId);
   } else if (live.length > desired) {
     // Down to max, any idle agent goes; below that, only agents idle long enough that the next
     // task is not likely to want them back (a cold start costs more than a little idling).
-    const idleFor = (a: SizingInput['agents'][number]) => now - Date.parse(a.idleSince ?? a.lastHeartbeatAt);
-    const idle = live.filter((a) => a.status === 'idle').sort((a, b) => idleFor(b) - idleFor(a));
     const overMax = Math.max(0, live.length - bounds.max);
     out.drain = idle
       .filter((a, i) => i < overMax || idleFor(a) >= policy.idleSeconds * 1000)
@@ -329,7 +402,12 @@ export class PoolManager {
           ...(this.deps.reactionSeconds ? { finished, ...(estimate ? { estimate } : {}) } : {}),
         },
         now,
-        { idleSeconds: this.deps.idleSeconds ?? DEFAULT_POOL_IDLE_SECONDS, heartbeatSeconds: this.deps.heartbeatSeconds, reactionSeconds: this.deps.reactionSeconds ?? 0 },
+        {
+          idleSeconds: this.deps.idleSeconds ?? DEFAULT_POOL_IDLE_SECONDS,
+          heartbeatSeconds: this.deps.heartbeatSeconds,
+          reactionSeconds: this.deps.reactionSeconds ?? 0,
+          ...(this.deps.startSeconds !== undefined ? { startSeconds: this.deps.startSeconds } : {}),
+        },
       );
       // A type with no arrivals and no rate left has nothing to remember: no write for it.
       const quiet = estimate && decision.estimate?.seen === estimate.seen && estimate.ratePerSecond === 0;

@@ -337,6 +337,12 @@ export interface ArrivalEstimate {
   /** Queued + running + finished tasks at that round: the next round's arrivals are the growth. */
   seen: number;
   ratePerSecond: number;
+  /** Tasks finished and running at that round: with the next round's, the busy time and completions between. */
+  finished?: number;
+  inFlight?: number;
+  /** Task-seconds run and tasks finished, decayed with a 30 min half-life: their ratio is the mean task duration. */
+  busySeconds?: number;
+  completions?: number;
 }
 
 export type HealthCheckType = 'heartbeat' | 'capability' | 'performance' | 'resource';

@@ -196,7 +196,8 @@ export class LocalLayer {
     if (this.opts.apiToken) process.env.XL_API_TOKEN = this.opts.apiToken;
     process.env.XL_START_ALLOWANCE_SECONDS = String(Math.max(30, this.opts.heartbeatSeconds));
     // Agents start in about 2 s here, and a pool round comes each heartbeat interval (core/config.ts).
-    process.env.XL_POOL_REACTION_SECONDS ??= String(Math.ceil(2 * (2 + this.opts.heartbeatSeconds / 3)));
+    process.env.XL_POOL_START_SECONDS ??= '2';
+    process.env.XL_POOL_REACTION_SECONDS ??= String(Math.ceil(2.5 * (2 + this.opts.heartbeatSeconds / 3)));
 
     // EventBridge rules on Step Functions status changes, routed to their target functions. An event
     // whose handler throws goes to the target's dead-letter queue, as on AWS once Lambda's retries

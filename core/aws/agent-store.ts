@@ -156,7 +156,12 @@ export class AgentStore {
     const res = await this.ddb.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: AGENT_TYPES.map(estimateKey) } } }));
     // BatchGetItem may leave keys unprocessed under load: those types start again from no estimate.
     const out: Partial<Record<AgentType, ArrivalEstimate>> = {};
-    for (const item of res.Responses?.[this.table] ?? []) out[item.agentType as AgentType] = { at: item.at, seen: item.seen, ratePerSecond: item.ratePerSecond };
+    for (const item of res.Responses?.[this.table] ?? []) {
+      const { at, seen, ratePerSecond, finished, inFlight, busySeconds, completions } = item;
+      // The counts behind the mean task duration: only when the pool weighs starts (startSeconds).
+      const work = Object.fromEntries(Object.entries({ finished, inFlight, busySeconds, completions }).filter(([, v]) => typeof v === 'number'));
+      out[item.agentType as AgentType] = { at, seen, ratePerSecond, ...work };
+    }
     return out;
   }
 

@@ -131,6 +131,7 @@ export const poolManager = /* @__PURE__ */ once(
       idleSeconds: config().poolIdleSeconds,
       events: events(),
       reactionSeconds: config().poolReactionSeconds,
+      startSeconds: config().poolStartSeconds,
       directQueues: new DirectQueues(sqs(), executionStore(), config().queueUrlPrefix),
     }),
 );

@@ -308,6 +308,28 @@ describe('demand ahead of the queue', () => {
     expect(coders(started)).toHaveLength(7); // 12 wanted, 8 at most, 1 there
     expect((await p.agents.poolEstimates()).coder).toMatchObject({ at: clock, seen: 12 });
   });
+
+  it('with the start time weighed, keeps the counts behind the mean task duration between rounds', async () => {
+    let clock = NOW;
+    const manager = new PoolManager({
+      agents: p.agents,
+      runtime: { start: async (type, count) => Array.from({ length: count }, (_, i) => ({ agentId: `${type}-w${clock}-${i}`, runtime: { kind: 'process' as const, pid: 1 } })), stop: async () => undefined, isAlive: async () => true },
+      heartbeatSeconds: 60,
+      startAllowanceSeconds: 300,
+      defaults: { coder: { min: 0, max: 8 } },
+      reactionSeconds: 240,
+      startSeconds: 60,
+      now: () => clock,
+    });
+    await p.agent('coder-a', 'busy', undefined, {}, ago(5), { tasksCompleted: 0 });
+    await manager.reconcile(p.backlogOf({ visible: 0, inFlight: 1 }));
+    expect((await p.agents.poolEstimates()).coder).toEqual({ at: NOW, seen: 1, ratePerSecond: 0, finished: 0, inFlight: 1 });
+    // A minute later coder-a has finished two half-minute tasks and runs a third: 60 task-seconds for 2.
+    clock = NOW + 60_000;
+    await p.agent('coder-a', 'busy', undefined, {}, ago(5), { tasksCompleted: 2 });
+    await manager.reconcile(p.backlogOf({ visible: 0, inFlight: 1 }));
+    expect((await p.agents.poolEstimates()).coder).toMatchObject({ at: clock, seen: 3, finished: 2, inFlight: 1, busySeconds: 60, completions: 2 });
+  });
 });
 
 describe('the executions table\'s reads for the pool', () => {

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEMAND_HINT_SECONDS, planDemand, recentDemand } from '#core/demand.ts';
 import { parsePlan } from '#core/plan.ts';
-import { type SizingInput, nextEstimate, sizeType } from '#core/pool.ts';
+import { type SizingInput, expectedEnds, meanTaskSeconds, nextEstimate, sizeType } from '#core/pool.ts';
 
 const NOW = Date.parse('2026-12-01T12:00:00Z');
 const policy = { idleSeconds: 120, heartbeatSeconds: 60, reactionSeconds: 240, rateHalfLifeSeconds: 120 };
@@ -19,6 +19,32 @@ describe('the arrival-rate estimate', () => {
 
   it('sees no arrivals when fewer tasks are counted than before (records gone)', () => {
     expect(nextEstimate({ at: NOW, seen: 50, ratePerSecond: 0.2 }, 40, NOW + 120_000, 120).ratePerSecond).toBeCloseTo(0.1, 10);
+  });
+});
+
+describe('the mean task duration', () => {
+  it('is unknown until a task has finished, then the task-seconds run over the tasks finished (Little\'s law)', () => {
+    const first = nextEstimate(undefined, 4, NOW, 120, { finished: 0, inFlight: 4 });
+    expect(first).toMatchObject({ finished: 0, inFlight: 4 });
+    expect(meanTaskSeconds(first)).toBeUndefined();
+    // Four running for a minute, two of them finished meanwhile and two others started: 240 task-seconds for 2 tasks.
+    const next = nextEstimate(first, 6, NOW + 60_000, 120, { finished: 2, inFlight: 4 });
+    expect(next).toMatchObject({ finished: 2, inFlight: 4, busySeconds: 240, completions: 2 });
+    expect(meanTaskSeconds(next)).toBe(120);
+  });
+
+  it('forgets old durations slowly, with a half-life of 30 minutes', () => {
+    const old = { at: NOW, seen: 100, ratePerSecond: 0, finished: 96, inFlight: 4, busySeconds: 6000, completions: 10 };
+    const next = nextEstimate(old, 100, NOW + 1_800_000, 120, { finished: 96, inFlight: 4 });
+    expect(next.completions).toBeCloseTo(5, 10);
+    expect(next.busySeconds).toBeCloseTo(3000 + 4 * 1800, 6);
+  });
+
+  it('counts the running tasks expected to end within a span, rounded down, none without a duration', () => {
+    expect(expectedEnds(10, 60, 60)).toBe(6); // 10 × (1 − e^−1) = 6.3
+    expect(expectedEnds(4, 600, 60)).toBe(0); // 0.38 of a task: no start is skipped for it
+    expect(expectedEnds(10, undefined, 60)).toBe(0);
+    expect(expectedEnds(0, 60, 60)).toBe(0);
   });
 });
 
@@ -50,6 +76,51 @@ describe('sizing one type', () => {
     expect(sizeType({ ...empty, demandHint: 3, backlog: { visible: 3, inFlight: 0 } }, NOW, policy)).toMatchObject({ desired: 3 });
     expect(sizeType({ ...empty, demandHint: 6 }, NOW, { ...policy }).desired).toBe(6);
     expect(sizeType({ ...empty, slots: 4, demandHint: 6 }, NOW, policy).desired).toBe(2);
+  });
+});
+
+describe('sizing one type with the start time weighed (startSeconds)', () => {
+  const weighed = { ...policy, reactionSeconds: 0, startSeconds: 60 };
+  const idle = (n: number, idleSeconds: number) =>
+    Array.from({ length: n }, (_, i) => ({ agentId: `i${i}`, status: 'idle' as const, idleSince: new Date(NOW - idleSeconds * 1000 - i).toISOString(), lastHeartbeatAt: new Date(NOW).toISOString() }));
+  // Four tasks of a minute running, no arrivals lately: the estimate one round ago.
+  const minuteTasks = { at: NOW - 60_000, seen: 19, ratePerSecond: 0, finished: 10, inFlight: 4, busySeconds: 360, completions: 6 };
+
+  it('starts no agent for a queued task that a running one will take within a start', () => {
+    const input: SizingInput = { bounds: { min: 0, max: 40 }, slots: 1, agents: busy(4), backlog: { visible: 1, inFlight: 4 }, finished: 14, estimate: minuteTasks };
+    // Of the four running one-minute tasks, two are expected to end within the 60 s a new agent takes.
+    expect(sizeType(input, NOW, weighed)).toMatchObject({ desired: 4, start: 0 });
+    expect(sizeType({ ...input, backlog: { visible: 3, inFlight: 4 }, finished: 12 }, NOW, weighed)).toMatchObject({ desired: 5, start: 1 });
+    // Without the start weighed, the backlog alone: an agent for the queued task.
+    expect(sizeType(input, NOW, { ...policy, reactionSeconds: 0 })).toMatchObject({ desired: 5, start: 1 });
+  });
+
+  it('without a finished task to tell the duration, starts an agent for each queued task, as before', () => {
+    const input: SizingInput = { bounds: { min: 0, max: 40 }, slots: 1, agents: busy(4), backlog: { visible: 2, inFlight: 4 }, finished: 0 };
+    expect(sizeType(input, NOW, weighed)).toMatchObject({ desired: 6, start: 2 });
+  });
+
+  it('holds an idle agent only while the next task for it is expected within a start, and drains the others at once', () => {
+    const quiet: SizingInput = { bounds: { min: 0, max: 40 }, slots: 1, agents: idle(4, 10), backlog: { visible: 0, inFlight: 0 }, finished: 50 };
+    // 3 tasks a minute: the first idle agent is wanted in 20 s, the second in 40 s, the third in a minute (not shorter than a start).
+    const busyHour = sizeType({ ...quiet, estimate: { at: NOW, seen: 50, ratePerSecond: 0.05 } }, NOW, weighed);
+    expect(busyHour).toMatchObject({ desired: 0, start: 0 });
+    expect(busyHour.drain).toEqual(['i3', 'i2']); // the longest idle go
+    // One task every two minutes: none is worth a minute of idling; all go now, not after idleSeconds.
+    expect(sizeType({ ...quiet, estimate: { at: NOW, seen: 50, ratePerSecond: 1 / 120 } }, NOW, weighed).drain).toHaveLength(4);
+    // The fixed hold keeps them all (idle for 10 s of 120).
+    expect(sizeType({ ...quiet, estimate: { at: NOW, seen: 50, ratePerSecond: 1 / 120 } }, NOW, { ...policy, reactionSeconds: 0 }).drain).toEqual([]);
+  });
+
+  it('drains a held agent once idle for idleSeconds, and never below min', () => {
+    const input: SizingInput = { bounds: { min: 1, max: 40 }, slots: 1, agents: idle(3, 600), backlog: { visible: 0, inFlight: 0 }, finished: 50, estimate: { at: NOW, seen: 50, ratePerSecond: 0.05 } };
+    expect(sizeType(input, NOW, weighed).drain).toEqual(['i2', 'i1']);
+  });
+
+  it('keeps room for the arrivals expected within the reaction time, net of the running tasks that end within a start', () => {
+    // 0.1 tasks a second over 100 s: 10 expected; of the 4 running one-minute tasks, 2 end within a start.
+    const input: SizingInput = { bounds: { min: 0, max: 40 }, slots: 1, agents: busy(4), backlog: { visible: 0, inFlight: 4 }, finished: 10, estimate: { ...minuteTasks, at: NOW, seen: 14, ratePerSecond: 0.1 } };
+    expect(sizeType(input, NOW, { ...weighed, reactionSeconds: 100 })).toMatchObject({ desired: 12, start: 8 });
   });
 });
 

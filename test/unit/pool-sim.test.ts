@@ -2,7 +2,7 @@
 // the policy alone; and the layer's policy in it is core/pool.ts sizeType itself.
 import { describe, expect, it } from 'vitest';
 import { FARGATE, LOCAL, type Trace, layerPolicy, peakSize, reactivePolicy, simulate, staticPolicy, traces } from '../../bench/pool-sim.ts';
-import { compare } from '../../bench/pool.ts';
+import { acrossSeeds, compare } from '../../bench/pool.ts';
 
 const opts = { platform: FARGATE, bounds: { min: 0, max: 4 }, slots: 1 };
 
@@ -42,10 +42,28 @@ describe('the pool simulation', () => {
     const trace = traces(3)[1]!;
     const size = peakSize(trace, 1);
     const o = { ...opts, bounds: { min: 0, max: size } };
-    const bare = simulate(trace, layerPolicy(FARGATE, { reactionSeconds: 0, idleSeconds: 0 }), o);
+    const bare = simulate(trace, layerPolicy(FARGATE, { reactionSeconds: 0, idleSeconds: 0, startSeconds: undefined }), o);
     expect({ ...bare, policy: 'reactive' }).toEqual(simulate(trace, reactivePolicy, o));
     // The layer as configured keeps room for arrivals: it waits less than the reactive policy.
     expect(simulate(trace, layerPolicy(FARGATE), o).waitP95Seconds).toBeLessThanOrEqual(bare.waitP95Seconds);
+  });
+
+  it('weighs a start against holding an agent: after the 10,000-task plan its agents go as they run out of work', () => {
+    const trace = traces(1)[3]!;
+    const o = { ...opts, bounds: { min: 0, max: peakSize(trace, 1) } };
+    const fixedHold = simulate(trace, layerPolicy(FARGATE, { startSeconds: undefined }), o);
+    const weighed = simulate(trace, layerPolicy(FARGATE), o);
+    // The same starts and waits; the running tasks about to end count against the room, and idle agents
+    // are held by the arrival rate rather than for two minutes each.
+    expect(weighed).toMatchObject({ starts: fixedHold.starts, waitP95Seconds: fixedHold.waitP95Seconds });
+    expect(weighed.agentMinutes).toBeLessThan(0.95 * fixedHold.agentMinutes);
+  });
+
+  it('sums up several seeds: the mean figures, and how many seeds met each aim', () => {
+    const one = compare(traces(5)[1]!, FARGATE);
+    const across = acrossSeeds(FARGATE, 5, 1)['spikes']!;
+    expect(across.mean.layer).toEqual({ waitP95Seconds: Math.round(one.layer.waitP95Seconds), agentMinutes: Math.round(one.layer.agentMinutes) });
+    expect(across.met.lowerWaitThanReactive).toBe(one.aim.lowerWaitThanReactive ? 1 : 0);
   });
 
   it('sizes the static pool for the busiest 15 minutes\' offered load', () => {
