@@ -35,11 +35,13 @@ export const BUNDLE_MAIN_FIELDS = ['module', 'main'];
  * - the SDK's default credential chain (SSO, INI, web identity, IMDS, with nested STS/SSO clients):
  *   Lambda gives functions their credentials in environment variables, about 90 KB;
  * - event streams (@smithy/core/event-streams, about 14 KB): no operation the handlers call streams,
- *   but every protocol's dynamic import of them is inlined into a single-file bundle.
+ *   but every protocol's dynamic import of them is inlined into a single-file bundle;
+ * - semver (about 28 KB): the X-Ray SDK's dependencies only compare plain versions with `gte`.
  */
 export const BUNDLE_ALIASES: Record<string, string> = {
   '@aws-sdk/credential-provider-node': path.join(PROJECT_ROOT, 'functions/lib/lambda-credentials.ts'),
   '@smithy/core/event-streams': path.join(PROJECT_ROOT, 'functions/lib/no-event-streams.ts'),
+  semver: path.join(PROJECT_ROOT, 'functions/lib/semver-gte.ts'),
 };
 
 /**
