@@ -17,8 +17,9 @@ import {
   stateMachineDefinitions,
 } from '../../infra/asl.ts';
 import { ErrorBody } from '../../core/api-schemas.ts';
+import { apiGroupOf } from '../../core/api-groups.ts';
 import { gatewayRoutes } from '../../core/openapi.ts';
-import { routes } from '../../functions/api.ts';
+import { routes } from '../support/api.ts';
 import { BAD_REQUEST_TEMPLATE } from '../../infra/constructs/api.ts';
 import { acknowledgeNagFindings } from '../../infra/nag.ts';
 import { ExecutionLayerStack } from '../../infra/stack.ts';
@@ -209,8 +210,8 @@ describe('dead letters', () => {
     expect(isTaskQueueSend(send[0])).toBe(true);
   });
 
-  it('the API may start a message move task and delete on the DLQs only, and send only to the stack\'s queues', () => {
-    const statements = statementsOfFunction('ApiFunction');
+  it('the API\'s operations function may start a message move task and delete on the DLQs only, and send only to the stack\'s queues', () => {
+    const statements = statementsOfFunction('ApiOperationsFunction');
     const move = granting(statements, 'sqs:StartMessageMoveTask');
     expect(move).toHaveLength(1);
     expect(resourceText(move[0])).toMatch(DLQ_PATTERN);
@@ -221,11 +222,30 @@ describe('dead letters', () => {
     // The stack's queues only (<stack>_*): the task queues the messages go back to, and their DLQs.
     expect(resourceText(send[0])).toMatch(/:xl_\*"\]\]\}$/);
   });
+
+  it('each of the API\'s functions holds only what its routes need', () => {
+    const actions = (fnId: string) => new Set(statementsOfFunction(fnId).flatMap((st: Loose) => [st.Action].flat() as string[]));
+    const services = (fnId: string) => new Set([...actions(fnId)].map((a) => a.split(':')[0]));
+    // Step Functions and the bucket: the execution routes only.
+    expect([...services('ApiExecutionsFunction')].sort()).toEqual(['dynamodb', 'events', 's3', 'states', 'xray']);
+    // FilterLogEvents over the layer's groups and reads of the executions table: the log route only.
+    expect([...actions('ApiLogsFunction')].filter((a) => !a.startsWith('xray:') && !a.startsWith('events:')).every((a) => a === 'logs:FilterLogEvents' || /^dynamodb:(Get|Query|Scan|BatchGet|Describe|ConditionCheck)/.test(a))).toBe(true);
+    expect(actions('ApiLogsFunction').has('logs:FilterLogEvents')).toBe(true);
+    // Starting and stopping agents: the pool routes only.
+    expect(actions('ApiPoolFunction').has('ecs:RunTask')).toBe(true);
+    expect([...services('ApiPoolFunction')].sort()).toEqual(['dynamodb', 'ecs', 'events', 'iam', 'sqs', 'xray']);
+    // Dead letters: the operations routes only.
+    expect([...services('ApiOperationsFunction')].sort()).toEqual(['dynamodb', 'events', 'sqs', 'xray']);
+    for (const id of ['ApiExecutionsFunction', 'ApiLogsFunction', 'ApiPoolFunction']) expect(actions(id).has('sqs:StartMessageMoveTask'), id).toBe(false);
+  });
 });
 
 describe('functions', () => {
   const ENTRIES: Record<string, string> = {
-    ApiFunction: 'functions/api.ts',
+    ApiExecutionsFunction: 'functions/api-executions.ts',
+    ApiLogsFunction: 'functions/api-logs.ts',
+    ApiPoolFunction: 'functions/api-pool.ts',
+    ApiOperationsFunction: 'functions/api-operations.ts',
     StepsFunction: 'functions/steps.ts',
     PoolManagerFunction: 'functions/pool-manager.ts',
     HealthMonitorFunction: 'functions/health-monitor.ts',
@@ -291,20 +311,20 @@ describe('functions', () => {
     });
   });
 
-  it('only the API and the execution-events reconcile know the state machine ARNs (the steps function must not: no cycle)', () => {
-    for (const id of ['ApiFunction', 'ExecutionEventsFunction']) {
+  it('only the API\'s execution routes and the execution-events reconcile know the state machine ARNs (the steps function must not: no cycle)', () => {
+    for (const id of ['ApiExecutionsFunction', 'ExecutionEventsFunction']) {
       const env = resources[id]!.Properties.Environment.Variables;
       expect(env.XL_SFN_SEQUENTIAL).toEqual({ Ref: 'SequentialExecution' });
       expect(env.XL_SFN_PARALLEL).toEqual({ Ref: 'ParallelExecution' });
       expect(env.XL_SFN_PIPELINE).toEqual({ Ref: 'PipelineExecution' });
     }
-    for (const id of ['StepsFunction', 'PoolManagerFunction', 'HealthMonitorFunction']) {
+    for (const id of ['StepsFunction', 'PoolManagerFunction', 'HealthMonitorFunction', 'ApiLogsFunction', 'ApiPoolFunction', 'ApiOperationsFunction']) {
       expect(Object.keys(resources[id]!.Properties.Environment.Variables).filter((k) => k.startsWith('XL_SFN_'))).toEqual([]);
     }
   });
 
   it('the ECS runtime port finds the cluster, task definitions, subnets and security group', () => {
-    for (const id of ['ApiFunction', 'PoolManagerFunction', 'HealthMonitorFunction']) {
+    for (const id of ['ApiPoolFunction', 'PoolManagerFunction', 'HealthMonitorFunction']) {
       const env = resources[id]!.Properties.Environment.Variables;
       const [cluster] = ofType('AWS::ECS::Cluster').map(([logicalId]) => logicalId);
       const [securityGroup] = ofType('AWS::EC2::SecurityGroup').map(([logicalId]) => logicalId);
@@ -319,15 +339,15 @@ describe('functions', () => {
     }
   });
 
-  it('the API reads the functions\' and the agents\' log groups for xl logs (FilterLogEvents on those groups only)', () => {
+  it('the API\'s log function reads the functions\' and the agents\' log groups for xl logs (FilterLogEvents on those groups only)', () => {
     const groups = ofType('AWS::Logs::LogGroup')
       .map(([id]) => id)
       .filter((id) => /Function|Logs/.test(id) && !/FlowLogs|StateMachine|Vended/.test(id));
-    const env = resources.ApiFunction!.Properties.Environment.Variables.XL_LOG_GROUPS;
+    const env = resources.ApiLogsFunction!.Properties.Environment.Variables.XL_LOG_GROUPS;
     const named = env['Fn::Join'][1].filter((x: unknown) => typeof x === 'object').map((x: { Ref: string }) => x.Ref);
-    expect(named).toHaveLength(6); // five functions and the agents
+    expect(named).toHaveLength(Object.keys(ENTRIES).length + 1); // every function and the agents
     for (const id of named) expect(resources[id]!.Type).toBe('AWS::Logs::LogGroup');
-    const role = resources.ApiFunction!.Properties.Role['Fn::GetAtt'][0];
+    const role = resources.ApiLogsFunction!.Properties.Role['Fn::GetAtt'][0];
     const statements = [...ofType('AWS::IAM::Policy'), ...ofType('AWS::IAM::ManagedPolicy')]
       .filter(([, p]) => (p.Properties.Roles ?? []).some((r: { Ref: string }) => r.Ref === role))
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement)
@@ -335,7 +355,7 @@ describe('functions', () => {
     expect(statements).toHaveLength(1);
     const granted = [statements[0].Resource].flat().map((r: { 'Fn::GetAtt': [string, string] }) => r['Fn::GetAtt'][0]);
     expect(granted.sort()).toEqual([...named].sort());
-    expect(groups.length).toBeGreaterThanOrEqual(6);
+    expect(groups.length).toBeGreaterThanOrEqual(Object.keys(ENTRIES).length + 1);
   });
 
   it('the steps function may not send to queues (the state machine does)', () => {
@@ -346,8 +366,8 @@ describe('functions', () => {
     expect(actions.filter((a: string) => a.startsWith('sqs:') || a.startsWith('states:'))).toEqual([]);
   });
 
-  it('the API may start the pattern machines and stop their runs (redrive is a new run: no RedriveExecution), nothing of TaskBatch', () => {
-    const role = resources.ApiFunction!.Properties.Role['Fn::GetAtt'][0];
+  it('the API\'s execution function may start the pattern machines and stop their runs (redrive is a new run: no RedriveExecution), nothing of TaskBatch', () => {
+    const role = resources.ApiExecutionsFunction!.Properties.Role['Fn::GetAtt'][0];
     const statements = ofType('AWS::IAM::Policy')
       .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === role))
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: Loose }[])
@@ -786,13 +806,19 @@ describe('API', () => {
     expect(methods().map((m) => m.props.HttpMethod)).not.toContain('ANY');
   });
 
-  it('authorizes every method with IAM and proxies it to the one API function', () => {
+  it('authorizes every method with IAM and proxies it to the function of its route group', () => {
+    const functionOf = (path: string) => ({ executions: 'ApiExecutionsFunction', logs: 'ApiLogsFunction', pool: 'ApiPoolFunction', operations: 'ApiOperationsFunction' })[apiGroupOf(path)];
     for (const { key, props } of methods()) {
       expect(props.AuthorizationType, key).toBe('AWS_IAM');
       expect(props.Integration.Type, key).toBe('AWS_PROXY');
-      expect(JSON.stringify(props.Integration.Uri), key).toContain('ApiFunction');
+      const target = functionOf(key.split(' ')[1]!);
+      expect(JSON.stringify(props.Integration.Uri), key).toContain(`"${target}"`);
     }
-    expect(ofType('AWS::Lambda::Function').filter(([id]) => id.startsWith('Api'))).toHaveLength(1);
+    expect(functionOf('/executions/{executionId}/logs')).toBe('ApiLogsFunction');
+    expect(functionOf('/executions/{executionId}/redrive')).toBe('ApiExecutionsFunction');
+    expect(functionOf('/pool/{agentType}')).toBe('ApiPoolFunction');
+    expect(functionOf('/dead-letters/redrive')).toBe('ApiOperationsFunction');
+    expect(ofType('AWS::Lambda::Function').filter(([id]) => id.startsWith('Api')).map(([id]) => id).sort()).toEqual(['ApiExecutionsFunction', 'ApiLogsFunction', 'ApiOperationsFunction', 'ApiPoolFunction']);
   });
 
   it('checks the body of each method that takes one against a model made from its zod schema', () => {
