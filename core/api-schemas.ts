@@ -6,19 +6,9 @@ import { AGENT_TYPES } from './agent-types.ts';
 import { ERROR_SOURCES, ERROR_TYPES } from './errors.ts';
 import { LAYER_EVENT_KINDS } from './events.ts';
 
-// ---- Requests (functions/api.ts parses these) ----
+// ---- Requests (the API's functions parse these; zod/mini, in core/api-requests.ts) ----
 
-export const StartAgentsRequest = z
-  .object({ agentType: z.enum(AGENT_TYPES), count: z.number().int().min(1).max(50).default(1) })
-  .strict();
-
-export const PoolBoundsRequest = z
-  .object({ min: z.number().int().min(0).max(100).optional(), max: z.number().int().min(0).max(100).optional() })
-  .strict();
-
-export const RedriveDeadLettersRequest = z
-  .object({ queue: z.string().optional().describe('One task queue (`<agentType>-<priority>`, e.g. coder-normal); every non-empty DLQ when absent') })
-  .strict();
+export { PoolBoundsRequest, RedriveDeadLettersRequest, StartAgentsRequest } from './api-requests.ts';
 
 // ---- Responses ----
 

@@ -3,7 +3,7 @@
 import { AGENT_TYPES } from '#core/agent-types.ts';
 import { isBreakerKey } from '#core/breakers.ts';
 import { NotFoundError, XlError } from '#core/errors.ts';
-import { RedriveDeadLettersRequest } from '#core/api-schemas.ts';
+import { RedriveDeadLettersRequest } from '#core/api-requests.ts';
 // The committed document (npm run schemas), bundled into the Lambda: no file to read at run time.
 import openApiDocument from '../schemas/openapi.json' with { type: 'json' };
 import { agentStore, breakerStore, circuitBreaker, deadLetters } from './lib/deps.ts';

@@ -2,7 +2,7 @@
 // the queues' depths.
 import { NotFoundError, ValidationError } from '#core/errors.ts';
 import { parseTargetMinutes, readPoolReport } from '#core/pool-report.ts';
-import { PoolBoundsRequest, StartAgentsRequest } from '#core/api-schemas.ts';
+import { PoolBoundsRequest, StartAgentsRequest } from '#core/api-requests.ts';
 import { agentStore, executionStore, poolManager } from './lib/deps.ts';
 import { agentTypeParam, apiHandler, backlog, parse } from './lib/api.ts';
 import { route } from './lib/http.ts';

@@ -82,4 +82,24 @@ describe('a handler bundled as deployed', () => {
     expect(await probe.probe(`http://127.0.0.1:${port}`)).toEqual(['NoSuchKey', 'ResourceNotFoundException']);
     expect(requests).toEqual(['GET /payloads/plan.json?x-id=GetObject', 'POST /']);
   });
+
+  it('the API\'s pool function answers a bad request in zod\'s English, without the classic API', async () => {
+    const outfile = join(dir, 'api-pool.mjs');
+    const { metafile } = await build({ ...BUNDLE_OPTIONS, mainFields: [...BUNDLE_OPTIONS.mainFields], entryPoints: [join(ROOT, 'functions/api-pool.ts')], outfile, metafile: true, logLevel: 'error' });
+    const bundled = Object.values(metafile.outputs).flatMap((o) => Object.entries(o.inputs).filter(([, i]) => i.bytesInOutput > 0).map(([path]) => path));
+    expect(bundled.filter((path) => path.includes('zod/v4/classic'))).toEqual([]);
+    // As the local layer runs it: no tracer (it is read as the module loads).
+    process.env.POWERTOOLS_TRACE_ENABLED = 'false';
+    try {
+      const { handler } = (await import(outfile)) as { handler: (event: unknown, context: unknown) => Promise<{ statusCode: number; body: string }> };
+      const res = await handler({ httpMethod: 'POST', path: '/agents', resource: '/agents', headers: {}, body: '{"agentType":"coder","count":0,"extra":1}' }, {});
+      expect(res.statusCode).toBe(400);
+      expect(JSON.parse(res.body).error.details).toEqual([
+        { path: '/count', message: 'Too small: expected number to be >=1' },
+        { path: '', message: 'Unrecognized key: "extra"' },
+      ]);
+    } finally {
+      delete process.env.POWERTOOLS_TRACE_ENABLED;
+    }
+  });
 });
