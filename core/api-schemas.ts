@@ -259,7 +259,7 @@ export const LogLineSchema = z.object({
   time: time(),
   level: z.string().describe('DEBUG, INFO, WARN or ERROR'),
   message: z.string(),
-  source: z.string().describe("Who wrote it: a function's service (xl-steps, xl-api, ...) or `agent`"),
+  source: z.string().describe("Who wrote it: a function's service (xl-steps, xl-api-executions, ...) or `agent`"),
   executionId: z.string().optional(),
   taskId: z.string().optional(),
   taskIndex: z.number().int().optional(),
