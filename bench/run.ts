@@ -6,22 +6,21 @@
 // own and counted in no other figure.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
 import { AGENT_TYPES } from '#core/agent-types.ts';
 import { RepositoryMirrors } from '../agent/engines/repository-mirrors.ts';
 import { WorkspaceGit } from '../agent/engines/workspace-git.ts';
 import type { ExecutionRecord, TaskRecord } from '#core/records.ts';
-import { BUNDLE_ALIASES, BUNDLE_MAIN_FIELDS, BUNDLE_TARGET, REQUIRE_BANNER } from '../infra/constructs/functions.ts';
 import { LocalLayer } from '../local/layer.ts';
+import { bundleFigures } from './bundles.ts';
 import { mergeResults } from './results.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
-// `--only=affinity,batching`: those sections alone, on a fresh layer (their keys merged into the results).
+// `--only=affinity,batching,bundles`: those sections alone, on a fresh layer (their keys merged into the results).
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 const run = promisify(execFile);
 
@@ -170,49 +169,6 @@ function costPer1000(m: Measured, hs: { events: { type?: string }[] }[]): { usd:
   return { usd: round(usd * 1000, 4), perTask: Object.fromEntries(Object.entries(perTask).map(([k, v]) => [k, round(v, 2)])) };
 }
 
-/** Each handler bundled as deployed (minified ESM, AWS SDK inside) and its cold import time. */
-async function bundles(): Promise<{ bundleKb: Record<string, number>; coldImportMs: Record<string, number> }> {
-  const dir = join(stateDir, 'bundles');
-  await mkdir(dir, { recursive: true });
-  const entries = (await readdir(join(ROOT, 'functions'))).filter((f) => f.endsWith('.ts')).map((f) => join(ROOT, 'functions', f));
-  await writeFile(join(dir, 'empty.mjs'), 'export const handler = async () => ({});\n');
-  const bundleKb: Record<string, number> = {};
-  const coldImportMs: Record<string, number> = {};
-  const importMs = async (file: string) => {
-    const times: number[] = [];
-    for (let i = 0; i < SIZES.coldImports; i++) {
-      const { stdout } = await run(process.execPath, [
-        '--input-type=module',
-        '-e',
-        `const t = performance.now(); await import(${JSON.stringify(file)}); console.log(performance.now() - t);`,
-      ]);
-      times.push(Number(stdout.trim()));
-    }
-    return percentile(times, 50);
-  };
-  const empty = await importMs(join(dir, 'empty.mjs'));
-  for (const entry of entries) {
-    const name = basename(entry, '.ts');
-    const outfile = join(dir, `${name}.mjs`);
-    await build({
-      entryPoints: [entry],
-      outfile,
-      bundle: true,
-      minify: true,
-      format: 'esm',
-      platform: 'node',
-      target: BUNDLE_TARGET,
-      mainFields: BUNDLE_MAIN_FIELDS,
-      alias: BUNDLE_ALIASES,
-      banner: { js: REQUIRE_BANNER },
-      logLevel: 'error',
-    });
-    bundleKb[name] = round((await stat(outfile)).size / 1024, 1);
-    coldImportMs[name] = round((await importMs(outfile)) - empty, 1);
-  }
-  return { bundleKb, coldImportMs };
-}
-
 /** Resident memory of this process and its worker processes, sampled until stopped. */
 function memorySampler() {
   let peakTotal = 0;
@@ -343,9 +299,16 @@ async function batchingFigures(): Promise<Record<string, unknown>> {
 }
 
 async function onlySections(sections: string[]): Promise<void> {
-  await layer.start();
-  await waitForAgents(2);
   const results: Record<string, unknown> = {};
+  if (sections.includes('bundles')) {
+    const { bundleKb, coldImportMs } = await bundleFigures(join(stateDir, 'bundles'), SIZES.coldImports);
+    Object.assign(results, { bundleKb, coldImportMs });
+  }
+  // The bundles need no layer.
+  if (sections.includes('affinity') || sections.includes('batching')) {
+    await layer.start();
+    await waitForAgents(2);
+  }
   if (sections.includes('affinity')) results.affinity = { clone: await cloneFigures() };
   if (sections.includes('batching')) results.batching = await batchingFigures();
   await mergeResults(results);
@@ -391,7 +354,7 @@ async function main(): Promise<void> {
   const scaleHistories = await histories(scale.executionId);
   const maxEvents = Math.max(...scaleHistories.map((h) => h.events.length));
 
-  const { bundleKb, coldImportMs } = await bundles();
+  const { bundleKb, coldImportMs } = await bundleFigures(join(stateDir, 'bundles'), SIZES.coldImports);
   const affinity = { clone: await cloneFigures() };
   const batching = await batchingFigures();
 

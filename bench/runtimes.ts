@@ -55,6 +55,7 @@ async function agentStarts(layer: Layer): Promise<number[]> {
     if (task.status !== 'completed') throw new Error(`start sample ${i}: task ${task.status}`);
     const requestedAt = await waitFor('its agent.started event', async () => startRequests(layer).get(task.agentId), 10_000);
     samples.push(Date.parse(task.startedAt) - requestedAt);
+    process.stderr.write(`runtimes: start ${i + 1}/${SIZES.starts}: ${samples.at(-1)} ms\n`);
   }
   return samples;
 }
@@ -75,6 +76,7 @@ async function overheadPerTask(layer: Layer): Promise<number> {
 }
 
 async function measure(kind: Kind, env: Record<string, string>): Promise<{ startMs: { median: number; samples: number[] }; overheadMsPerTask?: number }> {
+  process.stderr.write(`runtimes: ${kind}\n`);
   const layer = await startLayer({
     env: {
       ...env,

@@ -6,29 +6,9 @@ import { AGENT_TYPES } from './agent-types.ts';
 import { ERROR_SOURCES, ERROR_TYPES } from './errors.ts';
 import { LAYER_EVENT_KINDS } from './events.ts';
 
-// ---- Requests (functions/api.ts parses these) ----
+// ---- Requests (the API's functions parse these; zod/mini, in core/api-requests.ts) ----
 
-export const StartAgentsRequest = z
-  .object({ agentType: z.enum(AGENT_TYPES), count: z.number().int().min(1).max(50).default(1) })
-  .strict();
-
-export const PoolBoundsRequest = z
-  .object({ min: z.number().int().min(0).max(100).optional(), max: z.number().int().min(0).max(100).optional() })
-  .strict();
-
-export const RedriveDeadLettersRequest = z
-  .object({ queue: z.string().optional().describe('One task queue (`<agentType>-<priority>`, e.g. coder-normal); every non-empty DLQ when absent') })
-  .strict();
-
-/** GET /executions' filters, from its query string (`status=FAILED,TIMED_OUT&name=nightly`). */
-export const ExecutionListFilter = z.object({
-  status: z
-    .string()
-    .transform((v) => v.split(',').map((x) => x.trim()).filter(Boolean))
-    .pipe(z.array(z.enum(['RUNNING', 'SUCCEEDED', 'FAILED', 'ABORTED', 'TIMED_OUT'])).min(1))
-    .optional(),
-  name: z.string().max(80).optional(),
-});
+export { ExecutionListFilter, PoolBoundsRequest, RedriveDeadLettersRequest, StartAgentsRequest } from './api-requests.ts';
 
 // ---- Responses ----
 
@@ -288,7 +268,7 @@ export const LogLineSchema = z.object({
   time: time(),
   level: z.string().describe('DEBUG, INFO, WARN or ERROR'),
   message: z.string(),
-  source: z.string().describe("Who wrote it: a function's service (xl-steps, xl-api, ...) or `agent`"),
+  source: z.string().describe("Who wrote it: a function's service (xl-steps, xl-api-executions, ...) or `agent`"),
   executionId: z.string().optional(),
   taskId: z.string().optional(),
   taskIndex: z.number().int().optional(),

@@ -4,7 +4,8 @@
 // (`dependency:git:<host>`). Every state change is a conditional write on the item's version, so
 // exactly one caller wins each transition (and emits its event); half-open admits one probe.
 import { AGENT_TYPES } from './agent-types.ts';
-import * as z from 'zod';
+// zod/mini: every function reads the policy, and the classic API is five times its size in a bundle.
+import * as z from 'zod/mini';
 import type { TaskError } from './errors.ts';
 import { type EventSink, noEvents } from './events.ts';
 import type { BreakerRecord, BreakerState } from './records.ts';
@@ -121,17 +122,15 @@ export function cooldownSeconds(policy: BreakerPolicy, reopens: number): number 
 
 export const BREAKER_POLICY_VARIABLE = 'XL_BREAKER_POLICY';
 const POLICY_FIELDS = Object.keys(DEFAULT_BREAKER_POLICY) as (keyof BreakerPolicy)[];
-const positiveSeconds = z.number({ error: 'must be a number of seconds' }).positive('must be above 0');
+const positiveSeconds = z.number({ error: 'must be a number of seconds' }).check(z.positive('must be above 0'));
 
-const PolicyOverrideSchema = z
-  .object({
-    failureThreshold: z.number({ error: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').optional(),
-    failureWindowSeconds: positiveSeconds.optional(),
-    cooldownSeconds: positiveSeconds.optional(),
-    maxCooldownSeconds: positiveSeconds.optional(),
-    probeTimeoutSeconds: positiveSeconds.optional(),
-  })
-  .strict();
+const PolicyOverrideSchema = z.strictObject({
+  failureThreshold: z.optional(z.int({ error: 'must be a whole number' }).check(z.gte(1, 'must be at least 1'))),
+  failureWindowSeconds: z.optional(positiveSeconds),
+  cooldownSeconds: z.optional(positiveSeconds),
+  maxCooldownSeconds: z.optional(positiveSeconds),
+  probeTimeoutSeconds: z.optional(positiveSeconds),
+}, { error: (issue) => (issue.code === 'unrecognized_keys' ? 'unknown fields' : 'must be an object of policy fields') });
 
 /**
  * `XL_BREAKER_POLICY`: `{ "<pattern>": { <BreakerPolicy fields> } }`, a pattern being a key

@@ -59,7 +59,7 @@ export function planJsonSchema(): Json {
 function componentRegistry() {
   const r = registry();
   r.add(PlanSchema, { id: 'Plan', description: `A plan (CONTRACT.md). ${PLAN_RULES}` });
-  const named: Record<string, z.ZodType> = {
+  const named: Record<string, z.core.$ZodType> = {
     Error: api.ErrorBody,
     TaskError: api.TaskErrorSchema,
     AttemptLogEntry: api.AttemptLogEntrySchema,
@@ -326,7 +326,7 @@ function assertDraft04(schema: unknown, at = ''): void {
  * 400 KB; the plan's is about 13 KB). The task's instructions-or-command rule stays (oneOf is
  * draft 4); the capability-per-agent-type rule (if/then) is the handler's to check.
  */
-export function draft04Schema(schema: z.ZodType): Json {
+export function draft04Schema(schema: z.core.$ZodType): Json {
   const out = z.toJSONSchema(schema, {
     target: 'draft-04',
     io: 'input',
@@ -366,7 +366,7 @@ export interface GatewayRoute {
   body?: { model: string; required: boolean; schema: Json };
 }
 
-const REQUEST_BODIES: Record<string, z.ZodType> = {
+const REQUEST_BODIES: Record<string, z.core.$ZodType> = {
   Plan: PlanSchema,
   StartAgentsRequest: api.StartAgentsRequest,
   PoolBoundsRequest: api.PoolBoundsRequest,

@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import * as z from 'zod';
 import { AGENT_TYPES, CAPABILITIES, PRIORITIES } from './agent-types.ts';
 import { ERROR_TYPES, type ErrorDetail, ValidationError } from './errors.ts';
+import { toJsonPointer } from './json-pointer.ts';
 import { BACKOFF_STRATEGIES, ESCALATIONS, JITTERS } from './recovery.ts';
 import { FRAMEWORKS, LANGUAGES, codegenIssues } from './engines/codegen.ts';
 import { reviewIssues } from './engines/review.ts';
@@ -252,10 +253,6 @@ export type Plan = z.output<typeof PlanSchema>;
 export type PlanInput = z.input<typeof PlanSchema>;
 export type Pattern = Plan['pattern'];
 
-/** JSON Pointer (RFC 6901) for a zod issue path. */
-export function toJsonPointer(path: readonly PropertyKey[]): string {
-  return path.map((p) => '/' + String(p).replaceAll('~', '~0').replaceAll('/', '~1')).join('');
-}
 
 /** Parses a submitted plan, applying defaults. Throws ValidationError with a JSON Pointer per problem. */
 export function parsePlan(body: unknown): Plan {

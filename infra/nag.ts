@@ -135,16 +135,14 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
   }
   // Active tracing (infra/constructs/functions.ts) adds xray:PutTraceSegments/PutTelemetryRecords on `*`.
   const xray: [string, string] = [STAR, 'X-Ray active tracing: xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.'];
-  // (The API's and the pool manager's `*` findings say so among their other reasons.)
+  // (The API's pool function's and the pool manager's `*` findings say so among their other reasons.)
   for (const fn of [patterns.steps, patterns.executionEvents, pool.healthMonitor]) iam5(fn.role, [xray]);
-  iam5(api.handler.role, [
+  // The API's functions (core/api-groups.ts), each with its routes' grants.
+  iam5(api.handlers.executions.role, [
     executionsIndexes,
     agentsIndexes,
     payloadObjects,
-    queuePattern,
-    deadLetterQueues,
-    clusterTasks,
-    listTasks,
+    xray,
     ...[patterns.sequential, patterns.parallel, patterns.pipeline].map(
       (m): [string, string] => [
         resource(Patterns.executionArnPattern(m)),
@@ -152,6 +150,9 @@ export function acknowledgeNagFindings(stack: ExecutionLayerStack): NagAcknowled
       ],
     ),
   ]);
+  iam5(api.handlers.logs.role, [executionsIndexes, xray]);
+  iam5(api.handlers.pool.role, [executionsIndexes, agentsIndexes, queuePattern, clusterTasks, listTasks]);
+  iam5(api.handlers.operations.role, [executionsIndexes, agentsIndexes, queuePattern, deadLetterQueues, xray]);
   iam5(patterns.steps.role, [executionsIndexes, agentsIndexes]);
   iam5(patterns.executionEvents.role, [
     executionsIndexes,

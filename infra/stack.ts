@@ -150,24 +150,32 @@ export class ExecutionLayerStack extends Stack {
       environment: { ...this.functionEnvironment, ...this.agents.environment },
     });
     this.api = new Api(this, 'Api', {
-      environment: { ...this.functionEnvironment, ...this.patterns.environment, ...this.agents.environment },
+      environment: this.functionEnvironment,
+      groupEnvironment: { executions: this.patterns.environment, pool: this.agents.environment },
     });
 
-    // API: start and stop pattern executions, read and write records, queue depths for GET /pool and
-    // GET /health, and the pool's runtime port for its agent routes (POST/DELETE /agents).
-    const apiRole = this.api.handler.role;
-    this.patterns.grantStartAndStop(apiRole);
-    this.tables.grantReadWriteAll(apiRole);
-    this.storage.grantReadWrite(apiRole);
-    this.queues.grantReadAttributes(apiRole);
-    this.agents.grantPoolControl(apiRole);
-    // GET /dead-letters and POST /dead-letters/redrive.
-    this.queues.grantDeadLetterRead(apiRole);
-    this.queues.grantDeadLetterRedrive(apiRole);
-    // GET /executions/{id}/logs (xl logs): FilterLogEvents over the functions' and the agents' log groups.
+    // The API's functions, each with what its routes need (core/api-groups.ts).
+    const { executions, logs, pool, operations } = this.api.handlers;
+    // POST, GET and DELETE /executions, and the redrive: start and stop pattern executions, the
+    // records, the plans and results in the bucket.
+    this.patterns.grantStartAndStop(executions.role);
+    this.tables.grantReadWriteAll(executions.role);
+    this.storage.grantReadWrite(executions.role);
+    // GET /executions/{id}/logs (xl logs): the execution's record, then FilterLogEvents over the
+    // functions' and the agents' log groups.
+    this.tables.executions.grantReadData(logs.role);
     const logGroups = [...this.functions.map((f) => f.logGroup), this.agents.logGroup];
-    this.api.handler.function.addEnvironment('XL_LOG_GROUPS', Fn.join(',', logGroups.map((g) => g.logGroupName)));
-    iam.Grant.addToPrincipal({ grantee: apiRole, actions: ['logs:FilterLogEvents'], resourceArns: logGroups.map((g) => g.logGroupArn) });
+    logs.function.addEnvironment('XL_LOG_GROUPS', Fn.join(',', logGroups.map((g) => g.logGroupName)));
+    iam.Grant.addToPrincipal({ grantee: logs.role, actions: ['logs:FilterLogEvents'], resourceArns: logGroups.map((g) => g.logGroupArn) });
+    // /agents and /pool: the pool's runtime port (start and stop agents), the records, queue depths.
+    this.tables.grantReadWriteAll(pool.role);
+    this.queues.grantReadAttributes(pool.role);
+    this.agents.grantPoolControl(pool.role);
+    // GET /health (records, queue depths), /breakers (reset), GET /dead-letters and POST /dead-letters/redrive.
+    this.tables.grantReadWriteAll(operations.role);
+    this.queues.grantReadAttributes(operations.role);
+    this.queues.grantDeadLetterRead(operations.role);
+    this.queues.grantDeadLetterRedrive(operations.role);
 
     this.observability = new Observability(this, 'Observability', {
       patterns: this.patterns,
@@ -214,6 +222,6 @@ export class ExecutionLayerStack extends Stack {
 
   /** Every Lambda function of the layer. */
   get functions(): XlFunction[] {
-    return [this.api.handler, this.patterns.steps, this.patterns.executionEvents, this.pool.poolManager, this.pool.healthMonitor];
+    return [...this.api.functions, this.patterns.steps, this.patterns.executionEvents, this.pool.poolManager, this.pool.healthMonitor];
   }
 }

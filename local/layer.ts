@@ -13,6 +13,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SendMessageCommand } from '@aws-sdk/client-sqs';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { AgentType } from '#core/agent-types.ts';
+import { API_GROUPS, API_GROUP_ENTRIES, type ApiGroup, apiGroupOf } from '#core/api-groups.ts';
 import { workflowRunName } from '#core/records.ts';
 import { sqsClient } from '#core/aws/clients.ts';
 import { heartbeatIntervalMs } from '#core/config.ts';
@@ -317,9 +318,16 @@ export class LocalLayer {
 
     const pool = byEntry.get('functions/pool-manager.ts');
     const health = byEntry.get('functions/health-monitor.ts');
-    const api = byEntry.get('functions/api.ts');
     const executionEvents = byEntry.get('functions/execution-events.ts');
-    if (!pool || !health || !api || !executionEvents) throw new Error('the template lacks the api, pool-manager, health-monitor or execution-events function');
+    if (!pool || !health || !executionEvents) throw new Error('the template lacks the pool-manager, health-monitor or execution-events function');
+    // The API's functions, one per route group: each request goes to its group's, as API Gateway sends it.
+    const api = Object.fromEntries(
+      API_GROUPS.map((group) => {
+        const handler = byEntry.get(API_GROUP_ENTRIES[group]);
+        if (!handler) throw new Error(`the template lacks the API's ${group} function (${API_GROUP_ENTRIES[group]})`);
+        return [group, handler];
+      }),
+    ) as Record<ApiGroup, Handler>;
     // One round at a time: the timer, agent exits and submissions all ask for one. The execution
     // reconcile (every few minutes on AWS) rides on the same round here.
     let round: Promise<void> | undefined;
@@ -473,7 +481,7 @@ export class LocalLayer {
     await this.sfn!.flushRecovered();
   }
 
-  private async serve(api: Handler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async serve(api: Record<ApiGroup, Handler>, req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (await serveConsole(req, res)) return;
     // An artifact's bytes: streamed here, where the Lambda's route would redirect (local/artifacts.ts).
     const artifact = artifactRoute(req);
@@ -520,7 +528,7 @@ export class LocalLayer {
       requestContext: { requestId: crypto.randomUUID(), stage: 'local' },
     } as unknown as APIGatewayProxyEvent;
     try {
-      const result = (await api(event)) as APIGatewayProxyResult;
+      const result = (await api[apiGroupOf(url.pathname)](event)) as APIGatewayProxyResult;
       reply(result);
       // New work (a submission or a redrive): size the pool to it once its first tasks are queued, not at the next round.
       const newWork = url.pathname === '/executions' || url.pathname.endsWith('/redrive');

@@ -1,12 +1,15 @@
 // The HTTP API of CONTRACT.md behind API Gateway, route by route: every route of the OpenAPI document
 // (core/openapi.ts) is its own resource and method, IAM (SigV4) authorized, with its path parameters
 // required and its request body checked against a model made from the same zod schema, so a
-// malformed request is refused before Lambda runs. One function serves them all (functions/api.ts),
-// stage v1.
+// malformed request is refused before Lambda runs. Stage v1. A few functions serve them, one per
+// route group (core/api-groups.ts: executions, logs, pool, operations), each method integrated with
+// its group's function: each function bundles only the clients its routes call and holds only
+// their grants (infra/stack.ts).
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { API_GROUPS, API_GROUP_ENTRIES, type ApiGroup, apiGroupOf } from '#core/api-groups.ts';
 import { gatewayRoutes } from '#core/openapi.ts';
 import { XlFunction } from './functions.ts';
 
@@ -24,12 +27,25 @@ export const API_THROTTLING = { rateLimit: 50, burstLimit: 100 };
 export const BAD_REQUEST_TEMPLATE = '{"error":{"type":"validation","source":"api","message":$context.error.messageString}}';
 
 export interface ApiProps {
-  /** Shared function environment, the XL_SFN_* variables and the agents' ECS environment. */
+  /** Every API function's environment (tables, bucket, queue prefix, events, contract defaults). */
   readonly environment: Record<string, string>;
+  /** What a group's function needs besides: the XL_SFN_* variables (executions), the agents' ECS environment (pool). */
+  readonly groupEnvironment?: Partial<Record<ApiGroup, Record<string, string>>>;
 }
 
+const DESCRIPTIONS: Record<ApiGroup, string> = {
+  executions: 'The HTTP API (CONTRACT.md): /executions',
+  logs: 'The HTTP API (CONTRACT.md): /executions/{executionId}/logs',
+  pool: 'The HTTP API (CONTRACT.md): /agents and /pool',
+  operations: 'The HTTP API (CONTRACT.md): /health, /breakers, /dead-letters, /events, /openapi.json',
+};
+
+/** `executions` -> `Executions` (the construct id; the function is `ApiExecutionsFunction`). */
+const pascal = (group: ApiGroup) => group[0]!.toUpperCase() + group.slice(1);
+
 export class Api extends Construct {
-  readonly handler: XlFunction;
+  /** Each route group's function. */
+  readonly handlers: Record<ApiGroup, XlFunction>;
   readonly restApi: apigw.RestApi;
   readonly accessLogGroup: logs.LogGroup;
   /** Checks the body against the method's model, and the required parameters. */
@@ -39,16 +55,21 @@ export class Api extends Construct {
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
-    this.handler = new XlFunction(this, 'Handler', {
-      entry: 'functions/api.ts',
-      logicalId: 'ApiFunction',
-      serviceName: 'xl-api',
-      description: 'The HTTP API (CONTRACT.md)',
-      environment: props.environment,
-      // API Gateway gives up after 29 s.
-      timeout: Duration.seconds(29),
-      memorySize: 512,
-    });
+    this.handlers = Object.fromEntries(
+      API_GROUPS.map((group) => [
+        group,
+        new XlFunction(this, pascal(group), {
+          entry: API_GROUP_ENTRIES[group],
+          logicalId: `Api${pascal(group)}Function`,
+          serviceName: `xl-api-${group}`,
+          description: DESCRIPTIONS[group],
+          environment: { ...props.environment, ...props.groupEnvironment?.[group] },
+          // API Gateway gives up after 29 s.
+          timeout: Duration.seconds(29),
+          memorySize: 512,
+        }),
+      ]),
+    ) as Record<ApiGroup, XlFunction>;
 
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', { retention: logs.RetentionDays.ONE_MONTH });
     this.restApi = new apigw.RestApi(this, 'RestApi', {
@@ -101,7 +122,9 @@ export class Api extends Construct {
       });
     }
 
-    const integration = new apigw.LambdaIntegration(this.handler.function, { proxy: true, allowTestInvoke: false });
+    const integrations = Object.fromEntries(
+      API_GROUPS.map((group) => [group, new apigw.LambdaIntegration(this.handlers[group].function, { proxy: true, allowTestInvoke: false })]),
+    ) as Record<ApiGroup, apigw.LambdaIntegration>;
     const models = new Map<string, apigw.Model>();
     for (const route of gatewayRoutes()) {
       const resource = this.restApi.root.resourceForPath(route.path);
@@ -121,7 +144,7 @@ export class Api extends Construct {
         // Keyed by content type: a body sent as another type is not checked here (the handler still parses it).
         requestModels = { 'application/json': model };
       }
-      resource.addMethod(route.method, integration, {
+      resource.addMethod(route.method, integrations[apiGroupOf(route.path)], {
         authorizationType: apigw.AuthorizationType.IAM,
         operationName: route.operationId,
         requestParameters,
@@ -129,6 +152,11 @@ export class Api extends Construct {
         requestValidator: route.body ? this.bodyValidator : this.parameterValidator,
       });
     }
+  }
+
+  /** The API's functions, one per route group. */
+  get functions(): XlFunction[] {
+    return API_GROUPS.map((group) => this.handlers[group]);
   }
 
   /** `https://<id>.execute-api.<region>.<suffix>/v1/` */

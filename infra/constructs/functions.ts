@@ -31,13 +31,34 @@ export const REQUIRE_BANNER =
 export const BUNDLE_TARGET = 'node22';
 export const BUNDLE_MAIN_FIELDS = ['module', 'main'];
 /**
- * Lambda gives functions their credentials in environment variables: the SDK's default credential
- * chain (SSO, INI, web identity, IMDS, with nested STS/SSO clients) is replaced by the environment
- * provider alone, about 90 KB less per bundle (functions/lib/lambda-credentials.ts).
+ * Build-time stand-ins for code a Lambda function never runs (each module says why):
+ * - the SDK's default credential chain (SSO, INI, web identity, IMDS, with nested STS/SSO clients):
+ *   Lambda gives functions their credentials in environment variables, about 90 KB;
+ * - event streams (@smithy/core/event-streams, about 14 KB): no operation the handlers call streams,
+ *   but every protocol's dynamic import of them is inlined into a single-file bundle;
+ * - semver (about 28 KB): the X-Ray SDK's dependencies only compare plain versions with `gte`.
  */
 export const BUNDLE_ALIASES: Record<string, string> = {
   '@aws-sdk/credential-provider-node': path.join(PROJECT_ROOT, 'functions/lib/lambda-credentials.ts'),
+  '@smithy/core/event-streams': path.join(PROJECT_ROOT, 'functions/lib/no-event-streams.ts'),
+  semver: path.join(PROJECT_ROOT, 'functions/lib/semver-gte.ts'),
 };
+
+/**
+ * The one set of esbuild options behind every deployed bundle (XlFunction maps it onto
+ * NodejsFunction's bundling) and behind the benchmarks' sizes (bench/bundles.ts builds with it).
+ * Source maps are the one difference: written beside the deployed bundle, not counted in its size.
+ */
+export const BUNDLE_OPTIONS = {
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: BUNDLE_TARGET,
+  mainFields: BUNDLE_MAIN_FIELDS,
+  minify: true,
+  alias: BUNDLE_ALIASES,
+  banner: { js: REQUIRE_BANNER },
+} as const;
 
 export interface XlFunctionProps {
   /** Handler module, relative to the project root, e.g. `functions/steps.ts`; exports `handler`. */
@@ -108,17 +129,18 @@ export class XlFunction extends Construct {
         NODE_OPTIONS: '--enable-source-maps',
       },
       bundling: {
+        // BUNDLE_OPTIONS, field by field (NodejsFunction always bundles, for the node platform).
         format: OutputFormat.ESM,
-        target: BUNDLE_TARGET,
-        mainFields: BUNDLE_MAIN_FIELDS,
-        minify: true,
+        target: BUNDLE_OPTIONS.target,
+        mainFields: [...BUNDLE_OPTIONS.mainFields],
+        minify: BUNDLE_OPTIONS.minify,
+        banner: BUNDLE_OPTIONS.banner.js,
+        esbuildArgs: Object.fromEntries(Object.entries(BUNDLE_OPTIONS.alias).map(([from, to]) => [`--alias:${from}`, to])),
         sourceMap: true,
         sourceMapMode: SourceMapMode.DEFAULT,
         sourcesContent: false,
         bundleAwsSDK: true,
         externalModules: [],
-        banner: REQUIRE_BANNER,
-        esbuildArgs: Object.fromEntries(Object.entries(BUNDLE_ALIASES).map(([from, to]) => [`--alias:${from}`, to])),
         logLevel: LogLevel.WARNING,
       },
     });

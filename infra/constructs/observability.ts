@@ -148,7 +148,7 @@ export class Observability extends Construct {
 
     for (const fn of props.functions) {
       const id = fn.logicalId;
-      // ApiFunction -> api, ExecutionEventsFunction -> execution-events
+      // ApiPoolFunction -> api-pool, ExecutionEventsFunction -> execution-events
       const short = id.replace(/Function$/, '').replace(/([a-z])([A-Z])/g, '$1-$2').toLowerCase();
       alarm(`${id}ErrorsAlarm`, `${short}-errors`, {
         alarmDescription: `${fn.entry}: ${LAMBDA_ERRORS_THRESHOLD} or more errors in 5 minutes (see its log group)`,

@@ -11,7 +11,7 @@ import { WEBHOOK_KEY_HEADER } from '../../infra/constructs/events.ts';
 import { type ExecutionLayerStackProps, ExecutionLayerStack } from '../../infra/stack.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const FUNCTIONS = ['ApiFunction', 'StepsFunction', 'PoolManagerFunction', 'HealthMonitorFunction', 'ExecutionEventsFunction'];
+const FUNCTIONS = ['ApiExecutionsFunction', 'ApiLogsFunction', 'ApiPoolFunction', 'ApiOperationsFunction', 'StepsFunction', 'PoolManagerFunction', 'HealthMonitorFunction', 'ExecutionEventsFunction'];
 const WEBHOOK = 'https://hooks.example.com/xl';
 const KEY_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:xl-webhook-AbCdEf';
 

@@ -373,8 +373,8 @@ describe('options', () => {
   it('`-c kms=true`: the roles that read and write that data may use the key, by its ARN, without action wildcards', () => {
     const [keyId] = kmsKeyOf(options.template);
     const users = statements(options.template).filter(({ statement }) => JSON.stringify(statement.Resource).includes(keyId));
-    // Five functions, TaskBatch and the eleven agent roles.
-    expect(new Set(users.map((u) => u.policy)).size).toBe(5 + 1 + AGENT_TYPES.length);
+    // Eight functions (four of them the API's), TaskBatch and the eleven agent roles.
+    expect(new Set(users.map((u) => u.policy)).size).toBe(8 + 1 + AGENT_TYPES.length);
     for (const { statement } of users) expect(actionsOf(statement).sort()).toEqual(['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey']);
   });
 

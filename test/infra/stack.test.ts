@@ -17,8 +17,9 @@ import {
   stateMachineDefinitions,
 } from '../../infra/asl.ts';
 import { ErrorBody } from '../../core/api-schemas.ts';
+import { apiGroupOf } from '../../core/api-groups.ts';
 import { gatewayRoutes } from '../../core/openapi.ts';
-import { routes } from '../../functions/api.ts';
+import { routes } from '../support/api.ts';
 import { BAD_REQUEST_TEMPLATE } from '../../infra/constructs/api.ts';
 import { acknowledgeNagFindings } from '../../infra/nag.ts';
 import { ExecutionLayerStack } from '../../infra/stack.ts';
@@ -209,8 +210,8 @@ describe('dead letters', () => {
     expect(isTaskQueueSend(send[0])).toBe(true);
   });
 
-  it("the API may read the bucket's artifacts/ (its presigned artifact GETs carry that right) and delete nothing there", () => {
-    const statements = statementsOfFunction('ApiFunction');
+  it("the API's executions function may read the bucket's artifacts/ (its presigned artifact GETs carry that right) and delete nothing there", () => {
+    const statements = statementsOfFunction('ApiExecutionsFunction');
     const reads = granting(statements, 's3:GetObject');
     expect(reads.length).toBeGreaterThan(0);
     // bucket/* (the API also reads plans and outputs): artifacts/ included.
@@ -218,8 +219,8 @@ describe('dead letters', () => {
     expect(statements.flatMap((s) => [s.Action].flat()).filter((a: string) => /^s3:Delete/.test(a))).toEqual([]);
   });
 
-  it('the API may start a message move task and delete on the DLQs only, and send only to the stack\'s queues', () => {
-    const statements = statementsOfFunction('ApiFunction');
+  it('the API\'s operations function may start a message move task and delete on the DLQs only, and send only to the stack\'s queues', () => {
+    const statements = statementsOfFunction('ApiOperationsFunction');
     const move = granting(statements, 'sqs:StartMessageMoveTask');
     expect(move).toHaveLength(1);
     expect(resourceText(move[0])).toMatch(DLQ_PATTERN);
@@ -230,11 +231,32 @@ describe('dead letters', () => {
     // The stack's queues only (<stack>_*): the task queues the messages go back to, and their DLQs.
     expect(resourceText(send[0])).toMatch(/:xl_\*"\]\]\}$/);
   });
+
+  it('each of the API\'s functions holds only what its routes need', () => {
+    const actions = (fnId: string) => new Set(statementsOfFunction(fnId).flatMap((st: Loose) => [st.Action].flat() as string[]));
+    // Every function writes its own log group (logs:*), puts events and traces (events:, xray:).
+    const services = (fnId: string) => [...new Set([...actions(fnId)].map((a) => a.split(':')[0]))].filter((s) => !['logs', 'events', 'xray'].includes(s!)).sort();
+    // Step Functions and the bucket: the execution routes only.
+    expect(services('ApiExecutionsFunction')).toEqual(['dynamodb', 's3', 'states']);
+    // Reads of the executions table, and FilterLogEvents over the layer's groups: the log route only.
+    expect(services('ApiLogsFunction')).toEqual(['dynamodb']);
+    expect([...actions('ApiLogsFunction')].filter((a) => a.startsWith('dynamodb:')).every((a) => !/Put|Update|Delete|Write/.test(a))).toBe(true);
+    // Starting and stopping agents (ECS, passing the task roles): the pool routes only.
+    expect(services('ApiPoolFunction')).toEqual(['dynamodb', 'ecs', 'iam', 'sqs']);
+    // Dead letters: the operations routes only.
+    expect(services('ApiOperationsFunction')).toEqual(['dynamodb', 'sqs']);
+    const filterLogs = Object.keys(resources).filter((id) => id.startsWith('Api') && resources[id]!.Type === 'AWS::Lambda::Function' && actions(id).has('logs:FilterLogEvents'));
+    expect(filterLogs).toEqual(['ApiLogsFunction']);
+    for (const id of ['ApiExecutionsFunction', 'ApiLogsFunction', 'ApiPoolFunction']) expect(actions(id).has('sqs:StartMessageMoveTask'), id).toBe(false);
+  });
 });
 
 describe('functions', () => {
   const ENTRIES: Record<string, string> = {
-    ApiFunction: 'functions/api.ts',
+    ApiExecutionsFunction: 'functions/api-executions.ts',
+    ApiLogsFunction: 'functions/api-logs.ts',
+    ApiPoolFunction: 'functions/api-pool.ts',
+    ApiOperationsFunction: 'functions/api-operations.ts',
     StepsFunction: 'functions/steps.ts',
     PoolManagerFunction: 'functions/pool-manager.ts',
     HealthMonitorFunction: 'functions/health-monitor.ts',
@@ -300,20 +322,20 @@ describe('functions', () => {
     });
   });
 
-  it('only the API and the execution-events reconcile know the state machine ARNs (the steps function must not: no cycle)', () => {
-    for (const id of ['ApiFunction', 'ExecutionEventsFunction']) {
+  it('only the API\'s execution routes and the execution-events reconcile know the state machine ARNs (the steps function must not: no cycle)', () => {
+    for (const id of ['ApiExecutionsFunction', 'ExecutionEventsFunction']) {
       const env = resources[id]!.Properties.Environment.Variables;
       expect(env.XL_SFN_SEQUENTIAL).toEqual({ Ref: 'SequentialExecution' });
       expect(env.XL_SFN_PARALLEL).toEqual({ Ref: 'ParallelExecution' });
       expect(env.XL_SFN_PIPELINE).toEqual({ Ref: 'PipelineExecution' });
     }
-    for (const id of ['StepsFunction', 'PoolManagerFunction', 'HealthMonitorFunction']) {
+    for (const id of ['StepsFunction', 'PoolManagerFunction', 'HealthMonitorFunction', 'ApiLogsFunction', 'ApiPoolFunction', 'ApiOperationsFunction']) {
       expect(Object.keys(resources[id]!.Properties.Environment.Variables).filter((k) => k.startsWith('XL_SFN_'))).toEqual([]);
     }
   });
 
   it('the ECS runtime port finds the cluster, task definitions, subnets and security group', () => {
-    for (const id of ['ApiFunction', 'PoolManagerFunction', 'HealthMonitorFunction']) {
+    for (const id of ['ApiPoolFunction', 'PoolManagerFunction', 'HealthMonitorFunction']) {
       const env = resources[id]!.Properties.Environment.Variables;
       const [cluster] = ofType('AWS::ECS::Cluster').map(([logicalId]) => logicalId);
       const [securityGroup] = ofType('AWS::EC2::SecurityGroup').map(([logicalId]) => logicalId);
@@ -328,15 +350,15 @@ describe('functions', () => {
     }
   });
 
-  it('the API reads the functions\' and the agents\' log groups for xl logs (FilterLogEvents on those groups only)', () => {
+  it('the API\'s log function reads the functions\' and the agents\' log groups for xl logs (FilterLogEvents on those groups only)', () => {
     const groups = ofType('AWS::Logs::LogGroup')
       .map(([id]) => id)
       .filter((id) => /Function|Logs/.test(id) && !/FlowLogs|StateMachine|Vended/.test(id));
-    const env = resources.ApiFunction!.Properties.Environment.Variables.XL_LOG_GROUPS;
+    const env = resources.ApiLogsFunction!.Properties.Environment.Variables.XL_LOG_GROUPS;
     const named = env['Fn::Join'][1].filter((x: unknown) => typeof x === 'object').map((x: { Ref: string }) => x.Ref);
-    expect(named).toHaveLength(6); // five functions and the agents
+    expect(named).toHaveLength(Object.keys(ENTRIES).length + 1); // every function and the agents
     for (const id of named) expect(resources[id]!.Type).toBe('AWS::Logs::LogGroup');
-    const role = resources.ApiFunction!.Properties.Role['Fn::GetAtt'][0];
+    const role = resources.ApiLogsFunction!.Properties.Role['Fn::GetAtt'][0];
     const statements = [...ofType('AWS::IAM::Policy'), ...ofType('AWS::IAM::ManagedPolicy')]
       .filter(([, p]) => (p.Properties.Roles ?? []).some((r: { Ref: string }) => r.Ref === role))
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement)
@@ -344,7 +366,7 @@ describe('functions', () => {
     expect(statements).toHaveLength(1);
     const granted = [statements[0].Resource].flat().map((r: { 'Fn::GetAtt': [string, string] }) => r['Fn::GetAtt'][0]);
     expect(granted.sort()).toEqual([...named].sort());
-    expect(groups.length).toBeGreaterThanOrEqual(6);
+    expect(groups.length).toBeGreaterThanOrEqual(Object.keys(ENTRIES).length + 1);
   });
 
   it('the steps function may not send to queues (the state machine does)', () => {
@@ -355,8 +377,8 @@ describe('functions', () => {
     expect(actions.filter((a: string) => a.startsWith('sqs:') || a.startsWith('states:'))).toEqual([]);
   });
 
-  it('the API may start the pattern machines and stop their runs (redrive is a new run: no RedriveExecution), nothing of TaskBatch', () => {
-    const role = resources.ApiFunction!.Properties.Role['Fn::GetAtt'][0];
+  it('the API\'s execution function may start the pattern machines and stop their runs (redrive is a new run: no RedriveExecution), nothing of TaskBatch', () => {
+    const role = resources.ApiExecutionsFunction!.Properties.Role['Fn::GetAtt'][0];
     const statements = ofType('AWS::IAM::Policy')
       .filter(([, p]) => p.Properties.Roles.some((r: { Ref: string }) => r.Ref === role))
       .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as { Action: string | string[]; Resource: Loose }[])
@@ -795,13 +817,19 @@ describe('API', () => {
     expect(methods().map((m) => m.props.HttpMethod)).not.toContain('ANY');
   });
 
-  it('authorizes every method with IAM and proxies it to the one API function', () => {
+  it('authorizes every method with IAM and proxies it to the function of its route group', () => {
+    const functionOf = (path: string) => ({ executions: 'ApiExecutionsFunction', logs: 'ApiLogsFunction', pool: 'ApiPoolFunction', operations: 'ApiOperationsFunction' })[apiGroupOf(path)];
     for (const { key, props } of methods()) {
       expect(props.AuthorizationType, key).toBe('AWS_IAM');
       expect(props.Integration.Type, key).toBe('AWS_PROXY');
-      expect(JSON.stringify(props.Integration.Uri), key).toContain('ApiFunction');
+      const target = functionOf(key.split(' ')[1]!);
+      expect(JSON.stringify(props.Integration.Uri), key).toContain(`"${target}"`);
     }
-    expect(ofType('AWS::Lambda::Function').filter(([id]) => id.startsWith('Api'))).toHaveLength(1);
+    expect(functionOf('/executions/{executionId}/logs')).toBe('ApiLogsFunction');
+    expect(functionOf('/executions/{executionId}/redrive')).toBe('ApiExecutionsFunction');
+    expect(functionOf('/pool/{agentType}')).toBe('ApiPoolFunction');
+    expect(functionOf('/dead-letters/redrive')).toBe('ApiOperationsFunction');
+    expect(ofType('AWS::Lambda::Function').filter(([id]) => id.startsWith('Api')).map(([id]) => id).sort()).toEqual(['ApiExecutionsFunction', 'ApiLogsFunction', 'ApiOperationsFunction', 'ApiPoolFunction']);
   });
 
   it('checks the body of each method that takes one against a model made from its zod schema', () => {
@@ -997,7 +1025,7 @@ describe('observability', () => {
         ComparisonOperator: 'GreaterThanThreshold',
       });
     }
-    for (const fn of ['api', 'steps', 'execution-events', 'pool-manager', 'health-monitor']) {
+    for (const fn of ['api-executions', 'api-logs', 'api-pool', 'api-operations', 'steps', 'execution-events', 'pool-manager', 'health-monitor']) {
       expect(alarms[`xl-${fn}-errors`], fn).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Errors', Statistic: 'Sum', Period: 300, Threshold: 5 });
       expect(alarms[`xl-${fn}-throttles`], fn).toMatchObject({ Namespace: 'AWS/Lambda', MetricName: 'Throttles', Statistic: 'Sum', Threshold: 1 });
     }

@@ -42,7 +42,7 @@ beforeAll(async () => {
       { name: 'plan.json', uri: `s3://${e.bucket}/plans/ex.json`, bytes: 10 },
     ],
   });
-  ({ handler } = (await import('../../functions/api.ts')) as never);
+  ({ handler } = (await import('../support/api.ts')) as never);
 }, 60_000);
 afterAll(async () => {
   process.env = { ...saved };

@@ -147,7 +147,7 @@ describe('the breakers API', () => {
       XL_BREAKER_POLICY: policy,
     });
     delete process.env.XL_API_TOKEN;
-    ({ handler } = await import('../../functions/api.ts'));
+    ({ handler } = await import('../support/api.ts'));
   });
 
   it('GET /breakers shows each key\'s state, failures, openedAt and next probe time', async () => {

@@ -10,7 +10,7 @@ import YAML from 'yaml';
 import * as z from 'zod';
 import { describe, expect, it } from 'vitest';
 import { draft04Schema, gatewayRoutes } from '../../core/openapi.ts';
-import { handler, routes } from '../../functions/api.ts';
+import { handler, routes } from '../support/api.ts';
 
 // A CommonJS module whose exports are the class; `.default` is the class too, for TypeScript's sake.
 const Ajv04 = Ajv04Module.default;

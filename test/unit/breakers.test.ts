@@ -120,7 +120,8 @@ describe('policy', () => {
     ['{"agent:coder": {"failureThreshold": 0}}', 'XL_BREAKER_POLICY["agent:coder"].failureThreshold: must be at least 1'],
     ['{"*": {"failureThreshold": 2.5}}', 'XL_BREAKER_POLICY["*"].failureThreshold: must be a whole number'],
     ['{"dependency:git:*": {"cooldownSeconds": "30"}}', 'XL_BREAKER_POLICY["dependency:git:*"].cooldownSeconds: must be a number of seconds'],
-    ['{"*": {"cooldown": 30}}', /XL_BREAKER_POLICY\["\*"\]: .*cooldown; known: failureThreshold, failureWindowSeconds, cooldownSeconds/],
+    ['{"*": {"cooldown": 30}}', 'XL_BREAKER_POLICY["*"]: unknown fields (cooldown; known: failureThreshold, failureWindowSeconds, cooldownSeconds, maxCooldownSeconds, probeTimeoutSeconds)'],
+    ['{"agent:coder": 3}', 'XL_BREAKER_POLICY["agent:coder"]: must be an object of policy fields'],
     ['{"agent:*:x": {}}', /XL_BREAKER_POLICY\["agent:\*:x"\]: must be a key, or a key prefix ending in \*/],
     ['{"failureThreshold": 3}', 'XL_BREAKER_POLICY: "failureThreshold" must sit under a key pattern, e.g. {"*": {"failureThreshold": ...}} for every key'],
   ])('%s is refused, naming what is wrong', (text, message) => {

@@ -5,7 +5,7 @@ import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { afterEach, describe, expect, it } from 'vitest';
-import { handler as api } from '../../functions/api.ts';
+import { handler as api } from '../support/api.ts';
 import { type PutEvents, eventBusSink } from '../../core/aws/event-bus.ts';
 import { type LayerEvent, type StampedEvent, parseKindFilter } from '../../core/events.ts';
 import { WebhookSink, signWebhook, verifyWebhook, webhookFromEnv } from '../../core/webhook.ts';

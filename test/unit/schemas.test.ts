@@ -9,7 +9,7 @@ import YAML from 'yaml';
 import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openApiDocument, planJsonSchema, schemaFiles } from '../../core/openapi.ts';
-import { handler, routes } from '../../functions/api.ts';
+import { handler, routes } from '../support/api.ts';
 import { CAPABILITIES } from '../../core/agent-types.ts';
 import { parsePlan } from '../../core/plan.ts';
 

@@ -9,9 +9,12 @@ import { localPowertools } from '../../local/layer.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
 
-/** An event each handler takes; with no tables configured, all but the API's fail at once. */
+/** An event each handler takes; with no tables configured, all but GET /openapi.json fail at once. */
 const EVENTS: Record<string, unknown> = {
-  'api.ts': { httpMethod: 'GET', path: '/openapi.json', resource: '/openapi.json', headers: {}, queryStringParameters: null, body: null },
+  'api-operations.ts': { httpMethod: 'GET', path: '/openapi.json', resource: '/openapi.json', headers: {}, queryStringParameters: null, body: null },
+  'api-executions.ts': { httpMethod: 'GET', path: '/executions', resource: '/executions', headers: {}, queryStringParameters: null, body: null },
+  'api-logs.ts': { httpMethod: 'GET', path: '/executions/ex-traced/logs', resource: '/executions/{executionId}/logs', headers: {}, queryStringParameters: null, body: null },
+  'api-pool.ts': { httpMethod: 'GET', path: '/agents', resource: '/agents', headers: {}, queryStringParameters: null, body: null },
   'steps.ts': { step: 'prepare', executionId: 'ex-traced' },
   'pool-manager.ts': { source: 'aws.scheduler' },
   'health-monitor.ts': { source: 'aws.scheduler' },
@@ -87,12 +90,12 @@ describe('in the local layer (its Powertools settings)', () => {
   });
 
   it('no tracer is loaded, the handlers open no subsegment, and the clients are left as built', async () => {
-    const { module, observability } = await load('api.ts');
+    const { module, observability } = await load('api-operations.ts');
     expect(observability.tracer).toBeUndefined();
     const segment = new xray.Segment('traced-function');
     await xray.getNamespace().runPromise(async () => {
       xray.setSegment(segment);
-      await module.handler(EVENTS['api.ts'], context);
+      await module.handler(EVENTS['api-operations.ts'], context);
     });
     expect(segment.subsegments ?? []).toEqual([]);
     const { sfnClient, sqsClient } = await import('../../core/aws/clients.ts');
