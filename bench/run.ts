@@ -4,7 +4,7 @@
 // The layer runs in this process (as `npm start` does), with only coder agents: 2 worker
 // processes of 4 task slots each, so 8 tasks can run at once. The layer's boot is measured on its
 // own and counted in no other figure.
-import { execFile } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -20,7 +20,7 @@ import { mergeResults } from './results.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
-// `--only=affinity,batching,bundles`: those sections alone, on a fresh layer (their keys merged into the results).
+// `--only=affinity,batching,bundles,runtimes`: those sections alone, on a fresh layer (their keys merged into the results).
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 const run = promisify(execFile);
 
@@ -422,5 +422,10 @@ try {
 } finally {
   await layer.stop().catch(() => undefined);
   await rm(stateDir, { recursive: true, force: true });
+}
+// Then the agent runtimes side by side (bench/runtimes.ts: layers of their own, in child processes).
+if (!only || only.includes('runtimes')) {
+  const { status } = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/runtimes.ts'), ...(quick ? ['--quick'] : [])], { stdio: 'inherit' });
+  process.exit(status ?? 1);
 }
 process.exit(0);

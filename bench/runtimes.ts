@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Engine, ensureEngine, privateEngineUnavailable, socketOf } from '../scripts/docker-engine.ts';
-import { IMAGE_REPOSITORY, imageExists, importToContainerd } from '../scripts/image.ts';
+import { IMAGE_REPOSITORY, buildImage, importToContainerd } from '../scripts/image.ts';
 import { DEFAULT_CONTAINERD_ADDRESS } from '../local/containerd-runtime.ts';
 import { type Layer, removeStateDir, startLayer, waitFor, waitForEnd } from '../test/e2e/harness.ts';
 import { mergeResults } from './results.ts';
@@ -84,6 +84,8 @@ async function measure(kind: Kind, env: Record<string, string>): Promise<{ start
       XL_POOL: 'coder=2..2,tester=0..1,reviewer=0..0',
       XL_AGENT_SLOTS: '4',
       XL_POOL_IDLE_SECONDS: '1',
+      // A pool round each 2 s: a drained agent is gone soon after its task, before the next sample.
+      XL_HEARTBEAT_SECONDS: '6',
       XL_LOG_LEVEL: 'info',
     },
     startTimeoutMs: 300_000,
@@ -113,12 +115,18 @@ async function main(): Promise<void> {
     process.env.DOCKER_HOST = engine.dockerHost;
   }
   try {
-    if (engine && !imageExists(IMAGE)) skipped.docker = skipped.containerd = `no ${IMAGE} on the engine: npm run image`;
+    // The image of these sources (built when they changed: the build cache keeps it to a minute or so).
+    let tag = IMAGE;
+    if (engine) {
+      const built = buildImage();
+      tag = built.tag;
+      process.stderr.write(`runtimes: ${built.tag}${built.base ? `, built in ${built.seconds.toFixed(0)} s` : ''}\n`);
+    }
     if (engine && !skipped.docker) results.docker = await measure('docker', { DOCKER_HOST: engine.dockerHost });
     const address = [process.env.XL_CONTAINERD_ADDRESS, join(dir, 'containerd.sock'), DEFAULT_CONTAINERD_ADDRESS].find((a) => a && existsSync(a));
     if (engine && !skipped.containerd && !address) skipped.containerd = 'no containerd socket';
     if (engine && !skipped.containerd && address) {
-      importToContainerd(IMAGE, address);
+      importToContainerd(tag, address);
       results.containerd = await measure('containerd', { XL_CONTAINERD_ADDRESS: address });
     }
   } finally {
