@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import dynalite from 'dynalite';
 import { cacheDynaliteExpressions } from './dynalite-expressions.ts';
+import { readDynaliteSynchronously } from './dynalite-reads.ts';
 import type { RunningService } from './running.ts';
 
 export interface StartDynaliteOptions {
@@ -21,6 +22,7 @@ export type RunningDynalite = RunningService;
 export async function startDynalite(opts: StartDynaliteOptions = {}): Promise<RunningDynalite> {
   if (opts.path) await mkdir(opts.path, { recursive: true });
   cacheDynaliteExpressions();
+  readDynaliteSynchronously();
   // Tables turn ACTIVE as soon as dynalite can (no simulated delay); waitForActiveTables waits for it.
   const server = dynalite({ path: opts.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {

@@ -3,13 +3,24 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, type CreateTableCommandInput, DescribeTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import {
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  DeleteTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  UpdateItemCommand,
+  UpdateTableCommand,
+} from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { ChangeMessageVisibilityCommand, CreateQueueCommand, ListQueuesCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startDynalite, waitForActiveTables } from '../../local/services/dynalite.ts';
 import { startFauxqs127 } from '../../local/services/fauxqs.ts';
 import { LOCAL_CLIENT } from '../support/emulators.ts';
+import { waitFor } from '../support/processes.ts';
 
 const ITEMS_TABLE: CreateTableCommandInput = {
   TableName: 'items',
@@ -156,6 +167,39 @@ describe('dynalite expression cache', () => {
       await tagged('SET #t = :tag', 'u3', 'u2');
       await tagged('SET #t = :tag', 'u4', 'u3');
       await expect(tagged('SET xtag = :tag', 'u5', 'u4').then(() => 'ok')).resolves.toBe('ok');
+    } finally {
+      await dynamo.close();
+    }
+  });
+});
+
+describe('dynalite reads', () => {
+  it('see every write before them: a table updated, deleted and created again with another key, and its items', async () => {
+    const dynamo = await startDynalite({ path: join(await tempDir(), 'db') });
+    try {
+      const ddb = new DynamoDBClient({ endpoint: dynamo.endpoint, ...LOCAL_CLIENT });
+      const exists = () => ddb.send(new DescribeTableCommand({ TableName: 'kept' })).then(() => true, () => false);
+      await ddb.send(new CreateTableCommand({ ...ITEMS_TABLE, TableName: 'kept' }));
+      await waitForActiveTables(ddb, ['kept']);
+      await ddb.send(new PutItemCommand({ TableName: 'kept', Item: { pk: { S: 'a' } } }));
+      expect((await ddb.send(new GetItemCommand({ TableName: 'kept', Key: { pk: { S: 'a' } } }))).Item).toEqual({ pk: { S: 'a' } });
+
+      await ddb.send(new UpdateTableCommand({ TableName: 'kept', BillingMode: 'PROVISIONED', ProvisionedThroughput: { ReadCapacityUnits: 3, WriteCapacityUnits: 4 } }));
+      await waitForActiveTables(ddb, ['kept']);
+      const described = await ddb.send(new DescribeTableCommand({ TableName: 'kept' }));
+      expect(described.Table?.ProvisionedThroughput).toMatchObject({ ReadCapacityUnits: 3, WriteCapacityUnits: 4 });
+
+      await ddb.send(new DeleteTableCommand({ TableName: 'kept' }));
+      await waitFor(async () => !(await exists()));
+      await expect(ddb.send(new GetItemCommand({ TableName: 'kept', Key: { pk: { S: 'a' } } }))).rejects.toThrow(/not found/i);
+
+      await ddb.send(
+        new CreateTableCommand({ ...ITEMS_TABLE, TableName: 'kept', KeySchema: [{ AttributeName: 'id', KeyType: 'HASH' }], AttributeDefinitions: [{ AttributeName: 'id', AttributeType: 'S' }] }),
+      );
+      await waitForActiveTables(ddb, ['kept']);
+      await ddb.send(new PutItemCommand({ TableName: 'kept', Item: { id: { S: 'b' } } }));
+      await expect(ddb.send(new PutItemCommand({ TableName: 'kept', Item: { pk: { S: 'a' } } }))).rejects.toThrow(/key/i);
+      expect((await ddb.send(new GetItemCommand({ TableName: 'kept', Key: { id: { S: 'b' } } }))).Item).toEqual({ id: { S: 'b' } });
     } finally {
       await dynamo.close();
     }
