@@ -113,9 +113,10 @@ export class Poller {
 
   /**
    * Until the worker stops. High before normal before low: short polls in priority order while
-   * they find messages; when all are empty, one long poll per queue at once, taking what comes. A
-   * queue with a long poll outstanding is not short-polled (a message arriving there goes to that
-   * poll).
+   * they find messages (at the start, and whenever slots free up after all were taken); when all
+   * are empty, one long poll per queue at once, taking what comes, and a new long poll for each
+   * that answers. A queue with a long poll outstanding is not short-polled (a message arriving
+   * there goes to that poll).
    */
   async run(): Promise<void> {
     const { ctx } = this;
@@ -151,8 +152,11 @@ export class Poller {
           if (got > 0) continue;
         }
         for (const q of this.queues) if (!this.longPolls.has(q.url)) this.startLongPoll(q.url);
-        const received = await Promise.race([...this.longPolls.values(), this.stopSignal.then(() => 0)]);
-        shortPoll = received > 0;
+        await Promise.race([...this.longPolls.values(), this.stopSignal]);
+        // The queue whose long poll answered is polled again by a new long poll, which answers at
+        // once while messages wait there: a short poll first would only add a request. The other
+        // queues' long polls are still out. Priority order matters when slots free up (above).
+        shortPoll = false;
       } catch (err) {
         if (ctx.stopping) break;
         failures++;

@@ -65,7 +65,7 @@ const children: ChildProcess[] = [];
 // ---- fixtures ---------------------------------------------------------------------------------
 
 beforeAll(async () => {
-  emulators = await startEmulators({ prefix: 'xlt-', queues: ['tester', 'coder', 'reviewer', 'documenter', 'architect'] });
+  emulators = await startEmulators({ prefix: 'xlt-', queues: ['tester', 'coder', 'reviewer', 'documenter', 'architect', 'performance'] });
   ({ ddb, sqs, s3, tables, bucket, queuePrefix } = emulators);
   scratch = await mkdtemp(join(tmpdir(), 'xl-worker-test-'));
   // Worker processes started as root run commands as another user (agent/run-as.ts): they write here.
@@ -604,23 +604,28 @@ describe('preemption', () => {
   });
 });
 
-/** An SQS client that counts its calls by command name, and the messages each receive returned. */
-function countingSqs(): { client: SQSClient; calls: Map<string, number>; receives: number[] } {
+/**
+ * An SQS client that counts its calls by command name, the messages each receive returned, and
+ * each receive's WaitTimeSeconds in the order the receives were sent.
+ */
+function countingSqs(): { client: SQSClient; calls: Map<string, number>; receives: number[]; waits: number[] } {
   const calls = new Map<string, number>();
   const receives: number[] = [];
+  const waits: number[] = [];
   const client = new SQSClient({ ...LOCAL_CLIENT, endpoint: emulators.fauxqs.endpoint });
   // A middleware sees every call the worker makes, whatever command class it used.
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const name = context.commandName ?? '?';
       calls.set(name, (calls.get(name) ?? 0) + 1);
+      if (name === 'ReceiveMessageCommand') waits.push((args.input as { WaitTimeSeconds?: number }).WaitTimeSeconds ?? 0);
       const out = await next(args);
       if (name === 'ReceiveMessageCommand') receives.push(((out.output as { Messages?: unknown[] }).Messages ?? []).length);
       return out;
     },
     { step: 'initialize', name: 'countCalls' },
   );
-  return { client, calls, receives };
+  return { client, calls, receives, waits };
 }
 
 describe('batching', () => {
@@ -639,6 +644,25 @@ describe('batching', () => {
     expect(counting.receives.filter((n) => n > 0)).toEqual([4]);
     await waitFor(() => (counting.calls.get('DeleteMessageBatchCommand') ?? 0) > 0);
     expect(counting.calls.get('DeleteMessageCommand') ?? 0).toBeLessThan(4);
+    await w.worker.stop();
+  });
+});
+
+describe('polling', () => {
+  it('an idle agent takes each new task with its long poll, and polls that queue again with a long poll, not a short one', async () => {
+    const counting = countingSqs();
+    // A type no other test's agent polls (a stopped agent's long polls stay out at the emulator).
+    const w = await startWorker('performance', { slots: 2, sqs: counting.client });
+    const id = await createExecution(Array.from({ length: 3 }, () => ({ agentType: 'performance' as const, command: 'true' })));
+    for (const index of [0, 1, 2]) {
+      // Each task is sent once the agent idles in its long polls again.
+      await waitFor(() => counting.waits.filter((s) => s > 0).length >= 4 + index);
+      expect((await dispatchOutcome(await dispatch(id, index, { type: 'performance' }))).status).toBe('SUCCEEDED');
+    }
+    // The short polls of its start (its direct queue and the three priority queues), then long polls only.
+    const firstLong = counting.waits.findIndex((s) => s > 0);
+    expect(counting.waits.slice(0, firstLong)).toEqual([0, 0, 0, 0]);
+    expect(counting.waits.slice(firstLong).every((s) => s > 0)).toBe(true);
     await w.worker.stop();
   });
 });
