@@ -84,8 +84,10 @@ async function measure(kind: Kind, env: Record<string, string>): Promise<{ start
       XL_POOL: 'coder=2..2,tester=0..1,reviewer=0..0',
       XL_AGENT_SLOTS: '4',
       XL_POOL_IDLE_SECONDS: '1',
-      // A pool round each 2 s: a drained agent is gone soon after its task, before the next sample.
+      // A pool round each 2 s, and no room kept for arrivals (the samples come a few seconds apart,
+      // which the pool would read as a rate worth an agent): each sample starts from no agent.
       XL_HEARTBEAT_SECONDS: '6',
+      XL_POOL_REACTION_SECONDS: '1',
       XL_LOG_LEVEL: 'info',
     },
     startTimeoutMs: 300_000,
