@@ -2,7 +2,6 @@
 // which object an artifact name stands for, and how its bytes are labelled. Only objects under the
 // bucket's artifacts/ prefix are ever served: a record naming anything else is refused, not followed.
 import { NotFoundError, XlError } from './errors.ts';
-import type { TaskResult } from './executions.ts';
 
 /** Where agents write artifacts (`artifacts/<executionId>/<taskId>/<attempt>/<name>`). */
 export const ARTIFACT_PREFIX = 'artifacts/';
@@ -48,7 +47,13 @@ export function contentDisposition(name: string): string {
  * record that points outside the layer's bucket or its artifacts/ prefix is a 500 (the layer's
  * records are wrong), never a read of that object.
  */
-export function artifactObject(task: Pick<TaskResult, 'taskId' | 'artifacts'>, name: string, bucket: string): ArtifactObject {
+/** What of a task's result names its artifacts (TaskResult's fields; said here so executions.ts can import this file). */
+interface TaskArtifacts {
+  taskId: string;
+  artifacts?: { name: string; uri: string; bytes: number }[];
+}
+
+export function artifactObject(task: TaskArtifacts, name: string, bucket: string): ArtifactObject {
   const artifacts = task.artifacts ?? [];
   // A name may repeat only if a driver and an engine both wrote it: the later one is the task's.
   const artifact = artifacts.findLast((a) => a.name === name);
