@@ -14,12 +14,13 @@
 // process's user (never as the worker), and a diff is applied by git, which refuses paths that leave
 // the work tree.
 import { execFile } from 'node:child_process';
-import { chown, mkdir, readdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdir, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { PayloadStore } from '../core/aws/payload-store.ts';
 import type { TaskCheckpoint } from '../core/records.ts';
 import { claudeConfigDir, claudeProjectDir } from './drivers/claude-code.ts';
 import type { Checkout, TaskIds, WorkspaceGit } from './engines/workspace-git.ts';
+import { exists } from './fs.ts';
 
 /** A checkpoint larger than this is not saved (the task then restarts from scratch). */
 export const CHECKPOINT_MAX_BYTES = 64 * 1024 * 1024;
@@ -142,15 +143,6 @@ export class Checkpoints {
     const owner = this.deps.owner;
     if (owner) await chown(into, owner.uid, owner.gid);
     await tar(['-xf', '-', '-C', into, '--no-same-owner', '--no-overwrite-dir', ...extra], owner, await readFile(archive));
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

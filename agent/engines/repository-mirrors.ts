@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { exists } from '../fs.ts';
 
 export const DEFAULT_MIRROR_MAX_MB = 2048;
 
@@ -101,15 +102,6 @@ export class RepositoryMirrors {
   async clear(): Promise<void> {
     this.entries.clear();
     await rm(this.opts.root, { recursive: true, force: true });
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await stat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

@@ -3,11 +3,10 @@
 // agent image imported there, with their task definition's settings; the three patterns run on them;
 // a container SIGKILLed mid-task loses nothing; no container is left after the layer stops, or after
 // it is SIGKILLed and started again on the same state dir.
-import { type Server, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LAYER_LABEL, layerIdOf } from '../../local/docker-runtime.ts';
-import { type Layer, peakOverlap, removeStateDir, startLayer, waitFor, waitForEnd } from '../e2e/harness.ts';
+import { type Layer, removeStateDir, startLayer, waitFor, waitForEnd } from '../e2e/harness.ts';
+import { cmd, patternTests, startHitServer } from './agents-shared.ts';
 import { ctr, ctrContainersLabelled, ctrInfo, ctrRemove, ctrTasks, noContainerd } from './ctr.ts';
 
 const skip = noContainerd();
@@ -20,7 +19,6 @@ const env = {
   XL_BREAKER_POLICY: JSON.stringify({ 'agent:*': { failureThreshold: 1_000_000 } }),
 };
 const START_TIMEOUT_MS = 240_000;
-const cmd = (id: string, command: string, extra: object = {}) => ({ id, agentType: 'coder', command, ...extra });
 const ours = (layer: Layer) => ctrContainersLabelled(`${LAYER_LABEL}=${layerIdOf(layer.stateDir)}`);
 const removeContainersOf = async (stateDir: string) => ctrRemove(await ctrContainersLabelled(`${LAYER_LABEL}=${layerIdOf(stateDir)}`));
 const live = async (layer: Layer, type = 'coder') =>
@@ -28,32 +26,21 @@ const live = async (layer: Layer, type = 'coder') =>
 
 describe.skipIf(skip)('agents in containerd containers', () => {
   let layer: Layer;
-  const hits: string[] = [];
-  let server: Server;
-  let port = 0;
-  const report = (what: string) => `node -e "fetch('http://127.0.0.1:${port}/${what}').catch(()=>process.exit(1))"`;
+  let hitServer: Awaited<ReturnType<typeof startHitServer>>;
+  let hits: string[];
+  let report: (what: string) => string;
 
   beforeAll(async () => {
-    server = createServer((req, res) => {
-      hits.push(req.url!.slice(1));
-      res.end('ok');
-    });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-    port = (server.address() as AddressInfo).port;
+    hitServer = await startHitServer();
+    ({ hits, report } = hitServer);
     layer = await startLayer({ env, startTimeoutMs: START_TIMEOUT_MS });
   });
   afterAll(async () => {
     await layer?.stop();
     if (layer) await removeContainersOf(layer.stateDir);
     if (layer) await removeStateDir(layer.stateDir);
-    server?.close();
+    hitServer?.close();
   });
-
-  async function run(plan: object, timeoutMs = 90_000): Promise<any> {
-    const res = await layer.request('POST', '/executions', plan);
-    expect(res.status, JSON.stringify(res.body)).toBe(202);
-    return waitForEnd(layer, res.body.executionId, timeoutMs);
-  }
 
   it('are containers of the imported image with their task definition\'s settings and labels', async () => {
     const agents = await waitFor('three coder agents', async () => ((await live(layer)).length === 3 ? live(layer) : undefined), 60_000);
@@ -85,42 +72,7 @@ describe.skipIf(skip)('agents in containerd containers', () => {
     }
   });
 
-  it('sequential: stops at a failed "stop" task, later tasks skipped', async () => {
-    const ex = await run({ pattern: 'sequential', tasks: [cmd('one', `echo '{"n":1}'`), cmd('two', 'echo broken >&2; exit 3'), cmd('three', 'echo never')] });
-    expect(ex.status).toBe('FAILED');
-    expect(ex.tasks.map((t: any) => [t.taskId, t.status])).toEqual([['one', 'completed'], ['two', 'failed'], ['three', 'skipped']]);
-    expect(ex.tasks[0].output).toEqual({ n: 1 });
-    expect(ex.tasks[1].error).toMatchObject({ type: 'permanent', message: expect.stringContaining('broken') });
-    // The agents' log lines come out of their containers' log files into the layer's log: `xl logs`.
-    const logs = await waitFor('the agents\' lines in the execution\'s log', async () => {
-      const res = await layer.request('GET', `/executions/${ex.executionId}/logs`);
-      const items = res.body.items as { taskId?: string; agentId?: string; message: string }[];
-      return items.some((l) => l.taskId === 'two' && l.message === 'task finished') ? items : undefined;
-    });
-    expect(logs.filter((l) => l.message === 'task finished').map((l) => l.taskId)).toEqual(['one', 'two']);
-  });
-
-  it('parallel: maxConcurrency tasks at once on more than one container, answers in plan order', async () => {
-    const durations = [1.2, 1.0, 0.8, 0.6];
-    const ex = await run({ pattern: 'parallel', maxConcurrency: 2, tasks: durations.map((d, i) => cmd(`t${i}`, `sleep ${d}; echo '{"i":${i}}'`)) });
-    expect(ex.status).toBe('SUCCEEDED');
-    expect(ex.tasks.map((t: any) => t.output.i)).toEqual([0, 1, 2, 3]);
-    expect(peakOverlap(ex.tasks.map((t: any) => ({ start: Date.parse(t.startedAt), end: Date.parse(t.finishedAt) })))).toBe(2);
-    expect(new Set(ex.tasks.map((t: any) => t.agentId)).size).toBeGreaterThan(1);
-  });
-
-  it('pipeline: each stage gets the plan input merged with earlier outputs', async () => {
-    const ex = await run({
-      pattern: 'pipeline',
-      input: { base: 1, x: 0 },
-      stages: [
-        { name: 'first', tasks: [cmd('a', `echo '{"x":1}'`), cmd('b', `echo '{"y":2}'`)] },
-        { name: 'second', tasks: [cmd('c', `printf '{"seen":%s}\\n' "$XL_INPUT"`)] },
-      ],
-    });
-    expect(ex.status).toBe('SUCCEEDED');
-    expect(ex.tasks.find((t: any) => t.taskId === 'c').output).toEqual({ seen: { base: 1, x: 1, y: 2 } });
-  });
+  patternTests(() => layer);
 
   it('a container whose task is SIGKILLed mid-task: nothing is lost, the task runs to its end once on another agent', async () => {
     const task = `k${Date.now()}`;
