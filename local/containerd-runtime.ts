@@ -15,7 +15,7 @@
 // removed with it: disk, as Fargate's task storage and Docker's volumes are (a tmpfs would count
 // against the container's memory limit).
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, type FSWatcher, watch } from 'node:fs';
 import { chmod, mkdir, open, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
@@ -148,7 +148,7 @@ interface Tracked {
   name: string;
   exited: Promise<void>;
   resolveExit: (code: number | null) => void;
-  stopLog: () => void;
+  stopLog: () => Promise<void>;
   /** The spec's stop grace. */
   graceMs: number;
 }
@@ -339,7 +339,7 @@ export class ContainerdRuntime implements AgentRuntime {
       const { args, dir, logPath, envFile } = await this.prepare(spec, name);
       let resolveExit!: (code: number | null) => void;
       const code = new Promise<number | null>((r) => (resolveExit = r));
-      const tracked: Tracked = { name, resolveExit, stopLog: () => undefined, exited: Promise.resolve(), graceMs: spec.stopTimeoutSeconds * 1000 };
+      const tracked: Tracked = { name, resolveExit, stopLog: async () => undefined, exited: Promise.resolve(), graceMs: spec.stopTimeoutSeconds * 1000 };
       // Tracked before the start: an exit heard at once is not missed.
       this.containers.set(agentId, tracked);
       const r = await this.ctr(args);
@@ -354,7 +354,7 @@ export class ContainerdRuntime implements AgentRuntime {
       tracked.stopLog = this.followLog(logPath);
       tracked.exited = code.then(async (exitCode) => {
         this.containers.delete(agentId);
-        tracked.stopLog();
+        await tracked.stopLog();
         await this.remove(name);
         await rm(dir, { recursive: true, force: true });
         if (!this.stopping) this.opts.onExit?.(agentId, exitCode);
@@ -364,10 +364,17 @@ export class ContainerdRuntime implements AgentRuntime {
     return started;
   }
 
-  /** Copies what the container writes to its log file to the layer's log, as it comes. */
-  private followLog(path: string): () => void {
+  /**
+   * Copies what the container writes to its log file to the layer's log, as it comes: the file is
+   * watched (inotify), with a poll behind it in case a change goes unheard. The returned stop reads
+   * what is left, so a container's last lines are never lost to its exit.
+   */
+  private followLog(path: string): () => Promise<void> {
     let offset = 0;
-    let reading = false;
+    // One read at a time; a read asked for while one runs runs after it (never skipped: the bytes
+    // written meanwhile may be the container's last).
+    let current: Promise<void> | undefined;
+    let again = false;
     // A read may end mid-character and mid-line: both are carried to the next.
     const decoder = new StringDecoder('utf8');
     let partial = '';
@@ -378,9 +385,7 @@ export class ContainerdRuntime implements AgentRuntime {
       partial = lines.pop()!;
       for (const line of lines) this.opts.onLogLine(line);
     };
-    const read = async () => {
-      if (reading) return;
-      reading = true;
+    const drain = async () => {
       try {
         const file = await open(path, 'r');
         try {
@@ -396,15 +401,43 @@ export class ContainerdRuntime implements AgentRuntime {
         }
       } catch {
         // not there yet, or gone
-      } finally {
-        reading = false;
       }
     };
-    const timer = setInterval(() => void read(), 500);
-    timer.unref();
-    return () => {
-      clearInterval(timer);
+    const read = (): Promise<void> => {
+      if (current) {
+        again = true;
+        return current;
+      }
+      current = (async () => {
+        do {
+          again = false;
+          await drain();
+        } while (again);
+      })().finally(() => (current = undefined));
+      return current;
+    };
+    let watcher: FSWatcher | undefined;
+    const watchFile = () => {
+      try {
+        watcher = watch(path, () => void read());
+        watcher.on('error', () => undefined);
+        watcher.unref();
+      } catch {
+        // the shim has not made the file yet: the next poll tries again
+      }
+    };
+    watchFile();
+    const timer = setInterval(() => {
+      if (!watcher) watchFile();
       void read();
+    }, 500);
+    timer.unref();
+    return async () => {
+      clearInterval(timer);
+      watcher?.close();
+      await read();
+      // A read that was running may have started before the last bytes landed.
+      await read();
     };
   }
 
