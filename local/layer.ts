@@ -36,6 +36,7 @@ import { ContainerdRuntime } from './containerd-runtime.ts';
 import { KubernetesRuntime, kubernetesSettingsFromEnv } from '#core/kubernetes-runtime.ts';
 import { ProcessRuntime } from './process-runtime.ts';
 import { provisionBuckets, provisionQueues, provisionTables } from './provision.ts';
+import { cachedTemplate } from './synth-cache.ts';
 import { type CfnTemplate, LOCAL_REGION, localNames, resolveValue, resourcesOfType } from './template.ts';
 
 export const PROJECT_ROOT = resolve(import.meta.dirname, '..');
@@ -431,13 +432,18 @@ export class LocalLayer {
     if (pid !== process.pid) throw new Error(`a local layer (pid ${pid}) already runs on ${this.opts.stateDir}`);
   }
 
+  /** The stack's template: kept between starts until the code that builds it changes (local/synth-cache.ts). */
   private async synthesize(): Promise<CfnTemplate> {
-    const outdir = join(this.opts.stateDir, 'cdk.out');
-    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'local/synth.ts'), outdir], {
-      cwd: PROJECT_ROOT,
-      maxBuffer: 16 * 1024 * 1024,
+    const { text, cached } = await cachedTemplate(PROJECT_ROOT, async () => {
+      const outdir = join(this.opts.stateDir, 'cdk.out');
+      const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', join(PROJECT_ROOT, 'local/synth.ts'), outdir], {
+        cwd: PROJECT_ROOT,
+        maxBuffer: 16 * 1024 * 1024,
+      });
+      return readFile(stdout.trim(), 'utf8');
     });
-    return JSON.parse(await readFile(stdout.trim(), 'utf8')) as CfnTemplate;
+    if (cached) this.log('template unchanged since it was last synthesized: not synthesized again');
+    return JSON.parse(text) as CfnTemplate;
   }
 
   /** The container environment of each agent type's task definition, resolved locally. */
