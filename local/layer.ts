@@ -108,6 +108,8 @@ export class LocalLayer {
   readonly requests = new Map<string, number>();
   /** How long start() took, in ms. */
   bootMs = 0;
+  /** Whether this start read the template from the cache (local/synth-cache.ts) instead of synthesizing. */
+  templateCached = false;
   /** The layer's recent events, for GET /events. */
   readonly events = new EventRing();
   private webhook?: WebhookSink;
@@ -442,6 +444,7 @@ export class LocalLayer {
       });
       return readFile(stdout.trim(), 'utf8');
     });
+    this.templateCached = cached;
     if (cached) this.log('template unchanged since it was last synthesized: not synthesized again');
     return JSON.parse(text) as CfnTemplate;
   }
