@@ -1,6 +1,6 @@
 // The local layer's own SDK clients call dynalite and fauxqs in its process (local/services/in-process.ts):
 // the real clients and the real emulators, with the TCP hop taken out.
-import { createServer, type Server } from 'node:http';
+import { createServer, type RequestListener, type Server } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { ConditionalCheckFailedException, DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -121,7 +121,7 @@ describe('the in-process handler when the emulator fails', () => {
   afterAll(async () => {
     await Promise.all(servers.map((s) => new Promise((ok) => s.close(ok))));
   });
-  async function emulator(listener: Parameters<typeof createServer>[0]): Promise<SQSClient> {
+  async function emulator(listener: RequestListener): Promise<SQSClient> {
     const server = createServer(listener);
     servers.push(server);
     await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok));
