@@ -83,6 +83,8 @@ interface Measured {
   requests: Map<string, number>;
   /** CPU of this process (the layer's, with this loop's polls) over the run, user + system, in ms. */
   layerCpuMs: number;
+  /** The requests of `requests` the layer's own clients made in process (0 with XL_LOCAL_INPROCESS=0). */
+  requestsInProcess: number;
 }
 
 /** How the layer counts the GetItem the benchmark polls the execution with. */
@@ -92,6 +94,7 @@ const POLL_KEY = 'dynamodb:GetItem';
 async function measure(plan: object): Promise<Measured> {
   const executions = await stores();
   const before = new Map(layer.requests);
+  const inProcess0 = layer.requestsInProcess;
   const cpu0 = process.cpuUsage();
   const t0 = Date.now();
   const { executionId } = await api<{ executionId: string }>('POST', '/executions', plan);
@@ -104,12 +107,14 @@ async function measure(plan: object): Promise<Measured> {
     await sleep(20);
   }
   const cpu = process.cpuUsage(cpu0);
+  // This loop's reads are in process too when the layer's calls are.
+  const requestsInProcess = layer.requestsInProcess - inProcess0 - (layer.requestsInProcess > inProcess0 ? polls : 0);
   if (execution.status !== 'SUCCEEDED') throw new Error(`benchmark execution ${executionId} ended ${execution.status}: ${execution.message ?? ''}`);
   const requests = new Map<string, number>();
   for (const [k, v] of layer.requests) requests.set(k, v - (before.get(k) ?? 0));
   requests.set(POLL_KEY, (requests.get(POLL_KEY) ?? 0) - polls);
   const layerCpuMs = (cpu.user + cpu.system) / 1000;
-  return { executionId, wallMs: Date.parse(execution.stoppedAt!) - t0, execution, tasks: await executions.listTasks(executionId), requests, layerCpuMs };
+  return { executionId, wallMs: Date.parse(execution.stoppedAt!) - t0, execution, tasks: await executions.listTasks(executionId), requests, layerCpuMs, requestsInProcess };
 }
 
 async function direct(command: string, count: number, concurrency: number): Promise<number> {
@@ -319,6 +324,9 @@ async function overheadFigures(): Promise<Record<string, unknown>> {
     layerCpuMsPerTask: round(overhead.layerCpuMs / SIZES.overhead),
     sequentialOverheadMsPerTask: round((sequential.wallMs - sequentialDirect) / SIZES.sequential),
     sequentialLayerCpuMsPerTask: round(sequential.layerCpuMs / SIZES.sequential),
+    // The work behind the CPU: requests the layer's services served per task (its own and the agents').
+    requestsPerTask: round([...overhead.requests.values()].reduce((a, b) => a + b, 0) / SIZES.overhead),
+    inProcessRequestsPerTask: round(overhead.requestsInProcess / SIZES.overhead),
   };
 }
 

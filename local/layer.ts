@@ -106,6 +106,8 @@ export class LocalLayer {
   url = '';
   /** Requests served per `service:Operation` (DynamoDB, SQS, S3, Step Functions over HTTP). */
   readonly requests = new Map<string, number>();
+  /** Of those, the ones the layer's own clients made in process (XL_LOCAL_INPROCESS), not over HTTP. */
+  requestsInProcess = 0;
   /** How long start() took, in ms. */
   bootMs = 0;
   /** The layer's recent events, for GET /events. */
@@ -373,6 +375,7 @@ export class LocalLayer {
       const op = target ? target.slice(target.lastIndexOf('.') + 1) : (req.method ?? '?');
       const key = `${service(target)}:${op}`;
       this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+      if ((req as { isLightMyRequest?: boolean }).isLightMyRequest) this.requestsInProcess++;
     });
   }
 
