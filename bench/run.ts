@@ -20,7 +20,7 @@ import { mergeResults } from './results.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
-// `--only=affinity,batching,bundles,runtimes`: those sections alone, on a fresh layer (their keys merged into the results).
+// `--only=affinity,batching,bundles,overhead,runtimes`: those sections alone, on a fresh layer (their keys merged into the results).
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 const run = promisify(execFile);
 
@@ -81,6 +81,10 @@ interface Measured {
   execution: ExecutionRecord;
   tasks: TaskRecord[];
   requests: Map<string, number>;
+  /** CPU of this process (the layer's, with this loop's polls) over the run, user + system, in ms. */
+  layerCpuMs: number;
+  /** The requests of `requests` the layer's own clients made in process (0 with XL_LOCAL_INPROCESS=0). */
+  requestsInProcess: number;
 }
 
 /** How the layer counts the GetItem the benchmark polls the execution with. */
@@ -90,6 +94,8 @@ const POLL_KEY = 'dynamodb:GetItem';
 async function measure(plan: object): Promise<Measured> {
   const executions = await stores();
   const before = new Map(layer.requests);
+  const inProcess0 = layer.requestsInProcess;
+  const cpu0 = process.cpuUsage();
   const t0 = Date.now();
   const { executionId } = await api<{ executionId: string }>('POST', '/executions', plan);
   let execution: ExecutionRecord | undefined;
@@ -100,11 +106,15 @@ async function measure(plan: object): Promise<Measured> {
     if (execution && execution.status !== 'RUNNING' && execution.status !== 'PENDING') break;
     await sleep(20);
   }
+  const cpu = process.cpuUsage(cpu0);
+  // This loop's reads are in process too when the layer's calls are.
+  const requestsInProcess = layer.requestsInProcess - inProcess0 - (layer.requestsInProcess > inProcess0 ? polls : 0);
   if (execution.status !== 'SUCCEEDED') throw new Error(`benchmark execution ${executionId} ended ${execution.status}: ${execution.message ?? ''}`);
   const requests = new Map<string, number>();
   for (const [k, v] of layer.requests) requests.set(k, v - (before.get(k) ?? 0));
   requests.set(POLL_KEY, (requests.get(POLL_KEY) ?? 0) - polls);
-  return { executionId, wallMs: Date.parse(execution.stoppedAt!) - t0, execution, tasks: await executions.listTasks(executionId), requests };
+  const layerCpuMs = (cpu.user + cpu.system) / 1000;
+  return { executionId, wallMs: Date.parse(execution.stoppedAt!) - t0, execution, tasks: await executions.listTasks(executionId), requests, layerCpuMs, requestsInProcess };
 }
 
 async function direct(command: string, count: number, concurrency: number): Promise<number> {
@@ -298,6 +308,28 @@ async function batchingFigures(): Promise<Record<string, unknown>> {
   return { tasks: n, on: summary(runs.on), off: summary(runs.off), runs: figures };
 }
 
+/**
+ * `--only=overhead`: the per-task overhead at 8 at once and along a chain, with the layer process's
+ * CPU per task, alone (XL_LOCAL_INPROCESS=0 to compare the layer's own calls over HTTP).
+ */
+async function overheadFigures(): Promise<Record<string, unknown>> {
+  await measure({ pattern: 'parallel', maxConcurrency: CONCURRENCY, tasks: tasksOf(40, 'true') }); // warm-up
+  const overhead = await measure({ pattern: 'parallel', maxConcurrency: CONCURRENCY, tasks: tasksOf(SIZES.overhead, 'true') });
+  const overheadDirect = await direct('true', SIZES.overhead, CONCURRENCY);
+  const sequential = await measure({ pattern: 'sequential', tasks: tasksOf(SIZES.sequential, 'true') });
+  const sequentialDirect = await direct('true', SIZES.sequential, 1);
+  return {
+    inProcess: process.env.XL_LOCAL_INPROCESS !== '0',
+    overheadMsPerTask: round((overhead.wallMs - overheadDirect) / SIZES.overhead),
+    layerCpuMsPerTask: round(overhead.layerCpuMs / SIZES.overhead),
+    sequentialOverheadMsPerTask: round((sequential.wallMs - sequentialDirect) / SIZES.sequential),
+    sequentialLayerCpuMsPerTask: round(sequential.layerCpuMs / SIZES.sequential),
+    // The work behind the CPU: requests the layer's services served per task (its own and the agents').
+    requestsPerTask: round([...overhead.requests.values()].reduce((a, b) => a + b, 0) / SIZES.overhead),
+    inProcessRequestsPerTask: round(overhead.requestsInProcess / SIZES.overhead),
+  };
+}
+
 async function onlySections(sections: string[]): Promise<void> {
   const results: Record<string, unknown> = {};
   if (sections.includes('bundles')) {
@@ -305,12 +337,13 @@ async function onlySections(sections: string[]): Promise<void> {
     Object.assign(results, { bundleKb, coldImportMs });
   }
   // The bundles need no layer.
-  if (sections.includes('affinity') || sections.includes('batching')) {
+  if (sections.includes('affinity') || sections.includes('batching') || sections.includes('overhead')) {
     await layer.start();
     await waitForAgents(2);
   }
   if (sections.includes('affinity')) results.affinity = { clone: await cloneFigures() };
   if (sections.includes('batching')) results.batching = await batchingFigures();
+  if (sections.includes('overhead')) results.overheadOnly = await overheadFigures();
   await mergeResults(results);
   console.log(JSON.stringify(results, null, 2));
 }
@@ -367,6 +400,7 @@ async function main(): Promise<void> {
     bootTemplateCached: layer.templateCached,
     overheadMsPerTask: round((overhead.wallMs - overheadDirect) / SIZES.overhead),
     overheadRatio: round(overhead.wallMs / overheadDirect),
+    layerCpuMsPerTask: round(overhead.layerCpuMs / SIZES.overhead),
     realisticRatio: round(realistic.wallMs / realisticDirect, 3),
     sequentialOverheadMsPerTask: round((sequential.wallMs - sequentialDirect) / SIZES.sequential),
     dispatchLatencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
@@ -401,6 +435,7 @@ function printTable(r: Record<string, any>): void {
     ['boot (not in other figures)', `${r.bootMs} ms${r.bootTemplateCached ? ' (template kept)' : ' (synthesized)'}`, ''],
     [`overhead per task (${r.raw.tasks.overhead} × true, 8 at once)`, `${r.overheadMsPerTask} ms`, '≤ 3.5 ms'],
     ['overhead ratio', `${r.overheadRatio}x`, '≤ 5x'],
+    ['layer process CPU per task (same run)', `${r.layerCpuMsPerTask} ms`, ''],
     ['realistic ratio (sleep 0.5)', `${r.realisticRatio}x`, '≤ 1.05x'],
     ['sequential overhead per task', `${r.sequentialOverheadMsPerTask} ms`, '≤ 8 ms'],
     ['dispatch latency p50 / p95 / p99', `${r.dispatchLatencyMs.p50} / ${r.dispatchLatencyMs.p95} / ${r.dispatchLatencyMs.p99} ms`, 'p50 < 20 ms'],

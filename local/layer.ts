@@ -15,7 +15,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { AgentType } from '#core/agent-types.ts';
 import { API_GROUPS, API_GROUP_ENTRIES, type ApiGroup, apiGroupOf } from '#core/api-groups.ts';
 import { workflowRunName } from '#core/records.ts';
-import { sqsClient } from '#core/aws/clients.ts';
+import { handleRequestsWith, requestHandlerOf, sqsClient } from '#core/aws/clients.ts';
 import { heartbeatIntervalMs } from '#core/config.ts';
 import { registerLogSource } from '#core/logs.ts';
 import { registerRuntime } from '#core/runtime.ts';
@@ -25,6 +25,7 @@ import { type ContainerSpec, agentTypeOf, containerSpec } from '#core/container-
 import { resolveDefinition } from '../infra/asl.ts';
 import { startDynalite } from './services/dynalite.ts';
 import { startFauxqs127 } from './services/fauxqs.ts';
+import { InProcessHandler, inProcessEnabled } from './services/in-process.ts';
 import { EventRing, serveEvents } from './events.ts';
 import { serveConsole } from './console.ts';
 import { artifactRoute, serveArtifact } from './artifacts.ts';
@@ -106,6 +107,8 @@ export class LocalLayer {
   url = '';
   /** Requests served per `service:Operation` (DynamoDB, SQS, S3, Step Functions over HTTP). */
   readonly requests = new Map<string, number>();
+  /** Of those, the ones the layer's own clients made in process (XL_LOCAL_INPROCESS), not over HTTP. */
+  requestsInProcess = 0;
   /** How long start() took, in ms. */
   bootMs = 0;
   /** Whether this start read the template from the cache (local/synth-cache.ts) instead of synthesizing. */
@@ -162,11 +165,19 @@ export class LocalLayer {
       AWS_ENDPOINT_URL_S3: fauxqs.endpoint,
       ...localPowertools(process.env),
     });
+    // This process's own clients (the in-process Lambda handlers', the state machines', provisioning)
+    // call the emulators without a socket (XL_LOCAL_INPROCESS=0: over HTTP); everything else keeps
+    // the endpoints above. Set before any client is built: each is built once, with its handler.
+    if (inProcessEnabled(process.env)) {
+      const sqsAndS3 = new InProcessHandler(fauxqs.server);
+      handleRequestsWith({ dynamodb: new InProcessHandler(dynamo.server), sqs: sqsAndS3, s3: sqsAndS3 });
+      this.closers.push(async () => handleRequestsWith({}));
+    }
     const names = localNames(template, STACK_NAME, fauxqs.endpoint);
-    await provisionTables(new DynamoDBClient({}), template, names);
+    await provisionTables(new DynamoDBClient(requestHandlerOf('dynamodb')), template, names);
     const sqs = sqsClient();
     await provisionQueues(sqs, template, names);
-    await provisionBuckets(new S3Client({ forcePathStyle: true }), template, names);
+    await provisionBuckets(new S3Client({ forcePathStyle: true, ...requestHandlerOf('s3') }), template, names);
 
     // Lambda functions: the module each one bundles, with the environment the template gives it.
     // Loaded now, after the Powertools settings above (the tracer reads them once, as it loads).
@@ -367,6 +378,7 @@ export class LocalLayer {
       const op = target ? target.slice(target.lastIndexOf('.') + 1) : (req.method ?? '?');
       const key = `${service(target)}:${op}`;
       this.requests.set(key, (this.requests.get(key) ?? 0) + 1);
+      if ((req as { isLightMyRequest?: boolean }).isLightMyRequest) this.requestsInProcess++;
     });
   }
 

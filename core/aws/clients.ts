@@ -10,6 +10,7 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { HttpHandlerOptions, HttpRequest, HttpResponse, RequestHandler } from '@smithy/types';
 
 /**
  * What is done to each client as it is built: nothing by default. The Lambda handlers pass X-Ray's
@@ -20,6 +21,26 @@ export function captureClientsWith(fn: <C extends object>(client: C) => C): void
   capture = fn;
 }
 
+/** The services whose clients can be given a request handler of their own. */
+export type HandledService = 'dynamodb' | 'sqs' | 's3';
+export type ClientRequestHandler = RequestHandler<HttpRequest, HttpResponse, HttpHandlerOptions>;
+
+/**
+ * The request handler each service's clients are built with: the SDK's own (HTTP to the endpoint)
+ * unless set. Only the embedded local layer sets one, before it builds any client: its clients then
+ * call the emulators in its own process (local/services/in-process.ts); the code that does is not
+ * imported here, so the Lambda bundles do not carry it.
+ */
+let requestHandlers: Partial<Record<HandledService, ClientRequestHandler>> = {};
+export function handleRequestsWith(handlers: Partial<Record<HandledService, ClientRequestHandler>>): void {
+  requestHandlers = { ...handlers };
+}
+/** The config that gives a client of `service` its request handler, if one is set. */
+export function requestHandlerOf(service: HandledService): { requestHandler?: ClientRequestHandler } {
+  const requestHandler = requestHandlers[service];
+  return requestHandler ? { requestHandler } : {};
+}
+
 /** A lazily built value, built at most once. */
 export function once<T>(make: () => T): () => T {
   let value: T | undefined;
@@ -28,13 +49,13 @@ export function once<T>(make: () => T): () => T {
 
 export const ddbClient = /* @__PURE__ */ once(() =>
   // Captured before wrapping: the document client shares the base client's middleware stack.
-  DynamoDBDocumentClient.from(capture(new DynamoDBClient({})), {
+  DynamoDBDocumentClient.from(capture(new DynamoDBClient(requestHandlerOf('dynamodb'))), {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   }),
 );
 
 // Path-style addressing works with every S3 emulator and with AWS.
-export const s3Client = /* @__PURE__ */ once(() => capture(new S3Client({ forcePathStyle: process.env.AWS_ENDPOINT_URL_S3 !== undefined })));
+export const s3Client = /* @__PURE__ */ once(() => capture(new S3Client({ forcePathStyle: process.env.AWS_ENDPOINT_URL_S3 !== undefined, ...requestHandlerOf('s3') })));
 
 export const sfnClient = /* @__PURE__ */ once(() => capture(new SFNClient({})));
 
@@ -52,6 +73,6 @@ export const logsClient = /* @__PURE__ */ once(() => capture(new CloudWatchLogsC
  * find the queue by the name at the end of the URL.
  */
 export function sqsClient(): SQSClient {
-  return capture(new SQSClient({ useQueueUrlAsEndpoint: process.env.AWS_ENDPOINT_URL_SQS === undefined }));
+  return capture(new SQSClient({ useQueueUrlAsEndpoint: process.env.AWS_ENDPOINT_URL_SQS === undefined, ...requestHandlerOf('sqs') }));
 }
 export const sharedSqsClient = /* @__PURE__ */ once(sqsClient);
