@@ -30,12 +30,14 @@ export function readDynaliteSynchronously(): void {
   const mod = createRequire(import.meta.url)('dynalite/db/index.js') as DbModule;
   if (mod.create.xlSyncReads) return;
   const create = mod.create;
+  // The flags of earlier wrappers (dynalite-writes.ts) are kept, so that neither wraps twice.
   mod.create = Object.assign(
     (options: unknown) => {
       const store = create(options);
       syncReads(store);
       return store;
     },
+    create,
     { xlSyncReads: true as const },
   );
 }

@@ -8,6 +8,7 @@ import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynam
 import dynalite from 'dynalite';
 import { cacheDynaliteExpressions } from './dynalite-expressions.ts';
 import { readDynaliteSynchronously } from './dynalite-reads.ts';
+import { writeDynaliteInOneBatch } from './dynalite-writes.ts';
 import type { RunningService } from './running.ts';
 
 export interface StartDynaliteOptions {
@@ -23,6 +24,7 @@ export async function startDynalite(opts: StartDynaliteOptions = {}): Promise<Ru
   if (opts.path) await mkdir(opts.path, { recursive: true });
   cacheDynaliteExpressions();
   readDynaliteSynchronously();
+  writeDynaliteInOneBatch();
   // Tables turn ACTIVE as soon as dynalite can (no simulated delay); waitForActiveTables waits for it.
   const server = dynalite({ path: opts.path, createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
   await new Promise<void>((resolve, reject) => {

@@ -4,13 +4,16 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  ConditionalCheckFailedException,
   CreateTableCommand,
   type CreateTableCommandInput,
+  DeleteItemCommand,
   DeleteTableCommand,
   DescribeTableCommand,
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
+  QueryCommand,
   UpdateItemCommand,
   UpdateTableCommand,
 } from '@aws-sdk/client-dynamodb';
@@ -201,6 +204,89 @@ describe('dynalite reads', () => {
       await expect(ddb.send(new PutItemCommand({ TableName: 'kept', Item: { pk: { S: 'a' } } }))).rejects.toThrow(/key/i);
       expect((await ddb.send(new GetItemCommand({ TableName: 'kept', Key: { id: { S: 'b' } } }))).Item).toEqual({ id: { S: 'b' } });
     } finally {
+      await dynamo.close();
+    }
+  });
+});
+
+describe('dynalite writes', () => {
+  // A table with a global index (changing key, KEYS_ONLY) and a local one (ALL): each write of an
+  // item and its index entries goes to LevelDB as one batch (dynalite-writes.ts).
+  const INDEXED: CreateTableCommandInput = {
+    TableName: 'tasks',
+    KeySchema: [
+      { AttributeName: 'ex', KeyType: 'HASH' },
+      { AttributeName: 'id', KeyType: 'RANGE' },
+    ],
+    AttributeDefinitions: [
+      { AttributeName: 'ex', AttributeType: 'S' },
+      { AttributeName: 'id', AttributeType: 'S' },
+      { AttributeName: 'status', AttributeType: 'S' },
+      { AttributeName: 'at', AttributeType: 'N' },
+    ],
+    GlobalSecondaryIndexes: [{ IndexName: 'byStatus', KeySchema: [{ AttributeName: 'status', KeyType: 'HASH' }], Projection: { ProjectionType: 'KEYS_ONLY' } }],
+    LocalSecondaryIndexes: [
+      {
+        IndexName: 'byTime',
+        KeySchema: [
+          { AttributeName: 'ex', KeyType: 'HASH' },
+          { AttributeName: 'at', KeyType: 'RANGE' },
+        ],
+        Projection: { ProjectionType: 'ALL' },
+      },
+    ],
+    BillingMode: 'PAY_PER_REQUEST',
+  };
+  const ids = (items: Record<string, { S?: string }>[] | undefined) => (items ?? []).map((i) => i.id?.S).sort();
+
+  it('keep the indexes in step with the items through puts, updates, failed conditions, deletes and a restart', async () => {
+    const path = join(await tempDir(), 'db');
+    let dynamo = await startDynalite({ path });
+    let ddb = new DynamoDBClient({ endpoint: dynamo.endpoint, ...LOCAL_CLIENT });
+    const byStatus = async (status: string) =>
+      ids((await ddb.send(new QueryCommand({ TableName: 'tasks', IndexName: 'byStatus', KeyConditionExpression: '#s = :s', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':s': { S: status } } }))).Items);
+    const byTime = async () =>
+      (await ddb.send(new QueryCommand({ TableName: 'tasks', IndexName: 'byTime', KeyConditionExpression: 'ex = :e', ExpressionAttributeValues: { ':e': { S: 'e1' } } }))).Items?.map((i) => [i.id?.S, i.status?.S]);
+    try {
+      await ddb.send(new CreateTableCommand(INDEXED));
+      await waitForActiveTables(ddb, ['tasks']);
+      for (const [id, at] of [['a', 2], ['b', 1], ['c', 3]] as const) {
+        await ddb.send(new PutItemCommand({ TableName: 'tasks', Item: { ex: { S: 'e1' }, id: { S: id }, status: { S: 'queued' }, at: { N: String(at) } } }));
+      }
+      expect(await byStatus('queued')).toEqual(['a', 'b', 'c']);
+      expect(await byTime()).toEqual([['b', 'queued'], ['a', 'queued'], ['c', 'queued']]);
+
+      // The index key changes: the old entry goes, the new one comes, in the same write.
+      await ddb.send(new UpdateItemCommand({ TableName: 'tasks', Key: { ex: { S: 'e1' }, id: { S: 'a' } }, UpdateExpression: 'SET #s = :r', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':r': { S: 'running' } } }));
+      expect(await byStatus('queued')).toEqual(['b', 'c']);
+      expect(await byStatus('running')).toEqual(['a']);
+      expect(await byTime()).toEqual([['b', 'queued'], ['a', 'running'], ['c', 'queued']]);
+
+      // A refused condition writes nothing, index included.
+      await expect(
+        ddb.send(new UpdateItemCommand({ TableName: 'tasks', Key: { ex: { S: 'e1' }, id: { S: 'b' } }, UpdateExpression: 'SET #s = :d', ConditionExpression: '#s = :r', ExpressionAttributeNames: { '#s': 'status' }, ExpressionAttributeValues: { ':d': { S: 'done' }, ':r': { S: 'running' } } })),
+      ).rejects.toThrow(ConditionalCheckFailedException);
+      expect(await byStatus('done')).toEqual([]);
+
+      // An item without the global index's key leaves that index, and a deleted item leaves both.
+      await ddb.send(new UpdateItemCommand({ TableName: 'tasks', Key: { ex: { S: 'e1' }, id: { S: 'c' } }, UpdateExpression: 'REMOVE #s', ExpressionAttributeNames: { '#s': 'status' } }));
+      await ddb.send(new DeleteItemCommand({ TableName: 'tasks', Key: { ex: { S: 'e1' }, id: { S: 'b' } } }));
+      expect(await byStatus('queued')).toEqual([]);
+      expect(await byTime()).toEqual([['a', 'running'], ['c', undefined]]);
+      // A put over an existing item replaces its index entries.
+      await ddb.send(new PutItemCommand({ TableName: 'tasks', Item: { ex: { S: 'e1' }, id: { S: 'a' }, status: { S: 'done' }, at: { N: '9' } } }));
+      expect(await byStatus('running')).toEqual([]);
+      expect(await byStatus('done')).toEqual(['a']);
+
+      // What was batched is on disk.
+      ddb.destroy();
+      await dynamo.close();
+      dynamo = await startDynalite({ path });
+      ddb = new DynamoDBClient({ endpoint: dynamo.endpoint, ...LOCAL_CLIENT });
+      expect(await byStatus('done')).toEqual(['a']);
+      expect(await byTime()).toEqual([['c', undefined], ['a', 'done']]);
+    } finally {
+      ddb.destroy();
       await dynamo.close();
     }
   });
