@@ -6,7 +6,7 @@
 // own and counted in no other figure.
 import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -16,17 +16,18 @@ import { WorkspaceGit } from '../agent/engines/workspace-git.ts';
 import type { ExecutionRecord, TaskRecord } from '#core/records.ts';
 import { LocalLayer } from '../local/layer.ts';
 import { bundleFigures } from './bundles.ts';
+import { chainFigures, type ChainFigures, finishedLines } from './chain.ts';
 import { mergeResults } from './results.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
-// `--only=affinity,batching,bundles,overhead,runtimes`: those sections alone, on a fresh layer (their keys merged into the results).
+// `--only=affinity,batching,bundles,chain,overhead,runtimes`: those sections alone, on a fresh layer (their keys merged into the results).
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 const run = promisify(execFile);
 
 const SIZES = quick
-  ? { overhead: 60, realistic: 32, sequential: 30, scale: 1000, coldImports: 3, cloneCommits: 5, batchRuns: 1 }
-  : { overhead: 200, realistic: 200, sequential: 100, scale: 10_000, coldImports: 7, cloneCommits: 20, batchRuns: 3 };
+  ? { overhead: 60, realistic: 32, sequential: 30, scale: 1000, coldImports: 3, cloneCommits: 5, batchRuns: 1, chainRuns: 3 }
+  : { overhead: 200, realistic: 200, sequential: 100, scale: 10_000, coldImports: 7, cloneCommits: 20, batchRuns: 3, chainRuns: 3 };
 const CONCURRENCY = 8;
 
 // Published us-east-1 prices (November 2026), orchestration only: no agent compute.
@@ -330,6 +331,48 @@ async function overheadFigures(): Promise<Record<string, unknown>> {
   };
 }
 
+/** The TaskBatch execution of a sequential plan (one while it has at most 250 tasks) and its history. */
+async function batchHistory(executionId: string): Promise<{ type?: string }[]> {
+  const batch = (await histories(executionId)).find((h) => h.name === `${executionId}-0`);
+  if (!batch) throw new Error(`no TaskBatch execution for ${executionId}`);
+  return batch.events;
+}
+
+/**
+ * A sequential plan of no-op tasks measured as the main run does, and its chain split into phases
+ * (bench/chain.ts): from the agents' "task finished" lines (so the agents log at info for it),
+ * the TaskBatch history and the task records.
+ */
+async function chainRun(direct1: number): Promise<{ overheadMsPerTask: number; figures: ChainFigures }> {
+  const n = SIZES.sequential;
+  const m = await measure({ pattern: 'sequential', tasks: tasksOf(n, 'true') });
+  const log = await readFile(join(stateDir, 'agents.log'), 'utf8');
+  const figures = chainFigures(m.tasks, await batchHistory(m.executionId), finishedLines(log, m.executionId));
+  return { overheadMsPerTask: round((m.wallMs - direct1) / n), figures };
+}
+
+/**
+ * `--only=chain`: the sequential overhead per task and the chain's phases, over SIZES.chainRuns
+ * sequential plans (medians of the runs' medians and p90s), with the agents logging at info.
+ */
+async function chainSection(): Promise<Record<string, unknown>> {
+  await replaceAgents({ XL_LOG_LEVEL: 'info' });
+  await measure({ pattern: 'sequential', tasks: tasksOf(10, 'true') }); // warm-up
+  const direct1 = await direct('true', SIZES.sequential, 1);
+  const runs: Awaited<ReturnType<typeof chainRun>>[] = [];
+  for (let i = 0; i < SIZES.chainRuns; i++) runs.push(await chainRun(direct1));
+  await replaceAgents({ XL_LOG_LEVEL: 'warn' });
+  const mid = (xs: number[]) => percentile(xs, 50);
+  const of = (q: 'p50' | 'p90') => Object.fromEntries(Object.keys(runs[0]!.figures[q]).map((k) => [k, mid(runs.map((r) => r.figures[q][k as keyof ChainFigures['p50']]))]));
+  return {
+    tasks: SIZES.sequential,
+    runs: runs.length,
+    sequentialOverheadMsPerTask: mid(runs.map((r) => r.overheadMsPerTask)),
+    perRun: runs.map((r) => r.overheadMsPerTask),
+    chainPhasesMs: { p50: of('p50'), p90: of('p90') },
+  };
+}
+
 async function onlySections(sections: string[]): Promise<void> {
   const results: Record<string, unknown> = {};
   if (sections.includes('bundles')) {
@@ -337,13 +380,14 @@ async function onlySections(sections: string[]): Promise<void> {
     Object.assign(results, { bundleKb, coldImportMs });
   }
   // The bundles need no layer.
-  if (sections.includes('affinity') || sections.includes('batching') || sections.includes('overhead')) {
+  if (['affinity', 'batching', 'chain', 'overhead'].some((s) => sections.includes(s))) {
     await layer.start();
     await waitForAgents(2);
   }
   if (sections.includes('affinity')) results.affinity = { clone: await cloneFigures() };
   if (sections.includes('batching')) results.batching = await batchingFigures();
   if (sections.includes('overhead')) results.overheadOnly = await overheadFigures();
+  if (sections.includes('chain')) results.chain = await chainSection();
   await mergeResults(results);
   console.log(JSON.stringify(results, null, 2));
 }
@@ -390,6 +434,7 @@ async function main(): Promise<void> {
   const { bundleKb, coldImportMs } = await bundleFigures(join(stateDir, 'bundles'), SIZES.coldImports);
   const affinity = { clone: await cloneFigures() };
   const batching = await batchingFigures();
+  const chain = await chainSection();
 
   const results = {
     generatedAt: new Date().toISOString(),
@@ -404,6 +449,9 @@ async function main(): Promise<void> {
     realisticRatio: round(realistic.wallMs / realisticDirect, 3),
     sequentialOverheadMsPerTask: round((sequential.wallMs - sequentialDirect) / SIZES.sequential),
     dispatchLatencyMs: { p50: percentile(latencies, 50), p95: percentile(latencies, 95), p99: percentile(latencies, 99) },
+    // From one task's end to the next one's claim, by phase (bench/chain.ts), over chain.runs more sequential plans.
+    chainPhasesMs: chain.chainPhasesMs,
+    chain,
     bundleKb,
     coldImportMs,
     affinity,
@@ -438,6 +486,7 @@ function printTable(r: Record<string, any>): void {
     ['layer process CPU per task (same run)', `${r.layerCpuMsPerTask} ms`, ''],
     ['realistic ratio (sleep 0.5)', `${r.realisticRatio}x`, '≤ 1.05x'],
     ['sequential overhead per task', `${r.sequentialOverheadMsPerTask} ms`, '≤ 8 ms'],
+    ...Object.entries(r.chainPhasesMs.p50 as Record<string, number>).map(([k, v]) => [`chain phase ${k} p50 / p90`, `${v} / ${r.chainPhasesMs.p90[k]} ms`, ''] as [string, string, string]),
     ['dispatch latency p50 / p95 / p99', `${r.dispatchLatencyMs.p50} / ${r.dispatchLatencyMs.p95} / ${r.dispatchLatencyMs.p99} ms`, 'p50 < 20 ms'],
     ...Object.entries(r.bundleKb).map(([k, v]) => [`bundle ${k}`, `${v} KB, +${r.coldImportMs[k]} ms cold import`, '< 300 KB, < 100 ms'] as [string, string, string]),
     ...Object.entries(r.transitionsPerTask).map(([k, v]) => [`transitions per task (${k})`, String(v), ''] as [string, string, string]),

@@ -76,9 +76,7 @@ export class ExecutionSteps {
 
   /** The execution's record; a workflow without one cannot go on (a permanent error). */
   private async requireExecution(executionId: string): Promise<ExecutionRecord> {
-    const execution = await this.deps.executions.getExecution(executionId);
-    if (!execution) throw Object.assign(new Error(`execution ${executionId} has no record`), { name: 'permanent' });
-    return execution;
+    return recorded(executionId, await this.deps.executions.getExecution(executionId));
   }
 
   async prepare({ executionId }: { executionId: string }): Promise<PreparedExecution> {
@@ -94,14 +92,22 @@ export class ExecutionSteps {
   }
 
   /**
-   * Before each dispatch: skip when the run is stopping, wait when the breaker is open. The task is
-   * marked queued before the execution is read, and Recover marks the execution stopping before it
-   * skips queued tasks: whichever comes second sees the other, so no task is dispatched after a stop.
+   * Before each dispatch: skip when the run is stopping, wait when the breaker is open. The task's
+   * dispatch write and the execution's read go out together (one round trip along a chain, not
+   * two). No task runs after a stop: Recover marks the execution stopping, then skips the pending
+   * and queued tasks, each by a write conditional on that status. A read that misses the stop was
+   * served before it, so that skip comes after this dispatch write was sent: either the write finds
+   * the task skipped and fails its condition (Gate skips), or the skip finds it pending or queued
+   * and skips it, and the agent that receives this dispatch cannot claim it and reports the skip
+   * (as when the write lands before the read: whichever lands first, the outcome is the same).
    */
   async gate({ executionId, taskIndex }: TaskRef): Promise<GateResult> {
-    const task = await this.deps.executions.prepareDispatch(executionId, taskIndex);
+    const [task, record] = await Promise.all([
+      this.deps.executions.prepareDispatch(executionId, taskIndex),
+      this.deps.executions.getExecution(executionId),
+    ]);
     if (!task) return { action: 'skip' }; // completed, skipped or cancelled meanwhile
-    const execution = await this.requireExecution(executionId);
+    const execution = recorded(executionId, record);
     if (isStopping(execution)) {
       const reason = execution.stopping ? `task ${execution.stopping.taskId} failed with failureStrategy "stop"` : `execution ${execution.status}`;
       await this.deps.executions.skipTask(executionId, taskIndex, reason);
@@ -301,6 +307,12 @@ export class ExecutionSteps {
     if (ended) await this.emitEnd(execution, outcome.status);
     return { status: outcome.status };
   }
+}
+
+/** The execution's record; a workflow without one cannot go on (a permanent error). */
+function recorded(executionId: string, execution: ExecutionRecord | undefined): ExecutionRecord {
+  if (!execution) throw Object.assign(new Error(`execution ${executionId} has no record`), { name: 'permanent' });
+  return execution;
 }
 
 /**
