@@ -21,7 +21,7 @@ import { mergeResults } from './results.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const quick = process.argv.includes('--quick');
-// `--only=affinity,batching,bundles,chain,overhead,runtimes`: those sections alone, on a fresh layer (their keys merged into the results).
+// `--only=affinity,batching,bundles,chain,overhead,runtimes,scale`: those sections alone, on a fresh layer (their keys merged into the results).
 const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 const run = promisify(execFile);
 
@@ -373,6 +373,22 @@ async function chainSection(): Promise<Record<string, unknown>> {
   };
 }
 
+/** One parallel plan of SIZES.scale no-op tasks: its wall time, the peak memory, and its executions' history sizes against the 25,000-event limit. */
+async function scaleFigures() {
+  const stopSampling = memorySampler();
+  const scaleStart = Date.now();
+  const scale = await measure({ pattern: 'parallel', maxConcurrency: CONCURRENCY, tasks: tasksOf(SIZES.scale, 'true') });
+  const memory = stopSampling();
+  const scaleHistories = await histories(scale.executionId);
+  return {
+    tasks: SIZES.scale,
+    wallMs: Date.parse(scale.execution.stoppedAt!) - scaleStart,
+    ...memory,
+    executions: scaleHistories.length,
+    maxEventsPerExecution: Math.max(...scaleHistories.map((h) => h.events.length)),
+  };
+}
+
 async function onlySections(sections: string[]): Promise<void> {
   const results: Record<string, unknown> = {};
   if (sections.includes('bundles')) {
@@ -380,7 +396,7 @@ async function onlySections(sections: string[]): Promise<void> {
     Object.assign(results, { bundleKb, coldImportMs });
   }
   // The bundles need no layer.
-  if (['affinity', 'batching', 'chain', 'overhead'].some((s) => sections.includes(s))) {
+  if (['affinity', 'batching', 'chain', 'overhead', 'scale'].some((s) => sections.includes(s))) {
     await layer.start();
     await waitForAgents(2);
   }
@@ -388,6 +404,8 @@ async function onlySections(sections: string[]): Promise<void> {
   if (sections.includes('batching')) results.batching = await batchingFigures();
   if (sections.includes('overhead')) results.overheadOnly = await overheadFigures();
   if (sections.includes('chain')) results.chain = await chainSection();
+  // On a fresh layer, unlike the full run's (which has run every other measure first).
+  if (sections.includes('scale')) results.scaleOnly = await scaleFigures();
   await mergeResults(results);
   console.log(JSON.stringify(results, null, 2));
 }
@@ -424,12 +442,7 @@ async function main(): Promise<void> {
     callsPerTask[pattern] = cost.perTask;
   }
 
-  const stopSampling = memorySampler();
-  const scaleStart = Date.now();
-  const scale = await measure({ pattern: 'parallel', maxConcurrency: CONCURRENCY, tasks: tasksOf(SIZES.scale, 'true') });
-  const memory = stopSampling();
-  const scaleHistories = await histories(scale.executionId);
-  const maxEvents = Math.max(...scaleHistories.map((h) => h.events.length));
+  const scale = await scaleFigures();
 
   const { bundleKb, coldImportMs } = await bundleFigures(join(stateDir, 'bundles'), SIZES.coldImports);
   const affinity = { clone: await cloneFigures() };
@@ -459,13 +472,7 @@ async function main(): Promise<void> {
     transitionsPerTask,
     costPer1000TasksUsd,
     callsPerTask,
-    scale: {
-      tasks: SIZES.scale,
-      wallMs: Date.parse(scale.execution.stoppedAt!) - scaleStart,
-      ...memory,
-      executions: scaleHistories.length,
-      maxEventsPerExecution: maxEvents,
-    },
+    scale,
     raw: {
       tasks: { overhead: SIZES.overhead, realistic: SIZES.realistic, sequential: SIZES.sequential },
       layerMs: { overhead: overhead.wallMs, realistic: realistic.wallMs, sequential: sequential.wallMs },
