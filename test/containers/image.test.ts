@@ -48,9 +48,12 @@ describe('the agent image', () => {
       const started = out.split('\n').find((l) => l.includes('commands run as'));
       expect(started, out).toBeDefined();
       expect(JSON.parse(started!)).toMatchObject({ user: 'node' });
-      // Give the start checks a moment to log: no tool is reported missing (model access is off here).
-      await new Promise((r) => setTimeout(r, 1000));
-      out = demux((await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer);
+      // The start checks log their findings together: once "no model access" is there (model access
+      // is off here), no other finding (a missing tool) is.
+      while (!/no model access/.test(out) && Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 200));
+        out = demux((await container.logs({ stdout: true, stderr: true, follow: false })) as unknown as Buffer);
+      }
       expect(out).toContain('no model access');
       expect(out.split('\n').filter((l) => l.includes('capability check') && !l.includes('no model access')), out).toEqual([]);
     } finally {

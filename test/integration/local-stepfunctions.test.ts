@@ -32,6 +32,7 @@ import {
   type LocalStateMachine,
 } from '../../local/stepfunctions/index.ts';
 import { LOCAL_CLIENT } from '../support/emulators.ts';
+import { waitFor } from '../support/processes.ts';
 
 const ACCOUNT = '000000000000';
 const smArn = (name: string) => `arn:aws:states:us-east-1:${ACCOUNT}:stateMachine:${name}`;
@@ -74,7 +75,8 @@ const heartbeat: LocalStateMachine = {
         Type: 'Task',
         Resource: 'arn:aws:states:::sqs:sendMessage.waitForTaskToken',
         Parameters: { 'QueueUrl.$': '$.queueUrl', MessageBody: { 'taskToken.$': '$$.Task.Token' } },
-        HeartbeatSeconds: 1,
+        // 2 s, heartbeats every 0.5 s below: a busy machine's late timers keep 1.5 s of room.
+        HeartbeatSeconds: 2,
         TimeoutSeconds: 30,
         End: true,
       },
@@ -329,7 +331,8 @@ describe('StartExecution', () => {
   it('reports RUNNING, then the end status with the output, to onStatusChange', async () => {
     const arn = await start(add, { a: 2, b: 3 });
     expect((await finished(arn)).output).toBe('{"sum":5}');
-    await new Promise((r) => setTimeout(r, 20));
+    // The end's notice follows the status change, asynchronously.
+    await waitFor(() => statusEvents.filter((e) => e.detail.executionArn === arn).length >= 2);
     const mine = statusEvents.filter((e) => e.detail.executionArn === arn);
     expect(mine.map((e) => e.detail.status)).toEqual(['RUNNING', 'SUCCEEDED']);
     expect(mine[1]).toMatchObject({
@@ -402,15 +405,16 @@ describe('waitForTaskToken', () => {
     const started = Date.now();
     const arn = await start(heartbeat, { queueUrl });
     const task = await receiveTask();
-    for (let i = 0; i < 3; i++) {
-      await new Promise((r) => setTimeout(r, 600));
+    for (let i = 0; i < 5; i++) {
+      await new Promise((r) => setTimeout(r, 500));
       await sfn.send(new SendTaskHeartbeatCommand({ taskToken: task.taskToken }));
     }
-    expect((await describe_(arn)).status).toBe('RUNNING'); // 1.8 s in, with a 1 s heartbeat span
-    const d = await finished(arn, 3000);
+    expect((await describe_(arn)).status).toBe('RUNNING'); // 2.5 s in, with a 2 s heartbeat span
+    const d = await finished(arn, 4000);
     expect(d.status).toBe('FAILED');
     expect(d.error).toBe('States.HeartbeatTimeout');
-    expect(Date.now() - started).toBeGreaterThanOrEqual(2700);
+    // Not before the last heartbeat's span ran out.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(4500);
     await expect(sfn.send(new SendTaskHeartbeatCommand({ taskToken: task.taskToken }))).rejects.toBeInstanceOf(TaskTimedOut);
   });
 
@@ -434,7 +438,7 @@ describe('StopExecution', () => {
     expect(d).toMatchObject({ status: 'ABORTED', error: 'UserStop', cause: 'stopped by test' });
     expect(d.stopDate).toBeInstanceOf(Date);
     await expect(sfn.send(new SendTaskSuccessCommand({ taskToken: task.taskToken, output: '{}' }))).rejects.toBeInstanceOf(TaskTimedOut);
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(async () => (await history(arn)).at(-1)?.type === 'ExecutionAborted' && statusEvents.filter((e) => e.detail.executionArn === arn).length >= 2);
     const types = (await history(arn)).map((e) => e.type);
     expect(types.slice(-2)).toEqual(['TaskStateAborted', 'ExecutionAborted']);
     expect(statusEvents.filter((e) => e.detail.executionArn === arn).map((e) => e.detail.status)).toEqual(['RUNNING', 'ABORTED']);

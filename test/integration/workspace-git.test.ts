@@ -30,6 +30,7 @@ import type { Task } from '../../core/plan.ts';
 import type { ExecutionRecord, TaskRecord } from '../../core/records.ts';
 import { startFauxqs127, type RunningFauxqs } from '../../local/services/fauxqs.ts';
 import { LOCAL_CLIENT } from '../support/emulators.ts';
+import { waitFor } from '../support/processes.ts';
 
 const BUCKET = 'xlt-artifacts';
 const IDS = { executionId: 'ex-1', taskId: 'code', attempt: 1 };
@@ -457,8 +458,8 @@ describe('through the Worker', () => {
     expect(artifacts[0]!.uri).toBe(`s3://${BUCKET}/artifacts/ex-w/wt/1/${DIFF_ARTIFACT}`);
     expect((await getObject(artifacts[0]!.uri)).toString()).toContain('+changed');
     expect(git(origin, 'show', 'xl/worker:added.txt')).toBe('new');
-    await new Promise((r) => setTimeout(r, 100)); // removals run after the report
-    expect(execFileSync('ls', ['-A', root], { encoding: 'utf8' })).toBe('');
+    // Removals run after the report.
+    await waitFor(() => execFileSync('ls', ['-A', root], { encoding: 'utf8' }) === '');
   });
 
   it('fails a task whose clone fails as permanent, without running its command', async () => {
