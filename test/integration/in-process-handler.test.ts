@@ -82,7 +82,7 @@ describe('the in-process handler on fauxqs', () => {
     const began = Date.now();
     controller.abort();
     await expect(poll).rejects.toMatchObject({ name: 'AbortError' });
-    expect(Date.now() - began).toBeLessThan(1000);
+    expect(Date.now() - began).toBeLessThan(10_000); // not the poll's 20 s (generous: a loaded machine must not fail this)
     await expect(sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'after the abort' }))).resolves.toHaveProperty('MessageId');
     await sqs.send(new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10 })).then(({ Messages }) =>
       Promise.all((Messages ?? []).map((m) => sqs.send(new DeleteMessageCommand({ QueueUrl: queueUrl, ReceiptHandle: m.ReceiptHandle! })))),

@@ -112,7 +112,7 @@ describe('the LocalStack probe', () => {
     const silent = await listen(() => undefined);
     const began = Date.now();
     expect(await probeLocalStack(silent, { timeoutMs: 200 })).toEqual({ up: false, reason: 'no answer within 200 ms' });
-    expect(Date.now() - began).toBeLessThan(2000);
+    expect(Date.now() - began).toBeLessThan(5000); // it gave up, not hung (generous for a loaded machine)
     const other = await listen((_req, res) => res.end('<html>not localstack</html>'));
     expect(await probeLocalStack(other)).toMatchObject({ up: false, reason: expect.stringContaining('did not answer JSON') });
   });
