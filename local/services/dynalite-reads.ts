@@ -7,7 +7,7 @@
 // is open, and calls back on the next tick: still after the caller's own code, as before. Writes
 // stay as they are. Reads see every write whose callback has run, as before: dynalite calls a
 // write back only once LevelDB has applied it, and serialises the writes and reads of one item.
-import { createRequire } from 'node:module';
+import { onEveryDynaliteStore } from './dynalite-stores.ts';
 
 type Callback = (err: Error | null, value?: unknown) => void;
 interface Level {
@@ -21,25 +21,9 @@ interface Store {
   db: Level;
   lifecycleManager?: { getState(): string };
 }
-interface DbModule {
-  create: ((options: unknown) => Store) & { xlSyncReads?: true };
-}
-
 /** Puts the synchronous reads into every dynalite store created from now on (once per process). */
 export function readDynaliteSynchronously(): void {
-  const mod = createRequire(import.meta.url)('dynalite/db/index.js') as DbModule;
-  if (mod.create.xlSyncReads) return;
-  const create = mod.create;
-  // The flags of earlier wrappers (dynalite-writes.ts) are kept, so that neither wraps twice.
-  mod.create = Object.assign(
-    (options: unknown) => {
-      const store = create(options);
-      syncReads(store);
-      return store;
-    },
-    create,
-    { xlSyncReads: true as const },
-  );
+  onEveryDynaliteStore<Store>('xlSyncReads', syncReads);
 }
 
 export function syncReads(store: Store): void {

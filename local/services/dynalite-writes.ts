@@ -9,7 +9,7 @@
 //
 // Written against dynalite 4.0.0 (db/index.js: updateIndexes, getIndexActions, the prefixed
 // sub-databases "item-<table>~" and "index-<local|global>~<table>~<index>~"); re-check on upgrade.
-import { createRequire } from 'node:module';
+import { dynaliteDbModule, onEveryDynaliteStore } from './dynalite-stores.ts';
 
 type Callback = (err?: Error | null) => void;
 type Item = Record<string, unknown>;
@@ -35,7 +35,6 @@ interface Store {
   xlPendingIndexOps?: Map<string, Op[]>;
 }
 interface DbModule {
-  create: ((options: unknown) => Store) & { xlOneBatch?: true };
   updateIndexes(store: Store, table: Table, existingItem: Item | null | undefined, item: Item | null | undefined, cb: Callback): void;
   getIndexActions(
     indexes: unknown[],
@@ -51,19 +50,8 @@ const indexPrefix = (indexType: 'Local' | 'Global', tableName: string, indexName
 
 /** Makes every dynalite store created from now on write an item and its index entries in one batch (once per process). */
 export function writeDynaliteInOneBatch(): void {
-  const mod = createRequire(import.meta.url)('dynalite/db/index.js') as DbModule;
-  if (mod.create.xlOneBatch) return;
-  const create = mod.create;
-  // The flags of earlier wrappers (dynalite-reads.ts) are kept, so that neither wraps twice.
-  mod.create = Object.assign(
-    (options: unknown) => {
-      const store = create(options);
-      batchItemWrites(store);
-      return store;
-    },
-    create,
-    { xlOneBatch: true as const },
-  );
+  if (!onEveryDynaliteStore<Store>('xlOneBatch', batchItemWrites)) return;
+  const mod = dynaliteDbModule<DbModule>();
   const updateIndexes = mod.updateIndexes;
   mod.updateIndexes = (store, table, existingItem, item, cb) => {
     // A store made before the patch (or by another copy of dynalite) writes as dynalite does.
