@@ -21,6 +21,7 @@ interface Store {
   db: Level;
   lifecycleManager?: { getState(): string };
 }
+
 /** Puts the synchronous reads into every dynalite store created from now on (once per process). */
 export function readDynaliteSynchronously(): void {
   onEveryDynaliteStore<Store>('xlSyncReads', syncReads);
