@@ -16,6 +16,9 @@ import { type Layer, removeStateDir, startLayer, waitFor, waitForEnd } from '../
 import { mergeResults } from './results.ts';
 
 const quick = process.argv.includes('--quick');
+// `--only=process` (or docker, containerd, comma-separated): those runtimes alone.
+const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const wanted = (kind: string) => !only || only.includes(kind);
 const SIZES = quick ? { starts: 3, tasks: 60 } : { starts: 7, tasks: 200 };
 const IMAGE = `${IMAGE_REPOSITORY}:latest`;
 type Kind = 'process' | 'docker' | 'containerd';
@@ -105,7 +108,9 @@ async function measure(kind: Kind, env: Record<string, string>): Promise<{ start
 async function main(): Promise<void> {
   const results: Record<string, unknown> = {};
   const skipped: Record<string, string> = {};
-  results.process = await measure('process', {});
+  if (wanted('process')) results.process = await measure('process', {});
+  if (!wanted('docker') && !wanted('containerd')) return report(results, skipped);
+
 
   let engine: Engine | undefined;
   const dir = process.env.XL_DOCKER_DIR ?? join(tmpdir(), 'xl-docker');
@@ -124,31 +129,36 @@ async function main(): Promise<void> {
       tag = built.tag;
       process.stderr.write(`runtimes: ${built.tag}${built.base ? `, built in ${built.seconds.toFixed(0)} s` : ''}\n`);
     }
-    if (engine && !skipped.docker) results.docker = await measure('docker', { DOCKER_HOST: engine.dockerHost });
+    if (engine && !skipped.docker && wanted('docker')) results.docker = await measure('docker', { DOCKER_HOST: engine.dockerHost });
     const address = [process.env.XL_CONTAINERD_ADDRESS, join(dir, 'containerd.sock'), DEFAULT_CONTAINERD_ADDRESS].find((a) => a && existsSync(a));
     if (engine && !skipped.containerd && !address) skipped.containerd = 'no containerd socket';
-    if (engine && !skipped.containerd && address) {
+    if (engine && !skipped.containerd && address && wanted('containerd')) {
       importToContainerd(tag, address);
       results.containerd = await measure('containerd', { XL_CONTAINERD_ADDRESS: address });
     }
   } finally {
     await engine?.stop();
   }
-  const p = results.process as { overheadMsPerTask: number };
+  await report(results, skipped);
+}
+
+/** Writes the runtimes' figures into bench/results/latest.json and prints them. */
+async function report(results: Record<string, unknown>, skipped: Record<string, string>): Promise<void> {
+  const p = results.process as { overheadMsPerTask: number } | undefined;
   const d = results.docker as { overheadMsPerTask: number } | undefined;
-  const runtimes = { mode: quick ? 'quick' : 'full', tasks: SIZES.tasks, ...results, ...(d ? { dockerOverheadRatio: round(d.overheadMsPerTask / p.overheadMsPerTask, 2) } : {}), skipped };
+  const runtimes = { mode: quick ? 'quick' : 'full', tasks: SIZES.tasks, ...results, ...(d && p ? { dockerOverheadRatio: round(d.overheadMsPerTask / p.overheadMsPerTask, 2) } : {}), skipped };
   await mergeResults({ runtimes });
   console.log(`\nagent runtimes (${runtimes.mode}) → bench/results/latest.json`);
   for (const kind of ['process', 'docker', 'containerd'] as const) {
     const r = results[kind] as Awaited<ReturnType<typeof measure>> | undefined;
     if (!r) {
-      console.log(`${kind.padEnd(11)} skipped: ${skipped[kind]}`);
+      if (skipped[kind]) console.log(`${kind.padEnd(11)} skipped: ${skipped[kind]}`);
       continue;
     }
     const overhead = r.overheadMsPerTask !== undefined ? `; ${SIZES.tasks} × true, 8 at once: ${r.overheadMsPerTask} ms per task` : '';
     console.log(`${kind.padEnd(11)} agent start (decision to first claim) median ${r.startMs.median} ms of ${r.startMs.samples.join(', ')}${overhead}`);
   }
-  if (d) console.log(`docker / process per-task time: ${runtimes.dockerOverheadRatio}x (aim ≤ 1.2x); docker agent start median aim < 2000 ms`);
+  if (d && p) console.log(`docker / process per-task time: ${runtimes.dockerOverheadRatio}x (aim ≤ 1.2x); docker agent start median aim < 2000 ms`);
 }
 
 await main();

@@ -36,6 +36,7 @@ import { DEFAULT_AGENT_IMAGE, DockerRuntime, LAYER_LABEL, layerIdOf } from './do
 import { ContainerdRuntime } from './containerd-runtime.ts';
 import { KubernetesRuntime, kubernetesSettingsFromEnv } from '#core/kubernetes-runtime.ts';
 import { ProcessRuntime } from './process-runtime.ts';
+import { type AgentCommand, bundleAgent, tsxAgentCommand } from './agent-bundle.ts';
 import { provisionBuckets, provisionQueues, provisionTables } from './provision.ts';
 import { cachedTemplate } from './synth-cache.ts';
 import { type CfnTemplate, LOCAL_REGION, localNames, resolveValue, resourcesOfType } from './template.ts';
@@ -314,6 +315,7 @@ export class LocalLayer {
     } else {
       this.runtime = new ProcessRuntime({
         projectRoot: PROJECT_ROOT,
+        command: await this.agentCommand(),
         runDir,
         logStream: workerLog,
         onLogLine,
@@ -444,6 +446,17 @@ export class LocalLayer {
       return; // a leftover of a layer that died
     }
     if (pid !== process.pid) throw new Error(`a local layer (pid ${pid}) already runs on ${this.opts.stateDir}`);
+  }
+
+  /** How worker processes start: the agent bundled (local/agent-bundle.ts), else through tsx. */
+  private async agentCommand(): Promise<AgentCommand> {
+    if (process.env.XL_AGENT_BUNDLE === '0') return tsxAgentCommand(PROJECT_ROOT);
+    try {
+      return await bundleAgent(PROJECT_ROOT);
+    } catch (err) {
+      this.log(`the agent was not bundled (its workers run agent/main.ts through tsx): ${(err as Error).message}`);
+      return tsxAgentCommand(PROJECT_ROOT);
+    }
   }
 
   /** The stack's template: kept between starts until the code that builds it changes (local/synth-cache.ts). */

@@ -1,4 +1,4 @@
-// AgentRuntime for the embedded local layer: each agent is a worker process running agent/main.ts
+// AgentRuntime for the embedded local layer: each agent is a worker process running agent/main.ts (bundled)
 // with the environment of its type's ECS task definition (resolved locally).
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
@@ -8,9 +8,12 @@ import type { AgentType } from '#core/agent-types.ts';
 import { newAgentId } from '#core/pool.ts';
 import type { AgentRecord, AgentRuntimeRef } from '#core/records.ts';
 import type { AgentRuntime } from '#core/runtime.ts';
+import { type AgentCommand, tsxAgentCommand } from './agent-bundle.ts';
 
 export interface ProcessRuntimeOptions {
   projectRoot: string;
+  /** node's arguments that start a worker: the agent's bundle (agent-bundle.ts), else agent/main.ts through tsx. */
+  command?: AgentCommand;
   /** Where workers list the process groups of their running commands (`<agentId>.pgids`). */
   runDir: string;
   /** Environment per agent type: the task definition's, plus local endpoints and credentials. */
@@ -33,7 +36,7 @@ export class ProcessRuntime implements AgentRuntime {
     const started: { agentId: string; runtime: AgentRuntimeRef }[] = [];
     for (let i = 0; i < count; i++) {
       const agentId = newAgentId(agentType);
-      const child = spawn(process.execPath, ['--import', 'tsx', join(this.opts.projectRoot, 'agent/main.ts')], {
+      const child = spawn(process.execPath, this.opts.command ?? tsxAgentCommand(this.opts.projectRoot), {
         cwd: this.opts.projectRoot,
         env: {
           ...this.opts.envFor(agentType, agentId),
