@@ -37,6 +37,7 @@ import { ContainerdRuntime } from './containerd-runtime.ts';
 import { KubernetesRuntime, kubernetesSettingsFromEnv } from '#core/kubernetes-runtime.ts';
 import { ProcessRuntime } from './process-runtime.ts';
 import { type AgentCommand, bundleAgent, tsxAgentCommand } from './agent-bundle.ts';
+import { agentBundleEnabled } from './switches.ts';
 import { provisionBuckets, provisionQueues, provisionTables } from './provision.ts';
 import { cachedTemplate } from './synth-cache.ts';
 import { type CfnTemplate, LOCAL_REGION, localNames, resolveValue, resourcesOfType } from './template.ts';
@@ -450,7 +451,7 @@ export class LocalLayer {
 
   /** How worker processes start: the agent bundled (local/agent-bundle.ts), else through tsx. */
   private async agentCommand(): Promise<AgentCommand> {
-    if (process.env.XL_AGENT_BUNDLE === '0') return tsxAgentCommand(PROJECT_ROOT);
+    if (!agentBundleEnabled(process.env)) return tsxAgentCommand(PROJECT_ROOT);
     try {
       return await bundleAgent(PROJECT_ROOT);
     } catch (err) {

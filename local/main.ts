@@ -3,7 +3,7 @@
 import { join } from 'node:path';
 import { parseConcurrencySpec } from '../core/pool.ts';
 import { LocalLayer, PROJECT_ROOT, parseRuntimeKind } from './layer.ts';
-import { inProcessEnabled } from './services/in-process.ts';
+import { agentBundleEnabled, inProcessEnabled, synthCacheEnabled } from './switches.ts';
 
 const env = process.env;
 const port = Number(env.XL_PORT ?? 7700);
@@ -12,7 +12,10 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`XL_POR
 if (!(heartbeatSeconds > 0)) throw new Error(`XL_HEARTBEAT_SECONDS must be a positive number, got "${env.XL_HEARTBEAT_SECONDS}"`);
 parseConcurrencySpec(env.XL_MAX_CONCURRENT_TASKS); // a bad value stops the layer now, not each agent later
 const runtime = parseRuntimeKind(env.XL_RUNTIME);
-inProcessEnabled(env); // XL_LOCAL_INPROCESS: a bad value stops the layer before its emulators start
+// A bad value of a switch stops the layer before anything starts.
+inProcessEnabled(env);
+synthCacheEnabled(env);
+agentBundleEnabled(env);
 
 const layer = new LocalLayer({
   port,

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
+import { synthCacheEnabled } from './switches.ts';
 
 /** Where templates are kept: the conventional cache folder of a project's tools. */
 export const SYNTH_CACHE_DIR = 'node_modules/.cache/xl-synth';
@@ -47,7 +48,7 @@ export async function synthKey(projectRoot: string): Promise<string> {
  * temporary file and renamed: two layers starting at once each read a whole template.
  */
 export async function cachedTemplate(projectRoot: string, synth: () => Promise<string>): Promise<{ text: string; cached: boolean }> {
-  if (process.env.XL_SYNTH_CACHE === '0') return { text: await synth(), cached: false };
+  if (!synthCacheEnabled(process.env)) return { text: await synth(), cached: false };
   let key: string;
   try {
     key = await synthKey(projectRoot);

@@ -14,16 +14,7 @@ export interface InProcessHandlerOptions {
   requestTimeout?: number;
 }
 
-/**
- * XL_LOCAL_INPROCESS: on unless `0` (or `false`): `0` sends the layer's own calls over HTTP, to
- * compare, or to watch them with a proxy.
- */
-export function inProcessEnabled(env: NodeJS.ProcessEnv): boolean {
-  const value = env.XL_LOCAL_INPROCESS;
-  if (value === undefined || value === '' || value === '1' || value === 'true') return true;
-  if (value === '0' || value === 'false') return false;
-  throw new Error(`XL_LOCAL_INPROCESS must be 1 (the layer calls its emulators in process, the default) or 0 (over HTTP), got "${value}"`);
-}
+export { inProcessEnabled } from '../switches.ts';
 
 /**
  * A smithy HttpHandler for SDK v3 clients whose endpoint is `server`, an http.Server in this
