@@ -25,7 +25,7 @@ import { type ContainerSpec, agentTypeOf, containerSpec } from '#core/container-
 import { resolveDefinition } from '../infra/asl.ts';
 import { startDynalite } from './services/dynalite.ts';
 import { startFauxqs127 } from './services/fauxqs.ts';
-import { InProcessHandler, inProcessEnabled } from './services/in-process.ts';
+import { InProcessHandler } from './services/in-process.ts';
 import { EventRing, serveEvents } from './events.ts';
 import { serveConsole } from './console.ts';
 import { artifactRoute, serveArtifact } from './artifacts.ts';
@@ -37,7 +37,7 @@ import { ContainerdRuntime } from './containerd-runtime.ts';
 import { KubernetesRuntime, kubernetesSettingsFromEnv } from '#core/kubernetes-runtime.ts';
 import { ProcessRuntime } from './process-runtime.ts';
 import { type AgentCommand, bundleAgent, tsxAgentCommand } from './agent-bundle.ts';
-import { agentBundleEnabled } from './switches.ts';
+import { agentBundleEnabled, inProcessEnabled } from './switches.ts';
 import { provisionBuckets, provisionQueues, provisionTables } from './provision.ts';
 import { cachedTemplate } from './synth-cache.ts';
 import { type CfnTemplate, LOCAL_REGION, localNames, resolveValue, resourcesOfType } from './template.ts';

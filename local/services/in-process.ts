@@ -14,8 +14,6 @@ export interface InProcessHandlerOptions {
   requestTimeout?: number;
 }
 
-export { inProcessEnabled } from '../switches.ts';
-
 /**
  * A smithy HttpHandler for SDK v3 clients whose endpoint is `server`, an http.Server in this
  * process: each request is dispatched to the server's `request` listeners (the emulator's, and any

@@ -8,7 +8,8 @@ import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3
 import { DeleteMessageCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InProcessHandler, inProcessEnabled } from '../../local/services/in-process.ts';
+import { InProcessHandler } from '../../local/services/in-process.ts';
+import { inProcessEnabled } from '../../local/switches.ts';
 import { type Emulators, LOCAL_CLIENT, startEmulators } from '../support/emulators.ts';
 import { waitFor } from '../support/processes.ts';
 
