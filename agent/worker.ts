@@ -159,6 +159,19 @@ export class Worker {
   }
 
   private async shutdown(graceful: boolean, awaitPolls: boolean): Promise<void> {
+    // The timers this waits on are unref'd, and between its calls nothing else may hold the event
+    // loop: Node would then exit 0 mid-shutdown, before the hand-back and the "terminated" write
+    // (seen in CI: a SIGTERMed agent gone, its record left "draining"). This holds the process
+    // until the shutdown is done.
+    const hold = setInterval(() => undefined, 60_000);
+    try {
+      await this.shutdownSteps(graceful, awaitPolls);
+    } finally {
+      clearInterval(hold);
+    }
+  }
+
+  private async shutdownSteps(graceful: boolean, awaitPolls: boolean): Promise<void> {
     const { ctx } = this;
     ctx.stopping = true;
     this.signalStop();

@@ -779,7 +779,8 @@ describe('agent worker process', () => {
     await waitFor(async () => (await agents.get(proc.agentId))?.status === 'busy', 3000);
 
     proc.child.kill('SIGTERM');
-    const code = await new Promise<number | null>((r) => proc.child.once('exit', (c) => r(c)));
+    // 'close', not 'exit': its log is read to the end.
+    const code = await new Promise<number | null>((r) => proc.child.once('close', (c) => r(c)));
     expect(code).toBe(0);
     expect(alive(grandchild)).toBe(false);
     // Once failed in CI with the record still "draining" after a clean exit (2026-12-07, not
