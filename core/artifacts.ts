@@ -42,17 +42,17 @@ export function contentDisposition(name: string): string {
   return `attachment; filename="${ascii}"; filename*=UTF-8''${encodeURIComponent(name)}`;
 }
 
-/**
- * The object behind one artifact of one task. 404 when the task has no artifact of that name; a
- * record that points outside the layer's bucket or its artifacts/ prefix is a 500 (the layer's
- * records are wrong), never a read of that object.
- */
 /** What of a task's result names its artifacts (TaskResult's fields; said here so executions.ts can import this file). */
 interface TaskArtifacts {
   taskId: string;
   artifacts?: { name: string; uri: string; bytes: number }[];
 }
 
+/**
+ * The object behind one artifact of one task. 404 when the task has no artifact of that name; a
+ * record that points outside the layer's bucket or its artifacts/ prefix is a 500 (the layer's
+ * records are wrong), never a read of that object.
+ */
 export function artifactObject(task: TaskArtifacts, name: string, bucket: string): ArtifactObject {
   const artifacts = task.artifacts ?? [];
   // A name may repeat only if a driver and an engine both wrote it: the later one is the task's.

@@ -435,8 +435,7 @@ export class ContainerdRuntime implements AgentRuntime {
     return async () => {
       clearInterval(timer);
       watcher?.close();
-      await read();
-      // A read that was running may have started before the last bytes landed.
+      // A read already running takes another turn (`again`), so what landed since is read too.
       await read();
     };
   }

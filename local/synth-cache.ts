@@ -7,7 +7,7 @@
 // reads (its container runtimes build and tag their own image). XL_SYNTH_CACHE=0 turns it off.
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { synthCacheEnabled } from './switches.ts';
 
 /** Where templates are kept: the conventional cache folder of a project's tools. */
@@ -36,7 +36,7 @@ export async function synthInputs(projectRoot: string): Promise<string[]> {
 export async function synthKey(projectRoot: string): Promise<string> {
   const hash = createHash('sha256');
   for (const file of await synthInputs(projectRoot)) {
-    hash.update(relative(projectRoot, join(projectRoot, file)) + '\0');
+    hash.update(file + '\0'); // relative to the project: the same key in every checkout
     hash.update(await readFile(join(projectRoot, file)));
     hash.update('\0');
   }

@@ -39,7 +39,7 @@ const stepsOver = (store: ExecutionStore) =>
 const pendingExecution = () =>
   recordExecution(executions, [{ id: 't0', agentType: 'coder', command: 'true', timeoutSeconds: 60, failureStrategy: 'stop', priority: 'normal' } as Task], { status: 'pending', dispatchSeq: 0 });
 
-/** The execution store with prepareDispatch held until `release` resolves, and each call's start noted. */
+/** The execution store with prepareDispatch held until `release` resolves; noted: the write's start, the read's answer. */
 function holdingDispatch(release: Promise<void>) {
   const calls: string[] = [];
   const store = Object.create(executions) as ExecutionStore;
@@ -49,8 +49,9 @@ function holdingDispatch(release: Promise<void>) {
     return executions.prepareDispatch(executionId, index);
   };
   store.getExecution = async (executionId) => {
+    const execution = await executions.getExecution(executionId);
     calls.push('getExecution');
-    return executions.getExecution(executionId);
+    return execution;
   };
   return { store, calls };
 }
