@@ -10,5 +10,6 @@ export default defineConfig({
     // Integration and end-to-end tests start emulators and worker processes: keep the 2 cores for them.
     fileParallelism: false,
     pool: 'forks',
+    setupFiles: ['test/support/setup.ts'],
   },
 });

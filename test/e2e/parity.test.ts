@@ -7,8 +7,9 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { DescribeStateMachineCommand, ListStateMachinesCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { App, Stack } from 'aws-cdk-lib';
+import { Stack } from 'aws-cdk-lib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
+import { testApp } from '../support/cdk-app.ts';
 import { stateMachineDefinitions } from '../../infra/asl.ts';
 import { ExecutionLayerStack } from '../../infra/stack.ts';
 import { type Layer, ROOT, removeStateDir, startLayer } from './harness.ts';
@@ -68,7 +69,7 @@ function compare(expected: unknown, actual: unknown, path: string, substituted: 
 
 it('runs the synthesized ASL with only ARNs and URLs substituted', async () => {
   const context = JSON.parse(readFileSync(join(ROOT, 'cdk.json'), 'utf8')).context;
-  const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
   const stack: Stack = new ExecutionLayerStack(app, 'xl', { stackName: 'xl' });
   const template = app.synth().getStackByName(stack.stackName).template;
   const definitions = stateMachineDefinitions(template);

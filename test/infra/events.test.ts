@@ -3,9 +3,9 @@
 // `webhookUrl` is set (infra/constructs/events.ts).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { testApp } from '../support/cdk-app.ts';
 import { NOTIFY_KINDS } from '../../core/events.ts';
 import { WEBHOOK_KEY_HEADER } from '../../infra/constructs/events.ts';
 import { type ExecutionLayerStackProps, ExecutionLayerStack } from '../../infra/stack.ts';
@@ -21,7 +21,7 @@ type Loose = any;
 function synth(props: ExecutionLayerStackProps = {}, context: Record<string, string> = {}): Template {
   const { context: cdkContext } = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8'));
   // No bundling: the functions' code is not what these tests read.
-  const app = new App({ context: { ...cdkContext, ...context, 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp({ context: { ...cdkContext, ...context, 'aws:cdk:bundling-stacks': [] } });
   return Template.fromStack(new ExecutionLayerStack(app, 'xl', props));
 }
 

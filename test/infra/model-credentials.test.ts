@@ -3,10 +3,10 @@
 // a prefix; HTTPS-only egress. With cdk-nag, both configurations leave no open finding.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { testApp } from '../support/cdk-app.ts';
 import { AGENT_TYPES } from '../../core/agent-types.ts';
 import { acknowledgeNagFindings } from '../../infra/nag.ts';
 import { ExecutionLayerStack, type ExecutionLayerStackProps } from '../../infra/stack.ts';
@@ -23,7 +23,7 @@ interface Synth {
 }
 
 function synth(props: ExecutionLayerStackProps = {}): Synth {
-  const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
   const stack = new ExecutionLayerStack(app, 'xl', props);
   acknowledgeNagFindings(stack);
   const template = Template.fromStack(stack).toJSON();

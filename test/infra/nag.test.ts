@@ -2,9 +2,10 @@
 // construct that owns it; and every acknowledgment still answers a real finding.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { App } from 'aws-cdk-lib';
+import type { App } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { testApp } from '../support/cdk-app.ts';
 import { type NagAcknowledgment, acknowledgeNagFindings, addNagChecks } from '../../infra/nag.ts';
 import { ExecutionLayerStack } from '../../infra/stack.ts';
 
@@ -32,7 +33,7 @@ let raw: Finding[];
 
 beforeAll(() => {
   // As `cdk synth` runs it: the pack is a validation plugin, acknowledgments on the constructs.
-  const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
   stack = new ExecutionLayerStack(app, 'xl');
   addNagChecks(app);
   acknowledged = acknowledgeNagFindings(stack);
@@ -44,7 +45,7 @@ beforeAll(() => {
   open = findings(app);
 
   // The same stack with nothing acknowledged: what the acknowledgments answer.
-  const bare = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+  const bare = testApp({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
   new ExecutionLayerStack(bare, 'xl');
   bare.synth();
   raw = findings(bare);

@@ -5,10 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { testApp } from '../support/cdk-app.ts';
 import { AGENT_TYPES, type AgentType, PRIORITIES } from '../../core/agent-types.ts';
 import { MODEL_API_BREAKER_KEY, agentBreakerKey, gitBreakerKey } from '../../core/breakers.ts';
 import { exampleArnResolver, resolveDefinition, stateMachineDefinitions } from '../../infra/asl.ts';
@@ -33,7 +33,7 @@ interface Synth {
 }
 
 function synth(stackName: string, props: ExecutionLayerStackProps = {}, nag = false): Synth {
-  const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
   const stack = new ExecutionLayerStack(app, stackName, props);
   acknowledgeNagFindings(stack);
   const template = Template.fromStack(stack).toJSON();
@@ -331,7 +331,7 @@ describe('two stacks in one account', () => {
   });
 
   it('a stack name too long for the queue names fails the synth, naming the limit', () => {
-    expect(() => new ExecutionLayerStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'x'.repeat(60))).toThrow(/too long for the queue names .* SQS allows 80.*use at most 56 characters/);
+    expect(() => new ExecutionLayerStack(testApp({ context: { 'aws:cdk:bundling-stacks': [] } }), 'x'.repeat(60))).toThrow(/too long for the queue names .* SQS allows 80.*use at most 56 characters/);
   });
 });
 
@@ -425,7 +425,7 @@ describe('options', () => {
     [{ natGateways: 3 }, /natGateways must be 1 or 2, got 3/],
     [{ stepsReservedConcurrency: 0 }, /stepsReservedConcurrency must be a whole number of at least 1, got 0/],
   ] as [ExecutionLayerStackProps, RegExp][])('refuses %j, naming what is wrong', (props, message) => {
-    expect(() => new ExecutionLayerStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'xl', props)).toThrow(message);
+    expect(() => new ExecutionLayerStack(testApp({ context: { 'aws:cdk:bundling-stacks': [] } }), 'xl', props)).toThrow(message);
   });
 });
 

@@ -1,10 +1,11 @@
 // The synthesized template, read as a specification of what AWS (and the local layer) get.
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { App } from 'aws-cdk-lib';
+import type { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { testApp } from '../support/cdk-app.ts';
 import { AGENT_TYPES, PRIORITIES, queueKey } from '../../core/agent-types.ts';
 import { ERROR_TYPES } from '../../core/errors.ts';
 import { METRIC } from '../../core/metrics.ts';
@@ -52,7 +53,7 @@ const states = (machine: AslMachine) => {
 
 beforeAll(() => {
   const { context } = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8'));
-  app = new App({ context });
+  app = testApp({ context });
   stack = new ExecutionLayerStack(app, 'xl');
   acknowledgeNagFindings(stack);
   template = Template.fromStack(stack);
@@ -762,7 +763,7 @@ describe('pool schedules', () => {
 describe('pool sizing settings', () => {
   it('task slots per type reach the pool manager and the agents\' containers; the idle time the pool manager', () => {
     const { context } = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8'));
-    const sized = Template.fromStack(new ExecutionLayerStack(new App({ context }), 'xls', { maxConcurrentTasks: 'tester=2', poolIdleSeconds: 300 }));
+    const sized = Template.fromStack(new ExecutionLayerStack(testApp({ context }), 'xls', { maxConcurrentTasks: 'tester=2', poolIdleSeconds: 300 }));
     sized.hasResourceProperties('AWS::Lambda::Function', {
       Handler: Match.anyValue(),
       Environment: { Variables: Match.objectLike({ XL_MAX_CONCURRENT_TASKS: 'tester=2', XL_POOL_IDLE_SECONDS: '300' }) },
@@ -776,7 +777,7 @@ describe('pool sizing settings', () => {
   it('the breaker policy reaches every function and every agent type\'s container as XL_BREAKER_POLICY', () => {
     const { context } = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8'));
     const breakerPolicy = { '*': { failureThreshold: 3 }, 'dependency:git:*': { cooldownSeconds: 60, maxCooldownSeconds: 600 } };
-    const json = Template.fromStack(new ExecutionLayerStack(new App({ context }), 'xlb', { breakerPolicy })).toJSON();
+    const json = Template.fromStack(new ExecutionLayerStack(testApp({ context }), 'xlb', { breakerPolicy })).toJSON();
     const ours = Object.values(json.Resources as Record<string, Resource>).filter((r) => r.Type === 'AWS::Lambda::Function' && r.Metadata?.['xl:entry']);
     expect(ours.length).toBeGreaterThanOrEqual(5);
     for (const fn of ours) expect(JSON.parse(fn.Properties.Environment.Variables.XL_BREAKER_POLICY), String(fn.Metadata?.['xl:entry'])).toEqual(breakerPolicy);
@@ -791,11 +792,11 @@ describe('pool sizing settings', () => {
   });
 
   it('a malformed breaker policy fails the synth, naming the field', () => {
-    expect(() => new ExecutionLayerStack(new App(), 'xlbadb', { breakerPolicy: { 'agent:coder': { failureThreshold: 0 } } })).toThrow('XL_BREAKER_POLICY["agent:coder"].failureThreshold: must be at least 1');
+    expect(() => new ExecutionLayerStack(testApp(), 'xlbadb', { breakerPolicy: { 'agent:coder': { failureThreshold: 0 } } })).toThrow('XL_BREAKER_POLICY["agent:coder"].failureThreshold: must be at least 1');
   });
 
   it('a malformed slots spec fails the synth, naming the entry', () => {
-    expect(() => new ExecutionLayerStack(new App(), 'xlbad', { maxConcurrentTasks: 'tester=zero' })).toThrow('XL_MAX_CONCURRENT_TASKS: "tester=zero" is not <agentType>=<n> (1..64)');
+    expect(() => new ExecutionLayerStack(testApp(), 'xlbad', { maxConcurrentTasks: 'tester=zero' })).toThrow('XL_MAX_CONCURRENT_TASKS: "tester=zero" is not <agentType>=<n> (1..64)');
   });
 });
 
@@ -1074,7 +1075,7 @@ describe('observability', () => {
   it('without alarmEmail the topic has no subscription; with `-c alarmEmail=` an email subscription', () => {
     template.resourceCountIs('AWS::SNS::Subscription', 0);
     const { context } = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8'));
-    const withEmail = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [], alarmEmail: 'oncall@example.com' } });
+    const withEmail = testApp({ context: { ...context, 'aws:cdk:bundling-stacks': [], alarmEmail: 'oncall@example.com' } });
     const emailed = Template.fromStack(new ExecutionLayerStack(withEmail, 'xl'));
     emailed.resourceCountIs('AWS::SNS::Subscription', 1);
     emailed.hasResourceProperties('AWS::SNS::Subscription', {
@@ -1085,7 +1086,7 @@ describe('observability', () => {
   });
 
   it('a malformed alarmEmail fails the synth, naming it', () => {
-    expect(() => new ExecutionLayerStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'xl', { alarmEmail: 'oncall' })).toThrow(
+    expect(() => new ExecutionLayerStack(testApp({ context: { 'aws:cdk:bundling-stacks': [] } }), 'xl', { alarmEmail: 'oncall' })).toThrow(
       /alarmEmail must be an email address, got "oncall"/,
     );
   });

@@ -5,11 +5,12 @@
 // SendTaskFailure for a failing task), and Recover retries with no delay until the task's retries are
 // used. So the runs are fast while every state the real flow passes through is passed through. Used by
 // test/integration/batch-history.test.ts and the reliability suite's batch-history case.
-import { App, type CfnResource, Stack } from 'aws-cdk-lib';
+import { type CfnResource, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { SQSClient } from '@aws-sdk/client-sqs';
+import { testApp } from './cdk-app.ts';
 import { placeholderResolver, resolveDefinition } from '../../infra/asl.ts';
 import { taskBatchDefinition } from '../../infra/constructs/patterns.ts';
 import { LocalStepFunctions, type ExecutionStatusChangeEvent } from '../../local/stepfunctions/index.ts';
@@ -19,7 +20,7 @@ const MACHINE_ARN = 'arn:aws:states:us-east-1:000000000000:stateMachine:TaskBatc
 
 /** The TaskBatch ASL exactly as the stack builds it, with a literal steps function ARN. */
 export function taskBatchAsl(): object {
-  const stack = new Stack(new App(), 'history');
+  const stack = new Stack(testApp(), 'history');
   const steps = lambda.Function.fromFunctionArn(stack, 'Steps', STEPS_ARN);
   const machine = new sfn.StateMachine(stack, 'TaskBatch', { definitionBody: sfn.DefinitionBody.fromChainable(taskBatchDefinition(stack, steps)) });
   (machine.node.defaultChild as CfnResource).overrideLogicalId('TaskBatch');

@@ -4,9 +4,9 @@
 // local Step Functions definitions to the template's, this holds the local containers to Fargate's.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { testApp } from '../support/cdk-app.ts';
 import { AGENT_TYPES } from '../../core/agent-types.ts';
 import { type ContainerSpec, DEFAULT_CAPABILITIES, LABELS, type TaskDefinitionResource, agentTypeOf, containerSpec } from '../../core/container-spec.ts';
 import { ExecutionLayerStack } from '../../infra/stack.ts';
@@ -17,7 +17,7 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const { context } = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8'));
 
 function synth(props = {}): CfnTemplate {
-  const app = new App({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp({ context: { ...context, 'aws:cdk:bundling-stacks': [] } });
   return Template.fromStack(new ExecutionLayerStack(app, 'xl', props)).toJSON() as CfnTemplate;
 }
 
