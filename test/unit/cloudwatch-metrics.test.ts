@@ -2,6 +2,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { cloudWatchMetricsSink } from '#core/aws/cloudwatch-metrics.ts';
 import { METRIC } from '#core/metrics.ts';
+import { localPowertools } from '../../local/layer.ts';
 
 afterEach(() => {
   vi.unstubAllEnvs();
@@ -47,5 +48,12 @@ describe('cloudWatchMetricsSink', () => {
     const lines = captureStdout();
     cloudWatchMetricsSink('xl-agent-coder').add(METRIC.tasksStarted, 'Count', 1);
     expect(lines.join('')).toBe('');
+  });
+});
+
+describe('the local layer\'s Powertools settings', () => {
+  it('keep metrics off unless asked for', () => {
+    expect(localPowertools({})).toEqual({ POWERTOOLS_METRICS_DISABLED: 'true' });
+    expect(localPowertools({ POWERTOOLS_METRICS_DISABLED: 'false' })).toEqual({ POWERTOOLS_METRICS_DISABLED: 'false' });
   });
 });
