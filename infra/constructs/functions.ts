@@ -35,11 +35,14 @@ export const BUNDLE_MAIN_FIELDS = ['module', 'main'];
  * - the SDK's default credential chain (SSO, INI, web identity, IMDS, with nested STS/SSO clients):
  *   Lambda gives functions their credentials in environment variables, about 90 KB;
  * - event streams (@smithy/core/event-streams, about 14 KB): no operation the handlers call streams,
- *   but every protocol's dynamic import of them is inlined into a single-file bundle.
+ *   but every protocol's dynamic import of them is inlined into a single-file bundle;
+ * - mnemonist's LRU cache (about 5 KB): the DynamoDB client's endpoint-discovery cache, only ever
+ *   read empty (no operation the handlers call uses endpoint discovery), gets a small one.
  */
 export const BUNDLE_ALIASES: Record<string, string> = {
   '@aws-sdk/credential-provider-node': path.join(PROJECT_ROOT, 'functions/lib/lambda-credentials.ts'),
   '@smithy/core/event-streams': path.join(PROJECT_ROOT, 'functions/lib/no-event-streams.ts'),
+  'mnemonist/lru-cache': path.join(PROJECT_ROOT, 'functions/lib/lru-cache.ts'),
 };
 
 /**

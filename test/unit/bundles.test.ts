@@ -8,9 +8,32 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import LRUCache from '../../functions/lib/lru-cache.ts';
 import { BUNDLE_OPTIONS } from '../../infra/constructs/functions.ts';
 
 const ROOT = join(import.meta.dirname, '../..');
+
+describe('the LRU cache stand-in', () => {
+  it('drops the least recently used entry past its capacity, a read counting as a use', () => {
+    const cache = new LRUCache<string, number>(2).set('a', 1).set('b', 2);
+    expect(cache.get('a')).toBe(1);
+    cache.set('c', 3);
+    expect([cache.has('a'), cache.has('b'), cache.has('c'), cache.size]).toEqual([true, false, true, 2]);
+  });
+
+  it('peeks without counting a use, and overwrites in place', () => {
+    const cache = new LRUCache<string, number>(2).set('a', 1).set('b', 2);
+    expect(cache.peek('a')).toBe(1);
+    cache.set('b', 20).set('c', 3);
+    expect([cache.peek('a'), cache.peek('b'), cache.peek('c')]).toEqual([undefined, 20, 3]);
+    cache.clear();
+    expect(cache.size).toBe(0);
+  });
+
+  it('refuses a capacity that is not a positive whole number, naming it', () => {
+    expect(() => new LRUCache(0)).toThrow('capacity must be a positive whole number, got 0');
+  });
+});
 
 describe('a handler bundled as deployed', () => {
   const dir = mkdtempSync(join(tmpdir(), 'xl-bundle-test-'));
@@ -31,18 +54,20 @@ describe('a handler bundled as deployed', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('its S3 and CloudWatch Logs clients still build and send', async () => {
+  it('its S3, CloudWatch Logs and DynamoDB clients still build and send', async () => {
     const outfile = join(dir, 'probe.mjs');
-    // The clients that carry event streams (S3, CloudWatch Logs).
+    // The clients that carry event streams (S3, CloudWatch Logs), and the one with an endpoint cache (DynamoDB).
     const contents = `
       import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
       import { CloudWatchLogsClient, FilterLogEventsCommand } from '@aws-sdk/client-cloudwatch-logs';
+      import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
       export async function probe(endpoint) {
         const config = { endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1 };
         const sent = [];
         for (const send of [
           () => new S3Client({ ...config, forcePathStyle: true }).send(new GetObjectCommand({ Bucket: 'payloads', Key: 'plan.json' })),
           () => new CloudWatchLogsClient(config).send(new FilterLogEventsCommand({ logGroupName: 'xl' })),
+          () => new DynamoDBClient(config).send(new GetItemCommand({ TableName: 'executions', Key: { pk: { S: 'x' } } })),
         ]) sent.push(await send().then(() => 'answered', (err) => err.name));
         return sent;
       }`;
@@ -55,12 +80,12 @@ describe('a handler bundled as deployed', () => {
       logLevel: 'error',
     });
     const inputs = Object.keys(metafile.inputs);
-    expect(inputs.filter((i) => /event-streams\//.test(i))).toEqual([]);
+    expect(inputs.filter((i) => /event-streams\/|node_modules\/mnemonist\//.test(i))).toEqual([]);
 
     const probe = (await import(outfile)) as { probe: (endpoint: string) => Promise<string[]> };
     const { port } = server.address() as AddressInfo;
-    expect(await probe.probe(`http://127.0.0.1:${port}`)).toEqual(['NoSuchKey', 'ResourceNotFoundException']);
-    expect(requests).toEqual(['GET /payloads/plan.json?x-id=GetObject', 'POST /']);
+    expect(await probe.probe(`http://127.0.0.1:${port}`)).toEqual(['NoSuchKey', 'ResourceNotFoundException', 'ResourceNotFoundException']);
+    expect(requests).toEqual(['GET /payloads/plan.json?x-id=GetObject', 'POST /', 'POST /']);
   });
 
   it('the API\'s pool function answers a bad request in zod\'s English, without the classic API', async () => {
