@@ -6,7 +6,7 @@
 import type { EventBridgeEvent } from 'aws-lambda';
 import { recordWorkflowEnd, type StatusChange } from '#core/execution-events.ts';
 import { eventLog, events, executionReconciler, executionStore, logger } from './lib/deps.ts';
-import { tracedHandler } from './lib/observability.ts';
+import { lambdaHandler } from './lib/observability.ts';
 
 export type { StatusChange };
 
@@ -22,4 +22,4 @@ async function run(event: ExecutionEventsInput): Promise<unknown> {
   return undefined;
 }
 
-export const handler = tracedHandler(run);
+export const handler = lambdaHandler(run);

@@ -3,9 +3,9 @@
 // reached a dead-letter queue (core/dead-letters.ts).
 import { recentDemand } from '#core/demand.ts';
 import { deadLetters, executionStore, logger, poolManager, queueBacklog } from './lib/deps.ts';
-import { tracedHandler } from './lib/observability.ts';
+import { lambdaHandler } from './lib/observability.ts';
 
-export const handler = tracedHandler(async () => {
+export const handler = lambdaHandler(async () => {
   const backlog = queueBacklog();
   // Plans just submitted: agents for their tasks start now, not once the tasks are queued. A hint
   // that cannot be read leaves the round to the backlog alone.

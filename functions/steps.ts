@@ -2,7 +2,7 @@
 import { stepError } from '#core/step-errors.ts';
 import type { RecoverResult, TaskRef } from '#core/steps.ts';
 import { executionSteps, logger } from './lib/deps.ts';
-import { tracedHandler } from './lib/observability.ts';
+import { lambdaHandler } from './lib/observability.ts';
 
 export type StepEvent =
   | { step: 'prepare'; executionId: string }
@@ -44,4 +44,4 @@ async function runStep(event: StepEvent): Promise<unknown> {
   }
 }
 
-export const handler = tracedHandler(run);
+export const handler = lambdaHandler(run);

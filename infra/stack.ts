@@ -8,7 +8,7 @@ import { Api } from './constructs/api.ts';
 import { DataEncryption } from './constructs/encryption.ts';
 import { LayerEvents } from './constructs/events.ts';
 import { Observability } from './constructs/observability.ts';
-import { DISPATCH_ALLOWANCE_SECONDS, HEARTBEAT_SECONDS, type XlFunction } from './constructs/functions.ts';
+import { DISPATCH_ALLOWANCE_SECONDS, HEARTBEAT_SECONDS, type XlFunction, layerVersionArnContext } from './constructs/functions.ts';
 import { Patterns } from './constructs/patterns.ts';
 import { Pool } from './constructs/pool.ts';
 import { TaskQueues } from './constructs/queues.ts';
@@ -65,6 +65,12 @@ export interface ExecutionLayerStackProps extends StackProps {
   readonly webhookKeySecretArn?: string;
   /** Subscribes this email address to the notification topic (default: the `notificationEmail` context). */
   readonly notificationEmail?: string;
+  /**
+   * An OpenTelemetry Lambda layer version (AWS Distro for OpenTelemetry, AWSOpenTelemetryDistroJs) for
+   * every function, run through AWS_LAMBDA_EXEC_WRAPPER=/opt/otel-instrument (default: the
+   * `otelLayerArn` context; without it, none: active tracing alone). README "Observability".
+   */
+  readonly otelLayerArn?: string;
 }
 
 export class ExecutionLayerStack extends Stack {
@@ -96,6 +102,8 @@ export class ExecutionLayerStack extends Stack {
     if (steps !== undefined && !(Number.isInteger(steps) && steps >= 1)) {
       throw new Error(`stepsReservedConcurrency must be a whole number of at least 1, got ${steps}`);
     }
+    // Checked before anything is built: a malformed ARN fails the synth, naming the key.
+    const otelLayerArn = layerVersionArnContext('otelLayerArn', props.otelLayerArn ?? this.node.tryGetContext('otelLayerArn'));
     if (props.natGateways !== undefined && !(Number.isInteger(props.natGateways) && props.natGateways >= 1 && props.natGateways <= 2)) {
       // The agents' VPC spans 2 AZs: one gateway, or one per AZ. (0 would leave agents no way out.)
       throw new Error(`natGateways must be 1 or 2, got ${props.natGateways}`);
@@ -199,6 +207,8 @@ export class ExecutionLayerStack extends Stack {
     }
     // Every function emits events (steps, reconcile, pool, health, API); undelivered ones alarm.
     this.events.grantPut(this.functions);
+    // Opt-in spans from an OpenTelemetry layer, outside the bundles (active tracing stays on without it).
+    if (otelLayerArn) for (const fn of this.functions) fn.addOpenTelemetryLayer(otelLayerArn);
 
     const outputs: Record<string, string> = {
       ApiUrl: this.api.url,

@@ -182,7 +182,7 @@ export class LocalLayer {
     await provisionBuckets(new S3Client({ forcePathStyle: true, ...requestHandlerOf('s3') }), template, names);
 
     // Lambda functions: the module each one bundles, with the environment the template gives it.
-    // Loaded now, after the Powertools settings above (the tracer reads them once, as it loads).
+    // Loaded now, after the Powertools settings above (read once, as the modules load).
     const { asService, tapLogs } = await import('../functions/lib/observability.ts');
     // The layer's log (`xl logs`): the functions' lines and the agents', in one file.
     const layerLog = new LayerLogFile(join(stateDir, 'logs', 'layer.jsonl'));
@@ -592,12 +592,10 @@ export class LocalLayer {
 
 /**
  * Powertools in the embedded layer, whose handlers share one process: no CloudWatch, so the
- * template's metric namespace stays and the EMF lines are not written (unless asked for); no X-Ray
- * daemon and no Lambda segment, so the tracer is off whatever the environment says: it is not even
- * loaded, the handlers carry no tracer middleware and the AWS clients are left as built.
+ * template's metric namespace stays and the EMF lines are not written (unless asked for).
  */
 export function localPowertools(env: NodeJS.ProcessEnv): Record<string, string> {
-  return { POWERTOOLS_METRICS_DISABLED: env.POWERTOOLS_METRICS_DISABLED ?? 'true', POWERTOOLS_TRACE_ENABLED: 'false' };
+  return { POWERTOOLS_METRICS_DISABLED: env.POWERTOOLS_METRICS_DISABLED ?? 'true' };
 }
 
 /**

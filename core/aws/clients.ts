@@ -12,15 +12,6 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { HttpHandlerOptions, HttpRequest, HttpResponse, RequestHandler } from '@smithy/types';
 
-/**
- * What is done to each client as it is built: nothing by default. The Lambda handlers pass X-Ray's
- * capture here (functions/lib/observability.ts), so the core and the agents never load Powertools.
- */
-let capture: <C extends object>(client: C) => C = (client) => client;
-export function captureClientsWith(fn: <C extends object>(client: C) => C): void {
-  capture = fn;
-}
-
 /** The services whose clients can be given a request handler of their own. */
 export type HandledService = 'dynamodb' | 'sqs' | 's3';
 export type ClientRequestHandler = RequestHandler<HttpRequest, HttpResponse, HttpHandlerOptions>;
@@ -48,24 +39,23 @@ export function once<T>(make: () => T): () => T {
 }
 
 export const ddbClient = /* @__PURE__ */ once(() =>
-  // Captured before wrapping: the document client shares the base client's middleware stack.
-  DynamoDBDocumentClient.from(capture(new DynamoDBClient(requestHandlerOf('dynamodb'))), {
+  DynamoDBDocumentClient.from(new DynamoDBClient(requestHandlerOf('dynamodb')), {
     marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
   }),
 );
 
 // Path-style addressing works with every S3 emulator and with AWS.
-export const s3Client = /* @__PURE__ */ once(() => capture(new S3Client({ forcePathStyle: process.env.AWS_ENDPOINT_URL_S3 !== undefined, ...requestHandlerOf('s3') })));
+export const s3Client = /* @__PURE__ */ once(() => new S3Client({ forcePathStyle: process.env.AWS_ENDPOINT_URL_S3 !== undefined, ...requestHandlerOf('s3') }));
 
-export const sfnClient = /* @__PURE__ */ once(() => capture(new SFNClient({})));
+export const sfnClient = /* @__PURE__ */ once(() => new SFNClient({}));
 
-export const secretsManagerClient = /* @__PURE__ */ once(() => capture(new SecretsManagerClient({})));
+export const secretsManagerClient = /* @__PURE__ */ once(() => new SecretsManagerClient({}));
 
-export const ecsClient = /* @__PURE__ */ once(() => capture(new ECSClient({})));
+export const ecsClient = /* @__PURE__ */ once(() => new ECSClient({}));
 
-export const eventBridgeClient = /* @__PURE__ */ once(() => capture(new EventBridgeClient({})));
+export const eventBridgeClient = /* @__PURE__ */ once(() => new EventBridgeClient({}));
 
-export const logsClient = /* @__PURE__ */ once(() => capture(new CloudWatchLogsClient({})));
+export const logsClient = /* @__PURE__ */ once(() => new CloudWatchLogsClient({}));
 
 /**
  * Queue URLs name AWS's host even locally (they are built from the stack's pseudo parameters), so
@@ -73,6 +63,6 @@ export const logsClient = /* @__PURE__ */ once(() => capture(new CloudWatchLogsC
  * find the queue by the name at the end of the URL.
  */
 export function sqsClient(): SQSClient {
-  return capture(new SQSClient({ useQueueUrlAsEndpoint: process.env.AWS_ENDPOINT_URL_SQS === undefined, ...requestHandlerOf('sqs') }));
+  return new SQSClient({ useQueueUrlAsEndpoint: process.env.AWS_ENDPOINT_URL_SQS === undefined, ...requestHandlerOf('sqs') });
 }
 export const sharedSqsClient = /* @__PURE__ */ once(sqsClient);

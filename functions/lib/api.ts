@@ -4,7 +4,7 @@ import { NotFoundError, ValidationError } from '#core/errors.ts';
 import { toJsonPointer } from '#core/json-pointer.ts';
 import { queueBacklog } from './deps.ts';
 import { bearerToken, dispatch, errorBody, type Route } from './http.ts';
-import { tracedHandler } from './observability.ts';
+import { lambdaHandler } from './observability.ts';
 
 /** A request schema (zod's classic or mini API alike). */
 interface RequestSchema<T> {
@@ -26,5 +26,5 @@ export const agentTypeParam = (value: string): AgentType => {
 
 export const backlog = (type: AgentType) => queueBacklog().of(type);
 
-/** A group's routes as one Lambda handler: traced, behind the local bearer token, errors in the contract's body. */
-export const apiHandler = (routes: Route[]) => tracedHandler(dispatch(routes)).use(bearerToken()).use(errorBody());
+/** A group's routes as one Lambda handler: behind the local bearer token, errors in the contract's body. */
+export const apiHandler = (routes: Route[]) => lambdaHandler(dispatch(routes)).use(bearerToken()).use(errorBody());

@@ -1,7 +1,6 @@
 // The domain services each handler needs, built once per process from the environment. Each is its
 // own getter so that a handler's bundle holds only the AWS clients it uses (esbuild drops the rest).
-// First: the tracer captures the clients below as they are built.
-import { logger, tracer } from './observability.ts';
+import { logger } from './observability.ts';
 import { AgentStore } from '#core/aws/agent-store.ts';
 import { DirectQueues } from '#core/aws/direct-queues.ts';
 import { SqsDeadLetterQueues, StepFunctionsTaskTokens } from '#core/aws/dead-letter-queues.ts';
@@ -29,7 +28,7 @@ import { HealthMonitor, PoolManager, parseConcurrencySpec, parsePoolSpec } from 
 import { registeredRuntime } from '#core/runtime.ts';
 import { ExecutionSteps } from '#core/steps.ts';
 
-export { logger, tracer };
+export { logger };
 
 export const config = /* @__PURE__ */ once(loadConfig);
 export const executionStore = /* @__PURE__ */ once(() => new ExecutionStore(ddbClient(), config().tables.executions));

@@ -1,19 +1,18 @@
-// Powertools for every handler: the logger (one per handler's service), the X-Ray tracer with its
-// middy middleware, and the AWS SDK clients captured for X-Ray as core/aws/clients.ts builds them.
+// Powertools' logger for every handler (one per handler's service), and the middy handler they run as.
 //
-// On AWS each function is its own process, so its service is POWERTOOLS_SERVICE_NAME and its
-// tracer is on (the functions' tracing is Active). The local layer runs every handler in one
-// process: it turns the tracer off (POWERTOOLS_TRACE_ENABLED=false, before this module loads), so
-// neither the tracer nor its middleware is loaded and the clients are left as built; and it runs each
-// invocation under its function's service (asService), so that a line says which handler wrote it.
+// On AWS each function is its own process, so its service is POWERTOOLS_SERVICE_NAME. The local
+// layer runs every handler in one process: it runs each invocation under its function's service
+// (asService), so that a line says which handler wrote it.
+//
+// Traces carry no SDK in the bundle: Lambda's active tracing gives each invocation its segment, and
+// spans per AWS SDK call come, when wanted, from the OpenTelemetry layer the `otelLayerArn` context key
+// adds (infra/constructs/functions.ts; README "Observability"). The X-Ray SDKs (and Powertools' Tracer
+// over them) are in maintenance mode since 2026-02-25, end of support 2027-02-25.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { Logger } from '@aws-lambda-powertools/logger';
 import type { LogItem } from '@aws-lambda-powertools/logger';
 import type { LogItemExtraInput, LogItemMessage } from '@aws-lambda-powertools/logger/types';
-import type { Tracer } from '@aws-lambda-powertools/tracer';
-import { captureLambdaHandler } from '@aws-lambda-powertools/tracer/middleware';
 import middy from '@middy/core';
-import { captureClientsWith } from '#core/aws/clients.ts';
 
 /** A structured log line as written (Powertools' keys: level, message, timestamp, service, ...). */
 export type LogRecord = Record<string, unknown>;
@@ -61,20 +60,7 @@ export const logger: Pick<Logger, 'debug' | 'info' | 'warn' | 'error'> = {
   error: (input: LogItemMessage, ...extra: LogItemExtraInput) => active().error(input, ...extra),
 };
 
-/**
- * X-Ray's tracer, or none where tracing is off (POWERTOOLS_TRACE_ENABLED=false: the local layer):
- * then neither it nor the X-Ray SDK is even loaded (150 to 400 ms here), the handlers are plain
- * middy handlers and the clients are left as built. Elsewhere the tracer decides for itself (it is
- * off outside a Lambda execution environment).
- */
-export const tracer: Tracer | undefined =
-  process.env.POWERTOOLS_TRACE_ENABLED?.toLowerCase() === 'false' ? undefined : new (await import('@aws-lambda-powertools/tracer')).Tracer();
-
-// Every AWS SDK client the handlers' services build gets a subsegment per call.
-if (tracer) captureClientsWith((client) => tracer.captureAWSv3Client(client));
-
-/** A handler as middy runs it, with the tracer's middleware first (its segment spans the rest). */
-export function tracedHandler<E, R>(handler: (event: E) => Promise<R>) {
-  const handled = middy(handler);
-  return tracer ? handled.use(captureLambdaHandler(tracer)) : handled;
+/** A handler as middy runs it (the API's functions add their middlewares to it). */
+export function lambdaHandler<E, R>(handler: (event: E) => Promise<R>) {
+  return middy(handler);
 }

@@ -36,13 +36,33 @@ export const BUNDLE_MAIN_FIELDS = ['module', 'main'];
  *   Lambda gives functions their credentials in environment variables, about 90 KB;
  * - event streams (@smithy/core/event-streams, about 14 KB): no operation the handlers call streams,
  *   but every protocol's dynamic import of them is inlined into a single-file bundle;
- * - semver (about 28 KB): the X-Ray SDK's dependencies only compare plain versions with `gte`.
+ * - mnemonist's LRU cache (about 5 KB): the DynamoDB client's endpoint-discovery cache, only ever
+ *   read empty (no operation the handlers call uses endpoint discovery), gets a small one.
  */
 export const BUNDLE_ALIASES: Record<string, string> = {
   '@aws-sdk/credential-provider-node': path.join(PROJECT_ROOT, 'functions/lib/lambda-credentials.ts'),
   '@smithy/core/event-streams': path.join(PROJECT_ROOT, 'functions/lib/no-event-streams.ts'),
-  semver: path.join(PROJECT_ROOT, 'functions/lib/semver-gte.ts'),
+  'mnemonist/lru-cache': path.join(PROJECT_ROOT, 'functions/lib/lru-cache.ts'),
 };
+
+/**
+ * The opt-in OpenTelemetry layer (the `otelLayerArn` context key; README "Observability"): an AWS
+ * Distro for OpenTelemetry Lambda layer of the AWSOpenTelemetryDistroJs family, run through Lambda's
+ * exec wrapper as the CDK's AdotInstrumentationConfig documentation says for those layers (addLayers,
+ * AWS_LAMBDA_EXEC_WRAPPER=/opt/otel-instrument). Its SDK lives in the layer, not in the bundles.
+ */
+export const OTEL_EXEC_WRAPPER = '/opt/otel-instrument';
+/** Lambda API, Layer.Arn: a layer version's ARN (pattern and at most 140 characters). */
+const LAYER_VERSION_ARN = /^arn:[a-zA-Z0-9-]+:lambda:[a-zA-Z0-9-]+:\d{12}:layer:[a-zA-Z0-9-_]+:[0-9]+$/;
+
+/** A context key's value as a Lambda layer version ARN, or undefined when unset; anything else fails the synth, naming the key. */
+export function layerVersionArnContext(key: string, value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'string' && value.length <= 140 && LAYER_VERSION_ARN.test(value)) return value;
+  throw new Error(
+    `${key} must be a Lambda layer version ARN (arn:<partition>:lambda:<region>:<account>:layer:<name>:<version>), got ${JSON.stringify(value)}`,
+  );
+}
 
 /**
  * The one set of esbuild options behind every deployed bundle (XlFunction maps it onto
@@ -80,7 +100,7 @@ export interface XlFunctionProps {
 /**
  * A NodejsFunction with the layer's fixed settings: nodejs22.x on ARM64, its own log group with
  * retention, its own role (no managed policies), X-Ray active tracing, a minified ESM bundle with source maps and the AWS SDK
- * bundled, and `xl:entry` / `xl:handler` metadata so the local layer runs the same module in process.
+ * bundled (its pinned version, not the runtime's), and `xl:entry` / `xl:handler` metadata so the local layer runs the same module in process.
  */
 export class XlFunction extends Construct {
   readonly function: NodejsFunction;
@@ -148,6 +168,15 @@ export class XlFunction extends Construct {
     cfn.overrideLogicalId(props.logicalId);
     cfn.addMetadata('xl:entry', props.entry);
     cfn.addMetadata('xl:handler', 'handler');
+  }
+
+  /**
+   * Runs the function under an OpenTelemetry layer (OTEL_EXEC_WRAPPER): the layer's instrumentation
+   * wraps the handler as the runtime starts; the bundle is unchanged.
+   */
+  addOpenTelemetryLayer(layerVersionArn: string): void {
+    this.function.addLayers(lambda.LayerVersion.fromLayerVersionArn(this, 'OpenTelemetryLayer', layerVersionArn));
+    this.function.addEnvironment('AWS_LAMBDA_EXEC_WRAPPER', OTEL_EXEC_WRAPPER);
   }
 
   /** The function's ARN. */
