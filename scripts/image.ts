@@ -147,7 +147,18 @@ export interface BuiltImage {
   sizeBytes: number;
 }
 
-/** Builds the agent image (when its tag is not there yet) and tags it `latest`. */
+/**
+ * The agent image's older builds among `refs` (repository:tag): every `xl-agent:<version>-<hash>` but
+ * `current` and `latest`. Each change of the agent's sources builds one, with layers of its own, and
+ * none is run again: `npm run image` removes them (docker and containerd alike) once `latest` is the
+ * new one, so that a developer's engine does not fill its disk over weeks of builds.
+ */
+export function olderBuilds(refs: string[], current: string, prefix = ''): string[] {
+  const repo = `${prefix}${IMAGE_REPOSITORY}:`;
+  return refs.map((r) => r.trim()).filter((r) => r.startsWith(repo) && r !== `${prefix}${current}` && r !== `${repo}latest`);
+}
+
+/** Builds the agent image (when its tag is not there yet), tags it `latest` and removes older builds. */
 export function buildImage(opts: { force?: boolean } = {}): BuiltImage {
   const began = performance.now();
   const ping = docker(['version', '--format', '{{.Server.APIVersion}}']);
@@ -178,6 +189,10 @@ export function buildImage(opts: { force?: boolean } = {}): BuiltImage {
   }
   const tagged = docker(['tag', tag, `${IMAGE_REPOSITORY}:latest`]);
   if (!tagged.ok) throw new Error(`docker tag failed: ${tagged.out}`);
+  const pruned = olderBuilds(docker(['image', 'ls', IMAGE_REPOSITORY, '--format', '{{.Repository}}:{{.Tag}}']).out.split('\n'), tag).filter(
+    (ref) => docker(['image', 'rm', ref]).ok, // one a container still uses is refused: it stays
+  );
+  if (pruned.length) log(`removed ${pruned.length} older build(s) of the agent image: ${pruned.join(', ')}`);
   const sizeBytes = Number(docker(['image', 'inspect', '--format', '{{.Size}}', tag]).out);
   return { tag, base, seconds: (performance.now() - began) / 1000, sizeBytes };
 }
@@ -205,6 +220,9 @@ export function importToContainerd(tag: string, address = process.env.XL_CONTAIN
   }
   const tagged = ctr(['images', 'tag', '--force', full(tag), full(`${IMAGE_REPOSITORY}:latest`)]);
   if (tagged.status !== 0) throw new Error(`ctr images tag failed: ${tagged.stderr.trim()}`);
+  // containerd keeps a running container's snapshot when its image goes; the content is collected.
+  const older = olderBuilds(ctr(['images', 'ls', '--quiet']).stdout.split('\n'), tag, 'docker.io/library/');
+  if (older.length && ctr(['images', 'rm', ...older]).status === 0) log(`removed ${older.length} older build(s) of the agent image from containerd`);
   return { imported: !present, seconds: (performance.now() - began) / 1000 };
 }
 

@@ -4,7 +4,9 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { IMAGE_REPOSITORY, buildImage, importToContainerd } from '../../scripts/image.ts';
 import { ROOT } from '../e2e/harness.ts';
+import { ctr, noContainerd } from './ctr.ts';
 import { agentImage, demux, docker, runInImage } from './docker.ts';
 
 const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string; dev?: boolean }> };
@@ -114,5 +116,23 @@ describe('the agent image', () => {
     );
     expect(code, out).toBe(0);
     expect(out.trim()).toBe('done');
+  });
+
+  it('is built again without older builds beside it: an older tag goes, from docker and from containerd', async () => {
+    const current = process.env.XL_TEST_IMAGE_TAG!;
+    const older = `${IMAGE_REPOSITORY}:0.0.0-older`;
+    await docker().getImage(current).tag({ repo: IMAGE_REPOSITORY, tag: '0.0.0-older' });
+    const tags = async () => (await docker().listImages({ filters: { reference: [IMAGE_REPOSITORY] } })).flatMap((i) => i.RepoTags ?? []);
+    expect(await tags()).toContain(older);
+    expect(buildImage().tag).toBe(current); // already built: tagged latest, the older one removed
+    expect(await tags()).not.toContain(older);
+    expect(await tags()).toEqual(expect.arrayContaining([current, `${IMAGE_REPOSITORY}:latest`]));
+    if (noContainerd()) return;
+    const full = (ref: string) => `docker.io/library/${ref}`;
+    await ctr('images', 'tag', '--force', full(current), full(older));
+    importToContainerd(current, process.env.XL_CONTAINERD_ADDRESS);
+    const names = (await ctr('images', 'ls', '--quiet')).split('\n').filter(Boolean);
+    expect(names).not.toContain(full(older));
+    expect(names).toEqual(expect.arrayContaining([full(current), full(`${IMAGE_REPOSITORY}:latest`)]));
   });
 });
