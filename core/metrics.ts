@@ -1,6 +1,6 @@
 // The layer's CloudWatch metrics: one namespace per stack, the names each emitter uses and the
-// dashboard and alarms read (infra/constructs/observability.ts). Emitters write them as EMF lines
-// (core/aws/cloudwatch-metrics.ts) with a `service` dimension (the emitter's service name) on every metric.
+// dashboard and alarms read (infra/constructs/observability.ts). Emitters write them as EMF through
+// Powertools Metrics, which adds a `service` dimension (POWERTOOLS_SERVICE_NAME) to every metric.
 
 /** The namespace of a stack's metrics (POWERTOOLS_METRICS_NAMESPACE on functions and agents). */
 export function metricsNamespace(stackName: string): string {
@@ -31,7 +31,7 @@ export const METRIC = {
   cacheHits: 'CacheHits',
 } as const;
 
-/** Dimension names beside `service`. */
+/** Dimension names beside Powertools' `service`. */
 export const METRIC_DIMENSION = {
   errorType: 'errorType',
   status: 'status',
@@ -50,8 +50,8 @@ export type MetricName = (typeof METRIC)[keyof typeof METRIC];
 export type MetricUnit = 'Count' | 'Milliseconds' | 'None';
 
 /**
- * Where emitters put their metrics: core/aws/cloudwatch-metrics.ts (EMF, each metric published as it
- * comes, since a worker has no invocation end to flush at). The agents' EMF
+ * Where emitters put their metrics: core/aws/cloudwatch-metrics.ts (Powertools Metrics, EMF, each
+ * metric published as it comes, since a worker has no invocation end to flush at). The agents' EMF
  * lines go to stdout and the awslogs driver: CloudWatch Logs extracts EMF from PutLogEvents without
  * the `x-amzn-logs-format: json/emf` header (CloudWatch user guide, "Using the PutLogEvents API to
  * send manually-created embedded metric format logs").

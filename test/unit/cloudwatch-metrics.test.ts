@@ -42,50 +42,6 @@ describe('cloudWatchMetricsSink', () => {
     expect(lines.join('')).toBe('');
   });
 
-  it('writes the line Powertools Metrics wrote, key for key (the dashboard and alarms read it)', () => {
-    vi.useFakeTimers({ now: 1_796_600_000_000 });
-    try {
-      vi.stubEnv('POWERTOOLS_METRICS_NAMESPACE', 'XL/test-stack');
-      vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
-      const lines = captureStdout();
-      cloudWatchMetricsSink('xl-steps').add(METRIC.tasksFailed, 'Count', 1, { errorType: 'transient', agentType: 'coder', empty: '' });
-      expect(lines).toEqual([
-        '{"_aws":{"Timestamp":1796600000000,"CloudWatchMetrics":[{"Namespace":"XL/test-stack","Dimensions":[["service","errorType","agentType"]],' +
-          '"Metrics":[{"Name":"TasksFailed","Unit":"Count"}]}]},"service":"xl-steps","errorType":"transient","agentType":"coder","TasksFailed":1}\n',
-      ]);
-    } finally {
-      vi.useRealTimers();
-    }
-  });
-
-  it('hands a metric it cannot write to onError instead of throwing (EMF: 30 dimensions at most)', () => {
-    vi.stubEnv('POWERTOOLS_METRICS_NAMESPACE', 'XL/test-stack');
-    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
-    const lines = captureStdout();
-    const errors: unknown[] = [];
-    const dimensions = Object.fromEntries(Array.from({ length: 30 }, (_, i) => [`d${i}`, 'x']));
-    cloudWatchMetricsSink('xl-steps', (err) => errors.push(err)).add(METRIC.agents, 'Count', 1, dimensions);
-    expect(lines).toEqual([]);
-    expect(String(errors[0])).toContain('Agents: at most 29 dimensions besides service, got 30');
-  });
-
-  it('is off in Powertools\' development mode unless POWERTOOLS_METRICS_DISABLED says otherwise', () => {
-    vi.stubEnv('POWERTOOLS_METRICS_NAMESPACE', 'XL/test-stack');
-    vi.stubEnv('POWERTOOLS_DEV', 'true');
-    const lines = captureStdout();
-    cloudWatchMetricsSink('xl-steps').add(METRIC.tasksStarted, 'Count', 1);
-    expect(lines).toEqual([]);
-    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'no');
-    cloudWatchMetricsSink('xl-steps').add(METRIC.tasksStarted, 'Count', 1);
-    expect(lines).toHaveLength(1);
-  });
-
-  it('refuses a POWERTOOLS_METRICS_DISABLED that is not a boolean, naming it', () => {
-    vi.stubEnv('POWERTOOLS_METRICS_NAMESPACE', 'XL/test-stack');
-    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'maybe');
-    expect(() => cloudWatchMetricsSink('xl-steps')).toThrow('POWERTOOLS_METRICS_DISABLED must be a boolean (true or false), got "maybe"');
-  });
-
   it('writes nothing when POWERTOOLS_METRICS_DISABLED is set (the local layer)', () => {
     vi.stubEnv('POWERTOOLS_METRICS_NAMESPACE', 'XL/test-stack');
     vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'true');
