@@ -9,7 +9,7 @@
 // claims the task computes it once it has the input and the clone's commit, and looks it up before
 // its driver runs. Entries are written by the agent whose run completed the task.
 import { createHash } from 'node:crypto';
-import { canonicalJson } from './canonical-json.ts';
+import { stringify } from 'safe-stable-stringify';
 import type { TaskCache } from './plan.ts';
 import type { Artifact, Stored } from './records.ts';
 
@@ -36,7 +36,7 @@ export function cacheKey({ definition, input, commit }: CacheKeyParts): string {
   const what = definition.cache?.key !== undefined
     ? { agentType: definition.agentType, key: definition.cache.key }
     : Object.fromEntries(Object.entries(definition).filter(([k]) => !NOT_PART_OF_THE_KEY.has(k)));
-  return createHash('sha256').update(canonicalJson({ v: 1, what, input, commit: commit ?? null })!).digest('hex');
+  return createHash('sha256').update(stringify({ v: 1, what, input, commit: commit ?? null })!).digest('hex');
 }
 
 /** A full commit id (SHA-1 or SHA-256), which names one commit for good; a branch, a tag or an abbreviation may move. */
