@@ -198,7 +198,7 @@ function memorySampler() {
     const main = process.memoryUsage.rss();
     const usage = process.memoryUsage();
     peakHeap = Math.max(peakHeap, usage.heapUsed);
-    peakExternal = Math.max(peakExternal, usage.external + usage.arrayBuffers);
+    peakExternal = Math.max(peakExternal, usage.external); // Node counts buffers (arrayBuffers) in external already
     const children = (readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)).map(Number);
     const total = main + children.reduce((s, pid) => s + rss(pid), 0);
     peakMain = Math.max(peakMain, main);
@@ -389,6 +389,8 @@ async function scaleFigures() {
   return {
     tasks: SIZES.scale,
     wallMs: Date.parse(scale.execution.stoppedAt!) - scaleStart,
+    /** CPU of the layer's process over the run (less noisy than the wall time on a shared machine). */
+    layerCpuMs: round(scale.layerCpuMs, 0),
     ...memory,
     executions: scaleHistories.length,
     maxEventsPerExecution: Math.max(...scaleHistories.map((h) => h.events.length)),

@@ -34,7 +34,9 @@ import { killLeftoverWorkers, reapLeftoverGroups } from './leftovers.ts';
 import { FileLogSource, LayerLogFile } from './logs.ts';
 import { DEFAULT_AGENT_IMAGE, DockerRuntime, LAYER_LABEL, layerIdOf } from './docker-runtime.ts';
 import { ContainerdRuntime } from './containerd-runtime.ts';
-import { KubernetesRuntime, kubernetesSettingsFromEnv } from '#core/kubernetes-runtime.ts';
+// Type only: @kubernetes/client-node costs about 100 MB of the process's memory and a second to
+// load, so prepareKubernetes imports it, with XL_RUNTIME=kubernetes only.
+import type { KubernetesRuntime } from '#core/kubernetes-runtime.ts';
 import { ProcessRuntime } from './process-runtime.ts';
 import { type AgentCommand, bundleAgent, tsxAgentCommand } from './agent-bundle.ts';
 import { agentBundleEnabled, inProcessEnabled } from './switches.ts';
@@ -304,7 +306,7 @@ export class LocalLayer {
           ? new DockerRuntime({ docker: containers.runtime.docker, layerId: containers.layerId, logStream: workerLog, onLogLine, specFor, onExit })
           : new ContainerdRuntime({ ...containers.runtime.options, logStream: workerLog, onLogLine, specFor, onExit });
     } else if (kubernetes) {
-      this.runtime = new KubernetesRuntime({
+      this.runtime = new kubernetes.KubernetesRuntime({
         ...kubernetes.settings,
         kubeConfig: kubernetes.probe.kc,
         ownerLabels: kubernetes.ownerLabels,
@@ -415,6 +417,7 @@ export class LocalLayer {
    */
   private async prepareKubernetes(template: CfnTemplate) {
     const { specFor, types } = agentSpecs(template, this.opts.agentImage || DEFAULT_AGENT_IMAGE, parseAgentMemory(process.env.XL_AGENT_MEMORY_MIB));
+    const { KubernetesRuntime, kubernetesSettingsFromEnv } = await import('#core/kubernetes-runtime.ts');
     const settings = kubernetesSettingsFromEnv(process.env);
     const ownerLabels = { [LAYER_LABEL]: layerIdOf(this.opts.stateDir) };
     const probe = new KubernetesRuntime({ ...settings, ownerLabels, specFor: () => { throw new Error('unused'); } });
@@ -423,7 +426,7 @@ export class LocalLayer {
     const removed = await probe.removeLeftovers();
     if (removed.length) this.log(`removed ${removed.length} job(s) of the earlier run in namespace ${probe.namespace}: ${removed.join(', ')}`);
     this.log(`agents are Jobs in namespace ${probe.namespace} of ${probe.kc.getCurrentCluster()?.server}`);
-    return { probe, settings, ownerLabels, specFor };
+    return { KubernetesRuntime, probe, settings, ownerLabels, specFor };
   }
 
   private reconcile: () => Promise<void> = async () => undefined;
