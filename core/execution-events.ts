@@ -121,7 +121,7 @@ export interface ReconcilerDeps {
   deadLetters: DeadLetters;
   workflows: WorkflowRuns;
   /** Records the outcome of a run that SUCCEEDED with its execution still RUNNING (ExecutionSteps.finalize). */
-  finalize: (executionId: string) => Promise<unknown>;
+  finalize: (executionId: string, runName: string) => Promise<unknown>;
   log?: EventLog;
   /** The execution.failed events of the ends it records. */
   events?: EventSink;
@@ -180,11 +180,13 @@ export class ExecutionReconciler {
   async sweep(): Promise<string[]> {
     const ended: string[] = [];
     for (const execution of await this.deps.executions.listByStatus(['RUNNING'])) {
-      const run = await this.deps.workflows.describe(execution.pattern, workflowRunName(execution.executionId, execution.workflowRun ?? 0));
+      const runName = workflowRunName(execution.executionId, execution.workflowRun ?? 0);
+      const run = await this.deps.workflows.describe(execution.pattern, runName);
       if (!run || run.status === 'RUNNING') continue;
       const changed =
         run.status === 'SUCCEEDED'
-          ? (await this.deps.finalize(execution.executionId), true)
+          ? // For the run described: a redrive since the listing above has started another.
+            (await this.deps.finalize(execution.executionId, runName), true)
           : await recordWorkflowEnd(this.deps.executions, run, this.deps.log, this.deps.events);
       if (changed) ended.push(execution.executionId);
     }

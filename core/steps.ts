@@ -9,7 +9,7 @@ import { type ErrorType, type TaskError, isErrorSource, isErrorType } from './er
 import { type EventSink, executionEnded } from './events.ts';
 import { METRIC, METRIC_DIMENSION, type MetricsSink } from './metrics.ts';
 import type { ExecutionStore } from './aws/execution-store.ts';
-import type { AttemptLogEntry, ExecutionRecord, TaskRecord } from './records.ts';
+import { type AttemptLogEntry, type ExecutionRecord, type TaskRecord, workflowRunOfName } from './records.ts';
 import { deriveOutcome, prepareBatches, type PreparedExecution } from './patterns.ts';
 import { type EscalationPolicy, MAX_BREAKER_WAITS, type RecoveryDecision, decideRecovery, recoveryStrategy } from './recovery.ts';
 
@@ -295,14 +295,27 @@ export class ExecutionSteps {
     }
   }
 
-  async finalize({ executionId }: { executionId: string }): Promise<{ status: string }> {
+  /**
+   * The execution's end, from its tasks. `runName` (the state machine passes its execution's name) ties
+   * the write to that workflow run: a Finalize retried, or a reconcile's, that comes after a redrive or
+   * a resume has started a new run must not end the new run with the old run's outcome (its tasks,
+   * reopened, would read as incomplete: FAILED).
+   */
+  async finalize({ executionId, runName }: { executionId: string; runName?: string }): Promise<{ status: string }> {
     const execution = await this.requireExecution(executionId);
+    const run = runName === undefined ? undefined : workflowRunOfName(executionId, runName);
+    if (runName !== undefined && run === undefined) {
+      throw Object.assign(new Error(`workflow run ${runName} is not one of execution ${executionId}`), { name: 'permanent' });
+    }
+    if (run !== undefined && run !== (execution.workflowRun ?? 0)) return { status: 'SUPERSEDED' };
     const tasks = await this.deps.executions.listTasks(executionId);
     const outcome = deriveOutcome(execution, tasks);
     const ended = await this.deps.executions.setStatus(executionId, outcome.status, {
       from: ['PENDING', 'RUNNING'],
       stoppedAt: new Date().toISOString(),
       result: outcome.result,
+      // Conditional on the run as well: a redrive between the read above and this write wins.
+      ...(run !== undefined ? { run } : {}),
     });
     if (ended) await this.emitEnd(execution, outcome.status);
     return { status: outcome.status };

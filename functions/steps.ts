@@ -8,7 +8,7 @@ export type StepEvent =
   | { step: 'prepare'; executionId: string }
   | ({ step: 'gate' } & TaskRef)
   | ({ step: 'recover'; state?: Record<string, unknown> } & TaskRef)
-  | { step: 'finalize'; executionId: string };
+  | { step: 'finalize'; executionId: string; runName?: string };
 
 async function run(event: StepEvent): Promise<unknown> {
   try {

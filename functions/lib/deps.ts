@@ -88,7 +88,7 @@ export const executionReconciler = /* @__PURE__ */ once(
       executions: executionStore(),
       deadLetters: SqsDeadLetters.fromEnv(sqs()),
       workflows: StepFunctionsRuns.fromEnv(sfnClient()),
-      finalize: (executionId) => executionSteps().finalize({ executionId }),
+      finalize: (executionId, runName) => executionSteps().finalize({ executionId, runName }),
       log: eventLog,
       events: events(),
     }),

@@ -337,7 +337,9 @@ export class Patterns extends Construct {
 
     const ids = { executionId: JsonPath.stringAt('$.executionId') };
     const prepare = (s: Construct) => failedStep(s, stepTask(s, 'Prepare', this.steps.function, 'prepare', ids), 'Prepare');
-    const finalize = (s: Construct) => failedStep(s, stepTask(s, 'Finalize', this.steps.function, 'finalize', ids), 'Finalize');
+    // Finalize names its workflow run (this execution's name): its end is written for that run only.
+    const finalize = (s: Construct) =>
+      failedStep(s, stepTask(s, 'Finalize', this.steps.function, 'finalize', { ...ids, runName: JsonPath.executionName }), 'Finalize');
     const runBatch = (s: Construct) =>
       new tasks.StepFunctionsStartExecution(s, 'RunBatch', {
         stateMachine: this.taskBatch,

@@ -92,6 +92,27 @@ describe('execution events', () => {
     expect(events[1]).toEqual({ kind: 'execution.succeeded', executionId: id, name: `plan-${id}`, status: 'SUCCEEDED' });
   });
 
+  it('a Finalize of a run that a redrive has replaced (retried, or the reconcile\'s) leaves the new run going; the new run\'s own Finalize ends it', async () => {
+    const id = await submitted();
+    await steps.prepare({ executionId: id });
+    const gate = await run(id, { status: 'failed', error: { type: 'permanent', message: 'exit 3' } });
+    await steps.recover({ executionId: id, taskIndex: 0, failure: { Error: 'permanent', Cause: 'exit 3' }, gate });
+    expect(await steps.finalize({ executionId: id, runName: id })).toEqual({ status: 'FAILED' });
+    // What POST /executions/{id}/redrive writes before it starts run 1: the execution reopened, the failed task too.
+    const since = new Date(NOW + 1000).toISOString();
+    expect(await executions.advanceWorkflowRun(id, 0, { statuses: ['FAILED'], redrivenAt: since })).toBe(true);
+    expect(await executions.reopenTask(id, 0, since)).toBe(true);
+
+    expect(await steps.finalize({ executionId: id, runName: id })).toEqual({ status: 'SUPERSEDED' });
+    expect(await executions.getExecution(id)).toMatchObject({ status: 'PENDING', workflowRun: 1 });
+
+    await steps.prepare({ executionId: id });
+    await run(id, { status: 'completed' });
+    expect(await steps.finalize({ executionId: id, runName: `${id}-r1` })).toEqual({ status: 'SUCCEEDED' });
+    expect(await executions.getExecution(id)).toMatchObject({ status: 'SUCCEEDED', workflowRun: 1 });
+    await expect(steps.finalize({ executionId: id, runName: 'ex-other' })).rejects.toThrow(`workflow run ex-other is not one of execution ${id}`);
+  });
+
   it('a task that fails for good tells task.failed, and the execution it stops execution.failed, once (Finalize after it tells nothing)', async () => {
     const id = await submitted();
     await steps.prepare({ executionId: id });
