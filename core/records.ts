@@ -65,15 +65,11 @@ export function workflowRunName(executionId: string, run = 0): string {
   return run === 0 ? executionId : `${executionId}-r${run}`;
 }
 
-/**
- * The run a workflow run's name stands for, given its execution's id: 0 for the id itself, n for
- * `<id>-r<n>`; undefined for a name of another execution. (Ids may themselves end in `-r<digits>`:
- * knowing the id, there is nothing to guess.)
- */
+/** The run a workflow run's name stands for, given its execution's id; undefined for another execution's. */
 export function workflowRunOfName(executionId: string, name: string): number | undefined {
   if (name === executionId) return 0;
-  const suffix = name.startsWith(`${executionId}-r`) ? name.slice(executionId.length + 2) : '';
-  return /^[1-9]\d{0,5}$/.test(suffix) ? Number(suffix) : undefined;
+  const parsed = parseWorkflowRunName(name);
+  return parsed?.executionId === executionId ? parsed.run : undefined;
 }
 
 /** The execution id and run a workflow run's name stands for (a name without `-r<n>` is run 0). */

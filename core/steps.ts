@@ -314,8 +314,7 @@ export class ExecutionSteps {
       from: ['PENDING', 'RUNNING'],
       stoppedAt: new Date().toISOString(),
       result: outcome.result,
-      // Conditional on the run as well: a redrive between the read above and this write wins.
-      ...(run !== undefined ? { run } : {}),
+      run, // when known, the write is conditional on it too: a redrive between the read above and it wins
     });
     if (ended) await this.emitEnd(execution, outcome.status);
     return { status: outcome.status };

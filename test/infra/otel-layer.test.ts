@@ -3,9 +3,9 @@
 // fails the synth, naming the key.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { testApp } from '../support/cdk-app.ts';
 import { OTEL_EXEC_WRAPPER } from '../../infra/constructs/functions.ts';
 import { ExecutionLayerStack, type ExecutionLayerStackProps } from '../../infra/stack.ts';
 
@@ -19,7 +19,7 @@ type Loose = any;
 function synth(props: ExecutionLayerStackProps = {}, context: Record<string, unknown> = {}): Loose {
   const { context: cdkContext } = JSON.parse(readFileSync(`${ROOT}cdk.json`, 'utf8'));
   // No bundling: the functions' code is not what these tests read.
-  const app = new App({ context: { ...cdkContext, ...context, 'aws:cdk:bundling-stacks': [] } });
+  const app = testApp({ context: { ...cdkContext, ...context, 'aws:cdk:bundling-stacks': [] } });
   return Template.fromStack(new ExecutionLayerStack(app, 'xl', props)).toJSON();
 }
 
