@@ -48,6 +48,9 @@ const stateDir = mkdtempSync(join(tmpdir(), 'xl-bench-'));
 const pool = AGENT_TYPES.map((t) => `${t}=${t === 'coder' ? '2..2' : '0..0'}`).join(',');
 process.env.XL_AGENT_SLOTS = '4';
 process.env.XL_LOG_LEVEL = 'warn';
+// The layer's functions too (Powertools reads it as their modules load): their INFO lines (an event per
+// execution started and ended) would come between the figures. WARN and above are still written.
+process.env.POWERTOOLS_LOG_LEVEL ??= 'WARN';
 const layer = new LocalLayer({ port: 0, stateDir, heartbeatSeconds: 60, pool, quiet: true });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -120,8 +120,11 @@ export interface ReconcilerDeps {
   executions: ExecutionStore;
   deadLetters: DeadLetters;
   workflows: WorkflowRuns;
-  /** Records the outcome of a run that SUCCEEDED with its execution still RUNNING (ExecutionSteps.finalize). */
-  finalize: (executionId: string, runName: string) => Promise<unknown>;
+  /**
+   * Records the outcome of a run that SUCCEEDED with its execution still RUNNING (ExecutionSteps.finalize):
+   * SUPERSEDED when a redrive has started another run since, whose execution it leaves alone.
+   */
+  finalize: (executionId: string, runName: string) => Promise<{ status: string }>;
   log?: EventLog;
   /** The execution.failed events of the ends it records. */
   events?: EventSink;
@@ -185,8 +188,8 @@ export class ExecutionReconciler {
       if (!run || run.status === 'RUNNING') continue;
       const changed =
         run.status === 'SUCCEEDED'
-          ? // For the run described: a redrive since the listing above has started another.
-            (await this.deps.finalize(execution.executionId, runName), true)
+          ? // For the run described: a redrive since the listing above has started another, which goes on.
+            (await this.deps.finalize(execution.executionId, runName)).status !== 'SUPERSEDED'
           : await recordWorkflowEnd(this.deps.executions, run, this.deps.log, this.deps.events);
       if (changed) ended.push(execution.executionId);
     }

@@ -10,7 +10,7 @@ import { DynamoBreakerStore } from '#core/aws/breaker-store.ts';
 import { ExecutionStore } from '#core/aws/execution-store.ts';
 import { CircuitBreaker } from '#core/breakers.ts';
 import type { LayerEvent } from '#core/events.ts';
-import { recordWorkflowStatus } from '#core/execution-events.ts';
+import { ExecutionReconciler, recordWorkflowStatus } from '#core/execution-events.ts';
 import type { Task } from '#core/plan.ts';
 import { HealthMonitor, PoolManager } from '#core/pool.ts';
 import type { AgentRecord } from '#core/records.ts';
@@ -111,6 +111,36 @@ describe('execution events', () => {
     expect(await steps.finalize({ executionId: id, runName: `${id}-r1` })).toEqual({ status: 'SUCCEEDED' });
     expect(await executions.getExecution(id)).toMatchObject({ status: 'SUCCEEDED', workflowRun: 1 });
     await expect(steps.finalize({ executionId: id, runName: 'ex-other' })).rejects.toThrow(`workflow run ex-other is not one of execution ${id}`);
+  });
+
+  it('the reconcile\'s sweep counts an execution as ended only when it ended it: a run that a resume (or a redrive) replaced meanwhile goes on', async () => {
+    const id = await submitted();
+    await steps.prepare({ executionId: id });
+    await run(id, { status: 'completed' });
+    let resumeFirst = false;
+    const reconciler = new ExecutionReconciler({
+      executions,
+      deadLetters: { receive: async () => [], delete: async () => undefined },
+      // Step Functions' view: run 0 SUCCEEDED, its end event lost. A resume (or a redrive) can start the
+      // next run between the sweep's listing and its Finalize.
+      workflows: {
+        describe: async (_pattern, runName) => {
+          if (runName !== id && runName !== `${id}-r1`) return undefined;
+          if (resumeFirst) expect(await executions.advanceWorkflowRun(id, 0, { statuses: ['RUNNING'] })).toBe(true);
+          resumeFirst = false;
+          return { name: runName, status: 'SUCCEEDED' };
+        },
+      },
+      finalize: (executionId, runName) => steps.finalize({ executionId, runName }),
+    });
+
+    resumeFirst = true;
+    expect((await reconciler.reconcile()).ended).not.toContain(id);
+    expect(await executions.getExecution(id)).toMatchObject({ status: 'RUNNING', workflowRun: 1 });
+    expect(events.map((e) => e.kind)).not.toContain('execution.succeeded');
+    // The next round finds run 1 ended too: that end it records, and counts.
+    expect((await reconciler.reconcile()).ended).toContain(id);
+    expect(await executions.getExecution(id)).toMatchObject({ status: 'SUCCEEDED', workflowRun: 1 });
   });
 
   it('a task that fails for good tells task.failed, and the execution it stops execution.failed, once (Finalize after it tells nothing)', async () => {
