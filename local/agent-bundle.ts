@@ -5,10 +5,12 @@
 // so the bundle is built at every layer start from the sources as they are. It is written under the
 // project's node_modules/.cache (the bundle's packages resolve from there), one folder per content,
 // so that layers starting at once never read each other's half-written file. XL_AGENT_BUNDLE=0 runs
-// agent/main.ts through tsx as before.
+// agent/main.ts through tsx as before. Each start keeps the most recently used bundles and removes the
+// rest, but never one that a running layer took or a running worker was started from (local/cache-prune.ts).
 import { createHash } from 'node:crypto';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { CACHE_KEEP, commandLines, markUsed, markUsedBy, pruneCache, usedByLiveProcess } from './cache-prune.ts';
 
 /** Folder of the bundles under the project (a path leftovers.ts recognises workers by). */
 export const AGENT_BUNDLE_DIR = 'node_modules/.cache/xl-agent';
@@ -44,7 +46,8 @@ export async function bundleAgent(projectRoot: string): Promise<AgentCommand> {
   for (const file of outputFiles) hash.update(file.contents);
   const dir = join(projectRoot, AGENT_BUNDLE_DIR, hash.digest('hex').slice(0, 16));
   const entry = join(dir, 'main.mjs');
-  if (!(await stat(entry).catch(() => undefined))) {
+  if (await stat(entry).catch(() => undefined)) await markUsed(dir);
+  else {
     const tmp = `${dir}.${process.pid}.tmp`;
     await mkdir(tmp, { recursive: true });
     for (const file of outputFiles) await writeFile(join(tmp, basename(file.path)), file.contents);
@@ -54,5 +57,9 @@ export async function bundleAgent(projectRoot: string): Promise<AgentCommand> {
       if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
     });
   }
+  await markUsedBy(dir);
+  const running = await commandLines();
+  const inUse = async (path: string) => running.some((line) => line.includes(`${path}/`)) || (await usedByLiveProcess(path));
+  await pruneCache(join(projectRoot, AGENT_BUNDLE_DIR), CACHE_KEEP, inUse);
   return ['--enable-source-maps', entry];
 }

@@ -4,10 +4,12 @@
 // esbuild resolves it: infra/ and the core modules it imports), cdk.json (the feature flags) and
 // package-lock.json (aws-cdk-lib's and every library's version). What the key leaves out: the agent
 // image asset's hash in the template (a hash of the project directory), which the local layer never
-// reads (its container runtimes build and tag their own image). XL_SYNTH_CACHE=0 turns it off.
+// reads (its container runtimes build and tag their own image). XL_SYNTH_CACHE=0 turns it off. The
+// most recently used templates are kept, the rest removed as a new one is written (local/cache-prune.ts).
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CACHE_KEEP, markUsed, pruneCache } from './cache-prune.ts';
 import { synthCacheEnabled } from './switches.ts';
 
 /** Where templates are kept: the conventional cache folder of a project's tools. */
@@ -59,7 +61,9 @@ export async function cachedTemplate(projectRoot: string, synth: () => Promise<s
   const dir = join(projectRoot, SYNTH_CACHE_DIR);
   const file = join(dir, `${key}.template.json`);
   try {
-    return { text: await readFile(file, 'utf8'), cached: true };
+    const text = await readFile(file, 'utf8');
+    await markUsed(file);
+    return { text, cached: true };
   } catch {
     // not kept yet
   }
@@ -69,6 +73,7 @@ export async function cachedTemplate(projectRoot: string, synth: () => Promise<s
     const tmp = `${file}.${process.pid}.tmp`;
     await writeFile(tmp, text);
     await rename(tmp, file);
+    await pruneCache(dir, CACHE_KEEP);
   } catch {
     // a read-only project: synthesize again next time
   }

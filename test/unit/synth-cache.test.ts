@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CACHE_KEEP } from '../../local/cache-prune.ts';
 import { SYNTH_CACHE_DIR, cachedTemplate, synthInputs, synthKey } from '../../local/synth-cache.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -64,6 +65,22 @@ describe('a cached template', () => {
     expect(await cachedTemplate(dir, synth)).toEqual({ text: '{"max":2}', cached: false });
     // One file per key, and no temporary file left behind.
     expect(readdirSync(join(dir, SYNTH_CACHE_DIR)).sort()).toEqual([expect.stringMatching(/^[0-9a-f]{32}\.template\.json$/), expect.stringMatching(/^[0-9a-f]{32}\.template\.json$/)]);
+  });
+
+  it('keeps the most recently used templates only', async () => {
+    const dir = miniProject();
+    const first = await synthKey(dir);
+    await cachedTemplate(dir, async () => '{"v":0}');
+    for (let i = 1; i <= CACHE_KEEP + 1; i++) {
+      // The first template is read back (used) each time, so it stays while older ones go.
+      expect(await cachedTemplate(dir, async () => 'never')).toEqual({ text: '{"v":0}', cached: true });
+      writeFileSync(join(dir, 'core/pool.ts'), `export const max = ${i};\n`);
+      await cachedTemplate(dir, async () => `{"v":${i}}`);
+      writeFileSync(join(dir, 'core/pool.ts'), 'export const max = 3;\n');
+    }
+    const kept = readdirSync(join(dir, SYNTH_CACHE_DIR));
+    expect(kept).toHaveLength(CACHE_KEEP);
+    expect(kept).toContain(`${first}.template.json`);
   });
 
   it('is not kept with XL_SYNTH_CACHE=0', async () => {
