@@ -145,6 +145,20 @@ describe.skipIf(!haveChromium)('the console', () => {
     expect(await error.locator('.error-type').textContent()).toBe('permanent');
     expect(await error.locator('.error-message').textContent()).toContain('broken pipe');
     expect(await page.locator('button[data-task="three"]').getAttribute('class')).toContain('status-skipped');
+    // The chain on one line: each arrow between its two boxes, none wrapped under a box.
+    const boxes = await page.locator('.graph.sequential > li').evaluateAll((items) =>
+      items.map((li) => {
+        const box = li.querySelector('button')!.getBoundingClientRect();
+        const arrow = getComputedStyle(li, '::after').content;
+        return { top: Math.round(box.top), left: box.left, right: box.right, liRight: li.getBoundingClientRect().right, liHeight: li.getBoundingClientRect().height, boxHeight: box.height, arrow };
+      }),
+    );
+    expect(boxes.map((b) => b.top)).toEqual([boxes[0]!.top, boxes[0]!.top, boxes[0]!.top]);
+    expect(boxes.map((b) => b.arrow)).toEqual(['"→"', '"→"', 'none']);
+    for (const [i, b] of boxes.entries()) {
+      expect(b.liHeight).toBeLessThanOrEqual(b.boxHeight + 1); // nothing below the box
+      if (i < 2) expect(b.liRight).toBeGreaterThan(b.right + 10); // the arrow beside it
+    }
   });
 
   it('cancels a running execution', async () => {
