@@ -4,11 +4,25 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { SFNServiceException } from '@aws-sdk/client-sfn';
-import type { LocalStepFunctions } from './service.ts';
 
 const MAX_BODY_BYTES = 4 * 1024 * 1024;
 
-type Operation = (svc: LocalStepFunctions, body: never) => Promise<unknown>;
+/** The service behind the endpoint (LocalStepFunctions, service.ts): what each operation calls, its body as the SDK sent it. */
+type Method = (body: never) => Promise<unknown>;
+export interface SfnService {
+  startExecution: Method;
+  describeExecution: Method;
+  stopExecution: Method;
+  sendTaskSuccess: Method;
+  sendTaskFailure: Method;
+  sendTaskHeartbeat: Method;
+  getExecutionHistory: Method;
+  listExecutions: Method;
+  listStateMachines: () => Promise<unknown>;
+  describeStateMachine: Method;
+}
+
+type Operation = (svc: SfnService, body: never) => Promise<unknown>;
 
 const OPERATIONS: Record<string, Operation> = {
   StartExecution: (svc, body) => svc.startExecution(body),
@@ -23,7 +37,7 @@ const OPERATIONS: Record<string, Operation> = {
   DescribeStateMachine: (svc, body) => svc.describeStateMachine(body),
 };
 
-export function createSfnHttpServer(svc: LocalStepFunctions): Server {
+export function createSfnHttpServer(svc: SfnService): Server {
   return createServer((req, res) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -37,7 +51,7 @@ export function createSfnHttpServer(svc: LocalStepFunctions): Server {
   });
 }
 
-async function handle(svc: LocalStepFunctions, req: IncomingMessage, res: ServerResponse, text: string | null): Promise<void> {
+async function handle(svc: SfnService, req: IncomingMessage, res: ServerResponse, text: string | null): Promise<void> {
   const target = String(req.headers['x-amz-target'] ?? '');
   const op = target.startsWith('AWSStepFunctions.') ? OPERATIONS[target.slice('AWSStepFunctions.'.length)] : undefined;
   if (req.method !== 'POST' || !op) {
