@@ -92,6 +92,9 @@ async function measure(kind: Kind, env: Record<string, string>): Promise<{ start
       XL_HEARTBEAT_SECONDS: '6',
       XL_POOL_REACTION_SECONDS: '1',
       XL_LOG_LEVEL: 'info',
+      // The agent.started events are read from the layer's log (startRequests), where they are INFO
+      // lines: whatever level the caller's environment asks for (bench/run.ts asks for WARN).
+      POWERTOOLS_LOG_LEVEL: 'INFO',
     },
     startTimeoutMs: 300_000,
   });
