@@ -122,7 +122,7 @@ export interface ReconcilerDeps {
   workflows: WorkflowRuns;
   /**
    * Records the outcome of a run that SUCCEEDED with its execution still RUNNING (ExecutionSteps.finalize):
-   * SUPERSEDED when a redrive has started another run since, whose execution it leaves alone.
+   * SUPERSEDED when a resume or a redrive has started another run since, whose execution it leaves alone.
    */
   finalize: (executionId: string, runName: string) => Promise<{ status: string }>;
   log?: EventLog;
@@ -188,7 +188,7 @@ export class ExecutionReconciler {
       if (!run || run.status === 'RUNNING') continue;
       const changed =
         run.status === 'SUCCEEDED'
-          ? // For the run described: a redrive since the listing above has started another, which goes on.
+          ? // For the run described: a resume or redrive since the listing above has started another, which goes on.
             (await this.deps.finalize(execution.executionId, runName)).status !== 'SUPERSEDED'
           : await recordWorkflowEnd(this.deps.executions, run, this.deps.log, this.deps.events);
       if (changed) ended.push(execution.executionId);
