@@ -10,7 +10,8 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { CACHE_KEEP, commandLines, markUsed, markUsedBy, pruneCache, usedByLiveProcess } from './cache-prune.ts';
+import { CACHE_KEEP, markUsed, markUsedBy, pruneCache, usedByLiveProcess } from './cache-prune.ts';
+import { commandLines } from './processes.ts';
 
 /** Folder of the bundles under the project (a path leftovers.ts recognises workers by). */
 export const AGENT_BUNDLE_DIR = 'node_modules/.cache/xl-agent';
@@ -23,9 +24,10 @@ export const tsxAgentCommand = (projectRoot: string): AgentCommand => ['--import
 
 /**
  * Builds the agent's bundle and returns the command that runs it; throws what esbuild reports when
- * the sources do not build (the layer then says so and runs them through tsx).
+ * the sources do not build (the layer then says so and runs them through tsx). `cacheDir` is for
+ * tests: workers started from elsewhere than AGENT_BUNDLE_DIR are not found as leftovers.
  */
-export async function bundleAgent(projectRoot: string): Promise<AgentCommand> {
+export async function bundleAgent(projectRoot: string, cacheDir = join(projectRoot, AGENT_BUNDLE_DIR)): Promise<AgentCommand> {
   // Loaded here: esbuild is a development dependency, and only this needs it.
   const { build } = await import('esbuild');
   const { outputFiles } = await build({
@@ -38,13 +40,13 @@ export async function bundleAgent(projectRoot: string): Promise<AgentCommand> {
     // As in the image: packages resolve at run time, from the project's node_modules.
     packages: 'external',
     sourcemap: 'external',
-    outfile: join(projectRoot, AGENT_BUNDLE_DIR, 'main.mjs'),
+    outfile: join(cacheDir, 'main.mjs'),
     write: false,
     logLevel: 'silent',
   });
   const hash = createHash('sha256');
   for (const file of outputFiles) hash.update(file.contents);
-  const dir = join(projectRoot, AGENT_BUNDLE_DIR, hash.digest('hex').slice(0, 16));
+  const dir = join(cacheDir, hash.digest('hex').slice(0, 16));
   const entry = join(dir, 'main.mjs');
   if (await stat(entry).catch(() => undefined)) await markUsed(dir);
   else {
@@ -58,8 +60,9 @@ export async function bundleAgent(projectRoot: string): Promise<AgentCommand> {
     });
   }
   await markUsedBy(dir);
-  const running = await commandLines();
-  const inUse = async (path: string) => running.some((line) => line.includes(`${path}/`)) || (await usedByLiveProcess(path));
-  await pruneCache(join(projectRoot, AGENT_BUNDLE_DIR), CACHE_KEEP, inUse);
+  // The processes' command lines are read only when a bundle beyond the kept ones is up for removal.
+  let running: Promise<string[]> | undefined;
+  const startedFrom = async (path: string) => (await (running ??= commandLines())).some((line) => line.includes(`${path}/`));
+  await pruneCache(cacheDir, CACHE_KEEP, async (path) => (await usedByLiveProcess(path)) || (await startedFrom(path)));
   return ['--enable-source-maps', entry];
 }

@@ -4,8 +4,9 @@
 // is marked used (its mtime) whenever a layer takes it. An agent bundle that a running layer took
 // is never removed, even with none of its workers running (a pool scaled to zero starts them from
 // it later): the layer leaves its pid in the bundle's folder.
-import { readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { pidState } from './processes.ts';
 
 /** Entries each cache keeps: a few branches' worth of switching back and forth. */
 export const CACHE_KEEP = 8;
@@ -35,22 +36,8 @@ export async function usedByLiveProcess(dir: string): Promise<boolean> {
   return names.some((name) => name.startsWith(USER_PREFIX) && alive(Number(name.slice(USER_PREFIX.length))));
 }
 
-function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM'; // alive, another user's
-  }
-}
-
-/** The command lines of this machine's processes that can be read (our own user's), NUL-separated arguments. */
-export async function commandLines(): Promise<string[]> {
-  const entries = await readdir('/proc').catch(() => [] as string[]);
-  const lines = await Promise.all(entries.filter((e) => /^\d+$/.test(e)).map((pid) => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')));
-  return lines.filter(Boolean);
-}
+/** A process that marked an entry may run as another user (a cache shared by root and a user): still a user. */
+const alive = (pid: number) => pidState(pid) !== 'gone';
 
 /**
  * Removes the entries of `dir` beyond the `keep` most recently used, except those `inUse` names,

@@ -31,6 +31,7 @@ import { serveConsole } from './console.ts';
 import { artifactRoute, serveArtifact } from './artifacts.ts';
 import { type ExecutionStatusChangeEvent, LocalStepFunctions } from './stepfunctions/index.ts';
 import { killLeftoverWorkers, reapLeftoverGroups } from './leftovers.ts';
+import { pidState } from './processes.ts';
 import { FileLogSource, LayerLogFile } from './logs.ts';
 import { DEFAULT_AGENT_IMAGE, DockerRuntime, LAYER_LABEL, layerIdOf } from './docker-runtime.ts';
 import { ContainerdRuntime } from './containerd-runtime.ts';
@@ -444,11 +445,8 @@ export class LocalLayer {
     const text = await readFile(file, 'utf8').catch(() => undefined);
     if (!text) return;
     const { pid } = JSON.parse(text) as { pid: number };
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return; // a leftover of a layer that died
-    }
+    // Gone, or reused by another user's process: a leftover of a layer that died.
+    if (pidState(pid) !== 'ours') return;
     if (pid !== process.pid) throw new Error(`a local layer (pid ${pid}) already runs on ${this.opts.stateDir}`);
   }
 

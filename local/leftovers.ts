@@ -6,6 +6,7 @@
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AGENT_BUNDLE_DIR } from './agent-bundle.ts';
+import { commandLine, pids } from './processes.ts';
 
 /** USER_HZ, the unit of /proc/<pid>/stat's start time: 100 on every Linux architecture Node runs on. */
 const CLOCK_TICKS = 100;
@@ -32,8 +33,6 @@ export async function processInfo(pid: number): Promise<{ pgrp: number; startMs:
   };
 }
 
-const pids = async () => (await readdir('/proc')).filter((e) => /^\d+$/.test(e)).map(Number);
-
 /**
  * Worker processes (agent/main.ts, or its bundle) started by an earlier layer on this state dir: their environment
  * names this run dir (only processes of our own user can be read, and only those we could start).
@@ -43,7 +42,7 @@ export async function findLeftoverWorkers(runDir: string): Promise<number[]> {
   const found: number[] = [];
   for (const pid of await pids()) {
     if (pid === process.pid) continue;
-    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+    const cmdline = await commandLine(pid);
     if (!cmdline.includes('agent/main.ts') && !cmdline.includes(AGENT_BUNDLE_DIR)) continue;
     const environ = await readFile(`/proc/${pid}/environ`, 'utf8').catch(() => '');
     if (('\0' + environ).includes(marker)) found.push(pid);

@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, wr
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { AGENT_BUNDLE_DIR, bundleAgent } from '../../local/agent-bundle.ts';
+import { bundleAgent } from '../../local/agent-bundle.ts';
 import { CACHE_KEEP, markUsedBy, pruneCache, usedByLiveProcess } from '../../local/cache-prune.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -68,26 +68,28 @@ describe('cache pruning', () => {
   });
 
   it('the agent bundle: a start marks its own and removes only bundles beyond the newest that nothing uses', async () => {
-    const root = join(ROOT, AGENT_BUNDLE_DIR);
-    const names = Array.from({ length: CACHE_KEEP + 2 }, (_, i) => `0000test${String(i).padStart(8, '0')}`);
+    const root = mkdtempSync(join(tmpdir(), 'xl-agent-cache-'));
+    made.push(root);
+    const names = Array.from({ length: CACHE_KEEP + 3 }, (_, i) => `0000test${String(i).padStart(8, '0')}`);
     for (const [i, name] of names.entries()) {
-      mkdirSync(join(root, name), { recursive: true });
+      mkdirSync(join(root, name));
       const at = new Date(Date.now() - (i + 1) * HOUR);
       utimesSync(join(root, name), at, at);
     }
-    const held = names.at(-1)!; // the oldest, but a layer that lives (this process) took it
+    const [kept, removed, startedFrom, held] = [names.slice(0, CACHE_KEEP - 1), names[CACHE_KEEP - 1]!, names[CACHE_KEEP]!, names[CACHE_KEEP + 1]!];
+    // The oldest, but a layer that lives (this process) took it (its mark made it new: made old again).
     await markUsedBy(join(root, held));
+    utimesSync(join(root, held), new Date(0), new Date(0));
+    // A worker that runs from the second oldest (its command line names the bundle).
+    const worker = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)', join(root, startedFrom, 'main.mjs')], { stdio: 'ignore' });
     try {
-      const entry = (await bundleAgent(ROOT)).at(-1)!;
-      expect(readdirSync(join(entry, '..'))).toContain(`layer-${process.pid}`);
-      // The held one stays; of the rest, the newest (the current bundle among them) and no more.
-      expect(existsSync(join(root, held))).toBe(true);
-      expect(existsSync(join(root, names.at(-2)!))).toBe(false);
-      const left = readdirSync(root).filter((name) => !name.endsWith('.tmp') && name !== held);
-      expect(left.length).toBeLessThanOrEqual(CACHE_KEEP);
-      expect(left).toContain(entry.split('/').at(-2));
+      const entry = (await bundleAgent(ROOT, root)).at(-1)!;
+      const current = entry.split('/').at(-2)!;
+      expect(readdirSync(join(root, current))).toContain(`layer-${process.pid}`);
+      expect(readdirSync(root).sort()).toEqual([...kept, current, startedFrom, held].sort());
+      expect(existsSync(join(root, removed))).toBe(false);
     } finally {
-      for (const name of names) rmSync(join(root, name), { recursive: true, force: true });
+      worker.kill('SIGKILL');
     }
   });
 });
