@@ -40,7 +40,9 @@ export async function bundleAgent(projectRoot: string, cacheDir = join(projectRo
     // As in the image: packages resolve at run time, from the project's node_modules.
     packages: 'external',
     sourcemap: 'external',
-    outfile: join(cacheDir, 'main.mjs'),
+    // Written under <hash>/ once its content is known: the source map's relative paths are computed
+    // from here, so this folder must be as deep.
+    outfile: join(cacheDir, 'hash', 'main.mjs'),
     write: false,
     logLevel: 'silent',
   });

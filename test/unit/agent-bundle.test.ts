@@ -1,8 +1,8 @@
 // The local layer's workers run the agent bundled, as its container does.
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { AGENT_BUNDLE_DIR, bundleAgent, tsxAgentCommand } from '../../local/agent-bundle.ts';
@@ -26,6 +26,10 @@ describe('the agent bundle', () => {
     const entry = command.at(-1)!;
     expect(entry.startsWith(join(ROOT, AGENT_BUNDLE_DIR))).toBe(true);
     expect(existsSync(entry) && existsSync(`${entry}.map`)).toBe(true);
+    // Stack traces name the project's files: the map's sources resolve from the bundle's own folder.
+    const { sources } = JSON.parse(readFileSync(`${entry}.map`, 'utf8')) as { sources: string[] };
+    expect(sources).toContain('../../../../agent/main.ts');
+    for (const source of sources) expect(existsSync(resolve(dirname(entry), source)), source).toBe(true);
     const bundled = await startError(command);
     expect(bundled).toContain('XL_AGENT_TYPE must be one of');
     expect(await startError(tsxAgentCommand(ROOT))).toContain('XL_AGENT_TYPE must be one of');
