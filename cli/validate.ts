@@ -35,10 +35,20 @@ function position(text: string, offset: number): { line: number; column: number 
   return { line: before.length, column: before.at(-1)!.length + 1 };
 }
 
+/** What a plan file holds; an unreadable one throws a message that names the file and why, not Node's error code. */
+export async function readPlanFile(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new Error(`cannot read the plan file ${file}: ${why}`, { cause: err });
+  }
+}
+
 /** Reads and checks a plan file; never throws for a bad plan (only for an unreadable file). */
 export async function checkPlanFile(file: string): Promise<PlanCheck> {
-  const text = await readFile(file, 'utf8');
-  return checkPlanText(text, file);
+  return checkPlanText(await readPlanFile(file), file);
 }
 
 export function checkPlanText(text: string, file: string): PlanCheck {

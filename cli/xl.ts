@@ -1,14 +1,14 @@
 // The xl command (CONTRACT.md, "Command-line tool"): a thin client of the HTTP API.
 // client.ts talks to the API and explains its refusals, render.ts draws executions, validate.ts
 // checks plan files offline, completion.ts writes shell completion.
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { CliError, client, resolveEndpoint, type Client } from './client.ts';
 import { completionScript } from './completion.ts';
 import { showLogs } from './logs.ts';
 import { eventLine, followEvents, listEvents } from './events.ts';
 import { executionLines, poolReportLines, watchExecution, type WatchMode } from './render.ts';
-import { checkPlanFile, checkPlanText, formatProblem, locateDetails } from './validate.ts';
+import { checkPlanFile, checkPlanText, formatProblem, locateDetails, readPlanFile } from './validate.ts';
 import type { PoolReport } from '../core/pool-report.ts';
 
 const USAGE = `usage: xl <command> [options]
@@ -80,7 +80,7 @@ function watchMode(opts: Options): { mode: WatchMode; out: NodeJS.WriteStream } 
 }
 
 async function runPlan(api: Client, file: string, opts: Options): Promise<number> {
-  const text = await readFile(file, 'utf8');
+  const text = await readPlanFile(file);
   const check = checkPlanText(text, file);
   if (check.value === undefined) return reportProblems(file, check.problems, opts);
   let res: { executionId: string; status: string };

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { progressBar, tableLines } from '../../cli/render.ts';
-import { checkPlanText, SourceMap } from '../../cli/validate.ts';
+import { checkPlanFile, checkPlanText, SourceMap } from '../../cli/validate.ts';
 
 describe('xl validate places each error in the plan file', () => {
   it('finds a JSON Pointer in YAML and in JSON alike', () => {
@@ -28,6 +28,11 @@ describe('xl validate places each error in the plan file', () => {
     expect(check.valid).toBe(false);
     expect(check.problems[0]!.line).toBeGreaterThanOrEqual(2);
     expect(check.problems[0]!.message).not.toMatch(/at line/);
+  });
+
+  it('names a plan file it cannot read and why, instead of an error code', async () => {
+    await expect(checkPlanFile('examples/missing.yaml')).rejects.toThrow(/^cannot read the plan file examples\/missing\.yaml: no such file$/);
+    await expect(checkPlanFile('examples')).rejects.toThrow(/^cannot read the plan file examples: it is a directory$/);
   });
 
   it('reports every schema error of a plan, each with its pointer', () => {
