@@ -15,6 +15,10 @@ export const routes = [
     return { status: 202, body: { agentIds } };
   }),
   route('DELETE', '/agents/{agentId}', async ({ params, query }) => {
+    // API Gateway checks no enum of a query parameter: a typo must not stop an agent the other way.
+    if (query.graceful !== undefined && query.graceful !== 'true' && query.graceful !== 'false') {
+      throw new ValidationError(`graceful must be true or false, got "${query.graceful}"`, [{ path: '/graceful', message: 'not true or false' }]);
+    }
     const agent = await agentStore().get(params.agentId!);
     if (!agent) throw new NotFoundError(`no agent ${params.agentId}`);
     await poolManager().stopAgent(agent, query.graceful !== 'false');

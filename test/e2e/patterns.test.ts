@@ -192,6 +192,17 @@ describe('bad requests', () => {
     expect(missing.status).toBe(404);
     expect(missing.body.error.type).toBe('permanent');
   });
+
+  it('refuses to stop an agent with a graceful that is neither true nor false, and stops nothing', async () => {
+    const live = async () => ((await layer.request('GET', '/agents')).body.items as { agentId: string; status: string }[]).filter((a) => a.status !== 'terminated');
+    const before = await live();
+    const res = await layer.request('DELETE', `/agents/${before[0]!.agentId}?graceful=yes`);
+    expect(res.status).toBe(400);
+    expect(res.body.error).toMatchObject({ type: 'validation', message: 'graceful must be true or false, got "yes"', details: [{ path: '/graceful' }] });
+    const after = await live();
+    expect(after.map((a) => a.agentId)).toEqual(before.map((a) => a.agentId));
+    expect(after.find((a) => a.agentId === before[0]!.agentId)!.status).not.toBe('draining');
+  });
 });
 
 describe('stray messages', () => {
