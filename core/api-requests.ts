@@ -33,4 +33,13 @@ export const ExecutionListFilter = z.object({
     ),
   ),
   name: z.optional(z.string().check(z.maxLength(80))),
+  // A page holds at most 100: a larger limit reads as 100 (as it always has), anything but a positive integer is refused.
+  limit: z._default(
+    z.pipe(
+      z.string().check(z.regex(/^0*[1-9]\d*$/, 'must be a positive integer (at most 100 are listed)')),
+      z.transform((v) => Math.min(100, Number(v))),
+    ),
+    50,
+  ),
+  nextToken: z.optional(z.string()),
 });

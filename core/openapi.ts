@@ -150,10 +150,10 @@ export function openApiDocument(): Json {
           ...ok(200, 'ExecutionStarted', 'The same name and plan again: the existing execution'),
           ...errors(400, 409, 413),
         }, body('Plan')),
-        get: op('listExecutions', 'List executions, newest first', ok(200, 'ExecutionList', 'A page of executions'), {
+        get: op('listExecutions', 'List executions, newest first', { ...ok(200, 'ExecutionList', 'A page of executions'), ...errors(400) }, {
           parameters: [
-            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 100, default: 50 } },
-            { name: 'nextToken', in: 'query', schema: { type: 'string' } },
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, default: 50 }, description: 'Items per page, at most 100 (a larger limit reads as 100)' },
+            { name: 'nextToken', in: 'query', schema: { type: 'string' }, description: "An earlier page's nextToken, unchanged (any other is refused with 400)" },
             {
               name: 'status',
               in: 'query',
@@ -213,7 +213,7 @@ export function openApiDocument(): Json {
       },
       '/agents/{agentId}': {
         parameters: [pathParam('agentId', 'An agent')],
-        delete: op('stopAgent', 'Stop an agent', { ...ok(202, 'AgentStopped', 'Stopping'), ...errors(404) }, {
+        delete: op('stopAgent', 'Stop an agent', { ...ok(202, 'AgentStopped', 'Stopping'), ...errors(400, 404) }, {
           parameters: [{ name: 'graceful', in: 'query', schema: { type: 'string', enum: ['true', 'false'], default: 'true' }, description: 'Let the current task finish or hand it back' }],
         }),
       },

@@ -12,9 +12,8 @@ export const routes = [
     return { status: res.created ? 202 : 200, body: { executionId: res.executionId, name: res.name, status: res.status } };
   }),
   route('GET', '/executions', async ({ query }) => {
-    const limit = Math.min(100, Math.max(1, Number(query.limit ?? 50) || 50));
-    const filter = parse(ExecutionListFilter, { status: query.status || undefined, name: query.name || undefined });
-    return { status: 200, body: await executionService().list({ limit, nextToken: query.nextToken, statuses: filter.status, nameContains: filter.name }) };
+    const filter = parse(ExecutionListFilter, { status: query.status || undefined, name: query.name || undefined, limit: query.limit || undefined, nextToken: query.nextToken || undefined });
+    return { status: 200, body: await executionService().list({ limit: filter.limit, nextToken: filter.nextToken, statuses: filter.status, nameContains: filter.name }) };
   }),
   route('GET', '/executions/{executionId}', async ({ params }) => ({
     status: 200,

@@ -11,7 +11,7 @@ import {
   paginateQuery,
 } from '@aws-sdk/lib-dynamodb';
 import type { AgentType } from '../agent-types.ts';
-import type { ErrorType, TaskError } from '../errors.ts';
+import { type ErrorType, type TaskError, ValidationError } from '../errors.ts';
 import { conditional, conditionalResult, strip } from './ddb.ts';
 import { type CachedResult, isFresh } from '../result-cache.ts';
 import type { AttemptLogEntry, DeadLetterMark, ExecutionRecord, ExecutionStatus, TaskCheckpoint, TaskProgress, TaskRecord, TaskStatus } from '../records.ts';
@@ -129,14 +129,7 @@ export class ExecutionStore {
   }
 
   async listExecutions(opts: ExecutionListOptions): Promise<{ items: ExecutionRecord[]; nextToken?: string }> {
-    let start: Record<string, unknown> | undefined;
-    if (opts.nextToken) {
-      try {
-        start = JSON.parse(Buffer.from(opts.nextToken, 'base64url').toString('utf8'));
-      } catch {
-        start = undefined;
-      }
-    }
+    const start = opts.nextToken === undefined ? undefined : decodePageToken(opts.nextToken);
     const encode = (key: Record<string, unknown> | undefined) => (key ? Buffer.from(JSON.stringify(key)).toString('base64url') : undefined);
     const query = {
       TableName: this.table,
@@ -773,6 +766,25 @@ export class ExecutionStore {
 }
 
 /** The condition that workflow run `run` is the execution's current one (no `workflowRun` is run 0). */
+const PAGE_KEYS = ['pk', 'sk', 'gsi1pk', 'gsi1sk'];
+
+/**
+ * The start key a list page's nextToken holds. Anything else is refused: read as "from the start",
+ * a corrupted token would send a client that follows nextToken round the first pages for ever.
+ */
+function decodePageToken(token: string): Record<string, string> {
+  let key: unknown;
+  try {
+    key = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch {
+    key = undefined;
+  }
+  const entries = key && typeof key === 'object' && !Array.isArray(key) ? Object.entries(key) : [];
+  const valid = entries.length > 0 && entries.every(([k, v]) => PAGE_KEYS.includes(k) && typeof v === 'string') && (key as Record<string, string>).gsi1pk === 'EXEC';
+  if (!valid) throw new ValidationError('nextToken is not one this API gave: pass a page\'s nextToken unchanged', [{ path: '/nextToken', message: 'not a page token' }]);
+  return key as Record<string, string>;
+}
+
 function currentRunCondition(run: number): string {
   return run === 0 ? '(attribute_not_exists(workflowRun) OR workflowRun = :run)' : 'workflowRun = :run';
 }

@@ -193,6 +193,24 @@ describe('bad requests', () => {
     expect(missing.body.error.type).toBe('permanent');
   });
 
+  it('refuses a list limit that is not a positive integer and a nextToken it did not give', async () => {
+    for (const limit of ['0', '-1', 'ten', '2.5']) {
+      const res = await layer.request('GET', `/executions?limit=${limit}`);
+      expect(res.status, limit).toBe(400);
+      expect(res.body.error).toMatchObject({ type: 'validation', message: '/limit: must be a positive integer (at most 100 are listed)', details: [{ path: '/limit' }] });
+    }
+    expect((await layer.request('GET', '/executions?limit=1000')).status).toBe(200); // read as 100
+    const bad = await layer.request('GET', '/executions?limit=1&nextToken=garbage');
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.details).toEqual([{ path: '/nextToken', message: 'not a page token' }]);
+    for (const name of ['page-a', 'page-b']) expect((await layer.request('POST', '/executions', { name, pattern: 'sequential', tasks: [cmd('a', 'true')] })).status).toBeLessThan(300);
+    const first = await layer.request('GET', '/executions?limit=1');
+    expect(first.body.items).toHaveLength(1);
+    const second = await layer.request('GET', `/executions?limit=1&nextToken=${first.body.nextToken}`);
+    expect(second.status).toBe(200);
+    expect(second.body.items[0].executionId).not.toBe(first.body.items[0].executionId);
+  });
+
   it('refuses to stop an agent with a graceful that is neither true nor false, and stops nothing', async () => {
     const live = async () => ((await layer.request('GET', '/agents')).body.items as { agentId: string; status: string }[]).filter((a) => a.status !== 'terminated');
     const before = await live();

@@ -86,4 +86,19 @@ describe('the executions list, filtered', () => {
     expect(unfiltered.items.map((e) => e.executionId)).toEqual(['ex-0261', 'ex-0260', 'ex-0259', 'ex-0258', 'ex-0257']);
     expect(unfiltered.nextToken).toBeDefined();
   });
+
+  it('refuses a nextToken it did not give, instead of starting again from the first page', async () => {
+    const { nextToken } = await service.list({ limit: 2 });
+    const other = (key: unknown) => Buffer.from(JSON.stringify(key)).toString('base64url');
+    for (const token of ['garbage', nextToken!.slice(0, -3), other({ pk: 'X#ex-0001', sk: 'E', gsi1pk: 'T#coder', gsi1sk: 'a' }), other({ pk: 1 }), other(['EXEC']), other({})]) {
+      for (const filter of [{}, { statuses: ['FAILED'] }]) {
+        await expect(service.list({ limit: 2, nextToken: token, ...filter }), token).rejects.toMatchObject({
+          name: 'ValidationError',
+          message: "nextToken is not one this API gave: pass a page's nextToken unchanged",
+          details: [{ path: '/nextToken' }],
+        });
+      }
+    }
+    expect((await service.list({ limit: 2, nextToken })).items.map((e) => e.executionId)).toEqual(['ex-0259', 'ex-0258']);
+  });
 });
