@@ -91,10 +91,12 @@ export interface ExecutionLogsDeps {
 export class ExecutionLogs {
   constructor(private readonly deps: ExecutionLogsDeps) {}
 
-  async read(executionId: string, opts: { taskId?: string; limit?: number; nextToken?: string } = {}): Promise<LogPage> {
-    const limit = opts.limit ?? DEFAULT_LOG_LIMIT;
+  /** `limit` may be the query string's text, which is refused as written when it is not a whole number. */
+  async read(executionId: string, opts: { taskId?: string; limit?: number | string; nextToken?: string } = {}): Promise<LogPage> {
+    const raw = opts.limit ?? DEFAULT_LOG_LIMIT;
+    const limit = typeof raw === 'number' ? raw : /^\d+$/.test(raw) ? Number(raw) : NaN;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LOG_LIMIT) {
-      throw new ValidationError(`limit must be an integer from 1 to ${MAX_LOG_LIMIT}, got ${opts.limit}`, [{ path: '/limit', message: 'out of range' }]);
+      throw new ValidationError(`limit must be an integer from 1 to ${MAX_LOG_LIMIT}, got ${JSON.stringify(opts.limit)}`, [{ path: '/limit', message: 'out of range' }]);
     }
     const execution = await this.deps.executions.getExecution(executionId);
     if (!execution) throw new NotFoundError(`no execution ${executionId}`);

@@ -8,7 +8,7 @@ export const routes = [
     status: 200,
     body: await executionLogs().read(params.executionId!, {
       taskId: query.taskId || undefined,
-      limit: query.limit === undefined ? undefined : Number(query.limit),
+      limit: query.limit,
       nextToken: query.nextToken || undefined,
     }),
   })),

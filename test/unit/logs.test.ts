@@ -72,6 +72,10 @@ describe('ExecutionLogs', () => {
     await expect(logs.read('ex-9')).rejects.toMatchObject({ status: 404, message: 'no execution ex-9' });
     await expect(logs.read('ex-1', { taskId: 'deploy' })).rejects.toMatchObject({ status: 404, message: 'execution ex-1 has no task deploy (it has: design, build)' });
     await expect(logs.read('ex-1', { limit: 0 })).rejects.toMatchObject({ status: 400 });
+    // As the query string gives it: named as written, not as NaN.
+    await expect(logs.read('ex-1', { limit: 'ten' })).rejects.toMatchObject({ status: 400, message: 'limit must be an integer from 1 to 1000, got "ten"' });
+    await expect(logs.read('ex-1', { limit: '2.5' })).rejects.toMatchObject({ status: 400, message: 'limit must be an integer from 1 to 1000, got "2.5"' });
+    expect(JSON.parse((await logs.read('ex-1', { limit: '5' })).followToken)).toMatchObject({ limit: 5 });
     await expect(logs.read('ex-1', { limit: Number.NaN })).rejects.toMatchObject({ status: 400 });
   });
 });
