@@ -5,10 +5,10 @@ import { readdir, readFile } from 'node:fs/promises';
 /** Every process's pid. */
 export const pids = async (): Promise<number[]> => (await readdir('/proc')).filter((e) => /^\d+$/.test(e)).map(Number);
 
-/** A process's command line, NUL-separated arguments; '' when it is gone or not ours to read. */
+/** A process's command line, NUL-separated arguments; '' when it is gone (or a kernel thread, which has none). */
 export const commandLine = (pid: number): Promise<string> => readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
 
-/** The command lines that can be read (our own user's processes). */
+/** Every process's command line (kernel threads have none and are left out). */
 export async function commandLines(): Promise<string[]> {
   const all = await pids().catch(() => [] as number[]);
   return (await Promise.all(all.map(commandLine))).filter(Boolean);

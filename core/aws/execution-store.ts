@@ -765,7 +765,6 @@ export class ExecutionStore {
   }
 }
 
-/** The condition that workflow run `run` is the execution's current one (no `workflowRun` is run 0). */
 const PAGE_KEYS = ['pk', 'sk', 'gsi1pk', 'gsi1sk'];
 
 /**
@@ -785,6 +784,7 @@ function decodePageToken(token: string): Record<string, string> {
   return key as Record<string, string>;
 }
 
+/** The condition that workflow run `run` is the execution's current one (no `workflowRun` is run 0). */
 function currentRunCondition(run: number): string {
   return run === 0 ? '(attribute_not_exists(workflowRun) OR workflowRun = :run)' : 'workflowRun = :run';
 }
