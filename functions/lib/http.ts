@@ -67,13 +67,22 @@ export function dispatch(routes: Route[]) {
       if (candidates.length) return json(405, { error: { type: 'validation', message: `${event.httpMethod} is not allowed on ${path}` } });
       return json(404, { error: { type: 'permanent', message: `no route ${event.httpMethod} ${path}` } });
     }
-    const fromPath = match.pattern.exec(path)?.slice(1).map((v) => decodeURIComponent(v));
+    const fromPath = match.pattern.exec(path)?.slice(1).map((v, i) => decodeSegment(v, match.keys[i]!));
     // pathParameters only where the path does not match the template (a custom domain's base path).
     const params = Object.fromEntries(match.keys.map((k, i) => [k, fromPath ? fromPath[i]! : event.pathParameters?.[k] ?? '']));
     const query = Object.fromEntries(Object.entries(event.queryStringParameters ?? {}).filter(([, v]) => v !== undefined)) as Record<string, string>;
     const { status, body, headers } = await match.handle({ method: event.httpMethod, path, params, query, body: parseBody(event) });
     return json(status, body, headers);
   };
+}
+
+/** A path segment's value; malformed percent-encoding (`%ZZ`) is the caller's error, not a 500. */
+function decodeSegment(segment: string, key: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ValidationError(`${key} "${segment}" is not valid percent-encoding`, [{ path: `/${key}`, message: 'not valid percent-encoding' }]);
+  }
 }
 
 /** Maps thrown errors to the contract's error body; anything unexpected is a 500 without internals. */
