@@ -35,13 +35,15 @@ function position(text: string, offset: number): { line: number; column: number 
   return { line: before.length, column: before.at(-1)!.length + 1 };
 }
 
+/** Why a plan file cannot be read, in words, for the error codes a user meets; others keep Node's message. */
+const UNREADABLE: Record<string, string> = { ENOENT: 'no such file', EISDIR: 'it is a directory', EACCES: 'permission denied' };
+
 /** What a plan file holds; an unreadable one throws a message that names the file and why, not Node's error code. */
 export async function readPlanFile(file: string): Promise<string> {
   try {
     return await readFile(file, 'utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'it is a directory' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    const why = UNREADABLE[(err as NodeJS.ErrnoException).code ?? ''] ?? (err as Error).message;
     throw new Error(`cannot read the plan file ${file}: ${why}`, { cause: err });
   }
 }
